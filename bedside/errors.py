@@ -1,0 +1,47 @@
+"""The one exception hierarchy of the Bedside core.
+
+Core code raises these and never shows UI; the UI turns them into dialogs.
+Messages never contain patient names or identifiers (they may be logged).
+"""
+
+from __future__ import annotations
+
+
+class BedsideError(Exception):
+    """Base class of every error the core raises on purpose."""
+
+
+class ProtocolError(BedsideError):
+    """A protocol file is malformed or fails validation."""
+
+
+class InputError(BedsideError):
+    """Input to a rule or service was rejected; the message names the field and value."""
+
+
+class StorageError(BedsideError):
+    """A save or load could not be completed (the caller must treat data as NOT saved)."""
+
+
+class CorruptDataError(StorageError):
+    """A stored file does not parse or fails validation; it has been quarantined."""
+
+
+class SchemaTooNewError(CorruptDataError):
+    """A stored file was written by a newer version of Bedside."""
+
+
+class MigrationError(StorageError):
+    """A migration step failed."""
+
+
+class ConcurrentModificationError(StorageError):
+    """The file on disk changed since it was loaded; the save was refused."""
+
+
+class LockedError(StorageError):
+    """Another process holds the data directory's writer lock."""
+
+
+class LimitError(BedsideError):
+    """A dose or action breaks a protocol limit and was not recorded."""
