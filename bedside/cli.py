@@ -1,0 +1,64 @@
+"""Dispatch of ``python -m bedside`` sub-commands (no Qt anywhere on these paths)."""
+
+from __future__ import annotations
+
+import logging
+import sys
+from collections.abc import Callable
+
+from bedside import __version__
+
+logger = logging.getLogger(__name__)
+
+USAGE = """usage: python -m bedside <command> [options]
+
+commands:
+  validate   run validation-vector case files against the clinical rules
+  demo       write a realistic demo ward into a data directory
+  verify     check every patient file in a data directory (never modifies files)
+  handover   write the SBAR handover (PDF) for the ward or one patient
+  export     export patients as json, csv or fhir
+  import     bring a patient file from another workstation
+
+Run 'python -m bedside <command> --help' for the options of a command.
+"""
+
+
+def _out(text: str) -> None:
+    print(text, flush=True)
+
+
+def _err(text: str) -> None:
+    print(text, file=sys.stderr, flush=True)
+
+
+def _commands() -> dict[str, Callable[[list[str]], int]]:
+    from bedside import validation
+
+    commands: dict[str, Callable[[list[str]], int]] = {
+        "validate": lambda a: validation.main(a, out=_out, err=_err),
+    }
+    try:
+        from bedside import commands as record_commands
+    except ImportError:  # pragma: no cover - during bootstrap only
+        return commands
+    commands.update(record_commands.COMMANDS)
+    return commands
+
+
+def main(argv: list[str] | None = None) -> int:
+    """Run a sub-command and return its exit status."""
+    args = list(sys.argv[1:] if argv is None else argv)
+    logging.basicConfig(level=logging.WARNING, format="%(levelname)s %(name)s: %(message)s")
+    if not args or args[0] in {"-h", "--help"}:
+        _out(USAGE)
+        return 0 if args else 2
+    if args[0] == "--version":
+        _out(f"bedside {__version__}")
+        return 0
+    commands = _commands()
+    name, rest = args[0], args[1:]
+    if name not in commands:
+        _err(f"unknown command {name!r}\n\n{USAGE}")
+        return 2
+    return commands[name](rest)
