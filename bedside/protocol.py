@@ -355,9 +355,7 @@ def load_protocol(path: Path) -> Protocol:
     except OSError as exc:
         raise ProtocolError(f"{path.name}: cannot read protocol ({exc.strerror})") from None
     try:
-        data = json.loads(
-            text, object_pairs_hook=_no_duplicates, parse_constant=_reject_constant
-        )
+        data = json.loads(text, object_pairs_hook=_no_duplicates, parse_constant=_reject_constant)
     except json.JSONDecodeError as exc:
         raise ProtocolError(f"{path.name}: not valid JSON ({exc.msg}, line {exc.lineno})") from None
     except ProtocolError as exc:

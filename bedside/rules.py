@@ -138,7 +138,10 @@ def _hypoxia_grade(inp: CrsInput, protocol: Protocol) -> tuple[int, str]:
 def crs_grade(inp: CrsInput, protocol: Protocol) -> CrsResult:
     """Grade CRS by ASTCT 2019 from one assessment."""
     threshold = protocol.crs.fever_threshold_c.value
-    lo, hi = protocol.crs.plausible_temperature_min_c.value, protocol.crs.plausible_temperature_max_c.value
+    lo, hi = (
+        protocol.crs.plausible_temperature_min_c.value,
+        protocol.crs.plausible_temperature_max_c.value,
+    )
     if inp.temperature_c is not None and not lo <= inp.temperature_c <= hi:
         raise InputError(
             f"temperature_c: {inp.temperature_c:g} °C is outside the plausible range "
@@ -359,10 +362,7 @@ def ctcae_grade(inp: CtcaeInput, protocol: Protocol) -> CtcaeResult:
     else:
         lln = Decimal(str(spec.default_lln.value))
         lln_source = "protocol default"
-    if value >= lln:
-        grade = 0
-    else:
-        grade = 1 + sum(1 for c in spec.cutoffs if value < Decimal(str(c)))
+    grade = 0 if value >= lln else 1 + sum(1 for c in spec.cutoffs if value < Decimal(str(c)))
     grade = min(grade, spec.max_grade_from_value)
     unit = spec.canonical_unit
     shown = f"{inp.value:g} {inp.unit}"
@@ -498,9 +498,7 @@ def tocilizumab_check(inp: TocilizumabCheckInput, protocol: Protocol) -> Tociliz
         next_at = None
     else:
         candidates = sorted({at, *(d + gap for d in doses), *(d + window for d in doses)})
-        next_at = next(
-            c for c in candidates if c >= at and not _violations(doses, c, protocol)
-        )
+        next_at = next(c for c in candidates if c >= at and not _violations(doses, c, protocol))
     in_window = [d for d in doses if at - window < d <= at]
     frees = (min(in_window) + window) if len(in_window) >= t.max_per_24h.value else None
     enforcement = {
@@ -630,7 +628,8 @@ def eligibility(inp: EligibilityInput, protocol: Protocol) -> EligibilityResult:
     cfg = protocol.eligibility.cautions
     present = {
         "active_infection": inp.active_infection,
-        "ecog": inp.ecog is not None and inp.ecog >= protocol.eligibility.ecog_review_at_or_above.value,
+        "ecog": inp.ecog is not None
+        and inp.ecog >= protocol.eligibility.ecog_review_at_or_above.value,
         "cns_involvement": inp.cns_involvement,
         "prior_bcma_therapy": inp.prior_bcma_therapy or "bcma" in inp.exposed_to,
         "rapid_progression": inp.rapid_progression,

@@ -19,6 +19,7 @@ from typing import Any
 
 from pydantic import BaseModel, ValidationError
 
+import bedside.rules as rules_module
 from bedside.errors import BedsideError, InputError, ProtocolError
 from bedside.protocol import (
     RESOURCES,
@@ -28,7 +29,6 @@ from bedside.protocol import (
     load_default_protocol,
     load_protocol,
 )
-import bedside.rules as rules_module
 from bedside.rules import RULES
 from bedside.timeutil import iso_utc, parse_instant
 
@@ -173,7 +173,9 @@ def load_case_file(path: Path, checks: dict[str, Check]) -> tuple[dict[str, Any]
     try:
         data = json.loads(text, parse_constant=_no_constants)
     except json.JSONDecodeError as exc:
-        raise MalformedCaseFile(f"{path.name}: not valid JSON ({exc.msg}, line {exc.lineno})") from None
+        raise MalformedCaseFile(
+            f"{path.name}: not valid JSON ({exc.msg}, line {exc.lineno})"
+        ) from None
     except ValueError as exc:
         raise MalformedCaseFile(f"{path.name}: {exc}") from None
     if not isinstance(data, dict):
@@ -182,7 +184,9 @@ def load_case_file(path: Path, checks: dict[str, Check]) -> tuple[dict[str, Any]
     if unknown:
         raise MalformedCaseFile(f"{path.name}: unknown top-level key(s) {sorted(unknown)}")
     if data.get("format") != FORMAT:
-        raise MalformedCaseFile(f"{path.name}: format must be {FORMAT!r}, got {data.get('format')!r}")
+        raise MalformedCaseFile(
+            f"{path.name}: format must be {FORMAT!r}, got {data.get('format')!r}"
+        )
     cases = data.get("cases")
     if not isinstance(cases, list) or not cases:
         raise MalformedCaseFile(f"{path.name}: 'cases' must be a non-empty list")
@@ -214,7 +218,9 @@ def load_case_file(path: Path, checks: dict[str, Check]) -> tuple[dict[str, Any]
             raise MalformedCaseFile(f"{where}: 'expect' must be a non-empty object")
         if "error" in expect:
             if expect != {"error": True}:
-                raise MalformedCaseFile(f"{where}: 'expect' with 'error' must be exactly {{'error': true}}")
+                raise MalformedCaseFile(
+                    f"{where}: 'expect' with 'error' must be exactly {{'error': true}}"
+                )
         else:
             bad = set(expect) - checks[case["check"]].outputs
             if bad:
@@ -333,8 +339,6 @@ def main(args: list[str], *, out: Callable[[str], None], err: Callable[[str], No
     else:
         for r in report.results:
             for fld, expected, got in r.mismatches:
-                out(
-                    f"FAIL {r.file} {r.id}: {fld}: expected {_short(expected)}, got {_short(got)}"
-                )
+                out(f"FAIL {r.file} {r.id}: {fld}: expected {_short(expected)}, got {_short(got)}")
         out(f"{report.passed} passed, {report.failed} failed")
     return 0 if report.failed == 0 else 1
