@@ -1,0 +1,666 @@
+"""The patient record: a patient header plus an append-only, hash-chained event list.
+
+Nothing is ever deleted or rewritten. A correction is a new event that voids or amends
+an earlier one (the original stays in the list and stays visible). Each event carries
+``prev_hash`` and ``hash``: ``hash = sha256(prev_hash + canonical JSON of the event
+without its hash fields)``, so editing, removing or reordering an event is detected by
+:func:`verify_chain`. The envelope also stores the head of the chain (count and hash).
+
+All models are strict: unknown keys, NaN/infinity, strings where numbers belong and
+datetimes without an offset are refused with a message naming the field.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import json
+import logging
+import re
+import uuid
+from datetime import date, datetime, tzinfo
+from typing import Annotated, Any, Literal
+
+from pydantic import (
+    BaseModel,
+    ConfigDict,
+    Field,
+    TypeAdapter,
+    ValidationError,
+    field_validator,
+    model_validator,
+)
+
+from bedside import __version__
+from bedside.errors import InputError
+from bedside.protocol import DrugClass, LabelVersion, Product, format_validation_error
+from bedside.rules import (
+    CerebralEdema,
+    Consciousness,
+    LimitReason,
+    Motor,
+    OxygenDevice,
+    Seizure,
+    Vasopressor,
+)
+from bedside.timeutil import Instant, iso_utc, local_zone
+
+logger = logging.getLogger(__name__)
+
+SCHEMA_VERSION = 1
+GENESIS_HASH = "0" * 64
+INITIALS_RE = re.compile(r"^[A-Za-z][A-Za-z.'-]{1,5}$")
+PATIENT_ID_RE = r"^[A-Za-z0-9_-]{1,64}$"
+
+
+def _check_initials(value: str, field: str) -> str:
+    if not INITIALS_RE.match(value):
+        raise ValueError(f"{field} must be the nurse's initials (2–6 letters), got {value!r}")
+    return value.upper()
+
+
+Initials = Annotated[str, Field(min_length=2, max_length=6)]
+
+
+class Strict(BaseModel):
+    """Base of every persisted model."""
+
+    model_config = ConfigDict(extra="forbid", strict=True, frozen=True, allow_inf_nan=False)
+
+
+# --------------------------------------------------------------------------- patient
+
+
+class Patient(Strict):
+    """The patient header (identity and admission facts)."""
+
+    patient_id: str = Field(pattern=PATIENT_ID_RE)
+    mrn: str = Field(min_length=1, max_length=40)
+    name: str = Field(min_length=1, max_length=120)
+    date_of_birth: date
+    sex: Literal["female", "male", "other", "unknown"]
+    weight_kg: float | None = Field(default=None, gt=0, le=500)
+    weight_measured_at: Instant | None = None
+    product: Product
+    lot_number: str | None = Field(default=None, max_length=60)
+    infusion_at: Instant | None = None
+    protocol_id: str = Field(min_length=1)
+    protocol_version: str = Field(min_length=1)
+    baseline_ice: int | None = Field(default=None, ge=0, le=10)
+    baseline_handwriting: str | None = Field(default=None, max_length=500)
+    bed: str | None = Field(default=None, max_length=20)
+    admitted_at: Instant
+    dose_history_complete: bool = Field(
+        description="False when doses may have been given before this workstation knew the patient"
+    )
+
+    @field_validator("date_of_birth", mode="before")
+    @classmethod
+    def _iso_date(cls, value: object) -> object:
+        if isinstance(value, str):
+            try:
+                return date.fromisoformat(value)
+            except ValueError:
+                raise ValueError(f"not an ISO date (YYYY-MM-DD): {value!r}") from None
+        return value
+
+    @model_validator(mode="after")
+    def _weight_dated(self) -> Patient:
+        if (self.weight_kg is None) != (self.weight_measured_at is None):
+            raise ValueError("weight_kg and weight_measured_at must be given together")
+        return self
+
+
+UPDATABLE_FIELDS = {
+    "weight_kg",
+    "weight_measured_at",
+    "lot_number",
+    "infusion_at",
+    "baseline_ice",
+    "baseline_handwriting",
+    "bed",
+    "product",
+}
+
+
+# --------------------------------------------------------------------------- events
+
+
+class EventBase(Strict):
+    """Fields every event carries."""
+
+    id: str
+    effective_at: Instant
+    recorded_at: Instant
+    recorded_by: Initials
+    origin: str | None = Field(default=None, max_length=200)
+    prev_hash: str = Field(default="", max_length=64)
+    hash: str = Field(default="", max_length=64)
+
+    @field_validator("id")
+    @classmethod
+    def _uuid(cls, value: str) -> str:
+        try:
+            return str(uuid.UUID(value))
+        except ValueError:
+            raise ValueError(f"id must be a UUID, got {value!r}") from None
+
+    @field_validator("recorded_by")
+    @classmethod
+    def _initials(cls, value: str) -> str:
+        return _check_initials(value, "recorded_by")
+
+
+class Vitals(EventBase):
+    """A set of vital signs; ``None`` means not measured (never zero)."""
+
+    kind: Literal["vitals"] = "vitals"
+    temperature_c: float | None = Field(default=None, ge=25, le=45)
+    heart_rate: int | None = Field(default=None, ge=0, le=300)
+    systolic_mmhg: int | None = Field(default=None, ge=0, le=300)
+    diastolic_mmhg: int | None = Field(default=None, ge=0, le=250)
+    spo2_pct: int | None = Field(default=None, ge=0, le=100)
+    respiratory_rate: int | None = Field(default=None, ge=0, le=80)
+    oxygen_device: OxygenDevice = "none"
+    oxygen_flow_l_min: float | None = Field(default=None, ge=0)
+    vasopressors: list[Vasopressor] = Field(default_factory=list)
+
+
+class CrsAssessment(EventBase):
+    """A CRS assessment: the inputs and the computed ASTCT grade."""
+
+    kind: Literal["crs_assessment"] = "crs_assessment"
+    inputs: dict[str, Any]
+    grade: int = Field(ge=0, le=4)
+    drivers: list[str]
+    explanation: str
+
+
+IceItem = int | None
+
+
+class IceAssessment(EventBase):
+    """An ICE/ICANS assessment; an item of ``None`` was not assessable (not zero)."""
+
+    kind: Literal["ice_assessment"] = "ice_assessment"
+    orientation: IceItem = Field(default=None, ge=0, le=4)
+    naming: IceItem = Field(default=None, ge=0, le=3)
+    commands: IceItem = Field(default=None, ge=0, le=1)
+    writing: IceItem = Field(default=None, ge=0, le=1)
+    attention: IceItem = Field(default=None, ge=0, le=1)
+    ice_score: int | None = Field(default=None, ge=0, le=10)
+    consciousness: Consciousness = "alert"
+    seizure: Seizure = "none"
+    motor: Motor = "none"
+    cerebral_edema: CerebralEdema = "none"
+    grade: int = Field(ge=0, le=4)
+    drivers: list[str]
+    explanation: str
+
+
+Drug = Literal[
+    "tocilizumab", "dexamethasone", "methylprednisolone", "anakinra", "levetiracetam", "other"
+]
+
+
+class Override(Strict):
+    """A soft limit knowingly passed: which limits, why, and the second nurse."""
+
+    limits: list[LimitReason | Literal["history_incomplete"]]
+    reason: str = Field(min_length=5, max_length=500)
+    second_nurse: Initials
+
+    @field_validator("second_nurse")
+    @classmethod
+    def _initials(cls, value: str) -> str:
+        return _check_initials(value, "second_nurse")
+
+
+class Medication(EventBase):
+    """A medication administration (or a prior dose given elsewhere)."""
+
+    kind: Literal["medication"] = "medication"
+    drug: Drug
+    drug_name: str | None = Field(default=None, max_length=80)
+    dose: float = Field(gt=0)
+    unit: Literal["mg", "g", "mg/kg", "units", "mL"]
+    route: Literal["IV", "PO", "SC", "IM"]
+    every_h: float | None = Field(default=None, gt=0, le=168)
+    given_by: Initials
+    checked_by: Initials | None = None
+    weight_kg_used: float | None = Field(default=None, gt=0)
+    prior: bool = False
+    prior_source: str | None = Field(default=None, max_length=200)
+    override: Override | None = None
+
+    @field_validator("given_by", "checked_by")
+    @classmethod
+    def _initials(cls, value: str | None) -> str | None:
+        return None if value is None else _check_initials(value, "nurse")
+
+    @model_validator(mode="after")
+    def _coherent(self) -> Medication:
+        if self.drug == "other" and not self.drug_name:
+            raise ValueError("drug_name is required when drug is 'other'")
+        if self.prior and not self.prior_source:
+            raise ValueError("prior_source is required for a dose given elsewhere")
+        if self.checked_by is not None and self.checked_by == self.given_by:
+            raise ValueError("checked_by must be a different nurse from given_by")
+        if self.override is not None and self.override.second_nurse == self.given_by:
+            raise ValueError("override.second_nurse must be a different nurse from given_by")
+        return self
+
+
+class Lab(EventBase):
+    """A laboratory result with its computed CTCAE grade (when the test has one)."""
+
+    kind: Literal["lab"] = "lab"
+    test: str = Field(min_length=1, max_length=40)
+    value: float = Field(ge=0)
+    unit: str = Field(min_length=1, max_length=20)
+    lln: float | None = Field(default=None, gt=0)
+    ctcae_grade: int | None = Field(default=None, ge=0, le=5)
+    explanation: str | None = None
+
+
+ToxicityCategory = Literal[
+    "infection",
+    "iec_hs",
+    "movement_neurocognitive",
+    "cranial_nerve_palsy",
+    "hypogammaglobulinaemia",
+    "other",
+]
+
+
+class Toxicity(EventBase):
+    """A toxicity event (onset, change or resolution)."""
+
+    kind: Literal["toxicity"] = "toxicity"
+    category: ToxicityCategory
+    description: str = Field(min_length=1, max_length=500)
+    ctcae_grade: int | None = Field(default=None, ge=1, le=5)
+    status: Literal["active", "resolved"] = "active"
+    episode_id: str | None = None
+
+
+class NeuroCheck(EventBase):
+    """Daily delayed-neurotoxicity check (cilta-cel): handwriting, movement, face, personality."""
+
+    kind: Literal["neuro_check"] = "neuro_check"
+    handwriting_changed: bool
+    movement_changed: bool
+    facial_asymmetry: bool
+    personality_changed: bool
+    handwriting_sample: str | None = Field(default=None, max_length=500)
+    note: str | None = Field(default=None, max_length=500)
+
+
+class EligibilityScreen(EventBase):
+    """An eligibility screening result with its inputs."""
+
+    kind: Literal["eligibility"] = "eligibility"
+    criteria: LabelVersion
+    product: Product
+    prior_lines: int = Field(ge=0)
+    exposed_to: list[DrugClass]
+    inputs: dict[str, Any]
+    status: Literal["eligible", "not_eligible", "review"]
+    unmet: list[str]
+    cautions: list[str]
+    explanation: str
+
+
+class AlertAck(EventBase):
+    """A change of an alert's state: seen, acknowledged, snoozed or raised."""
+
+    kind: Literal["alert"] = "alert"
+    alert_key: str = Field(min_length=1, max_length=200)
+    alert_kind: str = Field(min_length=1, max_length=60)
+    due_at: Instant
+    action: Literal["raised", "acknowledged", "snoozed"]
+    snooze_until: Instant | None = None
+    reason: str | None = Field(default=None, max_length=500)
+
+
+class ClockAnomaly(EventBase):
+    """The wall clock went backwards or jumped; recorded for audit."""
+
+    kind: Literal["clock_anomaly"] = "clock_anomaly"
+    anomaly: Literal["backwards", "forward_jump"]
+    delta_s: float
+    high_water: Instant
+
+
+class Note(EventBase):
+    """A free-text nursing note."""
+
+    kind: Literal["note"] = "note"
+    text: str = Field(min_length=1, max_length=4000)
+
+
+class Correction(EventBase):
+    """Void or amend an earlier event; the original stays in the record."""
+
+    kind: Literal["correction"] = "correction"
+    target_id: str
+    action: Literal["void", "amend"]
+    reason: str = Field(min_length=3, max_length=500)
+    amended: dict[str, Any] | None = None
+
+    @model_validator(mode="after")
+    def _amend_has_fields(self) -> Correction:
+        if self.action == "amend" and not self.amended:
+            raise ValueError("an amendment must give the amended fields")
+        if self.action == "void" and self.amended:
+            raise ValueError("a void carries no amended fields")
+        return self
+
+
+class PatientUpdate(EventBase):
+    """A change of a header fact (new weight, infusion time, bed, baseline...)."""
+
+    kind: Literal["patient_update"] = "patient_update"
+    changes: dict[str, Any]
+
+    @field_validator("changes")
+    @classmethod
+    def _known(cls, value: dict[str, Any]) -> dict[str, Any]:
+        unknown = set(value) - UPDATABLE_FIELDS
+        if unknown:
+            raise ValueError(f"cannot update field(s) {sorted(unknown)}")
+        if not value:
+            raise ValueError("an update must change at least one field")
+        return value
+
+
+class HistoryConfirmation(EventBase):
+    """The prior dose history was checked against an independent source (e.g. the MAR)."""
+
+    kind: Literal["history_confirmation"] = "history_confirmation"
+    source: str = Field(min_length=3, max_length=200)
+    complete: bool
+
+
+class Restored(EventBase):
+    """The record was restored from a backup: later doses may be missing."""
+
+    kind: Literal["restored"] = "restored"
+    backup_name: str
+
+
+Event = Annotated[
+    Vitals
+    | CrsAssessment
+    | IceAssessment
+    | Medication
+    | Lab
+    | Toxicity
+    | NeuroCheck
+    | EligibilityScreen
+    | AlertAck
+    | ClockAnomaly
+    | Note
+    | Correction
+    | PatientUpdate
+    | HistoryConfirmation
+    | Restored,
+    Field(discriminator="kind"),
+]
+EVENT_ADAPTER: TypeAdapter[Event] = TypeAdapter(Event)
+EVENT_TYPES: dict[str, type[EventBase]] = {
+    t.model_fields["kind"].default: t  # type: ignore[misc]
+    for t in (
+        Vitals,
+        CrsAssessment,
+        IceAssessment,
+        Medication,
+        Lab,
+        Toxicity,
+        NeuroCheck,
+        EligibilityScreen,
+        AlertAck,
+        ClockAnomaly,
+        Note,
+        Correction,
+        PatientUpdate,
+        HistoryConfirmation,
+        Restored,
+    )
+}
+
+
+class ChainHead(Strict):
+    """The head of the hash chain as saved in the envelope."""
+
+    count: int = Field(ge=0)
+    hash: str
+
+
+class Record(Strict):
+    """A patient file: header, events and chain head (the JSON envelope)."""
+
+    schema_version: Literal[1]
+    app_version: str
+    saved_at: Instant
+    patient: Patient
+    events: list[Event]
+    head: ChainHead
+
+
+# --------------------------------------------------------------------------- hashing
+
+
+def canonical(obj: Any) -> bytes:
+    """Canonical JSON bytes used for hashing."""
+    return json.dumps(
+        obj, sort_keys=True, separators=(",", ":"), ensure_ascii=False, allow_nan=False
+    ).encode("utf-8")
+
+
+def event_to_json(event: EventBase) -> dict[str, Any]:
+    """The JSON form of an event (datetimes as ISO UTC)."""
+    return event.model_dump(mode="json")
+
+
+def event_hash(event_json: dict[str, Any], prev_hash: str) -> str:
+    """sha256 over the previous hash and the event without its hash fields."""
+    body = {k: v for k, v in event_json.items() if k not in {"hash", "prev_hash"}}
+    return hashlib.sha256(prev_hash.encode("ascii") + canonical(body)).hexdigest()
+
+
+def chain_problems(events: list[EventBase], head: ChainHead | None = None) -> list[str]:
+    """Every break in the hash chain (empty when sound). Messages name event positions."""
+    problems: list[str] = []
+    prev = GENESIS_HASH
+    seen: set[str] = set()
+    for i, ev in enumerate(events):
+        if ev.id in seen:
+            problems.append(f"event #{i + 1}: duplicate event id")
+        seen.add(ev.id)
+        if ev.prev_hash != prev:
+            problems.append(f"event #{i + 1}: does not follow event #{i} (removed or reordered)")
+        expected = event_hash(event_to_json(ev), ev.prev_hash)
+        if ev.hash != expected:
+            problems.append(f"event #{i + 1}: content does not match its hash (edited)")
+        prev = ev.hash
+    if head is not None:
+        if head.count != len(events):
+            problems.append(f"chain head says {head.count} events, file holds {len(events)}")
+        elif head.hash != (events[-1].hash if events else GENESIS_HASH):
+            problems.append("chain head hash does not match the last event")
+    return problems
+
+
+def seal(event: EventBase, prev_hash: str) -> EventBase:
+    """Return ``event`` with ``prev_hash`` and ``hash`` filled in."""
+    chained = event.model_copy(update={"prev_hash": prev_hash, "hash": ""})
+    digest = event_hash(event_to_json(chained), prev_hash)
+    return chained.model_copy(update={"hash": digest})
+
+
+# --------------------------------------------------------------------------- building
+
+
+def new_event_id() -> str:
+    """A fresh random UUID for an event."""
+    return str(uuid.uuid4())
+
+
+def make_event(kind: str, **fields: Any) -> EventBase:
+    """Validate and build an unsealed event of ``kind``; raise InputError naming the field."""
+    if kind not in EVENT_TYPES:
+        raise InputError(f"kind: unknown event kind {kind!r}")
+    data = {"kind": kind, "id": fields.pop("id", None) or new_event_id(), **fields}
+    try:
+        return EVENT_TYPES[kind].model_validate(data)
+    except ValidationError as exc:
+        raise InputError(format_validation_error(exc, what=kind)) from None
+
+
+def parse_record(data: dict[str, Any]) -> Record:
+    """Validate an envelope dict into a :class:`Record` (strict; raises InputError)."""
+    try:
+        return Record.model_validate(data)
+    except ValidationError as exc:
+        raise InputError(format_validation_error(exc, what="patient file")) from None
+
+
+def record_to_json(record: Record) -> dict[str, Any]:
+    """The JSON envelope of a record."""
+    return record.model_dump(mode="json")
+
+
+def validate_envelope(data: dict[str, Any]) -> Record:
+    """Validator for storage: schema + hash chain; raises on any problem."""
+    record = parse_record(_datetimes_from_json(data))
+    problems = chain_problems(list(record.events), record.head)
+    if problems:
+        raise InputError("hash chain broken: " + "; ".join(problems[:5]))
+    return record
+
+
+def _datetimes_from_json(data: dict[str, Any]) -> dict[str, Any]:
+    # The record is strict; JSON gives strings for datetimes and dates. Instant fields accept
+    # ISO strings through their validator, dates through Patient._iso_date. Nothing to do here
+    # but keep one place to adapt if that changes.
+    return data
+
+
+def new_record(patient: Patient, events: list[EventBase], saved_at: datetime) -> Record:
+    """Build a record from a header and already-sealed events."""
+    head = ChainHead(count=len(events), hash=events[-1].hash if events else GENESIS_HASH)
+    return Record(
+        schema_version=SCHEMA_VERSION,
+        app_version=__version__,
+        saved_at=saved_at,
+        patient=patient,
+        events=list(events),  # type: ignore[arg-type]
+        head=head,
+    )
+
+
+def append(record: Record, event: EventBase, saved_at: datetime) -> Record:
+    """Return a new record with ``event`` sealed onto the end of the chain."""
+    if any(e.id == event.id for e in record.events):
+        raise InputError(f"id: event {event.id} is already in the record")
+    prev = record.events[-1].hash if record.events else GENESIS_HASH
+    sealed = seal(event, prev)
+    return new_record(record.patient, [*record.events, sealed], saved_at)
+
+
+# --------------------------------------------------------------------------- derived views
+
+
+def effective_events(record: Record) -> list[EventBase]:
+    """Events as they now stand: voided ones removed, amended ones replaced.
+
+    Corrections themselves and the originals stay in ``record.events``; this is the
+    view the rules and timers use. An amendment is re-validated; one that no longer
+    validates is ignored (and logged) rather than silently coerced.
+    """
+    voided: set[str] = set()
+    amended: dict[str, dict[str, Any]] = {}
+    for ev in record.events:
+        if isinstance(ev, Correction):
+            if ev.action == "void":
+                voided.add(ev.target_id)
+            elif ev.amended:
+                amended.setdefault(ev.target_id, {}).update(ev.amended)
+    out: list[EventBase] = []
+    for ev in record.events:
+        if isinstance(ev, Correction) or ev.id in voided:
+            continue
+        if ev.id in amended:
+            data = {**event_to_json(ev), **amended[ev.id]}
+            try:
+                ev = EVENT_TYPES[data["kind"]].model_validate(data)
+            except ValidationError:
+                logger.warning("amendment of an event no longer validates; original kept")
+        out.append(ev)
+    return out
+
+
+def current_patient(record: Record) -> Patient:
+    """The header with every (non-voided) patient update applied in effective order."""
+    data = record.patient.model_dump(mode="json")
+    updates = [e for e in effective_events(record) if isinstance(e, PatientUpdate)]
+    for upd in sorted(updates, key=lambda e: (e.effective_at, e.recorded_at)):
+        data.update(upd.changes)
+    return Patient.model_validate(data)
+
+
+def validate_amendment(target: EventBase, amended: dict[str, Any]) -> None:
+    """Raise InputError when an amendment would not validate or touches fixed fields."""
+    fixed = {"id", "kind", "recorded_at", "recorded_by", "prev_hash", "hash", "origin"}
+    bad = set(amended) & fixed
+    if bad:
+        raise InputError(f"amended: field(s) {sorted(bad)} cannot be amended")
+    data = {**event_to_json(target), **amended}
+    try:
+        EVENT_TYPES[data["kind"]].model_validate(data)
+    except ValidationError as exc:
+        raise InputError(format_validation_error(exc, what="amendment")) from None
+
+
+def day_post_infusion(patient: Patient, now: datetime, zone: tzinfo | None = None) -> int | None:
+    """Calendar day relative to infusion in the ward's zone (day 0 = infusion day).
+
+    Negative before the infusion; None when no infusion is recorded yet.
+    """
+    if patient.infusion_at is None:
+        return None
+    tz = zone or local_zone()
+    return (now.astimezone(tz).date() - patient.infusion_at.astimezone(tz).date()).days
+
+
+__all__ = [
+    "EVENT_TYPES",
+    "SCHEMA_VERSION",
+    "AlertAck",
+    "ClockAnomaly",
+    "Correction",
+    "CrsAssessment",
+    "EligibilityScreen",
+    "Event",
+    "EventBase",
+    "HistoryConfirmation",
+    "IceAssessment",
+    "Lab",
+    "Medication",
+    "NeuroCheck",
+    "Note",
+    "Patient",
+    "PatientUpdate",
+    "Record",
+    "Restored",
+    "Toxicity",
+    "Vitals",
+    "append",
+    "chain_problems",
+    "current_patient",
+    "effective_events",
+    "iso_utc",
+    "make_event",
+    "new_record",
+    "validate_envelope",
+]

@@ -1,0 +1,548 @@
+"""The ward service: records events through the rules and saves them safely.
+
+This is the only way the application changes a record. Every command validates its
+input (raising :class:`InputError` naming the field, writing nothing), runs the rules
+(a tocilizumab dose is checked by :func:`~bedside.rules.tocilizumab_check` before it is
+written; a dose against a soft limit needs an override reason and a second nurse; a
+hard limit can never be passed), appends a sealed event, saves the file atomically and
+only then updates its in-memory state. A failed save leaves the in-memory record as it
+was, so what the UI shows is always what is on disk.
+"""
+
+from __future__ import annotations
+
+import logging
+from dataclasses import dataclass, field
+from datetime import datetime, timedelta
+from pathlib import Path
+from typing import Any
+
+from pydantic import ValidationError
+
+from bedside.clock import Clock
+from bedside.doses import DoseBudget, dose_budget, tocilizumab_doses
+from bedside.errors import (
+    ConcurrentModificationError,
+    CorruptDataError,
+    InputError,
+    LimitError,
+    StorageError,
+)
+from bedside.protocol import (
+    Protocol,
+    find_protocol,
+    format_validation_error,
+    load_default_protocol,
+)
+from bedside.record import (
+    Correction,
+    EventBase,
+    Medication,
+    Override,
+    Patient,
+    Record,
+    append,
+    current_patient,
+    effective_events,
+    make_event,
+    new_record,
+    record_to_json,
+    validate_amendment,
+    validate_envelope,
+)
+from bedside.rules import (
+    CrsInput,
+    CrsResult,
+    CtcaeInput,
+    EligibilityInput,
+    EligibilityResult,
+    IcansInput,
+    IcansResult,
+    TocilizumabCheckResult,
+    TocilizumabDoseInput,
+    TocilizumabDoseResult,
+    crs_grade,
+    ctcae_grade,
+    eligibility,
+    icans_grade,
+    tocilizumab_dose,
+)
+from bedside.storage import DataDir, patient_hash
+
+logger = logging.getLogger(__name__)
+
+CTCAE_TESTS = {"neutrophils", "platelets", "hemoglobin", "lymphocytes", "wbc"}
+
+
+@dataclass(frozen=True)
+class DosePlan:
+    """Everything the dose dialog shows before a tocilizumab dose is confirmed."""
+
+    dose: TocilizumabDoseResult
+    check: TocilizumabCheckResult
+    budget: DoseBudget
+    weight_kg: float
+    weight_measured_at: datetime
+    needs_override: list[str]
+    hard_block: bool
+
+    @property
+    def can_give_without_override(self) -> bool:
+        """No limit and a complete history: the dose may be given as planned."""
+        return not self.needs_override and not self.hard_block
+
+
+@dataclass
+class Ward:
+    """All patients of one data directory, with one writer."""
+
+    root: Path
+    clock: Clock
+    read_only: bool = False
+    store: DataDir = field(init=False)
+    records: dict[str, Record] = field(default_factory=dict, init=False)
+    tokens: dict[str, str] = field(default_factory=dict, init=False)
+    failures: dict[str, str] = field(default_factory=dict, init=False)
+    _protocols: dict[tuple[str, str], Protocol] = field(default_factory=dict, init=False)
+
+    def __post_init__(self) -> None:
+        self.store = DataDir(self.root, clock=self.clock)
+
+    # ------------------------------------------------------------------ lifecycle
+
+    def open(self) -> Ward:
+        """Take the writer lock (unless read-only), sweep temp files and load every patient."""
+        if not self.read_only:
+            self.store.acquire_writer_lock()
+            swept = self.store.sweep_temp_files()
+            if swept:
+                logger.info("swept %d stale temp file(s)", swept)
+        self.reload()
+        return self
+
+    def reload(self) -> None:
+        """(Re)load every patient file; files that fail are listed in ``failures``."""
+        self.records.clear()
+        self.tokens.clear()
+        self.failures.clear()
+        for pid in self.store.patient_ids():
+            try:
+                loaded = self.store.load(pid, validate=validate_envelope)
+            except CorruptDataError as exc:
+                self.failures[pid] = str(exc)
+                logger.warning("patient file %s failed to load", patient_hash(pid))
+                continue
+            self.records[pid] = loaded.value
+            self.tokens[pid] = loaded.token
+
+    def close(self) -> None:
+        """Release the writer lock."""
+        if not self.read_only:
+            self.store.release_writer_lock()
+
+    # ------------------------------------------------------------------ queries
+
+    def protocol_for(self, record: Record) -> Protocol:
+        """The protocol the patient is charted under."""
+        key = (record.patient.protocol_id, record.patient.protocol_version)
+        if key not in self._protocols:
+            default = load_default_protocol()
+            if (default.protocol_id, default.version) == key:
+                self._protocols[key] = default
+            else:
+                self._protocols[key] = find_protocol(*key)
+        return self._protocols[key]
+
+    def patient(self, pid: str) -> Patient:
+        """The current header of a patient (updates applied)."""
+        return current_patient(self.record(pid))
+
+    def record(self, pid: str) -> Record:
+        """The loaded record of a patient."""
+        try:
+            return self.records[pid]
+        except KeyError:
+            raise InputError(f"patient: no patient with id {pid!r} in this ward") from None
+
+    def budget(self, pid: str, at: datetime | None = None) -> DoseBudget:
+        """The tocilizumab budget at ``at`` (default: now)."""
+        rec = self.record(pid)
+        return dose_budget(rec, self.protocol_for(rec), at or self.clock.now())
+
+    # ------------------------------------------------------------------ writing
+
+    def _check_time(self, protocol: Protocol, effective_at: datetime) -> None:
+        now = self.clock.now()
+        tol = timedelta(minutes=protocol.monitoring.future_event_tolerance_min.value)
+        if effective_at > now + tol:
+            raise InputError(
+                f"effective_at: {effective_at.isoformat()} lies in the future "
+                f"(more than {tol.total_seconds() / 60:g} min after now)"
+            )
+
+    def _commit(self, pid: str, record: Record, *, creating: bool = False) -> None:
+        if self.read_only:
+            raise StorageError("this ward is open read-only; nothing was saved")
+        envelope = record_to_json(record)
+        expected = None if creating else self.tokens[pid]
+        try:
+            token = self.store.save(
+                pid, envelope, expected_token=expected, validate=validate_envelope
+            )
+        except ConcurrentModificationError:
+            raise
+        except StorageError as exc:
+            if not getattr(exc, "ambiguous", False):
+                raise
+            # The rename may have landed: the same envelope again is idempotent in storage.
+            logger.warning("ambiguous save of %s; retrying once", patient_hash(pid))
+            token = self.store.save(
+                pid, envelope, expected_token=expected, validate=validate_envelope
+            )
+        self.records[pid] = record
+        self.tokens[pid] = token
+
+    def add_event(self, pid: str, event: EventBase) -> EventBase:
+        """Append an already-built (validated) event and save."""
+        rec = self.record(pid)
+        protocol = self.protocol_for(rec)
+        self._check_time(protocol, event.effective_at)
+        new = append(rec, event, self.clock.now())
+        self._commit(pid, new)
+        return new.events[-1]
+
+    def chart(self, pid: str, kind: str, *, recorded_by: str, **fields: Any) -> EventBase:
+        """Validate and append an event of ``kind`` (tocilizumab goes through give_tocilizumab)."""
+        if kind == "medication" and fields.get("drug") == "tocilizumab" and not fields.get("prior"):
+            raise InputError("drug: tocilizumab must be given through the dose check")
+        if kind in {"correction", "crs_assessment", "ice_assessment", "eligibility", "lab"}:
+            raise InputError(f"kind: {kind} events are recorded through their own command")
+        now = self.clock.now()
+        fields.setdefault("effective_at", now)
+        event = make_event(kind, recorded_at=now, recorded_by=recorded_by, **fields)
+        return self.add_event(pid, event)
+
+    def create_patient(self, *, recorded_by: str, **fields: Any) -> str:
+        """Add a new patient (validated header; the file must not exist yet)."""
+        now = self.clock.now()
+        protocol = load_default_protocol()
+        fields.setdefault("protocol_id", protocol.protocol_id)
+        fields.setdefault("protocol_version", protocol.version)
+        fields.setdefault("admitted_at", now)
+        if "dose_history_complete" not in fields:
+            infusion = fields.get("infusion_at")
+            fields["dose_history_complete"] = infusion is None
+        patient: Patient = _validate(Patient, fields, "patient")
+        if patient.patient_id in self.records or patient.patient_id in self.store.patient_ids():
+            raise InputError(f"patient_id: {patient.patient_id!r} already exists in this ward")
+        if any(current_patient(r).mrn == patient.mrn for r in self.records.values()):
+            raise InputError("mrn: a patient with this MRN is already on the ward")
+        _ = recorded_by
+        record = new_record(patient, [], now)
+        self._commit(patient.patient_id, record, creating=True)
+        logger.info("created patient %s", patient_hash(patient.patient_id))
+        return patient.patient_id
+
+    # ------------------------------------------------------------------ clinical commands
+
+    def assess_crs(
+        self,
+        pid: str,
+        inputs: dict[str, Any],
+        *,
+        recorded_by: str,
+        effective_at: datetime | None = None,
+    ) -> tuple[EventBase, CrsResult]:
+        """Grade CRS from the observations and record the assessment."""
+        rec = self.record(pid)
+        protocol = self.protocol_for(rec)
+        crs_in = _validate(CrsInput, inputs, "crs")
+        result = crs_grade(crs_in, protocol)
+        now = self.clock.now()
+        event = make_event(
+            "crs_assessment",
+            effective_at=effective_at or now,
+            recorded_at=now,
+            recorded_by=recorded_by,
+            inputs=crs_in.model_dump(mode="json"),
+            grade=result.grade,
+            drivers=result.drivers,
+            explanation=result.explanation,
+        )
+        return self.add_event(pid, event), result
+
+    def assess_ice(
+        self,
+        pid: str,
+        items: dict[str, int | None],
+        *,
+        consciousness: str = "alert",
+        seizure: str = "none",
+        motor: str = "none",
+        cerebral_edema: str = "none",
+        recorded_by: str,
+        effective_at: datetime | None = None,
+    ) -> tuple[EventBase, IcansResult]:
+        """Score ICE item by item (None = not assessable), grade ICANS, record it."""
+        names = ("orientation", "naming", "commands", "writing", "attention")
+        unknown = set(items) - set(names)
+        if unknown:
+            raise InputError(f"items: unknown ICE item(s) {sorted(unknown)}")
+        values = {n: items.get(n) for n in names}
+        score = None if any(v is None for v in values.values()) else sum(values.values())  # type: ignore[arg-type]
+        rec = self.record(pid)
+        protocol = self.protocol_for(rec)
+        icans_in = _validate(
+            IcansInput,
+            {
+                "ice_score": score,
+                "consciousness": consciousness,
+                "seizure": seizure,
+                "motor": motor,
+                "cerebral_edema": cerebral_edema,
+            },
+            "icans",
+        )
+        result = icans_grade(icans_in, protocol)
+        now = self.clock.now()
+        event = make_event(
+            "ice_assessment",
+            effective_at=effective_at or now,
+            recorded_at=now,
+            recorded_by=recorded_by,
+            **values,
+            ice_score=score,
+            consciousness=consciousness,
+            seizure=seizure,
+            motor=motor,
+            cerebral_edema=cerebral_edema,
+            grade=result.grade,
+            drivers=result.drivers,
+            explanation=result.explanation,
+        )
+        return self.add_event(pid, event), result
+
+    def record_lab(
+        self,
+        pid: str,
+        *,
+        test: str,
+        value: float,
+        unit: str,
+        lln: float | None = None,
+        recorded_by: str,
+        effective_at: datetime | None = None,
+    ) -> EventBase:
+        """Record a lab value; haematology tests get their CTCAE grade computed."""
+        rec = self.record(pid)
+        protocol = self.protocol_for(rec)
+        grade = None
+        explanation = None
+        if test in CTCAE_TESTS:
+            data: dict[str, Any] = {"test": test, "value": value, "unit": unit}
+            if lln is not None:
+                data["lln"] = lln
+            res = ctcae_grade(_validate(CtcaeInput, data, "lab"), protocol)
+            grade, explanation = res.grade, res.explanation
+        now = self.clock.now()
+        event = make_event(
+            "lab",
+            effective_at=effective_at or now,
+            recorded_at=now,
+            recorded_by=recorded_by,
+            test=test,
+            value=value,
+            unit=unit,
+            lln=lln,
+            ctcae_grade=grade,
+            explanation=explanation,
+        )
+        return self.add_event(pid, event)
+
+    def screen_eligibility(
+        self, pid: str, inputs: dict[str, Any], *, recorded_by: str
+    ) -> tuple[EventBase, EligibilityResult]:
+        """Screen eligibility and record the result."""
+        rec = self.record(pid)
+        protocol = self.protocol_for(rec)
+        elig_in = _validate(EligibilityInput, inputs, "eligibility")
+        result = eligibility(elig_in, protocol)
+        now = self.clock.now()
+        event = make_event(
+            "eligibility",
+            effective_at=now,
+            recorded_at=now,
+            recorded_by=recorded_by,
+            criteria=elig_in.criteria,
+            product=elig_in.product,
+            prior_lines=elig_in.prior_lines,
+            exposed_to=list(elig_in.exposed_to),
+            inputs=elig_in.model_dump(mode="json"),
+            status=result.status,
+            unmet=result.unmet,
+            cautions=result.cautions,
+            explanation=result.explanation,
+        )
+        return self.add_event(pid, event), result
+
+    def plan_tocilizumab(self, pid: str, at: datetime | None = None) -> DosePlan:
+        """Compute the dose and check every limit for a dose at ``at`` (nothing is written)."""
+        rec = self.record(pid)
+        protocol = self.protocol_for(rec)
+        patient = current_patient(rec)
+        at = at or self.clock.now()
+        if patient.weight_kg is None or patient.weight_measured_at is None:
+            raise InputError("weight_kg: no weight recorded; weigh the patient first")
+        max_age = timedelta(hours=protocol.tocilizumab.weight_max_age_h.value)
+        if at - patient.weight_measured_at > max_age:
+            raise InputError(
+                "weight_kg: the recorded weight is older than "
+                f"{max_age.total_seconds() / 3600:g} h; re-measure before dosing"
+            )
+        dose = tocilizumab_dose(TocilizumabDoseInput(weight_kg=patient.weight_kg), protocol)
+        budget = dose_budget(rec, protocol, at)
+        check = budget.check
+        needs = [r for r in check.reasons if not _is_hard(protocol, r)]
+        if not budget.history_complete:
+            needs.append("history_incomplete")
+        return DosePlan(
+            dose=dose,
+            check=check,
+            budget=budget,
+            weight_kg=patient.weight_kg,
+            weight_measured_at=patient.weight_measured_at,
+            needs_override=needs,
+            hard_block=check.hard_limit,
+        )
+
+    def give_tocilizumab(
+        self,
+        pid: str,
+        *,
+        given_by: str,
+        checked_by: str,
+        effective_at: datetime | None = None,
+        weight_confirmed: bool = False,
+        override: dict[str, Any] | None = None,
+    ) -> Medication:
+        """Record a tocilizumab dose after the dose calculation and every limit check.
+
+        Raises:
+            InputError: weight missing/stale, cap not confirmed, bad override fields.
+            LimitError: a hard limit is reached, or a soft limit without a valid override.
+        """
+        at = effective_at or self.clock.now()
+        plan = self.plan_tocilizumab(pid, at)
+        if plan.hard_block:
+            raise LimitError("Cannot give: " + plan.check.explanation)
+        if plan.dose.capped and not weight_confirmed:
+            raise InputError(
+                "weight_confirmed: the dose is capped at "
+                f"{plan.dose.max_dose_mg:g} mg (weight-based {plan.dose.uncapped_mg:g} mg); "
+                "confirm the weight first"
+            )
+        ov: Override | None = None
+        if plan.needs_override:
+            if override is None:
+                raise LimitError(
+                    "Needs an override (reason and a second nurse): "
+                    + ", ".join(plan.needs_override)
+                )
+            ov = _validate(Override, {**override, "limits": plan.needs_override}, "override")
+        elif override is not None:
+            raise InputError("override: no limit applies, an override is not needed")
+        protocol = self.protocol_for(self.record(pid))
+        now = self.clock.now()
+        event = make_event(
+            "medication",
+            effective_at=at,
+            recorded_at=now,
+            recorded_by=given_by,
+            drug="tocilizumab",
+            dose=plan.dose.dose_mg,
+            unit="mg",
+            route="IV",
+            every_h=protocol.tocilizumab.min_interval.value,
+            given_by=given_by,
+            checked_by=checked_by,
+            weight_kg_used=plan.weight_kg,
+            override=ov.model_dump() if ov else None,
+        )
+        saved = self.add_event(pid, event)
+        assert isinstance(saved, Medication)
+        return saved
+
+    def record_prior_dose(
+        self, pid: str, *, effective_at: datetime, dose_mg: float, source: str, recorded_by: str
+    ) -> EventBase:
+        """Record a tocilizumab dose given before the patient reached this workstation."""
+        now = self.clock.now()
+        event = make_event(
+            "medication",
+            effective_at=effective_at,
+            recorded_at=now,
+            recorded_by=recorded_by,
+            drug="tocilizumab",
+            dose=dose_mg,
+            unit="mg",
+            route="IV",
+            given_by=recorded_by,
+            prior=True,
+            prior_source=source,
+        )
+        return self.add_event(pid, event)
+
+    def correct(
+        self,
+        pid: str,
+        target_id: str,
+        *,
+        action: str,
+        reason: str,
+        recorded_by: str,
+        amended: dict[str, Any] | None = None,
+    ) -> EventBase:
+        """Void or amend an earlier event (the original stays visible)."""
+        rec = self.record(pid)
+        targets = [e for e in rec.events if e.id == target_id]
+        if not targets:
+            raise InputError(f"target_id: no event {target_id!r} in this record")
+        target = targets[0]
+        if isinstance(target, Correction):
+            raise InputError("target_id: a correction cannot itself be corrected; add a new one")
+        if target.id not in {e.id for e in effective_events(rec)}:
+            raise InputError("target_id: this event is already voided")
+        if action == "amend":
+            validate_amendment(target, amended or {})
+        now = self.clock.now()
+        event = make_event(
+            "correction",
+            effective_at=now,
+            recorded_at=now,
+            recorded_by=recorded_by,
+            target_id=target_id,
+            action=action,
+            reason=reason,
+            amended=amended,
+        )
+        return self.add_event(pid, event)
+
+
+def _is_hard(protocol: Protocol, reason: str) -> bool:
+    limit = getattr(protocol.tocilizumab, reason)
+    return bool(limit.enforcement == "hard")
+
+
+def _validate(model: Any, data: dict[str, Any], what: str) -> Any:
+    try:
+        return model.model_validate(data)
+    except ValidationError as exc:
+        raise InputError(format_validation_error(exc, what=what)) from None
+
+
+def open_ward(root: Path, clock: Clock, *, read_only: bool = False) -> Ward:
+    """Open a ward directory (takes the writer lock unless ``read_only``)."""
+    return Ward(root=root, clock=clock, read_only=read_only).open()
+
+
+__all__ = ["DosePlan", "Ward", "open_ward", "tocilizumab_doses"]
