@@ -34,15 +34,12 @@ def _err(text: str) -> None:
 
 def _commands() -> dict[str, Callable[[list[str]], int]]:
     from bedside import validation
+    from bedside.commands import COMMANDS
 
     commands: dict[str, Callable[[list[str]], int]] = {
         "validate": lambda a: validation.main(a, out=_out, err=_err),
     }
-    try:
-        from bedside import commands as record_commands
-    except ImportError:  # pragma: no cover - during bootstrap only
-        return commands
-    commands.update(record_commands.COMMANDS)
+    commands.update(COMMANDS)
     return commands
 
 

@@ -1,0 +1,103 @@
+"""``python -m bedside verify``: check every patient file of a data directory, read-only.
+
+For each patient file: strict parse, integrity checksum, schema, every event's
+fields, the hash chain (edits, removals, reordering), unique event ids, that the file
+name matches the patient id inside, and that each of its backups verifies too. Prints
+one line per file; exits 0 when all are sound, 1 when any is not. Never writes,
+renames, locks or quarantines anything.
+"""
+
+from __future__ import annotations
+
+import argparse
+import logging
+from pathlib import Path
+
+from bedside.clock import SystemClock
+from bedside.record import Record, validate_envelope
+from bedside.storage import DataDir
+
+logger = logging.getLogger(__name__)
+
+
+def _record_of(store: DataDir, path: Path) -> tuple[bool, str, Record | None]:
+    captured: list[Record] = []
+
+    def validate(doc: dict) -> Record:  # type: ignore[type-arg]
+        rec = validate_envelope(doc)
+        captured.append(rec)
+        return rec
+
+    ok, message = store.verify_file(path, validate=validate)
+    return ok, message, (captured[0] if captured else None)
+
+
+def verify_dir(root: Path) -> tuple[bool, list[str]]:
+    """Verify every patient file under ``root``; return (all sound, one line per file)."""
+    lines: list[str] = []
+    patients_dir = root / "patients"
+    if not patients_dir.is_dir():
+        return False, [f"{root}: not a Bedside data directory (no patients/ folder)"]
+    store = DataDir.__new__(DataDir)
+    # Build the store without its constructor: the constructor creates and chmods folders,
+    # and verify must not touch the directory at all.
+    DataDir.__init__  # noqa: B018 - documented above; attributes set below
+    store.root = root
+    store.patients_dir = patients_dir
+    store.backups_dir = root / "backups"
+    store.quarantine_dir = root / "quarantine"
+    store._clock = SystemClock()  # type: ignore[attr-defined]
+    files = sorted(
+        p for p in patients_dir.iterdir() if p.suffix == ".json" and not p.name.startswith(".")
+    )
+    all_ok = True
+    for path in files:
+        ok, message, record = _record_of(store, path)
+        problems: list[str] = []
+        if not ok:
+            problems.append(message)
+        elif record is not None:
+            if record.patient.patient_id != path.stem:
+                problems.append(
+                    f"file name does not match patient id {record.patient.patient_id!r}"
+                )
+        backup_dir = store.backups_dir / path.stem
+        backups = sorted(backup_dir.glob("*.json")) if backup_dir.is_dir() else []
+        bad_backups = [
+            b.name for b in backups if not store.verify_file(b, validate=validate_envelope)[0]
+        ]
+        if bad_backups:
+            problems.append(
+                f"{len(bad_backups)} backup(s) fail verification: {', '.join(bad_backups[:3])}"
+            )
+        if problems:
+            all_ok = False
+            lines.append(f"FAIL {path.name}: " + "; ".join(problems))
+        else:
+            assert record is not None
+            lines.append(
+                f"OK   {path.name}: {len(record.events)} events, hash chain intact, "
+                f"{len(backups)} verified backup(s)"
+            )
+    quarantined = (
+        sorted(store.quarantine_dir.glob("*.json")) if store.quarantine_dir.is_dir() else []
+    )
+    if quarantined:
+        lines.append(f"note: {len(quarantined)} quarantined file(s) kept in {store.quarantine_dir}")
+    if not files:
+        lines.append(f"{patients_dir}: no patient files")
+    return all_ok, lines
+
+
+def main(argv: list[str]) -> int:
+    """``python -m bedside verify --data-dir DIR``."""
+    from bedside.paths import resolve_data_dir
+
+    parser = argparse.ArgumentParser(prog="python -m bedside verify")
+    parser.add_argument("--data-dir", type=Path, help="data directory (default: the user data dir)")
+    ns = parser.parse_args(argv)
+    root = resolve_data_dir(ns.data_dir)
+    ok, lines = verify_dir(root)
+    for line in lines:
+        print(line)  # noqa: T201
+    return 0 if ok else 1
