@@ -362,7 +362,12 @@ def ctcae_grade(inp: CtcaeInput, protocol: Protocol) -> CtcaeResult:
     else:
         lln = Decimal(str(spec.default_lln.value))
         lln_source = "protocol default"
-    grade = 0 if value >= lln else 1 + sum(1 for c in spec.cutoffs if value < Decimal(str(c)))
+    # Grades 2-4 are absolute intervals; only grade 1 ("< LLN - first cut-off") hangs on the LLN.
+    below_cutoffs = sum(1 for c in spec.cutoffs if value < Decimal(str(c)))
+    if below_cutoffs:
+        grade = 1 + below_cutoffs
+    else:
+        grade = 1 if value < lln else 0
     grade = min(grade, spec.max_grade_from_value)
     unit = spec.canonical_unit
     shown = f"{inp.value:g} {inp.unit}"

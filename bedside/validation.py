@@ -20,6 +20,7 @@ from typing import Any
 from pydantic import BaseModel, ValidationError
 
 import bedside.rules as rules_module
+from bedside import escalations
 from bedside.errors import BedsideError, InputError, ProtocolError
 from bedside.protocol import (
     RESOURCES,
@@ -114,7 +115,14 @@ def _result_fields(name: str) -> set[str]:
 
 
 def _build_checks() -> dict[str, Check]:
-    return {name: _rule_check(name) for name in RULES}
+    checks = {name: _rule_check(name) for name in RULES}
+    # Escalation timers: derived from an event list; `due`/`not_due` compared per the contract.
+    checks["escalations"] = Check(
+        run=escalations.contract_escalations,
+        outputs=escalations.CONTRACT_OUTPUTS,
+        compare=escalations.compare_escalations,
+    )
+    return checks
 
 
 def _values_equal(expected: Any, got: Any) -> bool:
@@ -249,6 +257,11 @@ def run_case(
         res.ok = expect == {"error": True}
         if not res.ok:
             res.mismatches = [("error", None, str(exc))]
+        return res
+    except Exception as exc:  # noqa: BLE001 - an engine crash is a failed case, never a pass
+        logger.exception("rule %s crashed on a validation case", case["check"])
+        res.error = f"internal error: {type(exc).__name__}: {exc}"
+        res.mismatches = [("error", None, res.error)]
         return res
     res.got = {k: got.get(k) for k in expect} if "error" not in expect else got
     if expect == {"error": True}:

@@ -255,14 +255,6 @@ def test_ctcae_reference_table(data: dict[str, Any], grade: int) -> None:
     assert ctcae_grade(CtcaeInput.model_validate(data), PROTOCOL).grade == grade
 
 
-@pytest.mark.xfail(
-    strict=True,
-    reason=(
-        "engine grades any value >= LLN as 0, but the contract's grade 2-4 intervals do not "
-        "depend on the LLN ('< 1.5-1.0 -> 2'); when this passes, move the rows into "
-        "resources/validation/ctcae_grade.json"
-    ),
-)
 @pytest.mark.parametrize(
     ("data", "grade"),
     [
