@@ -575,7 +575,11 @@ class _BackupEntry:
 
 
 class DataDir:
-    """One Bedside data directory (see the module docstring for the layout)."""
+    """One Bedside data directory (see the module docstring for the layout).
+
+    Not thread-safe: use one instance from one thread at a time (the app saves on a
+    single worker thread). Two processes are kept apart by the writer lock.
+    """
 
     def __init__(
         self,
@@ -585,6 +589,7 @@ class DataDir:
         ops: FileOps | None = None,
         backup_interval: timedelta = DEFAULT_BACKUP_INTERVAL,
         backup_keep: int = DEFAULT_BACKUP_KEEP,
+        read_only: bool = False,
     ) -> None:
         """Open (and create if needed) the data directory ``root``.
 
@@ -597,6 +602,10 @@ class DataDir:
             backup_interval: Minimum time between two rotating backups of one patient.
             backup_keep: How many of the newest backups to keep (plus the newest of each
                 UTC day, kept indefinitely).
+            read_only: Touch nothing on disk: no directories are created or chmod-ed,
+                the writer lock cannot be taken (so save/restore/sweep refuse), and a
+                failed :meth:`load` neither quarantines nor blocks, and a migrating load
+                writes no pre-migration copy. For ``python -m bedside verify`` and viewers.
 
         Raises:
             StorageError: A directory could not be created.
@@ -616,6 +625,9 @@ class DataDir:
         self._lock: filelock.BaseFileLock | None = None
         self._holder_info: dict[str, Any] | None = None
         self._blocked: set[str] = set()
+        self.read_only = read_only
+        if read_only:
+            return
         try:
             for directory in (self.root, self.patients_dir, self.backups_dir, self.quarantine_dir):
                 _ensure_private_dir(directory)
@@ -694,6 +706,8 @@ class DataDir:
         """
         if self._lock is not None and self._lock.is_locked:
             return
+        if self.read_only:
+            raise _storage_error("the data directory was opened read-only")
         lock = self._new_lock()
         try:
             lock.acquire(timeout=0)
@@ -758,6 +772,8 @@ class DataDir:
         """
         if self.holds_writer_lock():
             return dict(self._holder_info or {})
+        if self.read_only and not self.lock_path.exists():
+            return None
         probe = self._new_lock()
         try:
             probe.acquire(timeout=0)
@@ -859,7 +875,7 @@ class DataDir:
                 )
                 logger.error("quarantined the file of patient %s: %s", hashed, problem)
             except StorageError as exc:
-                note = f"; WARNING: the quarantine copy could not be written ({exc})"
+                note = f"WARNING: the quarantine copy could not be written ({exc})"
                 logger.error("could not quarantine the file of patient %s: %s", hashed, exc)
         marker = dumps_canonical(
             {
@@ -920,23 +936,26 @@ class DataDir:
         token = _sha256(data)
         try:
             doc, version = _open_envelope(data, source)
-            if version < CURRENT_SCHEMA:
+            if version < CURRENT_SCHEMA and not self.read_only:
                 self._backup_before_migration(patient_id, data, version)
             raw = _migrate(doc, version, source)
             value = _run_validator(validate, raw, source)
         except (CorruptDataError, MigrationError) as exc:
-            copy_path, note = self._quarantine(patient_id, data, str(exc))
+            if self.read_only:
+                copy_path, where = None, "it was not quarantined (read-only access)"
+            else:
+                copy_path, note = self._quarantine(patient_id, data, str(exc))
+                where = (
+                    f"a copy is in quarantine as {self._describe(copy_path)}" if copy_path else note
+                )
             backup = self.newest_verified_backup(patient_id, validate=validate)
-            where = f"a copy is in quarantine as {self._describe(copy_path)}" if copy_path else ""
             backup_note = (
                 f"a verified backup exists ({self._describe(backup)})"
                 if backup
                 else "NO verified backup exists"
             )
-            err = type(exc)(
-                f"{exc}. The file was left unchanged; {where}{note}; {backup_note}. "
-                "Saving this patient is blocked until a backup is restored."
-            )
+            blocked = "" if self.read_only else " Saving it is blocked until a backup is restored."
+            err = type(exc)(f"{exc}. The file was left unchanged; {where}; {backup_note}.{blocked}")
             err.path = path  # type: ignore[attr-defined]
             err.quarantine_path = copy_path  # type: ignore[attr-defined]
             err.backup_path = backup  # type: ignore[attr-defined]

@@ -448,3 +448,50 @@ def test_logs_and_errors_never_contain_the_patient_id(
         assert CANARY not in message, message
     if sys.platform != "win32":
         assert not any(r.levelno >= logging.CRITICAL for r in caplog.records)
+
+
+# ----------------------------------------------------------------- read-only and failures
+
+
+def test_read_only_touches_nothing(tmp_path: Path, clock: FakeClock) -> None:
+    root = tmp_path / "d"
+    writer = DataDir(root, clock=clock)
+    writer.acquire_writer_lock()
+    writer.save("p1", make_envelope(2), expected_token=None, validate=validate_events)
+    (writer.patients_dir / "p2.json").write_bytes(b"{]")
+    writer.release_writer_lock()
+    before = _snapshot(root)
+    ro = DataDir(root, clock=clock, read_only=True)
+    assert ro.load("p1", validate=validate_events).raw == make_envelope(2)
+    with pytest.raises(CorruptDataError, match="not quarantined") as excinfo:
+        ro.load("p2", validate=validate_events)
+    assert excinfo.value.quarantine_path is None
+    assert not ro.verify_file(ro.patients_dir / "p2.json", validate=validate_events)[0]
+    with pytest.raises(StorageError, match="read-only"):
+        ro.acquire_writer_lock()
+    with pytest.raises(StorageError):
+        ro.save("p3", make_envelope(0), expected_token=None, validate=validate_events)
+    assert ro.holder() is None
+    assert ro.patient_ids() == ["p1", "p2"]
+    assert _snapshot(root) == before
+    missing = DataDir(tmp_path / "missing", clock=clock, read_only=True)
+    assert missing.patient_ids() == []
+    assert not (tmp_path / "missing").exists()
+
+
+def test_quarantine_copy_failure_still_refuses_and_blocks(tmp_path: Path, clock: FakeClock) -> None:
+    class FullQuarantine(FileOps):
+        def open(self, path: str, flags: int, mode: int) -> int:
+            if Path(path).parent.name == "quarantine":
+                raise OSError(28, "No space left on device")
+            return super().open(path, flags, mode)
+
+    dd = DataDir(tmp_path / "d", clock=clock, ops=FullQuarantine())
+    dd.acquire_writer_lock()
+    (dd.patients_dir / "p1.json").write_bytes(b"\x00\x00")
+    with pytest.raises(CorruptDataError, match="quarantine copy could not be written"):
+        dd.load("p1", validate=validate_events)
+    assert (dd.patients_dir / "p1.json").read_bytes() == b"\x00\x00"
+    with pytest.raises(QuarantinedError):
+        dd.save("p1", make_envelope(0), expected_token=None, validate=validate_events)
+    dd.release_writer_lock()
