@@ -10,6 +10,7 @@ from pathlib import Path
 import pytest
 
 from bedside.clock import FakeClock
+from bedside.errors import LimitError
 from bedside.record import SCHEMA_VERSION, Record, validate_envelope
 from bedside.service import open_ward
 from bedside.storage import CURRENT_SCHEMA, DataDir
@@ -53,7 +54,7 @@ def test_logs_carry_no_patient_identity(tmp_path: Path, caplog: pytest.LogCaptur
     )
     ward.give_tocilizumab(canary_pid, given_by="AB", checked_by="CD")
     clock.advance(timedelta(hours=1))
-    with pytest.raises(Exception):  # noqa: B017, PT011 - any refusal; we only inspect the logs
+    with pytest.raises(LimitError):
         ward.give_tocilizumab(canary_pid, given_by="AB", checked_by="CD")
     ward.close()
     # Corrupt the file so the quarantine path logs too.
