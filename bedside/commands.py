@@ -15,6 +15,9 @@ logger = logging.getLogger(__name__)
 MODULES: dict[str, str] = {
     "demo": "bedside.demo",
     "verify": "bedside.verify",
+    "handover": "bedside.handover",
+    "export": "bedside.export",
+    "import": "bedside.transfer",
 }
 """Command name -> module exposing ``main(argv) -> int``."""
 

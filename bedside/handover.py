@@ -1,0 +1,1257 @@
+"""The SBAR shift handover for one patient or the whole ward, as data and as printable HTML.
+
+:func:`build_handover` derives a :class:`HandoverDoc` from the ward's records at an
+instant: Situation (day post-infusion, product, current CRS/ICANS grades, latest
+vitals), Background (eligibility, baseline ICE and handwriting, weight, admission,
+dose-history completeness), Assessment (grade trajectory, tocilizumab budget with the
+next allowed time, steroid regimen, open timers and overdue items, latest labs with
+CTCAE grades, active toxicities, recent notes), Recommendation (what is due next, and
+the protocol guidance for the current grades with its source and verified flag) and
+the episode summary. Every page names the protocol id/version; unverified rules are
+marked ``[UNVERIFIED]``.
+
+:func:`render_html` turns it into HTML that Qt's ``QTextDocument`` renders (screen and
+PDF) and that reads in black and white: no meaning is carried by colour, states are
+words in capitals (``OVERDUE``, ``DUE``), tables have borders, the type is large.
+
+``python -m bedside handover --data-dir DIR --out FILE.pdf [--patient ID]`` builds the
+HTML here (Qt-free) and runs the Qt renderer :mod:`ui.printing` in a subprocess. In a
+frozen build the bundled executable must route ``print-pdf --html H --out F`` to
+``ui.printing.main`` (see :func:`renderer_command`).
+"""
+
+from __future__ import annotations
+
+import argparse
+import html
+import json
+import logging
+import os
+import subprocess
+import sys
+import tempfile
+from collections.abc import Callable, Sequence
+from dataclasses import dataclass, field
+from datetime import date, datetime, timedelta
+from pathlib import Path
+from typing import Any, Literal
+
+from pydantic import BaseModel
+
+from bedside.doses import DoseBudget, dose_budget, tocilizumab_doses
+from bedside.errors import BedsideError
+from bedside.escalations import derive_due
+from bedside.protocol import Protocol, Text
+from bedside.record import (
+    EligibilityScreen,
+    EventBase,
+    Lab,
+    Medication,
+    NeuroCheck,
+    Note,
+    Patient,
+    Record,
+    Toxicity,
+    Vitals,
+    current_patient,
+    day_post_infusion,
+    effective_events,
+)
+from bedside.summary import STEROIDS, EpisodeSummary, GradePoint, drug_label, summarize
+from bedside.timeutil import format_duration, format_local, local_zone
+
+logger = logging.getLogger(__name__)
+
+SECTION_MARK = "<!--BEDSIDE-SECTION:"
+"""Start of a section marker in the HTML; the PDF renderer starts a new page there and
+prints the marker's header text on every page of the section."""
+
+RENDER_TIMEOUT_S = 180
+NOTES_WINDOW = timedelta(hours=24)
+STEROID_WINDOW = timedelta(hours=72)
+UPCOMING_WINDOW = timedelta(hours=8)
+
+# --------------------------------------------------------------------------- data
+
+
+@dataclass(frozen=True)
+class DueEntry:
+    """An open timer or overdue item (from ``bedside.escalations.derive_due``)."""
+
+    kind: str
+    due_at: datetime | None
+    state: str
+    severity: str
+    message: str
+    rule: str
+    source: str
+    verified: bool = True
+    key: str = ""
+
+
+@dataclass(frozen=True)
+class Guidance:
+    """Protocol guidance text for a current grade, with provenance."""
+
+    topic: str
+    text: str
+    source: str
+    verified: bool
+    discrepancies: tuple[str, ...]
+
+
+@dataclass(frozen=True)
+class LabEntry:
+    """The latest value of a laboratory test (and the one before, for the trend)."""
+
+    test: str
+    label: str
+    value: float
+    unit: str
+    ctcae_grade: int | None
+    at: datetime
+    previous: tuple[float, str, datetime] | None
+
+
+@dataclass(frozen=True)
+class SteroidLine:
+    """One steroid given in the last days: the regimen as last charted."""
+
+    drug: str
+    dose: float
+    unit: str
+    route: str
+    every_h: float | None
+    first_at: datetime
+    last_at: datetime
+    doses_24h: int
+    doses_total: int
+
+    @property
+    def next_due_at(self) -> datetime | None:
+        """Last dose plus the charted interval (None when no interval was charted)."""
+        if self.every_h is None:
+            return None
+        return self.last_at + timedelta(hours=self.every_h)
+
+
+@dataclass(frozen=True)
+class PatientHandover:
+    """Everything the handover says about one patient."""
+
+    patient: Patient
+    now: datetime
+    day: int | None
+    protocol_label: str
+    protocol_signed_off: bool
+    latest_vitals: Vitals | None
+    max_temp_24h: float | None
+    eligibility: EligibilityScreen | None
+    budget: DoseBudget
+    toci_doses: tuple[Medication, ...]
+    steroids: tuple[SteroidLine, ...]
+    other_meds_24h: tuple[Medication, ...]
+    due: tuple[DueEntry, ...]
+    due_available: bool
+    labs: tuple[LabEntry, ...]
+    toxicities: tuple[Toxicity, ...]
+    neuro_changes: tuple[NeuroCheck, ...]
+    last_neuro_check: NeuroCheck | None
+    notes: tuple[Note, ...]
+    summary: EpisodeSummary
+    guidance: tuple[Guidance, ...]
+    recommendations: tuple[str, ...]
+    discrepancies: tuple[tuple[str, str, str], ...]
+    unverified: tuple[str, ...]
+
+    @property
+    def header(self) -> str:
+        """The running header of this patient's pages."""
+        p = self.patient
+        bed = f"Bed {p.bed} · " if p.bed else ""
+        return f"{bed}{p.name} · MRN {p.mrn} · DOB {p.date_of_birth.isoformat()}"
+
+
+@dataclass(frozen=True)
+class HandoverDoc:
+    """A handover document for one patient or the whole ward."""
+
+    scope: Literal["ward", "patient"]
+    generated_at: datetime
+    patients: tuple[PatientHandover, ...]
+    failures: tuple[tuple[str, str], ...] = field(default=())
+    protocols: tuple[str, ...] = field(default=())
+
+
+# --------------------------------------------------------------------------- derivation
+
+
+def _derive_due(record: Record, protocol: Protocol, now: datetime) -> tuple[list[Any], bool]:
+    """Escalation items for ``now`` and whether they could be derived."""
+    return list(derive_due(record, protocol, now)), True
+
+
+def _due_entry(item: Any) -> DueEntry:
+    source = getattr(item, "source", "")
+    if isinstance(source, tuple | list):
+        source = ", ".join(str(x) for x in source)
+    return DueEntry(
+        kind=str(getattr(item, "kind", "")),
+        due_at=getattr(item, "due_at", None),
+        state=str(getattr(item, "state", "")),
+        severity=str(getattr(item, "severity", "")),
+        message=str(getattr(item, "message", "")),
+        rule=str(getattr(item, "rule", "")),
+        source=str(source),
+        verified=bool(getattr(item, "verified", True)),
+        key=str(getattr(item, "key", "")),
+    )
+
+
+_STATE_ORDER = {"overdue": 0, "due": 1, "upcoming": 2}
+
+
+def _due_sort_key(d: DueEntry) -> tuple[int, datetime]:
+    return (_STATE_ORDER.get(d.state, 3), d.due_at or datetime.max.replace(tzinfo=local_zone()))
+
+
+def unverified_rules(protocol: Protocol) -> list[str]:
+    """Dotted paths (with sources) of every protocol value whose ``verified`` flag is false."""
+    out: list[str] = []
+
+    def walk(obj: object, path: str) -> None:
+        if isinstance(obj, BaseModel):
+            if getattr(obj, "verified", True) is False:
+                out.append(f"{path} ({getattr(obj, 'source', '?')})")
+            for name in type(obj).model_fields:
+                walk(getattr(obj, name), f"{path}.{name}" if path else name)
+        elif isinstance(obj, dict):
+            for k, v in obj.items():
+                walk(v, f"{path}.{k}")
+        elif isinstance(obj, list):
+            for i, v in enumerate(obj):
+                walk(v, f"{path}[{i}]")
+
+    walk(protocol, "")
+    return out
+
+
+def _guidance(protocol: Protocol, syndrome: str, grade: int | None) -> Guidance | None:
+    if not grade:
+        return None
+    table: dict[str, Text] = (
+        protocol.management.crs if syndrome == "CRS" else protocol.management.icans
+    )
+    text = table.get(str(min(grade, 4)))
+    if text is None:
+        return None
+    return Guidance(
+        topic=f"{syndrome} grade {grade}",
+        text=text.text,
+        source=text.source,
+        verified=text.verified,
+        discrepancies=tuple(text.discrepancies),
+    )
+
+
+def _labs(events: Sequence[EventBase], protocol: Protocol) -> tuple[LabEntry, ...]:
+    by_test: dict[str, list[Lab]] = {}
+    for e in events:
+        if isinstance(e, Lab):
+            by_test.setdefault(e.test, []).append(e)
+    order = list(protocol.ctcae.tests)
+    out: list[LabEntry] = []
+    for test, items in by_test.items():
+        items.sort(key=lambda x: (x.effective_at, x.recorded_at))
+        last = items[-1]
+        prev = items[-2] if len(items) > 1 else None
+        spec = protocol.ctcae.tests.get(test)
+        out.append(
+            LabEntry(
+                test=test,
+                label=spec.label if spec else test,
+                value=last.value,
+                unit=last.unit,
+                ctcae_grade=last.ctcae_grade,
+                at=last.effective_at,
+                previous=(prev.value, prev.unit, prev.effective_at) if prev else None,
+            )
+        )
+    out.sort(key=lambda x: (order.index(x.test) if x.test in order else len(order), x.test))
+    return tuple(out)
+
+
+def _steroids(meds: Sequence[Medication], now: datetime) -> tuple[SteroidLine, ...]:
+    lines: list[SteroidLine] = []
+    for drug in sorted(STEROIDS):
+        given = [m for m in meds if m.drug == drug and m.effective_at <= now]
+        if not given:
+            continue
+        last = given[-1]
+        if now - last.effective_at > STEROID_WINDOW:
+            continue
+        lines.append(
+            SteroidLine(
+                drug=drug,
+                dose=last.dose,
+                unit=last.unit,
+                route=last.route,
+                every_h=last.every_h,
+                first_at=given[0].effective_at,
+                last_at=last.effective_at,
+                doses_24h=sum(1 for m in given if now - m.effective_at <= timedelta(hours=24)),
+                doses_total=len(given),
+            )
+        )
+    return tuple(lines)
+
+
+def _active_toxicities(events: Sequence[EventBase]) -> tuple[Toxicity, ...]:
+    latest: dict[str, Toxicity] = {}
+    for e in sorted(
+        (x for x in events if isinstance(x, Toxicity)),
+        key=lambda x: (x.effective_at, x.recorded_at),
+    ):
+        latest[e.episode_id or e.id] = e
+    return tuple(t for t in latest.values() if t.status == "active")
+
+
+def _recommendations(
+    ph_due: Sequence[DueEntry],
+    budget: DoseBudget,
+    crs_grade: int | None,
+    now: datetime,
+) -> list[str]:
+    recs: list[str] = []
+    for d in ph_due:
+        if d.state == "overdue":
+            recs.append(f"OVERDUE since {format_local(d.due_at)}: {d.message}")
+        elif d.state == "due":
+            recs.append(f"DUE now ({format_local(d.due_at)}): {d.message}")
+    upcoming = [
+        d
+        for d in ph_due
+        if d.state == "upcoming" and (d.due_at is None or d.due_at - now <= UPCOMING_WINDOW)
+    ]
+    recs.extend(f"Next at {format_local(d.due_at)}: {d.message}" for d in upcoming)
+    if crs_grade is not None and crs_grade >= 1:
+        recs.append("Tocilizumab: " + toci_next_text(budget, now))
+    return recs
+
+
+def toci_next_text(budget: DoseBudget, now: datetime) -> str:
+    """When the next tocilizumab dose may be given, in words (never 'allowed' if unsure)."""
+    if budget.course_complete:
+        return (
+            f"course maximum reached ({budget.total}/{budget.max_total}); no further dose "
+            "— escalate per protocol"
+        )
+    caveat = (
+        "" if budget.history_complete else " — dose history incomplete: confirm prior doses first"
+    )
+    nxt = budget.next_allowed_at
+    if nxt is None:
+        return "no further dose allowed" + caveat
+    if budget.check.allowed:
+        return "limits allow a dose now" + caveat
+    return f"next dose allowed from {format_local(nxt)} (in {format_duration(nxt - now)}){caveat}"
+
+
+def budget_text(budget: DoseBudget) -> str:
+    """Doses in 24 h and in the course; says 'history incomplete' instead of bare counts."""
+    if not budget.history_complete:
+        return (
+            f"history incomplete — at least {budget.total} dose(s) recorded in the course "
+            f"(max {budget.max_total}), at least {budget.doses_last_24h} in 24 h "
+            f"(max {budget.max_per_24h})"
+        )
+    return (
+        f"{budget.doses_last_24h}/{budget.max_per_24h} in 24 h, "
+        f"{budget.total}/{budget.max_total} in course"
+    )
+
+
+def build_patient(
+    record: Record,
+    protocol: Protocol,
+    now: datetime,
+    *,
+    derive: Callable[[Record, Protocol, datetime], tuple[list[Any], bool]] = _derive_due,
+) -> PatientHandover:
+    """Derive the handover of one patient at ``now``.
+
+    Args:
+        record: The patient record.
+        protocol: The protocol the patient is charted under.
+        now: The handover instant.
+        derive: The escalation derivation (tests can replace it).
+
+    Returns:
+        The patient's handover.
+    """
+    events = effective_events(record)
+    patient = current_patient(record)
+    budget = dose_budget(record, protocol, now)
+    items, available = derive(record, protocol, now)
+    due = sorted((_due_entry(i) for i in items), key=_due_sort_key)
+    summary = summarize(record, now, due=due if available else None, events=events)
+
+    vitals = sorted(
+        (e for e in events if isinstance(e, Vitals) and e.effective_at <= now),
+        key=lambda e: e.effective_at,
+    )
+    temps = [
+        v.temperature_c
+        for v in vitals
+        if v.temperature_c is not None and now - v.effective_at <= timedelta(hours=24)
+    ]
+    meds = sorted(
+        (e for e in events if isinstance(e, Medication)), key=lambda m: (m.effective_at, m.id)
+    )
+    screens = sorted(
+        (e for e in events if isinstance(e, EligibilityScreen)), key=lambda e: e.effective_at
+    )
+    checks = sorted((e for e in events if isinstance(e, NeuroCheck)), key=lambda e: e.effective_at)
+    changed = tuple(
+        c
+        for c in checks
+        if c.handwriting_changed
+        or c.movement_changed
+        or c.facial_asymmetry
+        or c.personality_changed
+    )
+    notes = tuple(
+        n
+        for n in sorted((e for e in events if isinstance(e, Note)), key=lambda e: e.effective_at)
+        if now - n.effective_at <= NOTES_WINDOW
+    )
+    crs_now = summary.crs.current.grade if summary.crs.current else None
+    icans_now = summary.icans.current.grade if summary.icans.current else None
+    guidance = tuple(
+        g
+        for g in (
+            _guidance(protocol, "CRS", crs_now),
+            _guidance(protocol, "ICANS", icans_now),
+        )
+        if g is not None
+    )
+    wanted = {d for g in guidance for d in g.discrepancies}
+    discrepancies = tuple(
+        (d.id, d.topic, d.current_position) for d in protocol.discrepancies if d.id in wanted
+    )
+    other = tuple(
+        m
+        for m in meds
+        if m.drug != "tocilizumab"
+        and m.drug not in STEROIDS
+        and timedelta(0) <= now - m.effective_at <= timedelta(hours=24)
+    )
+    return PatientHandover(
+        patient=patient,
+        now=now,
+        day=day_post_infusion(patient, now),
+        protocol_label=protocol.label,
+        protocol_signed_off=protocol.signed_off,
+        latest_vitals=vitals[-1] if vitals else None,
+        max_temp_24h=max(temps) if temps else None,
+        eligibility=screens[-1] if screens else None,
+        budget=budget,
+        toci_doses=tuple(tocilizumab_doses(events)),
+        steroids=_steroids(meds, now),
+        other_meds_24h=other,
+        due=tuple(due),
+        due_available=available,
+        labs=_labs(events, protocol),
+        toxicities=_active_toxicities(events),
+        neuro_changes=changed,
+        last_neuro_check=checks[-1] if checks else None,
+        notes=notes,
+        summary=summary,
+        guidance=guidance,
+        recommendations=tuple(_recommendations(due, budget, crs_now, now)),
+        discrepancies=discrepancies,
+        unverified=tuple(unverified_rules(protocol)),
+    )
+
+
+def _bed_key(ph: PatientHandover) -> tuple[str, str]:
+    return (ph.patient.bed or "~", ph.patient.patient_id)
+
+
+def build_handover(ward: Any, now: datetime, pid: str | None = None) -> HandoverDoc:
+    """Build the handover of one patient (``pid``) or of every patient of ``ward``.
+
+    Args:
+        ward: A :class:`bedside.service.Ward` (``records``, ``failures``, ``protocol_for``).
+        now: The handover instant.
+        pid: One patient, or ``None`` for the whole ward.
+
+    Returns:
+        The document. A patient whose file failed to load, or whose handover could not
+        be computed, is listed in ``failures`` (never silently left out).
+
+    Raises:
+        InputError: ``pid`` is not a patient of this ward.
+    """
+    if pid is not None:
+        record = ward.record(pid)
+        ph = build_patient(record, ward.protocol_for(record), now)
+        return HandoverDoc("patient", now, (ph,), (), (ph.protocol_label,))
+    patients: list[PatientHandover] = []
+    failures: list[tuple[str, str]] = [(p, msg) for p, msg in sorted(ward.failures.items())]
+    for p, record in sorted(ward.records.items()):
+        try:
+            patients.append(build_patient(record, ward.protocol_for(record), now))
+        except BedsideError as exc:
+            logger.warning("handover of one patient could not be computed: %s", type(exc).__name__)
+            failures.append((p, f"handover could not be computed: {exc}"))
+    patients.sort(key=_bed_key)
+    labels = tuple(sorted({ph.protocol_label for ph in patients}))
+    return HandoverDoc("ward", now, tuple(patients), tuple(failures), labels)
+
+
+# --------------------------------------------------------------------------- HTML
+
+CSS = """
+body { font-family: 'DejaVu Sans', 'Segoe UI', Arial, sans-serif; font-size: 12pt; color: #000; }
+h1 { font-size: 19pt; font-weight: bold; margin-top: 0; margin-bottom: 4px; }
+h2 { font-size: 15pt; font-weight: bold; margin-top: 14px; margin-bottom: 4px; }
+h3 { font-size: 13pt; font-weight: bold; margin-top: 10px; margin-bottom: 2px; }
+p { margin-top: 2px; margin-bottom: 4px; }
+table.grid { border-collapse: collapse; border-color: #000; border-style: solid; }
+table.grid td, table.grid th { border: 1px solid #000; padding: 4px; vertical-align: top; }
+th { font-weight: bold; text-align: left; background-color: #e6e6e6; }
+td.k { font-weight: bold; width: 26%; }
+.small { font-size: 10pt; }
+table.ov td { font-size: 11pt; }
+.warn { font-weight: bold; }
+.unv { font-style: italic; font-weight: bold; }
+"""
+
+
+def _e(text: object) -> str:
+    return html.escape(str(text), quote=True)
+
+
+def _t(dt: datetime | None) -> str:
+    return _e(format_local(dt))
+
+
+def _grade(g: int | None) -> str:
+    if g is None:
+        return "not assessed"
+    return f"<b>Grade {g}</b>" if g >= 2 else f"Grade {g}"
+
+
+def _state_word(state: str) -> str:
+    word = {"overdue": "OVERDUE", "due": "DUE", "upcoming": "upcoming"}.get(state, state)
+    return f"<b>{_e(word)}</b>" if state in {"overdue", "due"} else _e(word)
+
+
+def _unv(verified: bool) -> str:
+    return "" if verified else ' <span class="unv">[UNVERIFIED]</span>'
+
+
+def _table(
+    headers: Sequence[str],
+    rows: Sequence[Sequence[str]],
+    widths: Sequence[int] = (),
+    *,
+    css_class: str = "grid",
+) -> str:
+    ths = "".join(
+        f'<th width="{widths[i]}%">{h}</th>' if i < len(widths) else f"<th>{h}</th>"
+        for i, h in enumerate(headers)
+    )
+    body = "".join("<tr>" + "".join(f"<td>{c}</td>" for c in r) + "</tr>" for r in rows)
+    return (
+        f'<table class="{css_class}" border="1" cellspacing="0" cellpadding="4" width="100%">'
+        f"<thead><tr>{ths}</tr></thead>{body}</table>"
+    )
+
+
+KEY_WIDTH = 30
+
+
+def _kv(rows: Sequence[tuple[str, str]]) -> str:
+    body = "".join(
+        f'<tr><td class="k" width="{KEY_WIDTH}%">{_e(k)}</td><td>{v}</td></tr>' for k, v in rows
+    )
+    return (
+        '<table class="grid" border="1" cellspacing="0" cellpadding="4" width="100%">'
+        f"{body}</table>"
+    )
+
+
+_DEVICE = {
+    "none": "room air",
+    "nasal_cannula": "nasal cannula",
+    "blow_by": "blow-by",
+    "high_flow_nasal_cannula": "high-flow nasal cannula",
+    "face_mask": "face mask",
+    "non_rebreather": "non-rebreather mask",
+    "venturi": "Venturi mask",
+    "cpap": "CPAP",
+    "bipap": "BiPAP",
+    "mechanical_ventilation": "mechanical ventilation",
+}
+
+
+def vitals_text(v: Vitals) -> str:
+    """One line of vital signs; a value not measured is shown as 'not measured'."""
+    nm = "not measured"
+    temp = f"{v.temperature_c:.1f} °C" if v.temperature_c is not None else nm
+    hr = f"{v.heart_rate}/min" if v.heart_rate is not None else nm
+    if v.systolic_mmhg is not None or v.diastolic_mmhg is not None:
+        bp = f"{v.systolic_mmhg or '?'}/{v.diastolic_mmhg or '?'} mmHg"
+    else:
+        bp = nm
+    spo2 = f"{v.spo2_pct} %" if v.spo2_pct is not None else nm
+    o2 = _DEVICE.get(v.oxygen_device, v.oxygen_device)
+    if v.oxygen_flow_l_min is not None:
+        o2 += f" {v.oxygen_flow_l_min:g} L/min"
+    rr = f"{v.respiratory_rate}/min" if v.respiratory_rate is not None else nm
+    vaso = ", ".join(v.vasopressors) if v.vasopressors else "none"
+    return f"T {temp} · HR {hr} · BP {bp} · SpO2 {spo2} on {o2} · RR {rr} · vasopressors: {vaso}"
+
+
+def _trajectory(points: Sequence[GradePoint], with_ice: bool) -> str:
+    if not points:
+        return "no assessments"
+    parts = []
+    for p in points:
+        ice = f", ICE {p.ice_score}/10" if with_ice and p.ice_score is not None else ""
+        parts.append(f"G{p.grade}{ice} ({_t(p.at)})")
+    return " → ".join(parts)
+
+
+def _age(dob: date, now: datetime) -> int:
+    today = now.astimezone(local_zone()).date()
+    return today.year - dob.year - ((today.month, today.day) < (dob.month, dob.day))
+
+
+def _patient_html(ph: PatientHandover) -> str:
+    p = ph.patient
+    s = ph.summary
+    b = ph.budget
+    out: list[str] = []
+    day = (
+        f"day +{ph.day}"
+        if ph.day is not None and ph.day >= 0
+        else (f"day {ph.day}" if ph.day is not None else "not yet infused")
+    )
+    out.append(f"<h1>{_e(p.name)}</h1>")
+    out.append(
+        f"<p><b>Bed {_e(p.bed or '—')}</b> · MRN {_e(p.mrn)} · "
+        f"DOB {_e(p.date_of_birth.isoformat())} ({_age(p.date_of_birth, ph.now)} y, "
+        f"{_e(p.sex)}) · ID {_e(p.patient_id)}</p>"
+    )
+    signed = "" if ph.protocol_signed_off else " — <b>protocol NOT signed off</b>"
+    out.append(
+        f'<p class="small">Protocol {_e(ph.protocol_label)}{signed} · handover at {_t(ph.now)}</p>'
+    )
+
+    # S -----------------------------------------------------------------
+    out.append("<h2>S — Situation</h2>")
+    crs_cur, icans_cur = s.crs.current, s.icans.current
+    crs_txt = (
+        f"{_grade(crs_cur.grade)} at {_t(crs_cur.at)} (maximum so far: grade {s.crs.max_grade})"
+        if crs_cur
+        else "not assessed"
+    )
+    if icans_cur:
+        ice = (
+            f", ICE {icans_cur.ice_score}/10"
+            if icans_cur.ice_score is not None
+            else ", ICE not scorable"
+        )
+        icans_txt = (
+            f"{_grade(icans_cur.grade)}{ice} at {_t(icans_cur.at)} "
+            f"(maximum so far: grade {s.icans.max_grade})"
+        )
+    else:
+        icans_txt = "not assessed"
+    vit = (
+        f"{_e(vitals_text(ph.latest_vitals))} ({_t(ph.latest_vitals.effective_at)})"
+        if ph.latest_vitals
+        else "none recorded"
+    )
+    tmax = f"{ph.max_temp_24h:.1f} °C" if ph.max_temp_24h is not None else "none recorded"
+    out.append(
+        _kv(
+            [
+                (
+                    "Product / infusion",
+                    f"<b>{_e(p.product)}</b>"
+                    + (f" (lot {_e(p.lot_number)})" if p.lot_number else "")
+                    + (
+                        f" · infused {_t(p.infusion_at)} · <b>{_e(day)}</b>"
+                        if p.infusion_at
+                        else " · <b>not yet infused</b>"
+                    ),
+                ),
+                ("CRS now", crs_txt),
+                ("ICANS now", icans_txt),
+                ("Latest vitals", vit),
+                ("Highest temperature 24 h", _e(tmax)),
+                ("Tocilizumab", f"<b>{_e(budget_text(b))}</b>"),
+            ]
+        )
+    )
+
+    # B -----------------------------------------------------------------
+    out.append("<h2>B — Background</h2>")
+    el = ph.eligibility
+    el_txt = (
+        f"<b>{_e(el.status.replace('_', ' '))}</b> ({_e(el.criteria)}, {_e(el.product)}, "
+        f"{el.prior_lines} prior lines) screened {_t(el.effective_at)}"
+        + (f"; unmet: {_e('; '.join(el.unmet))}" if el.unmet else "")
+        + (f"; cautions: {_e('; '.join(el.cautions))}" if el.cautions else "")
+        if el
+        else "no screening recorded"
+    )
+    weight = (
+        f"{p.weight_kg:g} kg, measured {_t(p.weight_measured_at)}"
+        if p.weight_kg is not None
+        else "<b>no weight recorded</b>"
+    )
+    hist = (
+        "complete"
+        if b.history_complete
+        else "<b>INCOMPLETE</b> — doses may have been given before this workstation knew the "
+        "patient; confirm against the MAR/transfer letter"
+    )
+    out.append(
+        _kv(
+            [
+                ("Eligibility", el_txt),
+                (
+                    "Baseline ICE",
+                    _e(p.baseline_ice if p.baseline_ice is not None else "not recorded"),
+                ),
+                ("Baseline handwriting", _e(p.baseline_handwriting or "not recorded")),
+                ("Weight", weight),
+                ("Admitted", _t(p.admitted_at)),
+                ("Tocilizumab dose history", hist),
+            ]
+        )
+    )
+
+    # A -----------------------------------------------------------------
+    out.append("<h2>A — Assessment</h2>")
+    out.append("<h3>Grade trajectory (changes only)</h3>")
+    out.append(
+        _kv(
+            [
+                ("CRS", _trajectory(s.crs.changes(), with_ice=False)),
+                ("ICANS", _trajectory(s.icans.changes(), with_ice=True)),
+            ]
+        )
+    )
+    out.append("<h3>Tocilizumab</h3>")
+    out.append(
+        _kv(
+            [
+                ("Budget", f"<b>{_e(budget_text(b))}</b>"),
+                ("Last dose", _t(b.last_dose_at)),
+                ("Next dose", f"<b>{_e(toci_next_text(b, ph.now))}</b>"),
+            ]
+        )
+    )
+    if ph.toci_doses:
+        rows = []
+        for m in ph.toci_doses:
+            who = _e(m.given_by) + (f" / checked {_e(m.checked_by)}" if m.checked_by else "")
+            extra = []
+            if m.prior:
+                extra.append(f"given elsewhere: {_e(m.prior_source)}")
+            if m.override:
+                extra.append(
+                    f"<b>OVERRIDE</b> ({_e(', '.join(m.override.limits))}): "
+                    f"{_e(m.override.reason)} — 2nd nurse {_e(m.override.second_nurse)}"
+                )
+            if m.origin:
+                extra.append(f"imported: {_e(m.origin)}")
+            rows.append(
+                [
+                    _t(m.effective_at),
+                    f"{m.dose:g} {_e(m.unit)} {_e(m.route)}",
+                    who,
+                    "; ".join(extra),
+                ]
+            )
+        out.append(_table(["Given", "Dose", "By", "Notes"], rows, (22, 18, 20, 40)))
+    out.append("<h3>Steroids (last 72 h)</h3>")
+    if ph.steroids:
+        rows = []
+        for st in ph.steroids:
+            every = f"every {st.every_h:g} h" if st.every_h else "no interval charted"
+            nxt = st.next_due_at
+            if nxt is None:
+                nxt_txt = "—"
+            elif nxt < ph.now:
+                nxt_txt = f"<b>was due {_t(nxt)}</b>"
+            else:
+                nxt_txt = _t(nxt)
+            rows.append(
+                [
+                    _e(st.drug),
+                    f"{st.dose:g} {_e(st.unit)} {_e(st.route)} {_e(every)}",
+                    f"{_t(st.first_at)} / {_t(st.last_at)}",
+                    f"{st.doses_24h} / {st.doses_total}",
+                    nxt_txt,
+                ]
+            )
+        out.append(
+            _table(
+                [
+                    "Drug",
+                    "Regimen (as last charted)",
+                    "Started / last dose",
+                    "Doses 24 h / total",
+                    "Next by interval",
+                ],
+                rows,
+                (23, 24, 23, 12, 18),
+            )
+        )
+    else:
+        out.append("<p>No steroid in the last 72 h.</p>")
+    if ph.other_meds_24h:
+        out.append("<h3>Other medication (last 24 h)</h3>")
+        out.append(
+            _table(
+                ["Given", "Drug", "Dose", "By"],
+                [
+                    [
+                        _t(m.effective_at),
+                        _e(drug_label(m)),
+                        f"{m.dose:g} {_e(m.unit)} {_e(m.route)}",
+                        _e(m.given_by),
+                    ]
+                    for m in ph.other_meds_24h
+                ],
+                (22, 30, 28, 20),
+            )
+        )
+    out.append("<h3>Open timers and overdue items</h3>")
+    if not ph.due_available:
+        out.append(
+            "<p><b>Timers could not be derived in this build</b> — check the timers panel.</p>"
+        )
+    elif ph.due:
+        out.append(
+            _table(
+                ["State", "What", "Due"],
+                [
+                    [
+                        _state_word(d.state),
+                        _e(d.message)
+                        + '<br/><span class="small">rule: '
+                        + _e(f"{d.rule} [{d.source}]" if d.source else d.rule)
+                        + "</span>"
+                        + _unv(d.verified),
+                        _t(d.due_at),
+                    ]
+                    for d in ph.due
+                ],
+                (19, 59, 22),
+            )
+        )
+    else:
+        out.append("<p>No open timers.</p>")
+    out.append("<h3>Latest labs</h3>")
+    if ph.labs:
+        rows = []
+        for lab in ph.labs:
+            grade = (
+                f"<b>CTCAE {lab.ctcae_grade}</b>"
+                if (lab.ctcae_grade or 0) >= 3
+                else (f"CTCAE {lab.ctcae_grade}" if lab.ctcae_grade is not None else "—")
+            )
+            prev = (
+                f"{lab.previous[0]:g} {_e(lab.previous[1])} ({_t(lab.previous[2])})"
+                if lab.previous
+                else "—"
+            )
+            rows.append(
+                [_e(lab.label), f"<b>{lab.value:g}</b> {_e(lab.unit)}", grade, _t(lab.at), prev]
+            )
+        out.append(
+            _table(["Test", "Value", "Grade", "Taken", "Previous"], rows, (25, 16, 15, 20, 24))
+        )
+    else:
+        out.append("<p>No labs recorded.</p>")
+    out.append("<h3>Active toxicities</h3>")
+    if ph.toxicities:
+        out.append(
+            _table(
+                ["Since", "Category", "Description", "CTCAE"],
+                [
+                    [
+                        _t(t.effective_at),
+                        _e(t.category.replace("_", " ")),
+                        _e(t.description),
+                        _e(t.ctcae_grade if t.ctcae_grade is not None else "—"),
+                    ]
+                    for t in ph.toxicities
+                ],
+                (20, 18, 50, 12),
+            )
+        )
+    else:
+        out.append("<p>None recorded.</p>")
+    if p.product == "cilta-cel" or ph.last_neuro_check is not None:
+        nc = ph.last_neuro_check
+        if nc is None:
+            txt = "no delayed-neurotoxicity check recorded"
+        else:
+            flags = [
+                name
+                for name, on in (
+                    ("handwriting changed", nc.handwriting_changed),
+                    ("movement changed", nc.movement_changed),
+                    ("facial asymmetry", nc.facial_asymmetry),
+                    ("personality changed", nc.personality_changed),
+                )
+                if on
+            ]
+            txt = f"last check {_t(nc.effective_at)}: " + (
+                f"<b>CHANGES: {_e(', '.join(flags))}</b>" if flags else "no changes"
+            )
+            if ph.neuro_changes and not flags:
+                txt += f" (earlier changes on {len(ph.neuro_changes)} check(s))"
+        out.append(f"<p><b>Delayed neurotoxicity:</b> {txt}</p>")
+    if ph.notes:
+        out.append("<h3>Nursing notes (last 24 h)</h3>")
+        out.append(
+            _table(
+                ["Time", "By", "Note"],
+                [[_t(n.effective_at), _e(n.recorded_by), _e(n.text)] for n in ph.notes],
+                (20, 8, 72),
+            )
+        )
+
+    # R -----------------------------------------------------------------
+    out.append("<h2>R — Recommendation</h2>")
+    if ph.recommendations:
+        out.append("<ol>" + "".join(f"<li>{_e(r)}</li>" for r in ph.recommendations) + "</ol>")
+    else:
+        out.append("<p>Nothing due. Continue routine monitoring.</p>")
+    if ph.guidance:
+        out.append("<h3>Protocol guidance for the current grades</h3>")
+        rows = []
+        for g in ph.guidance:
+            disc = (
+                f"<br/>Discrepancy notes: {_e(', '.join(g.discrepancies))}"
+                if g.discrepancies
+                else ""
+            )
+            rows.append(
+                [
+                    f"<b>{_e(g.topic)}</b>{_unv(g.verified)}",
+                    f'{_e(g.text)}<br/><span class="small">Source: {_e(g.source)}</span>{disc}',
+                ]
+            )
+        out.append(_table(["For", "Guidance"], rows, (20, 80)))
+        if ph.discrepancies:
+            out.append(
+                '<p class="small">'
+                + "<br/>".join(
+                    f"<b>{_e(i)}</b> {_e(t)} — current position: {_e(c)}"
+                    for i, t, c in ph.discrepancies
+                )
+                + "</p>"
+            )
+
+    # Episode summary ---------------------------------------------------
+    out.append("<h2>Episode summary (registry fields)</h2>")
+    out.append(summary_html(s))
+    if ph.unverified:
+        out.append(
+            '<p class="small"><span class="unv">[UNVERIFIED]</span> protocol values in use: '
+            + _e("; ".join(ph.unverified))
+            + "</p>"
+        )
+    return "".join(out)
+
+
+SUMMARY_FIELDS = (
+    "Occurred",
+    "Onset (first documented)",
+    "Maximum grade (ASTCT)",
+    "Resolved",
+    "Therapies given while active",
+)
+
+
+def _syndrome_cells(sy: Any) -> list[str]:
+    if sy.assessments == 0:
+        return ["not assessed", "—", "—", "—", "—"]
+    if not sy.occurred:
+        return [f"No (all {sy.assessments} assessments grade 0)", "—", "0", "—", "—"]
+    day = f" (day {sy.onset_day:+d})" if sy.onset_day is not None else ""
+    res = "<b>ongoing</b>" if sy.ongoing else _t(sy.resolved_at)
+    episodes = f" ({len(sy.episodes)} episodes)" if len(sy.episodes) > 1 else ""
+    ther = "<br/>".join(f"{_e(t.label)} × {t.doses}" for t in sy.therapies) or "none recorded"
+    return [
+        f"<b>Yes</b>{episodes}",
+        f"{_t(sy.onset_at)}{_e(day)}",
+        f"<b>Grade {sy.max_grade}</b> ({_t(sy.max_grade_at)})",
+        res,
+        ther,
+    ]
+
+
+def summary_html(s: EpisodeSummary) -> str:
+    """The episode summary as an HTML fragment (a CRS/ICANS table and the counts)."""
+    crs, icans = _syndrome_cells(s.crs), _syndrome_cells(s.icans)
+    parts = [
+        _table(
+            ["", "CRS", "ICANS"],
+            [[f"<b>{_e(f)}</b>", c, i] for f, c, i in zip(SUMMARY_FIELDS, crs, icans, strict=True)],
+            (KEY_WIDTH, 35, 35),
+        )
+    ]
+    if s.grade2_to_tocilizumab is not None:
+        g2 = f"{format_duration(s.grade2_to_tocilizumab)} ({s.grade2_to_tocilizumab_note})"
+    else:
+        g2 = s.grade2_to_tocilizumab_note
+    now_txt = "not derived" if s.overdue_now is None else f"{s.overdue_now} overdue now"
+    overdue = (
+        f"{s.overdue_timer_count} timer(s) went overdue ({s.alarms_raised} alarm(s) raised, "
+        f"{now_txt}; {s.alarms_acknowledged} acknowledged, {s.alarms_snoozed} snooze(s))"
+    )
+    ov = str(s.override_count)
+    if s.overrides:
+        ov += ": " + "; ".join(
+            f"{format_local(o.at)} {o.drug} ({', '.join(o.limits)}) — {o.reason} "
+            f"[{o.given_by}/{o.second_nurse}]"
+            for o in s.overrides
+        )
+    parts.append(
+        _kv(
+            [
+                ("Tocilizumab doses (course)", _e(s.tocilizumab_text())),
+                ("Grade ≥ 2 CRS → first tocilizumab", _e(g2)),
+                ("Overdue timers", _e(overdue)),
+                ("Limit overrides", _e(ov)),
+                (
+                    "Corrections",
+                    _e(f"{s.voided_events} voided, {s.amended_events} amended event(s)"),
+                ),
+            ]
+        )
+    )
+    parts.append(
+        '<p class="small">Onset = first assessment with grade ≥ 1; resolution = first grade-0 '
+        "assessment after it. Therapies are the doses given while the syndrome was active "
+        "(the record stores no indication); every tocilizumab dose counts for CRS.</p>"
+    )
+    return "".join(parts)
+
+
+def _overview_html(doc: HandoverDoc) -> str:
+    out = [f"<h1>Ward handover — {len(doc.patients)} patient(s)</h1>"]
+    protos = ", ".join(doc.protocols) or "—"
+    out.append(f"<p>Generated {_t(doc.generated_at)} · protocol {_e(protos)}</p>")
+    if doc.failures:
+        out.append(
+            "<p><b>WARNING — not included (file could not be loaded or computed):</b></p><ul>"
+            + "".join(f"<li><b>{_e(p)}</b>: {_e(msg)}</li>" for p, msg in doc.failures)
+            + "</ul>"
+        )
+    rows = []
+    for ph in doc.patients:
+        s = ph.summary
+        crs, icans = s.crs.current, s.icans.current
+        day = (
+            "not yet infused"
+            if ph.day is None
+            else (f"day +{ph.day}" if ph.day >= 0 else f"day {ph.day}")
+        )
+        grades = "CRS " + (_grade(crs.grade) if crs else "not assessed")
+        grades += "<br/>ICANS " + (_grade(icans.grade) if icans else "not assessed")
+        if icans and icans.ice_score is not None:
+            grades += f" · ICE {icans.ice_score}"
+        toci = f"<b>{_e(budget_text(ph.budget))}</b>"
+        if (crs and crs.grade >= 1) or ph.budget.total or not ph.budget.history_complete:
+            toci += f"<br/>{_e(toci_next_text(ph.budget, ph.now))}"
+        active = [d for d in ph.due if d.state in {"overdue", "due"}]
+        shown = active[:2] or list(ph.due[:1])
+        due_txt = "<br/>".join(f"{_state_word(d.state)} {_e(d.message)}" for d in shown) or (
+            "—" if ph.due_available else "timers unavailable"
+        )
+        if len(active) > len(shown):
+            due_txt += f"<br/><b>+{len(active) - len(shown)} more due/overdue</b>"
+        rows.append(
+            [
+                f"<b>{_e(ph.patient.bed or '—')}</b>",
+                f"<b>{_e(ph.patient.name)}</b><br/>{_e(ph.patient.product)} · {_e(day)}",
+                grades,
+                toci,
+                due_txt,
+            ]
+        )
+    out.append(
+        _table(
+            ["Bed", "Patient", "Grades now", "Tocilizumab", "Due / overdue"],
+            rows,
+            (10, 19, 19, 24, 28),
+            css_class="grid ov",
+        )
+    )
+    return "".join(out)
+
+
+@dataclass(frozen=True)
+class Section:
+    """A part of the printout that starts on a new page with its own running header."""
+
+    header: str
+    body: str
+
+
+def render_sections(doc: HandoverDoc) -> list[Section]:
+    """The document as sections (ward overview first, then one per patient)."""
+    sections: list[Section] = []
+    if doc.scope == "ward":
+        sections.append(Section("Ward handover", _overview_html(doc)))
+    sections.extend(Section(ph.header, _patient_html(ph)) for ph in doc.patients)
+    return sections
+
+
+def _marker(section: Section, footer: str) -> str:
+    payload = json.dumps({"header": section.header, "footer": footer}, ensure_ascii=True)
+    return SECTION_MARK + payload.replace("-", "\\u002d") + "-->"
+
+
+def footer_text(doc: HandoverDoc) -> str:
+    """The running footer (before the page number): what, when, which protocol."""
+    protos = ", ".join(doc.protocols) or "—"
+    return f"Bedside handover · {format_local(doc.generated_at)} · protocol {protos} · CONFIDENTIAL"
+
+
+def render_html(doc: HandoverDoc) -> str:
+    """The whole document as one HTML page (sections separated by page breaks)."""
+    footer = footer_text(doc)
+    parts = []
+    for i, sec in enumerate(render_sections(doc)):
+        brk = ' style="page-break-before: always"' if i else ""
+        parts.append(f"{_marker(sec, footer)}<div{brk}>{sec.body}</div>")
+    if not parts:
+        parts.append("<p>No patients.</p>")
+    return (
+        '<!DOCTYPE html><html><head><meta charset="utf-8"/>'
+        f"<title>Bedside handover</title><style>{CSS}</style></head><body>"
+        + "".join(parts)
+        + "</body></html>"
+    )
+
+
+# --------------------------------------------------------------------------- PDF (subprocess)
+
+
+def renderer_command(html_path: Path, out_path: Path) -> list[str]:
+    """The command that renders ``html_path`` to ``out_path`` with Qt.
+
+    From source: ``python -m ui.printing --html H --out F``. In a frozen build the
+    bundled executable must route its first argument ``print-pdf`` to
+    ``ui.printing.main`` (the UI entry point does this).
+    """
+    if getattr(sys, "frozen", False):
+        return [sys.executable, "print-pdf", "--html", str(html_path), "--out", str(out_path)]
+    return [sys.executable, "-m", "ui.printing", "--html", str(html_path), "--out", str(out_path)]
+
+
+def write_pdf(html_text: str, out: Path, *, timeout_s: float = RENDER_TIMEOUT_S) -> None:
+    """Render HTML to a PDF in a Qt subprocess (the core never imports Qt).
+
+    Raises:
+        BedsideError: The renderer failed or timed out (its message is included).
+    """
+    out = Path(out)
+    out.parent.mkdir(parents=True, exist_ok=True)
+    with tempfile.TemporaryDirectory(prefix="bedside-handover-") as tmp:
+        html_path = Path(tmp) / "handover.html"
+        html_path.write_text(html_text, encoding="utf-8")
+        env = dict(os.environ)
+        env.setdefault("QT_QPA_PLATFORM", "offscreen")
+        root = str(Path(__file__).resolve().parents[1])
+        env["PYTHONPATH"] = root + (os.pathsep + env["PYTHONPATH"] if env.get("PYTHONPATH") else "")
+        try:
+            proc = subprocess.run(
+                renderer_command(html_path, out),
+                capture_output=True,
+                text=True,
+                timeout=timeout_s,
+                env=env,
+                check=False,
+            )
+        except subprocess.TimeoutExpired:
+            raise BedsideError(f"the PDF renderer did not finish within {timeout_s:g} s") from None
+        except OSError as exc:
+            raise BedsideError(f"the PDF renderer could not be started: {exc.strerror}") from None
+    if proc.returncode != 0 or not out.is_file():
+        detail = (proc.stderr or proc.stdout).strip().splitlines()[-3:]
+        raise BedsideError(
+            "the PDF renderer failed: " + (" | ".join(detail) or f"exit {proc.returncode}")
+        )
+
+
+# --------------------------------------------------------------------------- command
+
+
+def main(argv: list[str]) -> int:
+    """``python -m bedside handover --data-dir DIR --out FILE.pdf [--patient ID]``."""
+    from bedside.clock import SystemClock
+    from bedside.paths import resolve_data_dir
+    from bedside.service import open_ward
+
+    parser = argparse.ArgumentParser(
+        prog="python -m bedside handover",
+        description="Write the SBAR handover (PDF) for the whole ward or one patient.",
+    )
+    parser.add_argument("--data-dir", type=Path, help="data directory (default: the user data dir)")
+    parser.add_argument("--out", type=Path, required=True, help="PDF file to write (or .html)")
+    parser.add_argument("--patient", help="one patient id (default: the whole ward)")
+    ns = parser.parse_args(argv)
+    root = resolve_data_dir(ns.data_dir)
+    if not (root / "patients").is_dir():
+        sys.stderr.write(f"error: {root} is not a Bedside data directory (no patients/ folder)\n")
+        return 2
+    clock = SystemClock()
+    try:
+        ward = open_ward(root, clock, read_only=True)
+        doc = build_handover(ward, clock.now(), ns.patient)
+        text = render_html(doc)
+        if ns.out.suffix.lower() in {".html", ".htm"}:
+            ns.out.write_text(text, encoding="utf-8")
+        else:
+            write_pdf(text, ns.out)
+    except BedsideError as exc:
+        sys.stderr.write(f"error: {exc}\n")
+        return 1
+    for pid, problem in doc.failures:
+        sys.stderr.write(f"warning: {pid} not in the handover: {problem}\n")
+    sys.stdout.write(
+        f"handover of {len(doc.patients)} patient(s) written to {ns.out}"
+        + (f" ({len(doc.failures)} could not be included)" if doc.failures else "")
+        + "\n"
+    )
+    return 1 if doc.failures else 0
+
+
+__all__ = [
+    "HandoverDoc",
+    "PatientHandover",
+    "Section",
+    "budget_text",
+    "build_handover",
+    "build_patient",
+    "render_html",
+    "render_sections",
+    "renderer_command",
+    "toci_next_text",
+    "write_pdf",
+]

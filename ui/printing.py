@@ -1,0 +1,217 @@
+"""Print Bedside HTML documents (the handover) to PDF with Qt: A4, running header and page numbers.
+
+The HTML comes from :func:`bedside.handover.render_html`. It is split at the section
+markers (``<!--BEDSIDE-SECTION:{json}-->``): each section starts on a new page and its
+``header`` (the patient's bed, name, MRN and date of birth) is printed at the top of
+every one of its pages; the ``footer`` (what, when, protocol) and ``Page n of N`` at the
+bottom of every page. Each section is laid out by its own ``QTextDocument`` whose paint
+device is the PDF writer, so point sizes are true point sizes on paper.
+
+Also a small command, run by ``python -m bedside handover`` in a subprocess so the core
+never imports Qt::
+
+    python -m ui.printing --html FILE.html --out FILE.pdf
+
+(In a frozen build the executable routes ``print-pdf --html ... --out ...`` to
+:func:`main`.)
+"""
+
+from __future__ import annotations
+
+import argparse
+import contextlib
+import json
+import logging
+import os
+import re
+import sys
+from dataclasses import dataclass
+from pathlib import Path
+
+from PySide6.QtCore import QMarginsF, QPointF, QRectF, QSizeF, Qt
+from PySide6.QtGui import (
+    QFont,
+    QFontMetricsF,
+    QGuiApplication,
+    QPageLayout,
+    QPageSize,
+    QPainter,
+    QPdfWriter,
+    QPen,
+    QTextDocument,
+)
+
+logger = logging.getLogger(__name__)
+
+RESOLUTION_DPI = 300
+MARGINS_MM = QMarginsF(15, 12, 15, 12)
+HEADER_PT = 10
+FOOTER_PT = 9
+_MARK_RE = re.compile(r"<!--BEDSIDE-SECTION:(\{.*?\})-->", re.S)
+_STYLE_RE = re.compile(r"<style>(.*?)</style>", re.S | re.I)
+_BODY_END_RE = re.compile(r"</body>\s*</html>\s*$", re.S | re.I)
+_BREAK = ' style="page-break-before: always"'
+
+
+@dataclass(frozen=True)
+class PrintSection:
+    """One part of the printout: its running header/footer and its HTML."""
+
+    header: str
+    footer: str
+    html: str
+
+
+def split_sections(html_text: str, default_header: str = "Bedside") -> list[PrintSection]:
+    """Split a document at its section markers (a document without markers is one section)."""
+    style = _STYLE_RE.search(html_text)
+    css = style.group(1) if style else ""
+    head = f'<html><head><meta charset="utf-8"/><style>{css}</style></head><body>'
+    marks = list(_MARK_RE.finditer(html_text))
+    if not marks:
+        return [PrintSection(default_header, "", html_text)]
+    sections = []
+    for i, m in enumerate(marks):
+        meta = json.loads(m.group(1))
+        end = marks[i + 1].start() if i + 1 < len(marks) else len(html_text)
+        body = _BODY_END_RE.sub("", html_text[m.end() : end]).replace(_BREAK, "", 1)
+        sections.append(
+            PrintSection(
+                str(meta.get("header", default_header)),
+                str(meta.get("footer", "")),
+                head + body + "</body></html>",
+            )
+        )
+    return sections
+
+
+def _font(pt: float, bold: bool = False) -> QFont:
+    font = QFont("DejaVu Sans")
+    font.setStyleHint(QFont.StyleHint.SansSerif)
+    font.setPointSizeF(pt)
+    font.setBold(bold)
+    return font
+
+
+def _elide(metrics: QFontMetricsF, text: str, width: float) -> str:
+    return metrics.elidedText(text, Qt.TextElideMode.ElideRight, width)
+
+
+def write_pdf(html_text: str, out: Path, *, title: str = "Bedside handover") -> int:
+    """Render ``html_text`` to an A4 PDF at ``out`` (written atomically); return the page count.
+
+    Needs a ``QGuiApplication``. Raises ``OSError`` when the file cannot be written.
+    """
+    out = Path(out)
+    tmp = out.with_name(f".{out.name}.tmp-{os.getpid()}")
+    sections = split_sections(html_text)
+    writer = QPdfWriter(str(tmp))
+    try:
+        writer.setResolution(RESOLUTION_DPI)
+        writer.setPageLayout(
+            QPageLayout(
+                QPageSize(QPageSize.PageSizeId.A4),
+                QPageLayout.Orientation.Portrait,
+                MARGINS_MM,
+                QPageLayout.Unit.Millimeter,
+            )
+        )
+        writer.setTitle(title)
+        writer.setCreator("Bedside")
+        area = writer.pageLayout().paintRectPixels(writer.resolution())
+        width, height = float(area.width()), float(area.height())
+        head_font, foot_font = _font(HEADER_PT, bold=True), _font(FOOTER_PT)
+        head_m, foot_m = QFontMetricsF(head_font, writer), QFontMetricsF(foot_font, writer)
+        gap = writer.resolution() * 3 / 25.4  # 3 mm between the running lines and the body
+        head_h = head_m.height() + gap
+        foot_h = foot_m.height() + gap
+        body = QSizeF(width, height - head_h - foot_h)
+
+        docs: list[tuple[PrintSection, QTextDocument]] = []
+        for sec in sections:
+            doc = QTextDocument()
+            doc.documentLayout().setPaintDevice(writer)
+            doc.setDefaultFont(_font(12))
+            doc.setDocumentMargin(0)
+            doc.setHtml(sec.html)
+            doc.setPageSize(body)
+            docs.append((sec, doc))
+        total = sum(doc.pageCount() for _, doc in docs)
+
+        painter = QPainter()
+        if not painter.begin(writer):
+            raise OSError(f"cannot write the PDF {out.name}")
+        try:
+            number = 0
+            pen = QPen(Qt.GlobalColor.black)
+            pen.setWidthF(writer.resolution() / 150)
+            for sec, doc in docs:
+                for page in range(doc.pageCount()):
+                    if number:
+                        writer.newPage()
+                    number += 1
+                    painter.setPen(pen)
+                    painter.setFont(head_font)
+                    painter.drawText(
+                        QRectF(0, 0, width, head_m.height()),
+                        Qt.AlignmentFlag.AlignLeft | Qt.AlignmentFlag.AlignVCenter,
+                        _elide(head_m, sec.header, width),
+                    )
+                    line_y = head_m.height() + gap / 3
+                    painter.drawLine(QPointF(0, line_y), QPointF(width, line_y))
+                    painter.save()
+                    painter.translate(0, head_h - page * body.height())
+                    doc.drawContents(painter, QRectF(0, page * body.height(), width, body.height()))
+                    painter.restore()
+                    painter.setPen(pen)
+                    painter.setFont(foot_font)
+                    foot_y = height - foot_m.height()
+                    painter.drawLine(QPointF(0, foot_y - gap / 3), QPointF(width, foot_y - gap / 3))
+                    page_txt = f"Page {number} of {total}"
+                    page_w = foot_m.horizontalAdvance(page_txt)
+                    painter.drawText(
+                        QRectF(0, foot_y, width - page_w - gap, foot_m.height()),
+                        Qt.AlignmentFlag.AlignLeft | Qt.AlignmentFlag.AlignVCenter,
+                        _elide(foot_m, sec.footer, width - page_w - gap),
+                    )
+                    painter.drawText(
+                        QRectF(0, foot_y, width, foot_m.height()),
+                        Qt.AlignmentFlag.AlignRight | Qt.AlignmentFlag.AlignVCenter,
+                        page_txt,
+                    )
+        finally:
+            painter.end()
+    finally:
+        del writer
+    try:
+        os.replace(tmp, out)
+    except OSError:
+        with contextlib.suppress(OSError):
+            tmp.unlink()
+        raise
+    logger.info("PDF written: %d page(s)", total)
+    return total
+
+
+def main(argv: list[str] | None = None) -> int:
+    """``python -m ui.printing --html FILE.html --out FILE.pdf`` (offscreen)."""
+    parser = argparse.ArgumentParser(prog="print-pdf", description="Render Bedside HTML to PDF.")
+    parser.add_argument("--html", type=Path, required=True)
+    parser.add_argument("--out", type=Path, required=True)
+    ns = parser.parse_args(sys.argv[1:] if argv is None else argv)
+    os.environ.setdefault("QT_QPA_PLATFORM", "offscreen")
+    app = QGuiApplication.instance() or QGuiApplication([sys.argv[0] if sys.argv else "bedside"])
+    try:
+        text = ns.html.read_text(encoding="utf-8")
+        pages = write_pdf(text, ns.out)
+    except (OSError, UnicodeDecodeError, ValueError) as exc:
+        sys.stderr.write(f"error: cannot print to PDF: {exc}\n")
+        return 1
+    finally:
+        del app
+    sys.stdout.write(f"{pages} page(s) written to {ns.out}\n")
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())
