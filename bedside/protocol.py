@@ -221,6 +221,15 @@ class Eligibility(_Model):
     ecog_review_at_or_above: Count
 
 
+Severity = Literal["info", "warning", "critical"]
+
+
+class SeverityList(Sourced):
+    """A sourced set of alert severities (e.g. those whose acknowledgement needs a reason)."""
+
+    severities: list[Severity]
+
+
 class Monitoring(_Model):
     """Monitoring intervals and escalation delays (hours unless stated)."""
 
@@ -237,6 +246,8 @@ class Monitoring(_Model):
     snooze_max_min: PositiveNumber
     future_event_tolerance_min: PositiveNumber
     clock_jump_tolerance_min: PositiveNumber
+    due_grace_min: PositiveNumber
+    ack_reason_required_for: SeverityList
 
 
 class Management(_Model):
