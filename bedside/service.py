@@ -16,6 +16,7 @@ from dataclasses import dataclass, field
 from datetime import datetime, timedelta
 from pathlib import Path
 from typing import Any
+from typing import Protocol as Interface
 
 from pydantic import ValidationError
 
@@ -92,9 +93,29 @@ class DosePlan:
         return not self.needs_override and not self.hard_block
 
 
+class DoseTimeGuard(Interface):
+    """Hook for :class:`bedside.timesafety.ClockGuard`: a doubtful clock never allows a dose.
+
+    ``restrict`` receives the budget computed at ``at`` and returns it unchanged when the
+    clock is trusted, or a stricter one (never a looser one).
+    """
+
+    def restrict(
+        self, record: Record, protocol: Protocol, at: datetime, now: datetime, budget: DoseBudget
+    ) -> DoseBudget:
+        """Return ``budget`` or a stricter budget."""
+        ...
+
+
 @dataclass
 class Ward:
-    """All patients of one data directory, with one writer."""
+    """All patients of one data directory, with one writer.
+
+    ``time_guard`` (optional, set by :func:`bedside.timesafety.attach`) restricts every
+    tocilizumab check after a clock anomaly: checks at both the clock time and the
+    high-water mark while the clock is behind it; blocked after a forward jump until the
+    time is confirmed.
+    """
 
     root: Path
     clock: Clock
@@ -104,6 +125,7 @@ class Ward:
     tokens: dict[str, str] = field(default_factory=dict, init=False)
     failures: dict[str, str] = field(default_factory=dict, init=False)
     _protocols: dict[tuple[str, str], Protocol] = field(default_factory=dict, init=False)
+    time_guard: DoseTimeGuard | None = field(default=None, init=False)
 
     def __post_init__(self) -> None:
         self.store = DataDir(self.root, clock=self.clock)
@@ -167,7 +189,12 @@ class Ward:
     def budget(self, pid: str, at: datetime | None = None) -> DoseBudget:
         """The tocilizumab budget at ``at`` (default: now)."""
         rec = self.record(pid)
-        return dose_budget(rec, self.protocol_for(rec), at or self.clock.now())
+        protocol = self.protocol_for(rec)
+        now = self.clock.now()
+        budget = dose_budget(rec, protocol, at or now)
+        if self.time_guard is not None:
+            budget = self.time_guard.restrict(rec, protocol, at or now, now, budget)
+        return budget
 
     # ------------------------------------------------------------------ writing
 
@@ -401,6 +428,8 @@ class Ward:
             )
         dose = tocilizumab_dose(TocilizumabDoseInput(weight_kg=patient.weight_kg), protocol)
         budget = dose_budget(rec, protocol, at)
+        if self.time_guard is not None:  # a clock anomaly never makes a dose allowed
+            budget = self.time_guard.restrict(rec, protocol, at, self.clock.now(), budget)
         check = budget.check
         needs = [r for r in check.reasons if not _is_hard(protocol, r)]
         if not budget.history_complete:

@@ -1,0 +1,320 @@
+"""Alerts: what the nurse did about each due item, kept in the patient record.
+
+An alert is a :class:`~bedside.escalations.DueItem` seen from the nurse's side. Its
+state is derived, like the timers, from the record and ``now``: every change (raised,
+acknowledged, snoozed) is an ``alert`` event (:class:`~bedside.record.AlertAck`) in the
+patient's hash-chained record, so the audit trail shows who saw what and when, and
+nothing is lost on a restart.
+
+Rules:
+
+* An alert is identified by the item's ``key`` *and* ``due_at``: a new anchor event (a
+  new dose, a new set of vitals) or a changed due time is a new alert.
+* Acknowledging needs the nurse's initials, and a reason for the severities listed in
+  ``monitoring.ack_reason_required_for`` (critical by default). An item can only be
+  acknowledged once it is due, except informational items, so acknowledging early can
+  never silence a reassessment before it is due.
+* A snooze needs initials and a number of minutes in (0, ``monitoring.snooze_max_min``].
+  Critical items (an overdue escalation review, a tocilizumab course limit reached)
+  cannot be snoozed; a snooze recorded before an item became critical stops counting
+  when it does.
+* A voided alert event does not count (corrections work as for every event).
+
+Bad input (no initials, zero/negative/too long snooze, missing reason, unknown or
+not-yet-due key) raises :class:`~bedside.errors.InputError` naming the field; a snooze of
+a critical item raises :class:`~bedside.errors.LimitError`. In both cases nothing is
+written.
+"""
+
+from __future__ import annotations
+
+import logging
+import math
+from collections.abc import Iterable
+from dataclasses import dataclass
+from datetime import UTC, datetime, timedelta
+from typing import TYPE_CHECKING, Literal
+
+from bedside.errors import InputError, LimitError
+from bedside.escalations import DueItem, derive_due
+from bedside.record import INITIALS_RE, AlertAck, EventBase, Record, effective_events, make_event
+
+if TYPE_CHECKING:
+    from bedside.service import Ward
+
+logger = logging.getLogger(__name__)
+
+AlertState = Literal["active", "acknowledged", "snoozed"]
+
+
+@dataclass(frozen=True, slots=True)
+class AlertStatus:
+    """A due item with the nurse-side state of its alert.
+
+    Attributes:
+        item: The due item.
+        state: ``active`` (nobody has dealt with it), ``acknowledged`` or ``snoozed``.
+        snoozed_until: End of the current snooze (only when ``state`` is ``snoozed``).
+        last_action: The latest acknowledgement or snooze of this alert, if any.
+    """
+
+    item: DueItem
+    state: AlertState
+    snoozed_until: datetime | None = None
+    last_action: AlertAck | None = None
+
+    @property
+    def sounding(self) -> bool:
+        """True when the item is due or overdue and nobody has acknowledged or snoozed it."""
+        return self.state == "active" and self.item.active
+
+    @property
+    def by(self) -> str | None:
+        """Initials of the nurse who last acknowledged or snoozed it."""
+        return self.last_action.recorded_by if self.last_action else None
+
+
+def _alert_events(events: Iterable[EventBase]) -> dict[tuple[str, datetime], list[AlertAck]]:
+    out: dict[tuple[str, datetime], list[AlertAck]] = {}
+    for ev in events:
+        if isinstance(ev, AlertAck):
+            out.setdefault((ev.alert_key, ev.due_at), []).append(ev)
+    for acks in out.values():
+        acks.sort(key=lambda a: (a.effective_at, a.recorded_at))
+    return out
+
+
+def alert_states(
+    record: Record,
+    items: Iterable[DueItem],
+    now: datetime,
+    *,
+    events: list[EventBase] | None = None,
+) -> list[AlertStatus]:
+    """The alert state of each item at ``now`` (pure; same order as ``items``).
+
+    Args:
+        record: The patient's record (its effective ``alert`` events are read).
+        items: Due items of that patient (from :func:`~bedside.escalations.derive_due`).
+        now: The current instant.
+        events: ``effective_events(record)`` if the caller already has it.
+
+    Returns:
+        One :class:`AlertStatus` per item.
+    """
+    by_alert = _alert_events(events if events is not None else effective_events(record))
+    out: list[AlertStatus] = []
+    for item in items:
+        actions = [a for a in by_alert.get((item.key, item.due_at), []) if a.action != "raised"]
+        if not actions:
+            out.append(AlertStatus(item, "active"))
+            continue
+        last = actions[-1]
+        if last.action == "acknowledged":
+            out.append(AlertStatus(item, "acknowledged", last_action=last))
+        elif item.snoozable and last.snooze_until is not None and now < last.snooze_until:
+            out.append(AlertStatus(item, "snoozed", last.snooze_until, last))
+        else:
+            out.append(AlertStatus(item, "active", last_action=last))
+    return out
+
+
+def patient_alerts(ward: Ward, pid: str, now: datetime | None = None) -> list[AlertStatus]:
+    """Derive the due items of a patient and their alert states (nothing is written)."""
+    record = ward.record(pid)
+    now = now or ward.clock.now()
+    items = derive_due(record, ward.protocol_for(record), now)
+    return alert_states(record, items, now)
+
+
+# --------------------------------------------------------------------------- commands
+
+
+def _check_initials(initials: object) -> str:
+    if not isinstance(initials, str) or not initials.strip():
+        raise InputError("initials: the nurse's initials are required")
+    value = initials.strip()
+    if not INITIALS_RE.match(value):
+        raise InputError(f"initials: must be the nurse's initials (2–6 letters), got {value!r}")
+    return value.upper()
+
+
+def _find(ward: Ward, pid: str, key: object, now: datetime) -> DueItem:
+    if not isinstance(key, str) or not key:
+        raise InputError("key: the alert key is required")
+    record = ward.record(pid)
+    items = derive_due(record, ward.protocol_for(record), now, zone=UTC)
+    for item in items:
+        if item.key == key:
+            return item
+    raise InputError(f"key: no current alert {key!r} for this patient (it may have been replaced)")
+
+
+def _require_due(item: DueItem, what: str) -> None:
+    if not item.active and item.severity != "info":
+        raise InputError(
+            f"key: this {item.kind.replace('_', ' ')} is not due until "
+            f"{item.due_at.isoformat()}; it can be {what} once it is due"
+        )
+
+
+def _latest_action(ward: Ward, pid: str, item: DueItem) -> AlertAck | None:
+    acks = _alert_events(effective_events(ward.record(pid))).get((item.key, item.due_at), [])
+    acted = [a for a in acks if a.action != "raised"]
+    return acted[-1] if acted else None
+
+
+def acknowledge(
+    ward: Ward, pid: str, key: str, initials: str, reason: str | None = None
+) -> AlertAck:
+    """Acknowledge a due item: the nurse has seen it (and, where required, says what was done).
+
+    Args:
+        ward: The open ward.
+        pid: The patient.
+        key: The item's key (:attr:`DueItem.key`).
+        initials: The acknowledging nurse's initials.
+        reason: What was done; required for the severities in
+            ``monitoring.ack_reason_required_for``.
+
+    Returns:
+        The ``alert`` event written to the record.
+
+    Raises:
+        InputError: Missing/invalid initials or reason, unknown key, item not yet due, or
+            already acknowledged. Nothing is written.
+    """
+    nurse = _check_initials(initials)
+    now = ward.clock.now()
+    item = _find(ward, pid, key, now)
+    _require_due(item, "acknowledged")
+    record = ward.record(pid)
+    rule = ward.protocol_for(record).monitoring.ack_reason_required_for
+    text = reason.strip() if isinstance(reason, str) else None
+    if reason is not None and not isinstance(reason, str):
+        raise InputError("reason: must be text")
+    if item.severity in rule.severities and not text:
+        raise InputError(
+            f"reason: acknowledging a {item.severity} alert needs a reason "
+            "(what was done, who was told)"
+        )
+    if text is not None and len(text) < 3:
+        raise InputError("reason: too short (at least 3 characters)")
+    last = _latest_action(ward, pid, item)
+    if last is not None and last.action == "acknowledged":
+        raise InputError(
+            f"key: already acknowledged by {last.recorded_by} at {last.effective_at.isoformat()}"
+        )
+    event = make_event(
+        "alert",
+        effective_at=now,
+        recorded_at=now,
+        recorded_by=nurse,
+        alert_key=item.key,
+        alert_kind=item.kind,
+        due_at=item.due_at,
+        action="acknowledged",
+        reason=text or None,
+    )
+    saved = ward.add_event(pid, event)
+    logger.info("alert acknowledged (%s)", item.kind)
+    assert isinstance(saved, AlertAck)
+    return saved
+
+
+def snooze(
+    ward: Ward,
+    pid: str,
+    key: str,
+    initials: str,
+    minutes: float,
+    reason: str | None = None,
+) -> AlertAck:
+    """Snooze a due item for at most ``monitoring.snooze_max_min`` minutes.
+
+    Raises:
+        InputError: Missing/invalid initials, minutes not in (0, cap], unknown or not-yet-due
+            key. Nothing is written.
+        LimitError: The item is critical and cannot be snoozed. Nothing is written.
+    """
+    nurse = _check_initials(initials)
+    if isinstance(minutes, bool) or not isinstance(minutes, (int, float)):
+        raise InputError(f"minutes: must be a number of minutes, got {minutes!r}")
+    if not math.isfinite(minutes) or minutes <= 0:
+        raise InputError(f"minutes: a snooze must be more than 0 minutes, got {minutes!r}")
+    record = ward.record(pid)
+    cap = ward.protocol_for(record).monitoring.snooze_max_min.value
+    if minutes > cap:
+        raise InputError(
+            f"minutes: a snooze can be at most {cap:g} min "
+            f"(protocol monitoring.snooze_max_min), got {minutes:g}"
+        )
+    if reason is not None and (not isinstance(reason, str) or len(reason.strip()) < 3):
+        raise InputError("reason: when given, must be at least 3 characters of text")
+    now = ward.clock.now()
+    item = _find(ward, pid, key, now)
+    if not item.snoozable:
+        raise LimitError(
+            f"A critical alert ({item.kind.replace('_', ' ')}) cannot be snoozed: "
+            "act on it and acknowledge it with a reason"
+        )
+    _require_due(item, "snoozed")
+    event = make_event(
+        "alert",
+        effective_at=now,
+        recorded_at=now,
+        recorded_by=nurse,
+        alert_key=item.key,
+        alert_kind=item.kind,
+        due_at=item.due_at,
+        action="snoozed",
+        snooze_until=now + timedelta(minutes=minutes),
+        reason=reason.strip() if reason else None,
+    )
+    saved = ward.add_event(pid, event)
+    logger.info("alert snoozed for %g min (%s)", minutes, item.kind)
+    assert isinstance(saved, AlertAck)
+    return saved
+
+
+def record_raised(ward: Ward, pid: str, recorded_by: str) -> list[AlertAck]:
+    """Write a ``raised`` event for every due or overdue item not yet raised (audit of display).
+
+    The UI calls this when it first shows an alert; ``recorded_by`` is the nurse signed in
+    at the workstation (or ``SYS``). Items already raised are skipped, so calling it on
+    every tick writes each alert once.
+    """
+    nurse = _check_initials(recorded_by)
+    now = ward.clock.now()
+    record = ward.record(pid)
+    items = derive_due(record, ward.protocol_for(record), now, zone=UTC)
+    seen = _alert_events(effective_events(record))
+    written: list[AlertAck] = []
+    for item in items:
+        if not item.active or (item.key, item.due_at) in seen:
+            continue
+        event = make_event(
+            "alert",
+            effective_at=now,
+            recorded_at=now,
+            recorded_by=nurse,
+            alert_key=item.key,
+            alert_kind=item.kind,
+            due_at=item.due_at,
+            action="raised",
+        )
+        saved = ward.add_event(pid, event)
+        assert isinstance(saved, AlertAck)
+        written.append(saved)
+    return written
+
+
+__all__ = [
+    "AlertState",
+    "AlertStatus",
+    "acknowledge",
+    "alert_states",
+    "patient_alerts",
+    "record_raised",
+    "snooze",
+]
