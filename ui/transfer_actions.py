@@ -1,0 +1,162 @@
+"""File-menu actions: export patients (FHIR, CSV, patient file) and import a patient file.
+
+The main window wires two actions to :func:`export_dialog_flow` and
+:func:`import_dialog_flow`. Every question goes through the small ``ask_*`` functions
+and every message through :mod:`ui.dialogs`, so tests monkeypatch them and never open
+a real dialog. The work itself is done by :mod:`bedside.export` and
+:mod:`bedside.transfer` on the running application's :class:`~bedside.service.Ward`
+(which holds the writer lock, so importing from the menu works while the app runs).
+
+After an import the caller must reload its derived state (``WardController.reload()``)
+when any returned report has ``changed``.
+"""
+
+from __future__ import annotations
+
+import logging
+from pathlib import Path
+from typing import Any
+
+from PySide6.QtWidgets import QFileDialog, QInputDialog, QWidget
+
+from bedside.errors import BedsideError
+from bedside.export import export_patient, export_ward
+from bedside.transfer import ImportReport, import_file
+
+logger = logging.getLogger(__name__)
+
+FORMAT_CHOICES: dict[str, str] = {
+    "FHIR R4 bundle for the hospital record (.fhir.json)": "fhir",
+    "CSV table for a spreadsheet (.csv, with episode summary)": "csv",
+    "Patient file for another Bedside workstation (.json)": "json",
+}
+SUFFIXES = {"fhir": ".fhir.json", "csv": ".csv", "json": ".json"}
+FILTERS = {
+    "fhir": "FHIR JSON (*.fhir.json *.json)",
+    "csv": "CSV (*.csv)",
+    "json": "Bedside patient file (*.json)",
+}
+
+
+# --------------------------------------------------------------------------- questions
+
+
+def ask_format(parent: QWidget | None) -> str | None:
+    """Ask which export format; None when cancelled."""
+    labels = list(FORMAT_CHOICES)
+    item, ok = QInputDialog.getItem(parent, "Export", "Export as:", labels, 0, False)
+    return FORMAT_CHOICES.get(item) if ok else None
+
+
+def ask_save_path(parent: QWidget | None, caption: str, default: str, filters: str) -> Path | None:
+    """Ask for a file to write; None when cancelled."""
+    path, _ = QFileDialog.getSaveFileName(parent, caption, default, filters)
+    return Path(path) if path else None
+
+
+def ask_directory(parent: QWidget | None, caption: str) -> Path | None:
+    """Ask for a folder; None when cancelled."""
+    path = QFileDialog.getExistingDirectory(parent, caption)
+    return Path(path) if path else None
+
+
+def ask_open_files(parent: QWidget | None, caption: str, filters: str) -> list[Path]:
+    """Ask for files to read; empty when cancelled."""
+    paths, _ = QFileDialog.getOpenFileNames(parent, caption, "", filters)
+    return [Path(p) for p in paths]
+
+
+def _inform(parent: QWidget | None, title: str, text: str) -> None:
+    from ui import dialogs
+
+    dialogs.inform(parent, title, text)
+
+
+def _warn(parent: QWidget | None, title: str, text: str) -> None:
+    from ui import dialogs
+
+    dialogs.warn(parent, title, text)
+
+
+def _error(parent: QWidget | None, title: str, text: str) -> None:
+    from ui import dialogs
+
+    dialogs.show_error(parent, title, text)
+
+
+# --------------------------------------------------------------------------- flows
+
+
+def export_dialog_flow(parent: QWidget | None, ward: Any, pid: str | None) -> list[Path]:
+    """Export one patient (``pid``) or every patient; return the files written.
+
+    Asks the format, then a file (one patient) or a folder (the ward), writes the
+    export and says what was written. Nothing is changed in the ward.
+    """
+    fmt = ask_format(parent)
+    if fmt is None:
+        return []
+    now = ward.clock.now()
+    try:
+        if pid is not None:
+            out = ask_save_path(parent, "Export patient", f"{pid}{SUFFIXES[fmt]}", FILTERS[fmt])
+            if out is None:
+                return []
+            written = export_patient(ward, pid, fmt, out, now)
+        else:
+            folder = ask_directory(parent, "Export every patient to folder")
+            if folder is None:
+                return []
+            written = export_ward(ward, fmt, folder, now)
+    except (BedsideError, OSError) as exc:
+        logger.warning("export failed: %s", type(exc).__name__)
+        _error(parent, "Export failed", f"Nothing usable was exported: {exc}")
+        return []
+    names = "\n".join(str(p) for p in written)
+    skipped = ""
+    if pid is None and getattr(ward, "failures", None):
+        skipped = (
+            f"\n\n{len(ward.failures)} patient file(s) could not be loaded and were NOT exported."
+        )
+    _inform(parent, "Export", f"Wrote {len(written)} file(s):\n{names}{skipped}")
+    return written
+
+
+def import_dialog_flow(parent: QWidget | None, ward: Any) -> list[ImportReport]:
+    """Import patient files chosen by the user into ``ward``; return the reports.
+
+    Each file is verified first; a refused file changes nothing and is reported. The
+    caller reloads its views when any report has ``changed``.
+    """
+    paths = ask_open_files(parent, "Import patient file", FILTERS["json"])
+    if not paths:
+        return []
+    reports: list[ImportReport] = []
+    lines: list[str] = []
+    problems = 0
+    for path in paths:
+        try:
+            report = import_file(ward, path)
+        except BedsideError as exc:
+            problems += 1
+            lines.append(f"{path.name}: {exc}")
+            continue
+        reports.append(report)
+        lines.extend(report.lines())
+        problems += len(report.conflicts)
+    text = "\n".join(lines)
+    if problems:
+        _warn(parent, "Import — check the report", text)
+    else:
+        _inform(parent, "Import", text)
+    return reports
+
+
+__all__ = [
+    "ask_directory",
+    "ask_format",
+    "ask_open_files",
+    "ask_save_path",
+    "export_dialog_flow",
+    "import_dialog_flow",
+]
