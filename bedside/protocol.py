@@ -321,6 +321,13 @@ def _iter_sources(obj: object, path: str = "protocol") -> list[tuple[str, str]]:
     return out
 
 
+_FRIENDLY = {
+    r"^[A-Z][A-Z.'-]{1,5}$": "must be the nurse's initials (2–6 letters)",
+    r"^[0-9a-f]{8}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{12}$": "must be a UUID",
+    r"^[A-Za-z0-9_-]{1,64}$": "must be 1–64 letters, digits, '-' or '_'",
+}
+
+
 def format_validation_error(exc: ValidationError, *, what: str) -> str:
     """Turn a pydantic error into one readable message naming each field and value."""
     parts = []
@@ -330,7 +337,8 @@ def format_validation_error(exc: ValidationError, *, what: str) -> str:
         shown = repr(value) if not isinstance(value, (dict, list)) else type(value).__name__
         if len(shown) > 60:
             shown = shown[:57] + "..."
-        parts.append(f"{loc}: {err['msg']} (got {shown})")
+        msg = _FRIENDLY.get(str(err.get("ctx", {}).get("pattern", "")), err["msg"])
+        parts.append(f"{loc}: {msg} (got {shown})")
     return f"{what}: " + "; ".join(parts)
 
 

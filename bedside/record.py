@@ -15,8 +15,8 @@ from __future__ import annotations
 import hashlib
 import json
 import logging
-import re
 import uuid
+from collections.abc import Callable
 from datetime import date, datetime, tzinfo
 from typing import Annotated, Any, Literal
 
@@ -48,17 +48,19 @@ logger = logging.getLogger(__name__)
 
 SCHEMA_VERSION = 1
 GENESIS_HASH = "0" * 64
-INITIALS_RE = re.compile(r"^[A-Za-z][A-Za-z.'-]{1,5}$")
 PATIENT_ID_RE = r"^[A-Za-z0-9_-]{1,64}$"
 
 
-def _check_initials(value: str, field: str) -> str:
-    if not INITIALS_RE.match(value):
-        raise ValueError(f"{field} must be the nurse's initials (2–6 letters), got {value!r}")
-    return value.upper()
+UUID_PATTERN = r"^[0-9a-f]{8}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{12}$"
+INITIALS_FIELDS = ("recorded_by", "given_by", "checked_by", "second_nurse")
+
+Initials = Annotated[str, Field(pattern=r"^[A-Z][A-Z.'-]{1,5}$")]
+"""A nurse's initials: 2–6 capital letters (input is upper-cased by :func:`normalise_initials`)."""
 
 
-Initials = Annotated[str, Field(min_length=2, max_length=6)]
+def normalise_initials(value: object) -> object:
+    """Upper-case and strip initials typed by a nurse; other values pass through unchanged."""
+    return value.strip().upper() if isinstance(value, str) else value
 
 
 class Strict(BaseModel):
@@ -128,26 +130,13 @@ UPDATABLE_FIELDS = {
 class EventBase(Strict):
     """Fields every event carries."""
 
-    id: str
+    id: str = Field(pattern=UUID_PATTERN)
     effective_at: Instant
     recorded_at: Instant
     recorded_by: Initials
     origin: str | None = Field(default=None, max_length=200)
     prev_hash: str = Field(default="", max_length=64)
     hash: str = Field(default="", max_length=64)
-
-    @field_validator("id")
-    @classmethod
-    def _uuid(cls, value: str) -> str:
-        try:
-            return str(uuid.UUID(value))
-        except ValueError:
-            raise ValueError(f"id must be a UUID, got {value!r}") from None
-
-    @field_validator("recorded_by")
-    @classmethod
-    def _initials(cls, value: str) -> str:
-        return _check_initials(value, "recorded_by")
 
 
 class Vitals(EventBase):
@@ -209,11 +198,6 @@ class Override(Strict):
     reason: str = Field(min_length=5, max_length=500)
     second_nurse: Initials
 
-    @field_validator("second_nurse")
-    @classmethod
-    def _initials(cls, value: str) -> str:
-        return _check_initials(value, "second_nurse")
-
 
 class Medication(EventBase):
     """A medication administration (or a prior dose given elsewhere)."""
@@ -231,11 +215,6 @@ class Medication(EventBase):
     prior: bool = False
     prior_source: str | None = Field(default=None, max_length=200)
     override: Override | None = None
-
-    @field_validator("given_by", "checked_by")
-    @classmethod
-    def _initials(cls, value: str | None) -> str | None:
-        return None if value is None else _check_initials(value, "nurse")
 
     @model_validator(mode="after")
     def _coherent(self) -> Medication:
@@ -491,6 +470,31 @@ def chain_problems(events: list[EventBase], head: ChainHead | None = None) -> li
     return problems
 
 
+def raw_chain_problems(events: list[dict[str, Any]], head: ChainHead) -> list[str]:
+    """Chain check over the events exactly as stored (their JSON), for loading.
+
+    Hashing the stored JSON rather than re-serialised models is both faster and stricter:
+    any change to a stored value's representation breaks the chain.
+    """
+    problems: list[str] = []
+    prev = GENESIS_HASH
+    seen: set[str] = set()
+    for i, ev in enumerate(events):
+        if ev["id"] in seen:
+            problems.append(f"event #{i + 1}: duplicate event id")
+        seen.add(ev["id"])
+        if ev["prev_hash"] != prev:
+            problems.append(f"event #{i + 1}: does not follow event #{i} (removed or reordered)")
+        if ev["hash"] != event_hash(ev, ev["prev_hash"]):
+            problems.append(f"event #{i + 1}: content does not match its hash (edited)")
+        prev = ev["hash"]
+    if head.count != len(events):
+        problems.append(f"chain head says {head.count} events, file holds {len(events)}")
+    elif head.hash != prev:
+        problems.append("chain head hash does not match the last event")
+    return problems
+
+
 def seal(event: EventBase, prev_hash: str) -> EventBase:
     """Return ``event`` with ``prev_hash`` and ``hash`` filled in."""
     chained = event.model_copy(update={"prev_hash": prev_hash, "hash": ""})
@@ -511,6 +515,13 @@ def make_event(kind: str, **fields: Any) -> EventBase:
     if kind not in EVENT_TYPES:
         raise InputError(f"kind: unknown event kind {kind!r}")
     data = {"kind": kind, "id": fields.pop("id", None) or new_event_id(), **fields}
+    for name in INITIALS_FIELDS:
+        if name in data:
+            data[name] = normalise_initials(data[name])
+    if isinstance(data.get("override"), dict):
+        ov = dict(data["override"])
+        ov["second_nurse"] = normalise_initials(ov.get("second_nurse"))
+        data["override"] = ov
     try:
         return EVENT_TYPES[kind].model_validate(data)
     except ValidationError as exc:
@@ -530,20 +541,69 @@ def record_to_json(record: Record) -> dict[str, Any]:
     return record.model_dump(mode="json")
 
 
+def envelope_json(record: Record, events_json: list[dict[str, Any]]) -> dict[str, Any]:
+    """The JSON envelope of ``record`` reusing the already-serialised events.
+
+    Events are immutable, so their JSON never changes once written; only the new tail,
+    the header and the chain head are serialised again on each save.
+    """
+    if len(events_json) != len(record.events):
+        raise ValueError("events_json does not match the record")
+    return {
+        "schema_version": record.schema_version,
+        "app_version": record.app_version,
+        "saved_at": iso_utc(record.saved_at),
+        "patient": record.patient.model_dump(mode="json"),
+        "events": events_json,
+        "head": record.head.model_dump(mode="json"),
+    }
+
+
+def appended_validator(previous: Record) -> Callable[[dict[str, Any]], Record | None]:
+    """Validator for saving ``previous`` plus new events (used instead of a full re-check).
+
+    The prefix of the chain is the same immutable, already verified events, so only the
+    envelope fields, the header, the new events and their chain links are validated on the
+    bytes that will be written. Loading always runs the full :func:`validate_envelope`.
+    """
+    known = len(previous.events)
+    head_hash = previous.events[-1].hash if previous.events else GENESIS_HASH
+
+    def validate(data: dict[str, Any]) -> Record | None:
+        events = data.get("events")
+        if not isinstance(events, list) or len(events) < known:
+            raise InputError("events: fewer events than the record already held")
+        tail = events[known:]
+        try:
+            Patient.model_validate(data.get("patient"))
+            head = ChainHead.model_validate(data.get("head"))
+            parsed = [EVENT_ADAPTER.validate_python(e) for e in tail]
+        except ValidationError as exc:
+            raise InputError(format_validation_error(exc, what="patient file")) from None
+        if data.get("schema_version") != SCHEMA_VERSION:
+            raise InputError("schema_version: not the current schema")
+        prev = events[known - 1]["hash"] if known else GENESIS_HASH
+        if prev != head_hash:
+            raise InputError("events: the saved prefix does not end where the record did")
+        for raw in tail:
+            if raw.get("prev_hash") != prev or event_hash(raw, prev) != raw.get("hash"):
+                raise InputError("hash chain broken in the new events")
+            prev = raw["hash"]
+        if head.count != len(events) or head.hash != prev:
+            raise InputError("head: does not match the events")
+        _ = parsed
+        return None
+
+    return validate
+
+
 def validate_envelope(data: dict[str, Any]) -> Record:
     """Validator for storage: schema + hash chain; raises on any problem."""
-    record = parse_record(_datetimes_from_json(data))
-    problems = chain_problems(list(record.events), record.head)
+    record = parse_record(data)
+    problems = raw_chain_problems(data["events"], record.head)
     if problems:
         raise InputError("hash chain broken: " + "; ".join(problems[:5]))
     return record
-
-
-def _datetimes_from_json(data: dict[str, Any]) -> dict[str, Any]:
-    # The record is strict; JSON gives strings for datetimes and dates. Instant fields accept
-    # ISO strings through their validator, dates through Patient._iso_date. Nothing to do here
-    # but keep one place to adapt if that changes.
-    return data
 
 
 def new_record(patient: Patient, events: list[EventBase], saved_at: datetime) -> Record:

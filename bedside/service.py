@@ -12,6 +12,7 @@ was, so what the UI shows is always what is on disk.
 from __future__ import annotations
 
 import logging
+from collections.abc import Callable
 from dataclasses import dataclass, field
 from datetime import datetime, timedelta
 from pathlib import Path
@@ -43,11 +44,14 @@ from bedside.record import (
     Patient,
     Record,
     append,
+    appended_validator,
     current_patient,
     effective_events,
+    envelope_json,
+    event_to_json,
     make_event,
     new_record,
-    record_to_json,
+    normalise_initials,
     validate_amendment,
     validate_envelope,
 )
@@ -125,6 +129,7 @@ class Ward:
     tokens: dict[str, str] = field(default_factory=dict, init=False)
     failures: dict[str, str] = field(default_factory=dict, init=False)
     _protocols: dict[tuple[str, str], Protocol] = field(default_factory=dict, init=False)
+    _json_cache: dict[str, list[dict[str, Any]]] = field(default_factory=dict, init=False)
     time_guard: DoseTimeGuard | None = field(default=None, init=False)
 
     def __post_init__(self) -> None:
@@ -146,6 +151,7 @@ class Ward:
         """(Re)load every patient file; files that fail are listed in ``failures``."""
         self.records.clear()
         self.tokens.clear()
+        self._json_cache.clear()
         self.failures.clear()
         for pid in self.store.patient_ids():
             try:
@@ -156,6 +162,7 @@ class Ward:
                 continue
             self.records[pid] = loaded.value
             self.tokens[pid] = loaded.token
+            self._json_cache[pid] = list(loaded.raw["events"])
 
     def close(self) -> None:
         """Release the writer lock."""
@@ -210,12 +217,18 @@ class Ward:
     def _commit(self, pid: str, record: Record, *, creating: bool = False) -> None:
         if self.read_only:
             raise StorageError("this ward is open read-only; nothing was saved")
-        envelope = record_to_json(record)
+        if creating:
+            events_json = [event_to_json(e) for e in record.events]
+            validate: Callable[[dict[str, Any]], object] = validate_envelope
+        else:
+            previous = self.records[pid]
+            cached = self._events_json(pid)
+            events_json = cached + [event_to_json(e) for e in record.events[len(cached) :]]
+            validate = appended_validator(previous)
+        envelope = envelope_json(record, events_json)
         expected = None if creating else self.tokens[pid]
         try:
-            token = self.store.save(
-                pid, envelope, expected_token=expected, validate=validate_envelope
-            )
+            token = self.store.save(pid, envelope, expected_token=expected, validate=validate)
         except ConcurrentModificationError:
             raise
         except StorageError as exc:
@@ -223,11 +236,19 @@ class Ward:
                 raise
             # The rename may have landed: the same envelope again is idempotent in storage.
             logger.warning("ambiguous save of %s; retrying once", patient_hash(pid))
-            token = self.store.save(
-                pid, envelope, expected_token=expected, validate=validate_envelope
-            )
+            token = self.store.save(pid, envelope, expected_token=expected, validate=validate)
         self.records[pid] = record
         self.tokens[pid] = token
+        self._json_cache[pid] = events_json
+
+    def _events_json(self, pid: str) -> list[dict[str, Any]]:
+        """The JSON of the saved events of ``pid`` (immutable, so cached after load/save)."""
+        cached = self._json_cache.get(pid)
+        record = self.records[pid]
+        if cached is None or len(cached) != len(record.events):
+            cached = [event_to_json(e) for e in record.events]
+            self._json_cache[pid] = cached
+        return list(cached)
 
     def add_event(self, pid: str, event: EventBase) -> EventBase:
         """Append an already-built (validated) event and save."""
@@ -477,7 +498,15 @@ class Ward:
                     "Needs an override (reason and a second nurse): "
                     + ", ".join(plan.needs_override)
                 )
-            ov = _validate(Override, {**override, "limits": plan.needs_override}, "override")
+            ov = _validate(
+                Override,
+                {
+                    **override,
+                    "second_nurse": normalise_initials(override.get("second_nurse")),
+                    "limits": plan.needs_override,
+                },
+                "override",
+            )
         elif override is not None:
             raise InputError("override: no limit applies, an override is not needed")
         protocol = self.protocol_for(self.record(pid))

@@ -457,10 +457,38 @@ def encode_envelope(envelope: dict[str, Any]) -> bytes:
     if CHECKSUM_KEY in envelope:
         raise _storage_error(f"envelope must not contain the reserved key {CHECKSUM_KEY!r}")
     try:
-        digest = _sha256(dumps_compact(envelope))
-        return dumps_canonical({**envelope, CHECKSUM_KEY: digest})
+        body = dumps_compact(envelope)
     except (TypeError, ValueError, RecursionError) as exc:
         raise _storage_error(f"envelope cannot be encoded as JSON ({type(exc).__name__})") from exc
+    digest = _sha256(body)
+    if body != b"{}" and all(key > CHECKSUM_KEY for key in envelope):
+        # Fast path (one C-encoder pass): with sorted keys the checksum key comes first, so
+        # the file is the compact body with the checksum spliced in front. Byte-identical to
+        # dumps_compact({**envelope, CHECKSUM_KEY: digest}) + newline.
+        return _CHECKSUM_PREFIX + digest.encode("ascii") + b'",' + body[1:] + b"\n"
+    return dumps_compact({**envelope, CHECKSUM_KEY: digest}) + b"\n"
+
+
+_CHECKSUM_PREFIX = b'{"' + CHECKSUM_KEY.encode("ascii") + b'":"'
+
+
+def _checksum_ok(data: bytes, doc: dict[str, Any], digest: str) -> bool:
+    """Whether ``digest`` is the SHA-256 of the compact canonical content (checksum key removed).
+
+    Files written by :func:`encode_envelope` are exactly that content with the checksum
+    spliced in front, so the fast path hashes the bytes themselves (no re-encoding). Any
+    other layout (e.g. a file re-indented by hand) falls back to re-encoding the value, so
+    the checksum depends on the value only.
+    """
+    head = len(_CHECKSUM_PREFIX) + 64
+    if (
+        data.startswith(_CHECKSUM_PREFIX)
+        and data[head : head + 2] == b'",'
+        and data.endswith(b"}\n")
+        and _sha256(b"{" + data[head + 2 : -1]) == digest
+    ):
+        return True
+    return _sha256(dumps_compact(doc)) == digest
 
 
 def _open_envelope(data: bytes, source: str) -> tuple[dict[str, Any], int]:
@@ -481,7 +509,7 @@ def _open_envelope(data: bytes, source: str) -> tuple[dict[str, Any], int]:
     digest = doc.pop(CHECKSUM_KEY, None)
     if digest is None:
         raise CorruptDataError(f"{source}: has no integrity checksum ({CHECKSUM_KEY})")
-    if not isinstance(digest, str) or _sha256(dumps_compact(doc)) != digest:
+    if not isinstance(digest, str) or not _checksum_ok(data, doc, digest):
         raise CorruptDataError(
             f"{source}: integrity checksum does not match the content "
             "(the file was damaged or edited outside Bedside)"

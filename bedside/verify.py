@@ -38,15 +38,7 @@ def verify_dir(root: Path) -> tuple[bool, list[str]]:
     patients_dir = root / "patients"
     if not patients_dir.is_dir():
         return False, [f"{root}: not a Bedside data directory (no patients/ folder)"]
-    store = DataDir.__new__(DataDir)
-    # Build the store without its constructor: the constructor creates and chmods folders,
-    # and verify must not touch the directory at all.
-    DataDir.__init__  # noqa: B018 - documented above; attributes set below
-    store.root = root
-    store.patients_dir = patients_dir
-    store.backups_dir = root / "backups"
-    store.quarantine_dir = root / "quarantine"
-    store._clock = SystemClock()  # type: ignore[attr-defined]
+    store = DataDir(root, clock=SystemClock(), read_only=True)
     files = sorted(
         p for p in patients_dir.iterdir() if p.suffix == ".json" and not p.name.startswith(".")
     )
@@ -56,11 +48,8 @@ def verify_dir(root: Path) -> tuple[bool, list[str]]:
         problems: list[str] = []
         if not ok:
             problems.append(message)
-        elif record is not None:
-            if record.patient.patient_id != path.stem:
-                problems.append(
-                    f"file name does not match patient id {record.patient.patient_id!r}"
-                )
+        elif record is not None and record.patient.patient_id != path.stem:
+            problems.append(f"file name does not match patient id {record.patient.patient_id!r}")
         backup_dir = store.backups_dir / path.stem
         backups = sorted(backup_dir.glob("*.json")) if backup_dir.is_dir() else []
         bad_backups = [

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+import re
 import subprocess
 import sys
 from pathlib import Path
@@ -66,9 +67,10 @@ def test_verify_fails_on_a_tampered_value(demo_dir: Path, tmp_path: Path) -> Non
     data = json.loads(text)
     meds = [e for e in data["events"] if e.get("drug") == "tocilizumab"]
     assert meds
-    old = f'"dose": {meds[0]["dose"]}'
-    assert old in text
-    path.write_text(text.replace(old, '"dose": 400.0', 1), "utf-8")
+    pattern = re.compile(r'"dose":\s*' + re.escape(str(meds[0]["dose"])))
+    tampered, n = pattern.subn('"dose":400.0', text, count=1)
+    assert n == 1
+    path.write_text(tampered, "utf-8")
     proc = _run("verify", "--data-dir", str(d))
     assert proc.returncode == 1
     assert "FAIL demo-02.json" in proc.stdout

@@ -60,11 +60,11 @@ def _corpus() -> list[tuple[str, bytes]]:
         ("top_null", b"null\n"),
         ("dup_top", text.replace('"events"', '"schema_version": 1,\n "events"', 1).encode()),
         ("dup_nested", text.replace('"hr_bpm"', '"temp_c": 1, "hr_bpm"', 1).encode()),
-        ("nan", text.replace('"weight_kg": 71.5', '"weight_kg": NaN').encode()),
-        ("inf", text.replace('"weight_kg": 71.5', '"weight_kg": Infinity').encode()),
-        ("ninf", text.replace('"weight_kg": 71.5', '"weight_kg": -Infinity').encode()),
-        ("overflow", text.replace('"weight_kg": 71.5', '"weight_kg": 1e400').encode()),
-        ("huge_int", text.replace('"weight_kg": 71.5', '"weight_kg": ' + "9" * 5000).encode()),
+        ("nan", text.replace('"weight_kg":71.5', '"weight_kg":NaN').encode()),
+        ("inf", text.replace('"weight_kg":71.5', '"weight_kg":Infinity').encode()),
+        ("ninf", text.replace('"weight_kg":71.5', '"weight_kg":-Infinity').encode()),
+        ("overflow", text.replace('"weight_kg":71.5', '"weight_kg":1e400').encode()),
+        ("huge_int", text.replace('"weight_kg":71.5', '"weight_kg":' + "9" * 5000).encode()),
         ("surrogate", text.replace("nurse.b.ramirez", "\\ud800", 1).encode()),
         ("deep", b'{"a": ' + b"[" * 100_000 + b"]" * 100_000 + b"}"),
         ("trailing_garbage", valid + b"{}"),
@@ -250,3 +250,11 @@ def test_arbitrary_bytes_raise_only_corrupt_data_error(data: bytes) -> None:
         return
     assert isinstance(result, dict)
     assert result == json.loads(data)
+
+
+def test_every_crafted_variant_really_differs() -> None:
+    """Guard: a text pattern that no longer matches would make a corpus entry a no-op."""
+    _, valid = _valid()
+    crafted = [(n, d) for n, d in CORPUS if not n.startswith(("trunc", "flip", "scramble"))]
+    same = [n for n, d in crafted if d == valid]
+    assert not same, same
