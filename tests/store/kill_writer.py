@@ -66,6 +66,41 @@ def run_writer(root: Path, run: str, patient_id: str, backup_ms: int) -> None:
         n += 1
 
 
+def run_ward_writer(root: Path, run: str, patient_id: str) -> None:
+    """The child, through the real application service: chart notes and ack each one."""
+    from datetime import UTC, datetime
+
+    from bedside.service import open_ward
+
+    deadline = time.monotonic() + 10
+    while True:
+        try:
+            ward = open_ward(root, SystemClock())
+            break
+        except LockedError:
+            if time.monotonic() > deadline:
+                raise
+            time.sleep(0.005)
+    if patient_id not in ward.records:
+        ward.create_patient(
+            recorded_by="KW",
+            patient_id=patient_id,
+            mrn=f"KILL-{patient_id}",
+            name="Kill Harness",
+            date_of_birth="1960-01-01",
+            sex="unknown",
+            weight_kg=70.0,
+            weight_measured_at=datetime.now(UTC),
+            product="ide-cel",
+        )
+    _say("ready")
+    n = 0
+    while True:
+        event = ward.chart(patient_id, "note", recorded_by="KW", text=f"{run} note {n}")
+        _say(f"ack {event.id}")
+        n += 1
+
+
 def main() -> int:
     """Serve ``go`` commands until ``quit`` or end of input."""
     root = Path(sys.argv[1])
@@ -73,11 +108,14 @@ def main() -> int:
         parts = line.split()
         if not parts or parts[0] == "quit":
             break
-        _, run, patient_id, backup_ms = parts
+        _, run, patient_id, backup_ms, *mode = parts
         pid = os.fork()
         if pid == 0:
             try:
-                run_writer(root, run, patient_id, int(backup_ms))
+                if mode == ["ward"]:
+                    run_ward_writer(root, run, patient_id)
+                else:
+                    run_writer(root, run, patient_id, int(backup_ms))
             except BaseException:  # noqa: BLE001 - report it, then leave the forked child
                 traceback.print_exc()
                 sys.stderr.flush()

@@ -155,3 +155,65 @@ def test_sigkill_during_saves_loses_nothing(tmp_path: Path) -> None:
     )
     assert kills == KILLS
     assert acks_total > KILLS, "too few saves were acknowledged for the kills to mean much"
+
+
+def _ward_startup_check(root: Path, acked: dict[str, list[str]]) -> int:
+    """Open the ward as the application does (lock, sweep, load, full validation)."""
+    from bedside.service import open_ward
+
+    ward = open_ward(root, SystemClock())
+    try:
+        assert temp_files(root) == [], "temp files survived the sweep"
+        assert ward.failures == {}, "a patient file failed to load"
+        for pid, ids in acked.items():
+            if not ids:
+                continue
+            stored = [e.id for e in ward.records[pid].events]
+            assert len(stored) == len(set(stored)), f"{pid}: duplicated events"
+            missing = [a for a in ids if a not in set(stored)]
+            assert not missing, f"{pid}: {len(missing)} acknowledged event(s) lost"
+    finally:
+        ward.close()
+    return 0
+
+
+WARD_KILLS = max(20, KILLS // 4)
+
+
+def test_sigkill_real_ward_service_loses_nothing(tmp_path: Path) -> None:
+    """The same harness through the real record, hash chain and service."""
+    root = tmp_path / "ward"
+    rng = random.Random(20261124)
+    acked: dict[str, list[str]] = {"w0": [], "w1": []}
+    server = _Server(root)
+    acks_total = 0
+    try:
+        for run in range(WARD_KILLS):
+            pid = "w0" if run % 2 else "w1"
+            server.send(f"go r{run} {pid} 0 ward")
+            line = server.next_line()
+            assert line.startswith("child "), line
+            child = int(line.split()[1])
+            lines: list[str] = []
+            while True:
+                line = server.next_line()
+                lines.append(line)
+                if line == "ready":
+                    break
+            time.sleep(rng.uniform(0.020, 0.150))
+            os.kill(child, signal.SIGKILL)
+            while True:
+                line = server.next_line()
+                if line.startswith("exit "):
+                    status = int(line.split()[2])
+                    break
+                lines.append(line)
+            assert os.WIFSIGNALED(status), f"ward writer r{run} failed (status {status})"
+            new_acks = [ln.split()[1] for ln in lines if ln.startswith("ack ")]
+            acked[pid].extend(new_acks)
+            acks_total += len(new_acks)
+            _ward_startup_check(root, acked)
+    finally:
+        server.close()
+    print(f"\nward kill harness: {WARD_KILLS} SIGKILLs, {acks_total} acknowledged events, 0 lost")
+    assert acks_total > WARD_KILLS
