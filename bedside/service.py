@@ -164,6 +164,38 @@ class Ward:
             self.tokens[pid] = loaded.token
             self._json_cache[pid] = list(loaded.raw["events"])
 
+    def newest_backup(self, pid: str) -> Path | None:
+        """The newest backup of ``pid`` that verifies (offered when its file failed to load)."""
+        return self.store.newest_verified_backup(pid, validate=validate_envelope)
+
+    def restore_from_backup(self, pid: str, *, recorded_by: str) -> Path:
+        """Restore a quarantined patient from its newest verified backup.
+
+        The damaged file stays in quarantine. A ``restored`` event is appended so the dose
+        budget reports the history as incomplete until someone confirms it (doses charted
+        after the backup was taken may be missing).
+        """
+        backup = self.newest_backup(pid)
+        if backup is None:
+            raise StorageError("no verified backup exists for this patient; nothing restored")
+        self.store.restore_backup(pid, backup, validate=validate_envelope)
+        loaded = self.store.load(pid, validate=validate_envelope)
+        self.records[pid] = loaded.value
+        self.tokens[pid] = loaded.token
+        self._json_cache[pid] = list(loaded.raw["events"])
+        self.failures.pop(pid, None)
+        now = self.clock.now()
+        event = make_event(
+            "restored",
+            effective_at=now,
+            recorded_at=now,
+            recorded_by=recorded_by,
+            backup_name=backup.name,
+        )
+        self.add_event(pid, event)
+        logger.warning("patient %s restored from a backup", patient_hash(pid))
+        return backup
+
     def close(self) -> None:
         """Release the writer lock."""
         if not self.read_only:

@@ -272,3 +272,26 @@ def test_saved_file_is_strict_json_with_schema(ward: Ward, clock: FakeClock) -> 
     assert data["schema_version"] == 1
     assert data["head"]["count"] == 1
     assert data["events"][0]["effective_at"].endswith("Z")
+
+
+def test_quarantined_file_is_restored_from_backup_and_history_marked_incomplete(
+    tmp_path: Path, clock: FakeClock
+) -> None:
+    w = open_ward(tmp_path / "d", clock)
+    pid = _add(w, clock)
+    w.give_tocilizumab(pid, given_by="AB", checked_by="CD")
+    assert w.budget(pid).history_complete
+    w.close()
+    path = tmp_path / "d" / "patients" / f"{pid}.json"
+    damaged = path.read_bytes()[:-40]
+    path.write_bytes(damaged)
+    w = open_ward(tmp_path / "d", clock)
+    assert pid in w.failures and pid not in w.records
+    assert w.newest_backup(pid) is not None
+    assert path.read_bytes() == damaged  # never overwritten by loading
+    w.restore_from_backup(pid, recorded_by="AB")
+    assert pid not in w.failures
+    budget = w.budget(pid)
+    assert not budget.history_complete and "history incomplete" in budget.summary()
+    assert list((tmp_path / "d" / "quarantine").glob("*.json"))  # the damaged copy is kept
+    w.close()
