@@ -46,7 +46,7 @@ from bedside.timeutil import Instant, iso_utc, local_zone
 
 logger = logging.getLogger(__name__)
 
-SCHEMA_VERSION = 1
+SCHEMA_VERSION: Literal[1] = 1
 GENESIS_HASH = "0" * 64
 PATIENT_ID_RE = r"^[A-Za-z0-9_-]{1,64}$"
 
@@ -650,13 +650,14 @@ def effective_events(record: Record) -> list[EventBase]:
     for ev in record.events:
         if isinstance(ev, Correction) or ev.id in voided:
             continue
+        current: EventBase = ev
         if ev.id in amended:
             data = {**event_to_json(ev), **amended[ev.id]}
             try:
-                ev = EVENT_TYPES[data["kind"]].model_validate(data)
+                current = EVENT_TYPES[data["kind"]].model_validate(data)
             except ValidationError:
                 logger.warning("amendment of an event no longer validates; original kept")
-        out.append(ev)
+        out.append(current)
     return out
 
 

@@ -484,7 +484,7 @@ class Ward:
         if self.time_guard is not None:  # a clock anomaly never makes a dose allowed
             budget = self.time_guard.restrict(rec, protocol, at, self.clock.now(), budget)
         check = budget.check
-        needs = [r for r in check.reasons if not _is_hard(protocol, r)]
+        needs: list[str] = [r for r in check.reasons if not _is_hard(protocol, r)]
         if not budget.history_complete:
             needs.append("history_incomplete")
         return DosePlan(
