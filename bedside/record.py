@@ -15,6 +15,7 @@ from __future__ import annotations
 import hashlib
 import json
 import logging
+import re
 import uuid
 from collections.abc import Callable
 from datetime import date, datetime, tzinfo
@@ -54,7 +55,9 @@ PATIENT_ID_RE = r"^[A-Za-z0-9_-]{1,64}$"
 UUID_PATTERN = r"^[0-9a-f]{8}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{12}$"
 INITIALS_FIELDS = ("recorded_by", "given_by", "checked_by", "second_nurse")
 
-Initials = Annotated[str, Field(pattern=r"^[A-Z][A-Z.'-]{1,5}$")]
+INITIALS_PATTERN = r"^[A-Z][A-Z.'-]{1,5}$"
+INITIALS_RE = re.compile(INITIALS_PATTERN)
+Initials = Annotated[str, Field(pattern=INITIALS_PATTERN)]
 """A nurse's initials: 2–6 capital letters (input is upper-cased by :func:`normalise_initials`)."""
 
 
