@@ -30,6 +30,8 @@ from __future__ import annotations
 
 import logging
 import math
+import re
+from collections import OrderedDict
 from collections.abc import Iterable
 from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta
@@ -37,7 +39,7 @@ from typing import TYPE_CHECKING, Literal
 
 from bedside.errors import InputError, LimitError
 from bedside.escalations import DueItem, derive_due
-from bedside.record import INITIALS_RE, AlertAck, EventBase, Record, effective_events, make_event
+from bedside.record import AlertAck, EventBase, Record, effective_events, make_event
 
 if TYPE_CHECKING:
     from bedside.service import Ward
@@ -45,6 +47,8 @@ if TYPE_CHECKING:
 logger = logging.getLogger(__name__)
 
 AlertState = Literal["active", "acknowledged", "snoozed"]
+INITIALS_RE = re.compile(r"^[A-Za-z][A-Za-z.'-]{1,5}$")
+"""A nurse's initials as typed (2–6 letters; stored upper-case)."""
 
 
 @dataclass(frozen=True, slots=True)
@@ -84,6 +88,26 @@ def _alert_events(events: Iterable[EventBase]) -> dict[tuple[str, datetime], lis
     return out
 
 
+_CACHE_SIZE = 512
+_indexes: OrderedDict[str, tuple[Record, dict[tuple[str, datetime], list[AlertAck]]]] = (
+    OrderedDict()
+)
+
+
+def _alert_index(record: Record) -> dict[tuple[str, datetime], list[AlertAck]]:
+    """Alert events of a record by (key, due_at); cached for the latest record of a patient."""
+    key = record.patient.patient_id
+    hit = _indexes.get(key)
+    if hit is not None and hit[0] is record:
+        _indexes.move_to_end(key)
+        return hit[1]
+    index = _alert_events(effective_events(record))
+    _indexes[key] = (record, index)
+    if len(_indexes) > _CACHE_SIZE:
+        _indexes.popitem(last=False)
+    return index
+
+
 def alert_states(
     record: Record,
     items: Iterable[DueItem],
@@ -102,7 +126,7 @@ def alert_states(
     Returns:
         One :class:`AlertStatus` per item.
     """
-    by_alert = _alert_events(events if events is not None else effective_events(record))
+    by_alert = _alert_events(events) if events is not None else _alert_index(record)
     out: list[AlertStatus] = []
     for item in items:
         actions = [a for a in by_alert.get((item.key, item.due_at), []) if a.action != "raised"]
@@ -130,12 +154,13 @@ def patient_alerts(ward: Ward, pid: str, now: datetime | None = None) -> list[Al
 # --------------------------------------------------------------------------- commands
 
 
-def _check_initials(initials: object) -> str:
+def check_initials(initials: object, field: str = "initials") -> str:
+    """Return the initials upper-cased, or raise InputError naming ``field``."""
     if not isinstance(initials, str) or not initials.strip():
-        raise InputError("initials: the nurse's initials are required")
+        raise InputError(f"{field}: the nurse's initials are required")
     value = initials.strip()
     if not INITIALS_RE.match(value):
-        raise InputError(f"initials: must be the nurse's initials (2–6 letters), got {value!r}")
+        raise InputError(f"{field}: must be the nurse's initials (2–6 letters), got {value!r}")
     return value.upper()
 
 
@@ -159,7 +184,7 @@ def _require_due(item: DueItem, what: str) -> None:
 
 
 def _latest_action(ward: Ward, pid: str, item: DueItem) -> AlertAck | None:
-    acks = _alert_events(effective_events(ward.record(pid))).get((item.key, item.due_at), [])
+    acks = _alert_index(ward.record(pid)).get((item.key, item.due_at), [])
     acted = [a for a in acks if a.action != "raised"]
     return acted[-1] if acted else None
 
@@ -184,7 +209,7 @@ def acknowledge(
         InputError: Missing/invalid initials or reason, unknown key, item not yet due, or
             already acknowledged. Nothing is written.
     """
-    nurse = _check_initials(initials)
+    nurse = check_initials(initials)
     now = ward.clock.now()
     item = _find(ward, pid, key, now)
     _require_due(item, "acknowledged")
@@ -237,7 +262,7 @@ def snooze(
             key. Nothing is written.
         LimitError: The item is critical and cannot be snoozed. Nothing is written.
     """
-    nurse = _check_initials(initials)
+    nurse = check_initials(initials)
     if isinstance(minutes, bool) or not isinstance(minutes, (int, float)):
         raise InputError(f"minutes: must be a number of minutes, got {minutes!r}")
     if not math.isfinite(minutes) or minutes <= 0:
@@ -284,11 +309,11 @@ def record_raised(ward: Ward, pid: str, recorded_by: str) -> list[AlertAck]:
     at the workstation (or ``SYS``). Items already raised are skipped, so calling it on
     every tick writes each alert once.
     """
-    nurse = _check_initials(recorded_by)
+    nurse = check_initials(recorded_by)
     now = ward.clock.now()
     record = ward.record(pid)
     items = derive_due(record, ward.protocol_for(record), now, zone=UTC)
-    seen = _alert_events(effective_events(record))
+    seen = _alert_index(record)
     written: list[AlertAck] = []
     for item in items:
         if not item.active or (item.key, item.due_at) in seen:
@@ -314,6 +339,7 @@ __all__ = [
     "AlertStatus",
     "acknowledge",
     "alert_states",
+    "check_initials",
     "patient_alerts",
     "record_raised",
     "snooze",

@@ -58,8 +58,9 @@ the zone abbreviation.
 from __future__ import annotations
 
 import logging
+from collections import OrderedDict
 from collections.abc import Callable, Iterable
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from datetime import UTC, datetime, timedelta, tzinfo
 from typing import Annotated, Any, Literal
 
@@ -148,6 +149,13 @@ class Timeline:
     product: str | None = None
     infusion_at: datetime | None = None
     history_complete: bool = True
+    by_kind: dict[str, list[Mark]] = field(init=False, repr=False, compare=False)
+
+    def __post_init__(self) -> None:
+        groups: dict[str, list[Mark]] = {}
+        for m in self.marks:
+            groups.setdefault(m.kind, []).append(m)
+        object.__setattr__(self, "by_kind", groups)
 
 
 @dataclass(frozen=True, slots=True)
@@ -199,8 +207,31 @@ def _order_key(ev: EventBase, index: int) -> tuple[datetime, datetime, int]:
     return (ev.effective_at, ev.recorded_at, index)
 
 
+_CACHE_SIZE = 512
+_timelines: OrderedDict[str, tuple[Record, Timeline]] = OrderedDict()
+
+
 def timeline_from_record(record: Record) -> Timeline:
-    """Build the timeline of a record: effective events only (voids and amendments applied)."""
+    """The timeline of a record: effective events only (voids and amendments applied).
+
+    Records are immutable (the ward replaces the object on every change), so the timeline
+    of the latest record object of each patient is cached (checked by identity): a tick
+    re-derives the due items without re-reading the events, and a changed record is
+    simply rebuilt. At most one record per patient is held.
+    """
+    key = record.patient.patient_id
+    hit = _timelines.get(key)
+    if hit is not None and hit[0] is record:
+        _timelines.move_to_end(key)
+        return hit[1]
+    timeline = _build_timeline(record)
+    _timelines[key] = (record, timeline)
+    if len(_timelines) > _CACHE_SIZE:
+        _timelines.popitem(last=False)
+    return timeline
+
+
+def _build_timeline(record: Record) -> Timeline:
     events = effective_events(record)
     marks: list[tuple[tuple[datetime, datetime, int], Mark]] = []
     for index, ev in enumerate(events):
@@ -342,9 +373,7 @@ def derive_timeline(
     when = _when_formatter(now, zone)
     b = _Builder(timeline, protocol, now, timedelta(minutes=mon.due_grace_min.value), [])
 
-    by_kind: dict[str, list[Mark]] = {}
-    for m in timeline.marks:
-        by_kind.setdefault(m.kind, []).append(m)
+    by_kind = timeline.by_kind
     crs = by_kind.get("crs", [])
     doses = by_kind.get("tocilizumab", [])
 

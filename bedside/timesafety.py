@@ -43,12 +43,13 @@ from datetime import datetime, timedelta
 from pathlib import Path
 from typing import TYPE_CHECKING, Any, Literal
 
+from bedside.alerts import check_initials
 from bedside.clock import Clock
 from bedside.doses import DoseBudget, dose_budget
-from bedside.errors import BedsideError, CorruptDataError, InputError
+from bedside.errors import BedsideError, CorruptDataError
 from bedside.jsonio import dumps_canonical, strict_loads
 from bedside.protocol import Protocol, load_default_protocol
-from bedside.record import INITIALS_RE, Record, make_event
+from bedside.record import Record, make_event
 from bedside.storage import atomic_write
 from bedside.timeutil import format_duration, iso_utc, parse_instant
 
@@ -323,14 +324,13 @@ class ClockGuard:
         Raises:
             InputError: Missing or invalid initials (nothing changes).
         """
-        if not isinstance(initials, str) or not INITIALS_RE.match(initials.strip()):
-            raise InputError("initials: the confirming nurse's initials are required")
+        nurse = check_initials(initials)
         now = self.clock.now()
         self._high_water = now
         self._last = (now, self.monotonic())
         self._behind = False
         self._suspended = None
-        self._confirmed = {"by": initials.strip().upper(), "at": iso_utc(now)}
+        self._confirmed = {"by": nurse, "at": iso_utc(now)}
         self._save()
         logger.info("clock confirmed by a nurse; high-water mark reset")
 

@@ -419,3 +419,35 @@ def test_compare_never_passes_a_misspelt_or_wrong_expectation() -> None:
     for expect in bad:
         assert compare_escalations(expect, got), expect
     assert set(got["not_due"]) == DUE_KINDS - {"vitals_next"}
+
+
+# --------------------------------------------------------------------------- bad input
+
+
+@pytest.mark.parametrize(
+    ("fields", "needle"),
+    [
+        ({"effective_at": T0 + 6 * M}, "effective_at"),  # beyond the 5 min tolerance
+        ({"every_h": 0}, "every_h"),
+        ({"every_h": -6}, "every_h"),
+    ],
+)
+def test_bad_timer_input_is_refused_and_nothing_written(
+    ward: Ward, clock: FakeClock, fields: dict, needle: str
+) -> None:
+    pid = add_patient(ward, clock)
+    before = ward.record(pid)
+    dex = {"drug": "dexamethasone", "dose": 10, "unit": "mg", "route": "IV", "given_by": "AB"}
+    dex.setdefault("every_h", 6)
+    dex.update(fields)
+    with pytest.raises(InputError) as err:
+        ward.chart(pid, "medication", recorded_by="AB", **dex)
+    assert needle in str(err.value), str(err.value)
+    assert ward.record(pid) is before
+    assert "dexamethasone_next" not in due(ward, pid, clock.now())
+
+
+def test_event_within_the_future_tolerance_is_accepted(ward: Ward, clock: FakeClock) -> None:
+    pid = add_patient(ward, clock)
+    ward.chart(pid, "vitals", recorded_by="AB", effective_at=T0 + 4 * M, temperature_c=37.0)
+    assert due(ward, pid, clock.now())["vitals_next"].due_at == T0 + 4 * M + 4 * H

@@ -318,3 +318,26 @@ def test_default_monotonic_source_counts_forward() -> None:
     source = suspend_aware_monotonic()
     a = source()
     assert source() >= a
+
+
+@pytest.mark.parametrize(
+    ("zone", "change_utc"),
+    [
+        ("Europe/London", datetime(2026, 3, 29, 1, 0, tzinfo=UTC)),
+        ("America/New_York", datetime(2026, 11, 1, 6, 0, tzinfo=UTC)),
+        ("Australia/Sydney", datetime(2026, 10, 3, 16, 0, tzinfo=UTC)),
+    ],
+)
+def test_a_dst_change_is_not_a_clock_jump(
+    tmp_path: Path, mono: FakeMonotonic, zone: str, change_utc: datetime
+) -> None:
+    from zoneinfo import ZoneInfo
+
+    tz = ZoneInfo(zone)
+    clock = FakeClock(change_utc - 30 * M)
+    guard = ClockGuard(tmp_path, clock, monotonic=mono)
+    guard.start()
+    offset_before = clock.now().astimezone(tz).utcoffset()
+    both(clock, mono, H)  # local wall time moves by 0 or 2 hours; UTC by exactly 1
+    assert clock.now().astimezone(tz).utcoffset() != offset_before
+    assert guard.tick() == []
