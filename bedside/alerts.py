@@ -172,7 +172,10 @@ def _find(ward: Ward, pid: str, key: object, now: datetime) -> DueItem:
     for item in items:
         if item.key == key:
             return item
-    raise InputError(f"key: no current alert {key!r} for this patient (it may have been replaced)")
+    # The key embeds the patient id: never echo it (messages may be logged).
+    raise InputError(
+        "key: no current alert with this key for this patient (it may have been replaced)"
+    )
 
 
 def _require_due(item: DueItem, what: str) -> None:

@@ -273,3 +273,21 @@ def test_alert_state_survives_a_restart(
     finally:
         reopened.close()
     ward.open()  # the fixture closes it again
+
+
+def test_logs_and_messages_carry_no_patient_identity(
+    ward: Ward, clock: FakeClock, pid: str, caplog: pytest.LogCaptureFixture
+) -> None:
+    caplog.set_level("DEBUG")
+    clock.set(T0 + 8 * H)
+    key = item(ward, pid, "tocilizumab_reassess").item.key
+    snooze(ward, pid, key, "EF", 10)
+    acknowledge(ward, pid, key, "EF")
+    messages = []
+    for bad in (f"{key}x", key):
+        with pytest.raises(InputError) as err:
+            acknowledge(ward, pid, bad, "EF")
+        messages.append(str(err.value))
+    text = caplog.text + " ".join(messages)
+    for secret in (pid, "MRN-1", "Test Person"):
+        assert secret not in text
