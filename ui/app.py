@@ -1,0 +1,388 @@
+"""The composition root: ``bedside`` / ``python -m ui`` start here.
+
+:func:`main` parses the command line, configures logging (never patient data), creates
+the QApplication, resolves the data directory (:mod:`bedside.paths`), opens the ward —
+which takes the one writer lock; a second launch on the same directory is refused with
+the holder's pid and host and exit status 2 — installs the global exception hook and
+builds the window over a :class:`~bedside.clock.SystemClock`.
+
+Options: ``--data-dir DIR``, ``--demo`` (a temporary demo ward, bannered DEMO DATA),
+``--smoke-test`` (build the window, render every screen, round-trip a save, exit 0),
+``--quit-after-show`` (exit once the window has painted; start-up measurement),
+``--no-error-dialog`` (errors go to stderr only) and ``--version``.
+"""
+
+from __future__ import annotations
+
+import argparse
+import logging
+import logging.handlers
+import os
+import shutil
+import sys
+import tempfile
+import time
+from collections.abc import Callable
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+logger = logging.getLogger(__name__)
+
+EXIT_OK = 0
+EXIT_ERROR = 1
+EXIT_LOCKED = 2
+
+
+def parse_args(argv: list[str]) -> argparse.Namespace:
+    """The command line."""
+    parser = argparse.ArgumentParser(
+        prog="bedside",
+        description="Bedside: CAR T-cell therapy ward tool (BCMA: ide-cel, cilta-cel).",
+    )
+    parser.add_argument(
+        "--data-dir",
+        type=Path,
+        help="ward data directory (default: per-user data dir or BEDSIDE_DATA_DIR)",
+    )
+    parser.add_argument(
+        "--demo", action="store_true", help="open a temporary demo ward (fictional patients)"
+    )
+    parser.add_argument(
+        "--smoke-test",
+        action="store_true",
+        help="build and render every screen, round-trip a save, exit",
+    )
+    parser.add_argument(
+        "--quit-after-show", action="store_true", help="exit once the main window has painted"
+    )
+    parser.add_argument(
+        "--no-error-dialog", action="store_true", help="report errors on stderr only, no dialogs"
+    )
+    parser.add_argument("--version", action="store_true", help="print the version and exit")
+    return parser.parse_args(argv)
+
+
+def configure_logging(log_dir: Path | None) -> None:
+    """Warnings to stderr; everything from INFO to a rotating file (no patient data is logged)."""
+    root = logging.getLogger()
+    if getattr(root, "_bedside_configured", False):
+        return
+    root.setLevel(logging.INFO)
+    fmt = logging.Formatter("%(asctime)s %(levelname)s %(name)s: %(message)s")
+    stderr = logging.StreamHandler()
+    stderr.setLevel(logging.WARNING)
+    stderr.setFormatter(logging.Formatter("%(levelname)s %(name)s: %(message)s"))
+    root.addHandler(stderr)
+    if log_dir is not None:
+        try:
+            log_dir.mkdir(parents=True, exist_ok=True)
+            handler = logging.handlers.RotatingFileHandler(
+                log_dir / "bedside.log", maxBytes=2_000_000, backupCount=5, encoding="utf-8"
+            )
+            handler.setFormatter(fmt)
+            root.addHandler(handler)
+        except OSError as exc:
+            logger.warning("cannot write the log file (%s); logging to stderr only", exc.strerror)
+    root._bedside_configured = True  # type: ignore[attr-defined]
+
+
+@dataclass
+class Session:
+    """Everything one open ward needs; :meth:`close` releases the lock."""
+
+    controller: Any
+    window: Any
+    ticker: Any
+    alarm: Any
+    crash: Any = None
+    server: Any = None
+    cleanup: list[Callable[[], None]] = field(default_factory=list)
+
+    def close(self) -> None:
+        """Stop ticking, close the window, release the ward and run cleanups."""
+        self.ticker.stop()
+        if self.server is not None:
+            self.server.close()
+        self.window.close()
+        self.controller.close()
+        if self.crash is not None:
+            self.crash.uninstall()
+        for fn in self.cleanup:
+            fn()
+        self.cleanup.clear()
+
+
+def create_application(argv0: str = "bedside") -> Any:
+    """The QApplication (created once), with names, style and icon search paths."""
+    from PySide6.QtCore import QCoreApplication, Qt
+    from PySide6.QtGui import QGuiApplication
+    from PySide6.QtWidgets import QApplication
+
+    from ui import resources
+
+    app = QApplication.instance()
+    if app is None:
+        QGuiApplication.setHighDpiScaleFactorRoundingPolicy(
+            Qt.HighDpiScaleFactorRoundingPolicy.PassThrough
+        )
+        QCoreApplication.setOrganizationName("bedside")
+        QCoreApplication.setApplicationName("Bedside")
+        app = QApplication([argv0])
+        QGuiApplication.setDesktopFileName("bedside")
+    resources.register_search_paths()
+    if not app.property("bedside_styled"):
+        app.setStyleSheet(resources.stylesheet())
+        app.setWindowIcon(resources.icon("app"))
+        app.setProperty("bedside_styled", True)
+    return app
+
+
+def build_session(
+    root: Path,
+    clock: Any,
+    *,
+    demo: bool = False,
+    show_error_dialogs: bool = True,
+    timer_factory: Any = None,
+    install_crash_hook: bool = True,
+    listen: bool = True,
+    demo_launcher: Callable[[], None] | None = None,
+    alarm: Any = None,
+    monotonic: Callable[[], float] | None = None,
+) -> Session:
+    """Open the ward in ``root`` and build the window (raises LockedError if held)."""
+    from bedside.service import open_ward
+    from ui.alarm import Alarm
+    from ui.controller import WardController
+    from ui.crash import CrashHandler, redactor_for
+    from ui.main_window import MainWindow
+    from ui.single_instance import InstanceServer
+    from ui.ticker import Ticker
+
+    ward = open_ward(root, clock)
+    try:
+        controller = WardController(ward, clock, demo=demo, monotonic=monotonic)
+        kwargs = {} if timer_factory is None else {"timer_factory": timer_factory}
+        ticker = Ticker(clock, **kwargs)
+        alarm = alarm if alarm is not None else Alarm()
+        window = MainWindow(
+            controller,
+            ticker,
+            alarm=alarm,
+            demo_launcher=demo_launcher or launch_demo_process,
+        )
+        ticker.setParent(window)
+        alarm.setParent(window)
+        controller.setParent(window)
+    except BaseException:
+        ward.close()
+        raise
+    session = Session(controller=controller, window=window, ticker=ticker, alarm=alarm)
+    if install_crash_hook:
+        crash = CrashHandler(
+            show_dialog=show_error_dialogs, redact=redactor_for(controller.redaction_terms)
+        )
+        crash.install()
+        session.crash = crash
+    if listen:
+        server = InstanceServer(root, window)
+        if server.listen():
+            server.raise_requested.connect(lambda: _bring_to_front(window))
+        session.server = server
+    return session
+
+
+def _bring_to_front(window: Any) -> None:
+    window.showNormal()
+    window.raise_()
+    window.activateWindow()
+
+
+def launch_demo_process() -> None:
+    """Open the demo ward in a separate Bedside process (never touching this ward)."""
+    from PySide6.QtCore import QProcess
+
+    if getattr(sys, "frozen", False):
+        program, args = sys.executable, ["--demo"]
+    else:
+        program, args = sys.executable, ["-m", "ui", "--demo"]
+    ok, _pid = QProcess.startDetached(program, args)
+    if not ok:
+        logger.warning("the demo ward could not be started")
+
+
+def make_demo_dir(data_dir: Path | None, clock: Any) -> tuple[Path, Callable[[], None] | None]:
+    """Write the demo ward (into ``data_dir`` or a new temporary directory)."""
+    from bedside.demo import write_demo_ward
+
+    if data_dir is None:
+        root = Path(tempfile.mkdtemp(prefix="bedside-demo-"))
+
+        def cleanup() -> None:
+            shutil.rmtree(root, ignore_errors=True)
+
+    else:
+        root, cleanup = data_dir, None  # type: ignore[assignment]
+    write_demo_ward(root, clock)
+    return root, cleanup
+
+
+def main(argv: list[str] | None = None) -> int:
+    """Run Bedside; returns the process exit status."""
+    started = time.monotonic()
+    args = parse_args(list(sys.argv[1:] if argv is None else argv))
+    if args.version:
+        from bedside import __version__
+        from bedside.protocol import load_default_protocol
+
+        print(f"bedside {__version__} (protocol {load_default_protocol().label})")  # noqa: T201
+        return EXIT_OK
+
+    from bedside.paths import log_dir, resolve_data_dir
+
+    configure_logging(log_dir())
+
+    from bedside.clock import SystemClock
+    from bedside.errors import BedsideError, LockedError
+    from ui import dialogs
+    from ui.crash import install_qt_message_handler
+    from ui.single_instance import ask_running_instance_to_raise, refusal_text
+
+    app = create_application(sys.argv[0] if sys.argv else "bedside")
+    install_qt_message_handler()
+    show_dialogs = not args.no_error_dialog and not args.smoke_test
+    clock = SystemClock()
+    cleanup: Callable[[], None] | None = None
+    try:
+        if args.demo:
+            root, cleanup = make_demo_dir(args.data_dir, clock)
+        else:
+            root = resolve_data_dir(args.data_dir)
+        session = build_session(root, clock, demo=args.demo, show_error_dialogs=show_dialogs)
+    except LockedError as exc:
+        raised = ask_running_instance_to_raise(resolve_data_dir(args.data_dir))
+        text = refusal_text(str(exc), raised)
+        sys.stderr.write(text + "\n")
+        if show_dialogs:
+            dialogs.show_locked(None, text)
+        if cleanup is not None:
+            cleanup()
+        return EXIT_LOCKED
+    except BedsideError as exc:
+        sys.stderr.write(f"bedside: cannot open the ward: {exc}\n")
+        if show_dialogs:
+            dialogs.show_error(None, "Cannot open the ward", str(exc))
+        if cleanup is not None:
+            cleanup()
+        return EXIT_ERROR
+    if cleanup is not None:
+        session.cleanup.append(cleanup)
+    window = session.window
+    if args.smoke_test:
+        try:
+            code = smoke_test(session)
+        finally:
+            session.close()
+        return code
+    if args.quit_after_show:
+        _quit_after_first_paint(app, window, started)
+    window.show()
+    session.ticker.start()
+    try:
+        code = app.exec()
+    finally:
+        session.close()
+    return int(code)
+
+
+def _quit_after_first_paint(app: QApplication_T, window: Any, started: float) -> None:
+    """Print the first-paint instant (monotonic) and quit once the window has painted."""
+    from PySide6.QtCore import QEvent, QObject
+
+    from ui.ticker import single_shot
+
+    class _FirstPaint(QObject):
+        def eventFilter(self, obj: QObject, event: QEvent) -> bool:
+            if event.type() == QEvent.Type.Paint and not getattr(self, "done", False):
+                self.done = True
+                now = time.monotonic()
+                sys.stdout.write(
+                    f"first-paint-monotonic={now:.6f} startup-ms={(now - started) * 1000:.1f}\n"
+                )
+                sys.stdout.flush()
+                single_shot(0, app, app.quit)
+            return False
+
+    flt = _FirstPaint(window)
+    window.installEventFilter(flt)
+
+
+QApplication_T = Any
+
+
+def smoke_test(session: Session) -> int:
+    """Render every screen offscreen, load every icon, round-trip a save; 0 when all pass."""
+    from PySide6.QtWidgets import QApplication
+
+    from bedside.clock import SystemClock
+    from bedside.service import open_ward
+    from ui import resources
+
+    problems: list[str] = []
+    for name in resources.ICON_NAMES:
+        if resources.icon(name).isNull():
+            problems.append(f"icon {name} did not load")
+    window = session.window
+    window.show()
+    session.ticker.tick()
+    QApplication.processEvents()
+    shots = 0
+    if window.grab().isNull():
+        problems.append("main window did not render")
+    shots += 1
+    for pid in session.controller.patient_ids()[:3]:
+        ws = window.open_patient(pid)
+        for key in ws.tab_keys():
+            ws.show_tab(key)
+            QApplication.processEvents()
+            if window.grab().isNull():
+                problems.append(f"tab {key} did not render")
+            shots += 1
+    window.show_board()
+    # Save round trip in a scratch ward (never writes into the nurse's data directory).
+    scratch = Path(tempfile.mkdtemp(prefix="bedside-smoke-"))
+    try:
+        ward = open_ward(scratch, SystemClock())
+        try:
+            pid = ward.create_patient(
+                recorded_by="ST",
+                patient_id="smoke",
+                mrn="SMOKE-1",
+                name="Smoke Test",
+                date_of_birth="1970-01-01",
+                sex="unknown",
+                product="ide-cel",
+            )
+            ward.chart(pid, "note", recorded_by="ST", text="smoke test")
+        finally:
+            ward.close()
+        again = open_ward(scratch, SystemClock(), read_only=True)
+        if len(again.records.get("smoke", None).events if "smoke" in again.records else []) != 1:
+            problems.append("save round trip failed")
+    except Exception as exc:  # noqa: BLE001 - report any failure as a smoke-test failure
+        problems.append(f"save round trip failed: {type(exc).__name__}: {exc}")
+    finally:
+        shutil.rmtree(scratch, ignore_errors=True)
+    for p in problems:
+        sys.stderr.write(f"smoke test: {p}\n")
+    sys.stdout.write(
+        f"smoke test: {'FAILED' if problems else 'ok'} ({shots} screens rendered, "
+        f"{len(session.controller.patient_ids())} patients)\n"
+    )
+    return EXIT_ERROR if problems else EXIT_OK
+
+
+if __name__ == "__main__":  # pragma: no cover
+    os.environ.setdefault("PYTHONUNBUFFERED", "1")
+    sys.exit(main())

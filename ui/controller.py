@@ -1,0 +1,514 @@
+"""The ward controller: the one QObject between the widgets and the Bedside core.
+
+Widgets call a method here with plain values; the method calls the :class:`Ward`
+service (which validates, applies the rules, appends the event and saves atomically)
+and lets the core's exceptions through unchanged, so the form can show the reason next
+to the field. After a successful write it recomputes the derived state and emits
+:attr:`WardController.record_saved`. On every tick it recomputes what is due from the
+records with the injected clock (``due = f(record, protocol, now)``) and emits
+:attr:`WardController.refreshed`; items that have just become due (and are neither
+acknowledged nor snoozed) are announced with :attr:`WardController.alarm_raised`.
+
+No clinical rule lives here: grades, budgets and timers all come from ``bedside``.
+"""
+
+from __future__ import annotations
+
+import logging
+import time
+from dataclasses import dataclass, field
+from datetime import datetime, timedelta
+from pathlib import Path
+from collections.abc import Callable
+from typing import Any
+
+from PySide6.QtCore import QObject, Signal
+
+from bedside import alerts, escalations, timesafety
+from bedside.clock import Clock
+from bedside.doses import DoseBudget
+from bedside.errors import BedsideError
+from bedside.escalations import DueItem
+from bedside.protocol import Protocol, load_default_protocol
+from bedside.record import (
+    CrsAssessment,
+    EventBase,
+    IceAssessment,
+    Patient,
+    Record,
+    current_patient,
+    day_post_infusion,
+    effective_events,
+)
+from bedside.service import DosePlan, Ward
+from bedside.timeutil import local_zone
+from ui import presenters
+
+logger = logging.getLogger(__name__)
+
+DEMO_PREFIX = "demo-"
+
+
+@dataclass(frozen=True)
+class AlertView:
+    """How an item's alarm stands: active, acknowledged or snoozed (and by whom)."""
+
+    state: str = "active"  # active | acknowledged | snoozed
+    by: str | None = None
+    at: datetime | None = None
+    until: datetime | None = None
+    reason: str | None = None
+
+    @property
+    def silenced(self) -> bool:
+        """Acknowledged or snoozed: no sound."""
+        return self.state in {"acknowledged", "snoozed"}
+
+
+@dataclass(frozen=True)
+class DueRow:
+    """One line of the timers panel."""
+
+    pid: str
+    bed: str
+    name: str
+    item: DueItem
+    alert: AlertView
+
+    @property
+    def urgency(self) -> tuple[int, int, int, datetime]:
+        """Sort key: unsilenced before silenced within a state, then severity, then time."""
+        return (
+            presenters.STATE_RANK[self.item.state],
+            1 if self.alert.silenced else 0,
+            presenters.SEVERITY_RANK[self.item.severity],
+            self.item.due_at,
+        )
+
+
+@dataclass(frozen=True)
+class BoardRow:
+    """One patient on the ward board."""
+
+    pid: str
+    bed: str
+    name: str
+    mrn: str
+    product: str
+    day: int | None
+    crs: CrsAssessment | None
+    icans: IceAssessment | None
+    budget: DoseBudget | None
+    next_due: DueRow | None
+    due_count: int
+    overdue_count: int
+    failure: str | None = None
+
+    @property
+    def urgency(self) -> tuple[Any, ...]:
+        """Patients with the most urgent item first; quarantined files at the very top."""
+        if self.failure:
+            return (-1, 0, 0, datetime.min.replace(tzinfo=local_zone()), self.bed)
+        if self.next_due is None:
+            return (9, 9, 9, datetime.max.replace(tzinfo=local_zone()), self.bed)
+        return (*self.next_due.urgency, self.bed)
+
+
+@dataclass
+class _PatientCache:
+    record: Record
+    patient: Patient
+    events: list[EventBase]
+    crs: CrsAssessment | None
+    icans: IceAssessment | None
+    protocol: Protocol
+    due: list[DueItem] = field(default_factory=list)
+    budget: DoseBudget | None = None
+
+
+class WardController(QObject):
+    """Owns the open :class:`Ward` and the derived state the views show."""
+
+    record_saved = Signal(str)
+    """A patient's record changed (patient id)."""
+    patients_changed = Signal()
+    """A patient was added (the board must be rebuilt)."""
+    refreshed = Signal()
+    """Derived state (board rows, due items) was recomputed for the current time."""
+    alarm_raised = Signal(list)
+    """Items that just became due or overdue and are not silenced (list of DueRow)."""
+    clock_warning = Signal(str)
+    """The wall clock went backwards or jumped (message for the nurse)."""
+
+    def __init__(
+        self,
+        ward: Ward,
+        clock: Clock,
+        *,
+        demo: bool = False,
+        monotonic: Callable[[], float] | None = None,
+        parent: QObject | None = None,
+    ) -> None:
+        super().__init__(parent)
+        self.ward = ward
+        self.clock = clock
+        self.protocol = load_default_protocol()
+        self._demo_flag = demo
+        self._cache: dict[str, _PatientCache] = {}
+        self._board: list[BoardRow] = []
+        self._due_rows: list[DueRow] = []
+        self._sounding: set[str] = set()
+        self._first_refresh = True
+        self.last_refresh_ms = 0.0
+        self.now = clock.now()
+        self.guard: timesafety.ClockGuard | None = None
+        self.start_reports: list[timesafety.ClockReport] = []
+        if not ward.read_only:
+            self.guard, self.start_reports = timesafety.attach(ward, monotonic=monotonic)
+        self._rebuild_all()
+
+    # ------------------------------------------------------------------ properties
+
+    @property
+    def data_dir(self) -> Path:
+        """The ward's data directory."""
+        return self.ward.root
+
+    @property
+    def demo(self) -> bool:
+        """Demo data is open (by flag, or because demo patients are present)."""
+        return self._demo_flag or any(pid.startswith(DEMO_PREFIX) for pid in self.ward.records)
+
+    def patient_ids(self) -> list[str]:
+        """Every loaded patient id."""
+        return list(self._cache)
+
+    def patient(self, pid: str) -> Patient:
+        """The current header of a patient."""
+        return self._cache[pid].patient
+
+    def record(self, pid: str) -> Record:
+        """The loaded record."""
+        return self._cache[pid].record
+
+    def events(self, pid: str) -> list[EventBase]:
+        """Effective events (voided removed, amendments applied)."""
+        return self._cache[pid].events
+
+    def protocol_for(self, pid: str) -> Protocol:
+        """The protocol the patient is charted under."""
+        return self._cache[pid].protocol
+
+    def budget(self, pid: str) -> DoseBudget | None:
+        """The tocilizumab budget at the last refresh."""
+        return self._cache[pid].budget
+
+    def due_items(self, pid: str) -> list[DueItem]:
+        """The patient's due items at the last refresh."""
+        return self._cache[pid].due
+
+    def day(self, pid: str) -> int | None:
+        """Day post-infusion now."""
+        return day_post_infusion(self._cache[pid].patient, self.now)
+
+    def board_rows(self) -> list[BoardRow]:
+        """Ward board rows, most urgent first."""
+        return self._board
+
+    def due_rows(self) -> list[DueRow]:
+        """Every due item of every patient, most urgent first."""
+        return self._due_rows
+
+    def failures(self) -> dict[str, str]:
+        """Patient files that failed to load (quarantined), with the reason."""
+        return dict(self.ward.failures)
+
+    def redaction_terms(self) -> list[str]:
+        """Everything identifying a patient, for scrubbing logs."""
+        terms: list[str] = []
+        for c in self._cache.values():
+            p = c.patient
+            terms += [p.name, p.mrn, p.patient_id, p.date_of_birth.isoformat()]
+            terms += p.name.split()
+        return terms
+
+    # ------------------------------------------------------------------ derived state
+
+    def _rebuild(self, pid: str) -> None:
+        record = self.ward.records[pid]
+        events = effective_events(record)
+        crs = presenters.latest(events, CrsAssessment)
+        icans = presenters.latest(events, IceAssessment)
+        self._cache[pid] = _PatientCache(
+            record=record,
+            patient=current_patient(record),
+            events=events,
+            crs=crs if isinstance(crs, CrsAssessment) else None,
+            icans=icans if isinstance(icans, IceAssessment) else None,
+            protocol=self.ward.protocol_for(record),
+        )
+
+    def _rebuild_all(self) -> None:
+        self._cache.clear()
+        for pid in sorted(self.ward.records):
+            try:
+                self._rebuild(pid)
+            except BedsideError:
+                logger.exception("a patient record could not be prepared for display")
+        self.refresh(self.clock.now())
+
+    def refresh(self, now: datetime | None = None) -> None:
+        """Recompute due items, budgets and board rows for ``now`` (the tick's slot)."""
+        started = time.perf_counter()
+        now = now or self.clock.now()
+        self.now = now
+        self._check_clock(now)
+        zone = local_zone()
+        due_rows: list[DueRow] = []
+        board: list[BoardRow] = []
+        for pid, c in self._cache.items():
+            try:
+                c.due = escalations.derive_due(c.record, c.protocol, now, zone=zone)
+                c.budget = self.ward.budget(pid, now)
+            except BedsideError:
+                logger.exception("timers could not be derived for a patient")
+                c.due, c.budget = [], None
+            views = _alert_views(c.record, c.due, now, c.events)
+            rows = [
+                DueRow(
+                    pid, c.patient.bed or "—", c.patient.name, item, views.get(item.key, _ACTIVE)
+                )
+                for item in c.due
+            ]
+            rows.sort(key=lambda r: r.urgency)
+            due_rows.extend(rows)
+            board.append(
+                BoardRow(
+                    pid=pid,
+                    bed=c.patient.bed or "—",
+                    name=c.patient.name,
+                    mrn=c.patient.mrn,
+                    product=c.patient.product,
+                    day=day_post_infusion(c.patient, now, zone),
+                    crs=c.crs,
+                    icans=c.icans,
+                    budget=c.budget,
+                    next_due=rows[0] if rows else None,
+                    due_count=sum(1 for r in rows if r.item.state == "due"),
+                    overdue_count=sum(1 for r in rows if r.item.state == "overdue"),
+                )
+            )
+        for pid, message in self.ward.failures.items():
+            board.append(
+                BoardRow(
+                    pid=pid,
+                    bed="?",
+                    name="(file could not be loaded)",
+                    mrn="",
+                    product="",
+                    day=None,
+                    crs=None,
+                    icans=None,
+                    budget=None,
+                    next_due=None,
+                    due_count=0,
+                    overdue_count=0,
+                    failure=message,
+                )
+            )
+        due_rows.sort(key=lambda r: r.urgency)
+        board.sort(key=lambda r: r.urgency)
+        self._due_rows = due_rows
+        self._board = board
+        sounding = {
+            r.item.key for r in due_rows if r.item.state != "upcoming" and not r.alert.silenced
+        }
+        new = [r for r in due_rows if r.item.key in sounding - self._sounding]
+        self._sounding = sounding
+        if new:
+            self._audit_raised({r.pid for r in new})
+        self.last_refresh_ms = (time.perf_counter() - started) * 1000
+        self.refreshed.emit()
+        if new:
+            self.alarm_raised.emit(new)
+        self._first_refresh = False
+
+    def _check_clock(self, now: datetime) -> None:
+        """Per-tick clock check; anomalies are written to every record by the guard."""
+        if self.guard is None:
+            return
+        try:
+            reports = self.guard.tick()
+        except BedsideError:
+            logger.exception("clock check failed")
+            return
+        if reports:
+            for pid in list(self._cache):
+                if pid in self.ward.records:
+                    self._rebuild(pid)
+            for r in reports:
+                self.clock_warning.emit(r.message)
+
+    def _audit_raised(self, pids: set[str]) -> None:
+        """Write a "raised" alert event for newly sounding items (the audit of display)."""
+        if self.ward.read_only:
+            return
+        for pid in sorted(pids):
+            try:
+                written = alerts.record_raised(self.ward, pid, timesafety.SYSTEM_INITIALS)
+            except BedsideError:
+                logger.exception("could not record that an alert was raised")
+                continue
+            if written:
+                old = self._cache[pid]
+                self._rebuild(pid)
+                self._cache[pid].due, self._cache[pid].budget = old.due, old.budget
+
+    @property
+    def dosing_suspended(self) -> bool:
+        """Tocilizumab dosing paused after a forward clock jump (until confirmed)."""
+        return self.guard is not None and self.guard.dosing_suspended
+
+    def confirm_clock(self, initials: str) -> None:
+        """A nurse checked the clock against the ward clock: lift the restrictions."""
+        if self.guard is not None:
+            self.guard.confirm_time(initials)
+        self.refresh(self.clock.now())
+
+    def _saved(self, pid: str) -> None:
+        new_patient = pid not in self._cache
+        self._rebuild(pid)
+        self.refresh(self.clock.now())
+        if new_patient:
+            self.patients_changed.emit()
+        self.record_saved.emit(pid)
+
+    def reload(self) -> None:
+        """Reload every file from disk (after a conflict) and rebuild everything."""
+        self.ward.reload()
+        self._rebuild_all()
+        self.patients_changed.emit()
+
+    # ------------------------------------------------------------------ commands
+
+    def add_patient(self, *, recorded_by: str, **fields: Any) -> str:
+        """Create a patient; returns its id."""
+        pid = self.ward.create_patient(recorded_by=recorded_by, **fields)
+        self._saved(pid)
+        return pid
+
+    def update_patient(
+        self,
+        pid: str,
+        changes: dict[str, Any],
+        *,
+        recorded_by: str,
+        effective_at: datetime | None = None,
+    ) -> EventBase:
+        """Record a change of a header fact (weight, infusion, bed, baseline...)."""
+        fields: dict[str, Any] = {"changes": changes}
+        if effective_at is not None:
+            fields["effective_at"] = effective_at
+        return self.chart(pid, "patient_update", recorded_by=recorded_by, **fields)
+
+    def chart(self, pid: str, kind: str, *, recorded_by: str, **fields: Any) -> EventBase:
+        """Chart an event (vitals, note, toxicity, neuro_check, medication...)."""
+        event = self.ward.chart(pid, kind, recorded_by=recorded_by, **fields)
+        self._saved(pid)
+        return event
+
+    def assess_crs(
+        self, pid: str, inputs: dict[str, Any], *, recorded_by: str
+    ) -> tuple[EventBase, Any]:
+        """Grade CRS and record the assessment."""
+        out = self.ward.assess_crs(pid, inputs, recorded_by=recorded_by)
+        self._saved(pid)
+        return out
+
+    def assess_ice(
+        self, pid: str, items: dict[str, int | None], *, recorded_by: str, **domains: str
+    ) -> tuple[EventBase, Any]:
+        """Score ICE, grade ICANS and record it."""
+        out = self.ward.assess_ice(pid, items, recorded_by=recorded_by, **domains)
+        self._saved(pid)
+        return out
+
+    def record_lab(self, pid: str, **fields: Any) -> EventBase:
+        """Record a lab value (CTCAE grade computed by the core)."""
+        event = self.ward.record_lab(pid, **fields)
+        self._saved(pid)
+        return event
+
+    def screen_eligibility(
+        self, pid: str, inputs: dict[str, Any], *, recorded_by: str
+    ) -> tuple[EventBase, Any]:
+        """Screen eligibility and record the result."""
+        out = self.ward.screen_eligibility(pid, inputs, recorded_by=recorded_by)
+        self._saved(pid)
+        return out
+
+    def plan_tocilizumab(self, pid: str, at: datetime | None = None) -> DosePlan:
+        """The dose plan (nothing written)."""
+        return self.ward.plan_tocilizumab(pid, at)
+
+    def give_tocilizumab(self, pid: str, **kwargs: Any) -> EventBase:
+        """Record a tocilizumab dose through every check."""
+        event = self.ward.give_tocilizumab(pid, **kwargs)
+        self._saved(pid)
+        return event
+
+    def record_prior_dose(self, pid: str, **kwargs: Any) -> EventBase:
+        """Record a tocilizumab dose given elsewhere."""
+        event = self.ward.record_prior_dose(pid, **kwargs)
+        self._saved(pid)
+        return event
+
+    def correct(self, pid: str, target_id: str, **kwargs: Any) -> EventBase:
+        """Void or amend an earlier event."""
+        event = self.ward.correct(pid, target_id, **kwargs)
+        self._saved(pid)
+        return event
+
+    def acknowledge(self, pid: str, key: str, initials: str, reason: str | None = None) -> None:
+        """Acknowledge an alert (written to the record)."""
+        alerts.acknowledge(self.ward, pid, key, initials, reason=reason)
+        self._saved(pid)
+
+    def snooze(self, pid: str, key: str, initials: str, minutes: int) -> None:
+        """Snooze an alert for ``minutes`` (capped by the protocol; written to the record)."""
+        alerts.snooze(self.ward, pid, key, initials, minutes)
+        self._saved(pid)
+
+    @property
+    def snooze_max_min(self) -> float:
+        """The protocol's snooze cap in minutes."""
+        return self.protocol.monitoring.snooze_max_min.value
+
+    def close(self) -> None:
+        """Release the ward (writer lock)."""
+        self.ward.close()
+
+
+_ACTIVE = AlertView()
+
+
+def _alert_views(
+    record: Record, items: list[DueItem], now: datetime, events: list[EventBase]
+) -> dict[str, AlertView]:
+    """The alert state of each item, from :func:`bedside.alerts.alert_states`."""
+    out: dict[str, AlertView] = {}
+    for st in alerts.alert_states(record, items, now, events=events):
+        last = st.last_action
+        out[st.item.key] = AlertView(
+            state=st.state,
+            by=st.by,
+            at=last.effective_at if last is not None else None,
+            until=st.snoozed_until,
+            reason=last.reason if last is not None else None,
+        )
+    return out
+
+
+def minutes(n: float) -> timedelta:
+    """A timedelta of ``n`` minutes."""
+    return timedelta(minutes=n)

@@ -1,0 +1,346 @@
+"""Display text for records: plain values in, plain strings out (no Qt, no clinical rules).
+
+Everything here *describes* what the core decided (grades, budgets, due items); it
+never decides anything itself. Grades come from the recorded assessments, doses from
+:mod:`bedside.doses`, timers from :mod:`bedside.escalations`.
+"""
+
+from __future__ import annotations
+
+import logging
+from dataclasses import dataclass
+from datetime import date, datetime, timedelta
+from typing import Any
+
+from bedside.doses import DoseBudget
+from bedside.record import (
+    AlertAck,
+    ClockAnomaly,
+    Correction,
+    CrsAssessment,
+    EligibilityScreen,
+    EventBase,
+    HistoryConfirmation,
+    IceAssessment,
+    Lab,
+    Medication,
+    NeuroCheck,
+    Note,
+    Patient,
+    PatientUpdate,
+    Restored,
+    Toxicity,
+    Vitals,
+)
+from bedside.rules import DEVICE_LABELS
+from bedside.timeutil import format_duration, format_local
+
+logger = logging.getLogger(__name__)
+
+PRODUCT_LABELS = {"ide-cel": "ide-cel (Abecma)", "cilta-cel": "cilta-cel (Carvykti)"}
+STATE_LABELS = {"overdue": "OVERDUE", "due": "DUE NOW", "upcoming": "upcoming"}
+SEVERITY_LABELS = {"critical": "critical", "warning": "warning", "info": "routine"}
+STATE_RANK = {"overdue": 0, "due": 1, "upcoming": 2}
+SEVERITY_RANK = {"critical": 0, "warning": 1, "info": 2}
+TEST_LABELS = {
+    "neutrophils": "Neutrophils (ANC)",
+    "platelets": "Platelets",
+    "hemoglobin": "Haemoglobin",
+    "lymphocytes": "Lymphocytes",
+    "wbc": "White cells (WBC)",
+}
+KIND_LABELS = {
+    "vitals": "Vital signs",
+    "crs_assessment": "CRS assessment",
+    "ice_assessment": "ICE / ICANS assessment",
+    "medication": "Medication",
+    "lab": "Laboratory result",
+    "toxicity": "Toxicity",
+    "neuro_check": "Delayed-neurotoxicity check",
+    "eligibility": "Eligibility screening",
+    "alert": "Alert",
+    "clock_anomaly": "Clock warning",
+    "note": "Note",
+    "correction": "Correction",
+    "patient_update": "Patient details changed",
+    "history_confirmation": "Dose history confirmed",
+    "restored": "Restored from backup",
+}
+CONSCIOUSNESS_LABELS = {
+    "alert": "Alert",
+    "awakens_spontaneously": "Depressed: awakens spontaneously",
+    "awakens_to_voice": "Depressed: awakens to voice",
+    "awakens_to_touch": "Depressed: awakens only to tactile stimulus",
+    "unarousable": "Unarousable, or needs vigorous/repetitive tactile stimuli",
+}
+SEIZURE_LABELS = {
+    "none": "No seizure",
+    "resolved": "Seizure that resolved rapidly (or non-convulsive on EEG, resolved)",
+    "prolonged_or_repetitive": "Prolonged (> 5 min) or repetitive seizures",
+}
+MOTOR_LABELS = {"none": "No motor weakness", "deep_focal_weakness": "Deep focal motor weakness"}
+EDEMA_LABELS = {
+    "none": "No raised ICP / oedema",
+    "focal": "Focal/local oedema on imaging",
+    "diffuse": "Diffuse oedema, posturing, CN VI palsy, papilloedema or Cushing's triad",
+}
+TOXICITY_LABELS = {
+    "infection": "Infection",
+    "iec_hs": "IEC-HS (HLH-like)",
+    "movement_neurocognitive": "Movement / neurocognitive (MNT, parkinsonism)",
+    "cranial_nerve_palsy": "Cranial nerve palsy",
+    "hypogammaglobulinaemia": "Hypogammaglobulinaemia",
+    "other": "Other",
+}
+DRUG_LABELS = {
+    "tocilizumab": "Tocilizumab",
+    "dexamethasone": "Dexamethasone",
+    "methylprednisolone": "Methylprednisolone",
+    "anakinra": "Anakinra",
+    "levetiracetam": "Levetiracetam",
+    "other": "Other",
+}
+
+
+def product_label(product: str) -> str:
+    """``ide-cel (Abecma)`` etc."""
+    return PRODUCT_LABELS.get(product, product)
+
+
+def day_label(day: int | None) -> str:
+    """``Day +3`` (day 0 is the infusion day), ``Day −2`` before it, or not infused."""
+    if day is None:
+        return "Not infused"
+    if day == 0:
+        return "Day 0 (infusion)"
+    sign = "+" if day > 0 else "−"
+    return f"Day {sign}{abs(day)}"
+
+
+def age_years(dob: date, today: date) -> int:
+    """Completed years."""
+    return today.year - dob.year - ((today.month, today.day) < (dob.month, dob.day))
+
+
+def countdown(due_at: datetime, now: datetime) -> str:
+    """``in 2 h 05 min`` / ``now`` / ``12 min ago`` from absolute instants (never counted)."""
+    delta = due_at - now
+    if abs(delta) < timedelta(seconds=30):
+        return "now"
+    if delta > timedelta(0):
+        return f"in {format_duration(delta)}"
+    return f"{format_duration(delta)} ago"
+
+
+def due_phrase(state: str, due_at: datetime, now: datetime) -> str:
+    """State and countdown together, e.g. ``OVERDUE by 12 min`` or ``in 7 h 59 min``."""
+    if state == "overdue":
+        return f"OVERDUE by {format_duration(now - due_at)}"
+    if state == "due":
+        return "DUE NOW" if due_at >= now else f"DUE ({format_duration(now - due_at)} ago)"
+    return countdown(due_at, now)
+
+
+def weight_text(patient: Patient, now: datetime) -> str:
+    """``70 kg (weighed 2 h 05 min ago)`` or ``no weight``."""
+    if patient.weight_kg is None or patient.weight_measured_at is None:
+        return "no weight recorded"
+    age = now - patient.weight_measured_at
+    return f"{patient.weight_kg:g} kg (weighed {format_duration(age)} ago)"
+
+
+def latest(events: list[EventBase], kind: type[EventBase]) -> EventBase | None:
+    """The latest effective event of ``kind`` by effective time."""
+    found = [e for e in events if isinstance(e, kind)]
+    return max(found, key=lambda e: (e.effective_at, e.recorded_at)) if found else None
+
+
+def grade_text(event: EventBase | None) -> str:
+    """``Grade 2`` from an assessment event, or ``not assessed``."""
+    if event is None:
+        return "not assessed"
+    grade = getattr(event, "grade", None)
+    return f"Grade {grade}" if grade is not None else "—"
+
+
+def budget_lines(budget: DoseBudget, now: datetime) -> tuple[str, str]:
+    """(counts, next) lines of the tocilizumab budget, never showing unknown as zero."""
+    counts = budget.summary()
+    if budget.course_complete:
+        nxt = "course maximum reached — no further doses"
+    elif budget.next_allowed_at is None:
+        nxt = "no further doses"
+    elif budget.next_allowed_at <= now:
+        nxt = "next dose: allowed now by the limits"
+    else:
+        nxt = (
+            f"next dose from {format_local(budget.next_allowed_at)} "
+            f"({countdown(budget.next_allowed_at, now)})"
+        )
+    if not budget.history_complete:
+        nxt += " — dose history incomplete"
+    return counts, nxt
+
+
+@dataclass(frozen=True)
+class TimelineRow:
+    """One event as the Timeline tab shows it."""
+
+    event_id: str
+    effective_at: datetime
+    recorded_at: datetime
+    recorded_by: str
+    kind: str
+    what: str
+    status: str
+    voided: bool
+    amended: bool
+    correctable: bool
+
+
+def _num(value: Any, unit: str) -> str:
+    return "—" if value is None else f"{value:g} {unit}"
+
+
+def summarize(event: EventBase) -> str:
+    """A one-line description of an event with units."""
+    if isinstance(event, Vitals):
+        parts = [f"T {_num(event.temperature_c, '°C')}"]
+        if event.heart_rate is not None:
+            parts.append(f"HR {event.heart_rate} /min")
+        if event.systolic_mmhg is not None:
+            dia = event.diastolic_mmhg if event.diastolic_mmhg is not None else "—"
+            parts.append(f"BP {event.systolic_mmhg}/{dia} mmHg")
+        if event.spo2_pct is not None:
+            parts.append(f"SpO₂ {event.spo2_pct} %")
+        if event.respiratory_rate is not None:
+            parts.append(f"RR {event.respiratory_rate} /min")
+        o2 = DEVICE_LABELS.get(event.oxygen_device, event.oxygen_device)
+        if event.oxygen_flow_l_min is not None:
+            o2 += f" {event.oxygen_flow_l_min:g} L/min"
+        parts.append(o2)
+        if event.vasopressors:
+            parts.append("vasopressors: " + ", ".join(event.vasopressors))
+        return ", ".join(parts)
+    if isinstance(event, CrsAssessment):
+        return f"CRS grade {event.grade} — {event.explanation}"
+    if isinstance(event, IceAssessment):
+        ice = "not assessable" if event.ice_score is None else f"{event.ice_score}/10"
+        return f"ICE {ice}; ICANS grade {event.grade} — {event.explanation}"
+    if isinstance(event, Medication):
+        name = event.drug_name if event.drug == "other" else DRUG_LABELS[event.drug]
+        text = f"{name} {event.dose:g} {event.unit} {event.route}"
+        if event.every_h:
+            text += f" every {event.every_h:g} h"
+        text += f"; given by {event.given_by}"
+        if event.checked_by:
+            text += f", checked by {event.checked_by}"
+        if event.weight_kg_used:
+            text += f"; weight used {event.weight_kg_used:g} kg"
+        if event.prior:
+            text += f"; given elsewhere ({event.prior_source})"
+        if event.override is not None:
+            text += (
+                f"; OVERRIDE of {', '.join(event.override.limits)} — "
+                f"“{event.override.reason}” (second nurse {event.override.second_nurse})"
+            )
+        return text
+    if isinstance(event, Lab):
+        label = TEST_LABELS.get(event.test, event.test)
+        text = f"{label} {event.value:g} {event.unit}"
+        if event.ctcae_grade is not None:
+            text += f" — CTCAE grade {event.ctcae_grade}"
+        return text
+    if isinstance(event, Toxicity):
+        grade = f", CTCAE grade {event.ctcae_grade}" if event.ctcae_grade else ""
+        return (
+            f"{TOXICITY_LABELS.get(event.category, event.category)} ({event.status}{grade}): "
+            f"{event.description}"
+        )
+    if isinstance(event, NeuroCheck):
+        flags = {
+            "handwriting changed": event.handwriting_changed,
+            "movement changed": event.movement_changed,
+            "facial asymmetry": event.facial_asymmetry,
+            "personality changed": event.personality_changed,
+        }
+        found = [k for k, v in flags.items() if v]
+        text = "CHANGES: " + ", ".join(found) if found else "no change in any item"
+        if event.note:
+            text += f"; {event.note}"
+        return text
+    if isinstance(event, EligibilityScreen):
+        return f"{event.status.replace('_', ' ')} — {event.explanation}"
+    if isinstance(event, AlertAck):
+        text = f"{event.action} “{event.alert_kind}” (due {format_local(event.due_at)})"
+        if event.snooze_until:
+            text += f" until {format_local(event.snooze_until)}"
+        if event.reason:
+            text += f" — {event.reason}"
+        return text
+    if isinstance(event, ClockAnomaly):
+        return f"clock {event.anomaly.replace('_', ' ')} by {event.delta_s:g} s"
+    if isinstance(event, Note):
+        return event.text
+    if isinstance(event, Correction):
+        verb = "Voided" if event.action == "void" else "Amended"
+        extra = f" → {event.amended}" if event.amended else ""
+        return f"{verb} an earlier entry: “{event.reason}”{extra}"
+    if isinstance(event, PatientUpdate):
+        return ", ".join(f"{k} → {_update_value(k, v)}" for k, v in event.changes.items())
+    if isinstance(event, HistoryConfirmation):
+        state = "complete" if event.complete else "NOT complete"
+        return f"history {state} (source: {event.source})"
+    if isinstance(event, Restored):
+        return f"restored from backup {event.backup_name}; later doses may be missing"
+    return event.__class__.__name__
+
+
+def _update_value(key: str, value: Any) -> str:
+    if key.endswith("_at") and isinstance(value, str):
+        from bedside.timeutil import parse_instant
+
+        try:
+            return format_local(parse_instant(value))
+        except ValueError:
+            return value
+    if key == "weight_kg":
+        return f"{value:g} kg"
+    return str(value)
+
+
+def timeline_rows(events: list[EventBase]) -> list[TimelineRow]:
+    """Every event in recorded order, with its correction status spelled out."""
+    corrections: dict[str, list[Correction]] = {}
+    for ev in events:
+        if isinstance(ev, Correction):
+            corrections.setdefault(ev.target_id, []).append(ev)
+    rows: list[TimelineRow] = []
+    for ev in events:
+        fixes = corrections.get(ev.id, [])
+        voids = [c for c in fixes if c.action == "void"]
+        amends = [c for c in fixes if c.action == "amend"]
+        status_parts = []
+        for c in amends:
+            status_parts.append(
+                f"AMENDED by {c.recorded_by} {format_local(c.recorded_at)}: {c.reason}"
+            )
+        for c in voids:
+            status_parts.append(
+                f"VOIDED by {c.recorded_by} {format_local(c.recorded_at)}: {c.reason}"
+            )
+        rows.append(
+            TimelineRow(
+                event_id=ev.id,
+                effective_at=ev.effective_at,
+                recorded_at=ev.recorded_at,
+                recorded_by=ev.recorded_by,
+                kind=KIND_LABELS.get(getattr(ev, "kind", ""), getattr(ev, "kind", "")),
+                what=summarize(ev),
+                status="; ".join(status_parts),
+                voided=bool(voids),
+                amended=bool(amends),
+                correctable=not isinstance(ev, Correction) and not voids,
+            )
+        )
+    return rows

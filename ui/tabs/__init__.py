@@ -1,0 +1,165 @@
+"""Patient workspace tabs: shared base class and small shared widgets."""
+
+from __future__ import annotations
+
+import logging
+from collections.abc import Callable
+
+from PySide6.QtCore import Qt
+from PySide6.QtWidgets import (
+    QAbstractItemView,
+    QFrame,
+    QGroupBox,
+    QHeaderView,
+    QScrollArea,
+    QTableView,
+    QVBoxLayout,
+    QWidget,
+)
+
+from bedside.errors import BedsideError
+from bedside.protocol import Protocol, Text
+from ui import dialogs
+from ui.controller import WardController
+from ui.forms import label
+
+logger = logging.getLogger(__name__)
+
+
+class PatientTab(QWidget):
+    """A tab about one patient; refreshed after each save and on each tick."""
+
+    title = ""
+
+    def __init__(
+        self,
+        controller: WardController,
+        initials: Callable[[], str],
+        parent: QWidget | None = None,
+    ) -> None:
+        super().__init__(parent)
+        self.controller = controller
+        self.initials = initials
+        self.pid: str | None = None
+        self.setAccessibleName(self.title or type(self).__name__)
+
+    def set_patient(self, pid: str | None) -> None:
+        """Show ``pid`` (forms are reset)."""
+        self.pid = pid
+        self.reset()
+        self.refresh()
+
+    def reset(self) -> None:
+        """Clear forms for a new patient (subclasses)."""
+
+    def refresh(self) -> None:
+        """Redraw from the controller's current state (subclasses)."""
+
+    def on_tick(self) -> None:
+        """Cheap per-second update of time-dependent text (subclasses)."""
+
+    def run_dialog(self, dialog: dialogs.QDialog) -> bool:
+        """Run a dialog through the one choke point."""
+        return dialogs.exec_dialog(dialog)
+
+    def report(self, exc: BedsideError) -> None:
+        """Show a core error that has no field to sit next to."""
+        dialogs.show_core_error(self, exc)
+
+
+def scrolling(content: QWidget) -> QScrollArea:
+    """Wrap ``content`` so it scrolls at large scaling factors."""
+    area = QScrollArea()
+    area.setWidgetResizable(True)
+    area.setFrameShape(QFrame.Shape.NoFrame)
+    area.setWidget(content)
+    return area
+
+
+def table_view(accessible: str, *, stretch_last: bool = True) -> QTableView:
+    """A read-only, row-selecting table view with large rows."""
+    return configure_table(QTableView(), accessible, stretch_last=stretch_last)
+
+
+def configure_table(view: QTableView, accessible: str, *, stretch_last: bool = True) -> QTableView:
+    """Make ``view`` read-only, row-selecting, with large rows and an accessible name."""
+    view.setAccessibleName(accessible)
+    view.setSelectionBehavior(QAbstractItemView.SelectionBehavior.SelectRows)
+    view.setSelectionMode(QAbstractItemView.SelectionMode.SingleSelection)
+    view.setEditTriggers(QAbstractItemView.EditTrigger.NoEditTriggers)
+    view.setAlternatingRowColors(True)
+    view.setWordWrap(True)
+    view.verticalHeader().setVisible(False)
+    view.verticalHeader().setDefaultSectionSize(34)
+    view.horizontalHeader().setStretchLastSection(stretch_last)
+    view.horizontalHeader().setDefaultAlignment(Qt.AlignmentFlag.AlignLeft)
+    view.setTabKeyNavigation(False)
+    return view
+
+
+def resize_columns(view: QTableView, widths: list[int]) -> None:
+    """Set initial column widths (interactive afterwards)."""
+    header = view.horizontalHeader()
+    for i, w in enumerate(widths):
+        header.setSectionResizeMode(i, QHeaderView.ResizeMode.Interactive)
+        header.resizeSection(i, w)
+
+
+class GuidanceBox(QGroupBox):
+    """Management guidance for a grade, from the protocol, with its source and status."""
+
+    def __init__(self, title: str, parent: QWidget | None = None) -> None:
+        super().__init__(title, parent)
+        self.setAccessibleName(title)
+        lay = QVBoxLayout(self)
+        self.status = label("")
+        self.status.setAccessibleName(f"{title} status")
+        self.text = label("")
+        self.text.setAccessibleName(f"{title} text")
+        self.source = label("", "hint")
+        self.discrepancies = label("", "hint")
+        for w in (self.status, self.text, self.source, self.discrepancies):
+            lay.addWidget(w)
+
+    def show_guidance(self, protocol: Protocol, entry: Text | None, grade: int, what: str) -> None:
+        """Show the protocol's guidance for ``grade`` (nothing to do at grade 0)."""
+        self.setTitle(f"{what} management — grade {grade} ({protocol.label})")
+        if entry is None:
+            self.status.setText("")
+            self.text.setText(
+                f"No {what} treatment for grade 0. Keep monitoring as scheduled."
+                if grade == 0
+                else f"No guidance for grade {grade} in this protocol: ask the doctor."
+            )
+            self.source.setText("")
+            self.discrepancies.setText("")
+            return
+        if entry.verified:
+            self.status.setText("Rule status: verified against its source")
+            self.status.setProperty("role", "hint")
+        else:
+            self.status.setText(
+                "⚠ UNVERIFIED RULE — not yet checked against its source; confirm with the "
+                "doctor or pharmacist before acting on it."
+            )
+            self.status.setProperty("role", "error")
+        self.status.style().unpolish(self.status)
+        self.status.style().polish(self.status)
+        self.text.setText(entry.text)
+        sources = [s.strip() for s in entry.source.split(",")]
+        self.source.setText(
+            "Source: " + "; ".join(f"[{s}] {protocol.sources.get(s, '')}" for s in sources)
+        )
+        if entry.discrepancies:
+            by_id = {d.id: d for d in protocol.discrepancies}
+            lines = []
+            for d_id in entry.discrepancies:
+                d = by_id.get(d_id)
+                if d is not None:
+                    lines.append(
+                        f"Sources disagree ({d.id}, {d.topic}): this protocol follows "
+                        f"{d.protocol_follows}; current position: {d.current_position}"
+                    )
+            self.discrepancies.setText("\n".join(lines))
+        else:
+            self.discrepancies.setText("")

@@ -1,0 +1,292 @@
+"""Eligibility tab: the screening checklist for a product and label version, live verdict.
+
+The verdict and each line of the checklist come from :func:`bedside.rules.eligibility`
+(preview); "Save screening" records it through :meth:`Ward.screen_eligibility`. Every
+line names its source and says when the rule is not verified.
+"""
+
+from __future__ import annotations
+
+import logging
+from typing import Any
+
+from pydantic import ValidationError
+from PySide6.QtWidgets import (
+    QCheckBox,
+    QComboBox,
+    QGridLayout,
+    QGroupBox,
+    QHBoxLayout,
+    QSpinBox,
+    QVBoxLayout,
+    QWidget,
+)
+
+from bedside.errors import BedsideError, InputError
+from bedside.protocol import format_validation_error
+from bedside.record import EligibilityScreen
+from bedside.rules import EligibilityInput, eligibility
+from bedside.timeutil import format_local
+from ui import presenters
+from ui.forms import Form, InitialsEdit, banner, banner_text, button, label
+from ui.tabs import PatientTab, scrolling
+
+logger = logging.getLogger(__name__)
+
+EXPOSURES = (
+    ("imid", "Immunomodulatory drug (IMiD: lenalidomide, pomalidomide, thalidomide)"),
+    ("pi", "Proteasome inhibitor (PI: bortezomib, carfilzomib, ixazomib)"),
+    ("anti_cd38", "Anti-CD38 antibody (daratumumab, isatuximab)"),
+    ("bcma", "BCMA-directed therapy (belantamab, teclistamab, elranatamab…)"),
+)
+
+
+class EligibilityTab(PatientTab):
+    """Screening form and its verdict."""
+
+    title = "Eligibility"
+
+    def __init__(self, controller: Any, initials: Any, parent: QWidget | None = None) -> None:
+        super().__init__(controller, initials, parent)
+        content = QWidget()
+        grid = QGridLayout(content)
+        grid.setColumnStretch(0, 1)
+        grid.setColumnStretch(1, 1)
+
+        box = QGroupBox("Screening")
+        bl = QVBoxLayout(box)
+        f = self.form = Form()
+        self.product = QComboBox()
+        self.product.setAccessibleName("Product")
+        for key, text in presenters.PRODUCT_LABELS.items():
+            self.product.addItem(text, key)
+        f.add("product", "&Product:", self.product)
+        self.criteria = QComboBox()
+        self.criteria.setAccessibleName("Label version")
+        protocol = controller.protocol
+        for key, crit in protocol.eligibility.criteria.items():
+            self.criteria.addItem(crit.title, key)
+        self.criteria.setCurrentIndex(
+            max(self.criteria.findData(protocol.eligibility.default_criteria), 0)
+        )
+        f.add("criteria", "&Label version:", self.criteria)
+        self.lines = QSpinBox()
+        self.lines.setRange(0, 30)
+        self.lines.setAccessibleName("Prior lines of therapy")
+        f.add("prior_lines", "Prior &lines of therapy:", self.lines, unit="lines")
+        ew = QWidget()
+        el = QVBoxLayout(ew)
+        el.setContentsMargins(0, 0, 0, 0)
+        self.exposed: dict[str, QCheckBox] = {}
+        for key, text in EXPOSURES:
+            cb = QCheckBox(text)
+            cb.setAccessibleName(f"Exposed to {key}")
+            el.addWidget(cb)
+            self.exposed[key] = cb
+        f.add("exposed_to", "Prior exposure:", ew)
+        self.len_refr = QCheckBox("Refractory to lenalidomide")
+        f.add("lenalidomide_refractory", "Lenalidomide:", self.len_refr)
+        self.ecog = QComboBox()
+        self.ecog.setAccessibleName("ECOG performance status")
+        self.ecog.addItem("not recorded", None)
+        for i in range(6):
+            self.ecog.addItem(str(i), i)
+        f.add("ecog", "&ECOG:", self.ecog)
+        cw = QWidget()
+        cl = QVBoxLayout(cw)
+        cl.setContentsMargins(0, 0, 0, 0)
+        self.infection = QCheckBox("Active infection or inflammatory disorder")
+        self.prior_bcma = QCheckBox("Prior BCMA-directed therapy")
+        self.cns = QCheckBox("CNS involvement by myeloma")
+        self.rapid = QCheckBox("Rapidly progressing disease")
+        for cb in (self.infection, self.prior_bcma, self.cns, self.rapid):
+            cb.setAccessibleName(cb.text())
+            cl.addWidget(cb)
+        f.add(
+            "cautions",
+            "Present now:",
+            cw,
+            aliases=(
+                "active_infection",
+                "prior_bcma_therapy",
+                "cns_involvement",
+                "rapid_progression",
+            ),
+        )
+        f.finish()
+        bl.addWidget(f)
+        row = QHBoxLayout()
+        row.addWidget(label("Your initials:"))
+        self.by = InitialsEdit("Your initials")
+        row.addWidget(self.by)
+        row.addWidget(button("&Save screening", role="primary", slot=self.save))
+        row.addStretch(1)
+        bl.addLayout(row)
+        self.saved_line = label("", "hint")
+        bl.addWidget(self.saved_line)
+        grid.addWidget(box, 0, 0)
+
+        right = QVBoxLayout()
+        self.verdict = banner("", "info", icon_name="info")
+        self.verdict.setAccessibleName("Eligibility verdict")
+        right.addWidget(self.verdict)
+        self.indication = label("", "hint")
+        right.addWidget(self.indication)
+        self.checklist = QGroupBox("Checklist")
+        self.check_layout = QVBoxLayout(self.checklist)
+        right.addWidget(self.checklist)
+        self.note = label(
+            "This screen supports, never replaces, the treating physician's decision and the "
+            "current product label. A verdict is only as good as the history entered.",
+            "hint",
+        )
+        right.addWidget(self.note)
+        right.addStretch(1)
+        rw = QWidget()
+        rw.setLayout(right)
+        grid.addWidget(rw, 0, 1)
+
+        outer = QVBoxLayout(self)
+        outer.setContentsMargins(0, 0, 0, 0)
+        outer.addWidget(scrolling(content))
+
+        self.product.currentIndexChanged.connect(lambda _i: self.preview())
+        self.criteria.currentIndexChanged.connect(lambda _i: self.preview())
+        self.lines.valueChanged.connect(lambda _v: self.preview())
+        self.ecog.currentIndexChanged.connect(lambda _i: self.preview())
+        for cb in (
+            *self.exposed.values(),
+            self.len_refr,
+            self.infection,
+            self.prior_bcma,
+            self.cns,
+            self.rapid,
+        ):
+            cb.toggled.connect(lambda _on: self.preview())
+
+    # ------------------------------------------------------------------ state
+
+    def reset(self) -> None:
+        """Start from the last saved screening (or blank)."""
+        self.form.clear_errors()
+        self.by.setText(self.initials())
+        if self.pid is None:
+            return
+        p = self.controller.patient(self.pid)
+        last = presenters.latest(self.controller.events(self.pid), EligibilityScreen)
+        self.product.setCurrentIndex(max(self.product.findData(p.product), 0))
+        if isinstance(last, EligibilityScreen):
+            inp = last.inputs
+            self.criteria.setCurrentIndex(max(self.criteria.findData(inp.get("criteria")), 0))
+            self.product.setCurrentIndex(max(self.product.findData(inp.get("product")), 0))
+            self.lines.setValue(int(inp.get("prior_lines", 0)))
+            for key, cb in self.exposed.items():
+                cb.setChecked(key in inp.get("exposed_to", []))
+            self.len_refr.setChecked(bool(inp.get("lenalidomide_refractory")))
+            self.ecog.setCurrentIndex(max(self.ecog.findData(inp.get("ecog")), 0))
+            self.infection.setChecked(bool(inp.get("active_infection")))
+            self.prior_bcma.setChecked(bool(inp.get("prior_bcma_therapy")))
+            self.cns.setChecked(bool(inp.get("cns_involvement")))
+            self.rapid.setChecked(bool(inp.get("rapid_progression")))
+        else:
+            self.lines.setValue(0)
+            for cb in (
+                *self.exposed.values(),
+                self.len_refr,
+                self.infection,
+                self.prior_bcma,
+                self.cns,
+                self.rapid,
+            ):
+                cb.setChecked(False)
+            self.ecog.setCurrentIndex(0)
+        self.preview()
+
+    def inputs(self) -> dict[str, Any]:
+        """The screening facts as the core expects them."""
+        return {
+            "product": self.product.currentData(),
+            "criteria": self.criteria.currentData(),
+            "prior_lines": self.lines.value(),
+            "exposed_to": [k for k, cb in self.exposed.items() if cb.isChecked()],
+            "lenalidomide_refractory": self.len_refr.isChecked(),
+            "ecog": self.ecog.currentData(),
+            "active_infection": self.infection.isChecked(),
+            "prior_bcma_therapy": self.prior_bcma.isChecked(),
+            "cns_involvement": self.cns.isChecked(),
+            "rapid_progression": self.rapid.isChecked(),
+        }
+
+    def preview(self) -> None:
+        """Live verdict and checklist."""
+        if self.pid is None:
+            return
+        protocol = self.controller.protocol_for(self.pid)
+        try:
+            result = eligibility(EligibilityInput.model_validate(self.inputs()), protocol)
+        except ValidationError as exc:
+            self.form.show_error(format_validation_error(exc, what="eligibility"))
+            return
+        kind = {"eligible": "ok", "review": "warning", "not_eligible": "danger"}[result.status]
+        word = {"eligible": "ELIGIBLE", "review": "NEEDS REVIEW", "not_eligible": "NOT ELIGIBLE"}[
+            result.status
+        ]
+        banner_text(self.verdict).setText(f"{word} (preview, not yet saved)\n{result.explanation}")
+        self.verdict.setProperty("banner", kind)
+        self.verdict.style().unpolish(self.verdict)
+        self.verdict.style().polish(self.verdict)
+        crit = protocol.eligibility.criteria[self.criteria.currentData()]
+        ind = crit.products[self.product.currentData()]
+        self.indication.setText(f"Indication ({crit.title}): {ind.summary} [{ind.source}]")
+        while self.check_layout.count():
+            item = self.check_layout.takeAt(0)
+            w = item.widget()
+            if w is not None:
+                w.deleteLater()
+        for it in result.items:
+            if it.kind == "indication":
+                mark = "✔ MET" if it.met else "✘ NOT MET"
+            else:
+                mark = "⚠ CAUTION"
+            ver = "" if it.verified else " — UNVERIFIED rule"
+            line = label(f"{mark}: {it.text}   [{it.source}]{ver}", None if it.met else "error")
+            line.setAccessibleName(f"Criterion {it.key}")
+            self.check_layout.addWidget(line)
+
+    def refresh(self) -> None:
+        """The last saved screening."""
+        if self.pid is None:
+            return
+        last = presenters.latest(self.controller.events(self.pid), EligibilityScreen)
+        if isinstance(last, EligibilityScreen):
+            self.saved_line.setText(
+                f"Last saved: {last.status.replace('_', ' ')} at {format_local(last.effective_at)} "
+                f"by {last.recorded_by}"
+            )
+        else:
+            self.saved_line.setText("No screening saved yet.")
+
+    def save(self) -> None:
+        """Save the screening through the core."""
+        if self.pid is None:
+            return
+        self.form.clear_errors()
+        initials = self.by.value()
+        if not initials:
+            self.form.show_error("recorded_by: enter your initials")
+            banner_text(self.verdict).setText("Not saved: enter your initials.")
+            self.by.setFocus()
+            return
+        try:
+            _, result = self.controller.screen_eligibility(
+                self.pid, self.inputs(), recorded_by=initials
+            )
+        except InputError as exc:
+            self.form.show_error(str(exc))
+            return
+        except BedsideError as exc:
+            self.report(exc)
+            return
+        banner_text(self.verdict).setText(
+            f"SAVED: {result.status.replace('_', ' ').upper()}\n{result.explanation}"
+        )

@@ -1,0 +1,279 @@
+"""The patient workspace: a header with who and where the patient is, and one tab per task.
+
+Tabs: Eligibility, CRS & tocilizumab, Neuro, Toxicity, Timeline — and Handover when
+``ui.handover_view`` is installed (written separately; see :meth:`_add_handover_tab`
+for the contract it is expected to meet).
+"""
+
+from __future__ import annotations
+
+import importlib
+import logging
+from collections.abc import Callable
+
+from PySide6.QtCore import Signal
+from PySide6.QtWidgets import QFrame, QGridLayout, QHBoxLayout, QTabWidget, QVBoxLayout, QWidget
+
+from bedside.record import IceAssessment
+from bedside.timeutil import format_local
+from ui import presenters
+from ui.controller import WardController
+from ui.forms import button, label
+from ui.tabs import PatientTab
+from ui.tabs.crs import CrsTab
+from ui.tabs.eligibility import EligibilityTab
+from ui.tabs.neuro import NeuroTab
+from ui.tabs.timeline import TimelineTab
+from ui.tabs.toxicity import ToxicityTab
+
+logger = logging.getLogger(__name__)
+
+TAB_FOR_KIND = {
+    "tocilizumab_reassess": "crs",
+    "tocilizumab_limit": "crs",
+    "crs_escalation": "crs",
+    "crs_prolonged_grade1": "crs",
+    "dexamethasone_next": "crs",
+    "methylprednisolone_next": "crs",
+    "ice_next": "neuro",
+    "delayed_neurotox_check": "neuro",
+    "vitals_next": "crs",
+    "monitoring_day": "timeline",
+}
+"""Which tab answers each kind of due item."""
+
+
+class PatientWorkspace(QWidget):
+    """Header plus tabs for one patient."""
+
+    back_requested = Signal()
+    vitals_requested = Signal()
+    dose_requested = Signal()
+
+    def __init__(
+        self,
+        controller: WardController,
+        initials: Callable[[], str],
+        parent: QWidget | None = None,
+    ) -> None:
+        super().__init__(parent)
+        self.controller = controller
+        self.initials = initials
+        self.pid: str | None = None
+        self.setAccessibleName("Patient workspace")
+        lay = QVBoxLayout(self)
+        lay.setContentsMargins(6, 6, 6, 6)
+
+        head = QFrame()
+        head.setProperty("card", True)
+        hl = QGridLayout(head)
+        hl.setContentsMargins(10, 6, 10, 6)
+        self.back = button(
+            "← &Ward board (Esc)", name="Back to ward board", slot=self.back_requested.emit
+        )
+        hl.addWidget(self.back, 0, 0, 2, 1)
+        self.name = label("", "big")
+        self.name.setAccessibleName("Patient name")
+        self.facts = label("")
+        self.facts.setAccessibleName("Patient details")
+        self.status = label("", "hint")
+        self.status.setAccessibleName("Patient status")
+        hl.addWidget(self.name, 0, 1)
+        hl.addWidget(self.facts, 1, 1)
+        hl.addWidget(self.status, 2, 1)
+        actions = QHBoxLayout()
+        actions.addWidget(
+            button(
+                "Chart &vitals (F2)",
+                role="primary",
+                name="Chart vitals",
+                slot=self.vitals_requested.emit,
+            )
+        )
+        actions.addWidget(
+            button("Give &tocilizumab (F4)", name="Give tocilizumab", slot=self.dose_requested.emit)
+        )
+        actions.addWidget(button("&Weight…", name="Record weight", slot=self._weight))
+        actions.addWidget(button("&Infusion…", name="Record infusion", slot=self._infusion))
+        actions.addWidget(button("N&ote…", name="Add note", slot=self._note))
+        aw = QWidget()
+        aw.setLayout(actions)
+        hl.addWidget(aw, 0, 2, 3, 1)
+        hl.setColumnStretch(1, 1)
+        lay.addWidget(head)
+
+        self.tabs = QTabWidget()
+        self.tabs.setAccessibleName("Patient tabs")
+        self.tabs.setDocumentMode(True)
+        self.eligibility = EligibilityTab(controller, initials)
+        self.crs = CrsTab(controller, initials)
+        self.neuro = NeuroTab(controller, initials)
+        self.toxicity = ToxicityTab(controller, initials)
+        self.timeline = TimelineTab(controller, initials)
+        self.handover: QWidget | None = None
+        self._handover_dirty = True
+        self.pages: dict[str, PatientTab] = {
+            "eligibility": self.eligibility,
+            "crs": self.crs,
+            "neuro": self.neuro,
+            "toxicity": self.toxicity,
+            "timeline": self.timeline,
+        }
+        for key, tab in self.pages.items():
+            self.tabs.addTab(tab, _TAB_TITLES[key])
+        self._add_handover_tab()
+        self.crs.dose_requested.connect(self.dose_requested.emit)
+        lay.addWidget(self.tabs, 1)
+
+    def _add_handover_tab(self) -> None:
+        """The Handover tab (``ui/handover_view.py``, issue 6), when installed.
+
+        It is refreshed only while visible (computing a handover is not free), and once
+        when it is shown after a change.
+        """
+        try:
+            from ui.handover_view import HandoverView
+        except ImportError:
+            return
+        try:
+            self.handover = HandoverView(self.controller.ward, self.controller.clock, None)
+        except Exception:  # noqa: BLE001 - a broken optional tab must not stop the ward
+            logger.exception("the handover tab could not be built")
+            self.handover = None
+            return
+        self.tabs.addTab(self.handover, "Handover")
+        self.tabs.currentChanged.connect(self._tab_changed)
+
+    def _tab_changed(self, _index: int) -> None:
+        if self.handover is not None and self.tabs.currentWidget() is self.handover:
+            self._refresh_handover()
+
+    def _refresh_handover(self) -> None:
+        if self.handover is None:
+            return
+        try:
+            if self.handover.pid != self.pid:
+                self.handover.set_patient(self.pid)
+            else:
+                self.handover.refresh()
+        except Exception:  # noqa: BLE001 - the handover must not break charting
+            logger.exception("the handover could not be refreshed")
+        self._handover_dirty = False
+
+    # ------------------------------------------------------------------ state
+
+    def set_patient(self, pid: str) -> None:
+        """Show ``pid`` (forms reset)."""
+        self.pid = pid
+        for tab in self.pages.values():
+            tab.set_patient(pid)
+        self._handover_dirty = True
+        if self.handover is not None and self.tabs.currentWidget() is self.handover:
+            self._refresh_handover()
+        self.refresh_header()
+
+    def show_tab(self, key: str) -> None:
+        """Bring tab ``key`` (eligibility/crs/neuro/toxicity/timeline/handover) forward."""
+        tab = self.pages.get(key)
+        if key == "handover" and self.handover is not None:
+            self.tabs.setCurrentWidget(self.handover)
+        elif tab is not None:
+            self.tabs.setCurrentWidget(tab)
+
+    def current_tab_key(self) -> str:
+        """Key of the visible tab."""
+        w = self.tabs.currentWidget()
+        if w is not None and w is self.handover:
+            return "handover"
+        return next((k for k, t in self.pages.items() if t is w), "")
+
+    def tab_keys(self) -> list[str]:
+        """Every tab key, in order."""
+        return [*self.pages, *(["handover"] if self.handover is not None else [])]
+
+    def record_saved(self, pid: str) -> None:
+        """A record changed: refresh if it is ours."""
+        if pid != self.pid:
+            return
+        self.refresh_header()
+        for tab in self.pages.values():
+            tab.refresh()
+        self._handover_dirty = True
+        if self.handover is not None and self.tabs.currentWidget() is self.handover:
+            self._refresh_handover()
+
+    def on_tick(self) -> None:
+        """Time-dependent text."""
+        if self.pid is None or self.pid not in self.controller.patient_ids():
+            return
+        self.refresh_header()
+        current = self.tabs.currentWidget()
+        if isinstance(current, PatientTab):
+            current.on_tick()
+
+    def refresh_header(self) -> None:
+        """Name, bed, identifiers, day, weight, baseline."""
+        if self.pid is None:
+            return
+        c = self.controller
+        p = c.patient(self.pid)
+        now = c.now
+        age = presenters.age_years(p.date_of_birth, now.date())
+        self.name.setText(f"{p.name}   ·   Bed {p.bed or '—'}")
+        infusion = f"infused {format_local(p.infusion_at)}" if p.infusion_at else "not infused yet"
+        lot = f", lot {p.lot_number}" if p.lot_number else ""
+        self.facts.setText(
+            f"MRN {p.mrn} · born {p.date_of_birth:%d %b %Y} ({age} y) · {p.sex} · "
+            f"{presenters.product_label(p.product)} · {presenters.day_label(c.day(self.pid))} "
+            f"({infusion}{lot})"
+        )
+        last_ice = presenters.latest(c.events(self.pid), IceAssessment)
+        ice = (
+            f"last ICE {last_ice.ice_score}/10"
+            if isinstance(last_ice, IceAssessment) and last_ice.ice_score is not None
+            else "no ICE yet"
+        )
+        baseline = (
+            f"baseline ICE {p.baseline_ice}/10" if p.baseline_ice is not None else "no baseline ICE"
+        )
+        budget = c.budget(self.pid)
+        hist = "" if budget is None or budget.history_complete else " · ⚠ dose history INCOMPLETE"
+        self.status.setText(
+            f"Weight {presenters.weight_text(p, now)} · {baseline}, {ice} · charted under "
+            f"{p.protocol_id} v{p.protocol_version}{hist}"
+        )
+
+    # ------------------------------------------------------------------ dialogs
+
+    def _weight(self) -> None:
+        from ui import dialogs
+
+        if self.pid is not None:
+            dialogs.exec_dialog(
+                dialogs.WeightDialog(self.controller, self.pid, self.initials(), self)
+            )
+
+    def _infusion(self) -> None:
+        from ui import dialogs
+
+        if self.pid is not None:
+            dialogs.exec_dialog(
+                dialogs.InfusionDialog(self.controller, self.pid, self.initials(), self)
+            )
+
+    def _note(self) -> None:
+        from ui import dialogs
+
+        if self.pid is not None:
+            dialogs.exec_dialog(
+                dialogs.NoteDialog(self.controller, self.pid, self.initials(), self)
+            )
+
+
+_TAB_TITLES = {
+    "eligibility": "Eligibility",
+    "crs": "CRS && tocilizumab",
+    "neuro": "Neuro (ICE / ICANS)",
+    "toxicity": "Toxicity && labs",
+    "timeline": "Timeline",
+}
