@@ -357,13 +357,14 @@ def toci_next_text(budget: DoseBudget, now: datetime) -> str:
     return f"next dose allowed from {format_local(nxt)} (in {format_duration(nxt - now)}){caveat}"
 
 
-def budget_text(budget: DoseBudget) -> str:
+def budget_text(budget: DoseBudget, *, short: bool = False) -> str:
     """Doses in 24 h and in the course; says 'history incomplete' instead of bare counts."""
     if not budget.history_complete:
+        if short:
+            return f"history incomplete — dose count unknown ({budget.total} recorded here)"
         return (
-            f"history incomplete — at least {budget.total} dose(s) recorded in the course "
-            f"(max {budget.max_total}), at least {budget.doses_last_24h} in 24 h "
-            f"(max {budget.max_per_24h})"
+            f"history incomplete — true dose count unknown ({budget.total} recorded here; "
+            f"limits {budget.max_per_24h} per 24 h, {budget.max_total} per course)"
         )
     return (
         f"{budget.doses_last_24h}/{budget.max_per_24h} in 24 h, "
@@ -377,6 +378,7 @@ def build_patient(
     now: datetime,
     *,
     derive: Callable[[Record, Protocol, datetime], tuple[list[Any], bool]] = _derive_due,
+    budget: DoseBudget | None = None,
 ) -> PatientHandover:
     """Derive the handover of one patient at ``now``.
 
@@ -385,13 +387,15 @@ def build_patient(
         protocol: The protocol the patient is charted under.
         now: The handover instant.
         derive: The escalation derivation (tests can replace it).
+        budget: The tocilizumab budget as the ward computes it (with its clock-anomaly
+            guard); derived from the record when not given.
 
     Returns:
         The patient's handover.
     """
     events = effective_events(record)
     patient = current_patient(record)
-    budget = dose_budget(record, protocol, now)
+    budget = budget or dose_budget(record, protocol, now)
     items, available = derive(record, protocol, now)
     due = sorted((_due_entry(i) for i in items), key=_due_sort_key)
     summary = summarize(record, now, due=due if available else None, events=events)
@@ -478,6 +482,12 @@ def _bed_key(ph: PatientHandover) -> tuple[str, str]:
     return (ph.patient.bed or "~", ph.patient.patient_id)
 
 
+def _ward_budget(ward: Any, pid: str, now: datetime) -> DoseBudget | None:
+    """The ward's budget (it applies the clock-anomaly guard when one is attached)."""
+    budget = getattr(ward, "budget", None)
+    return budget(pid, now) if callable(budget) else None
+
+
 def build_handover(ward: Any, now: datetime, pid: str | None = None) -> HandoverDoc:
     """Build the handover of one patient (``pid``) or of every patient of ``ward``.
 
@@ -495,13 +505,19 @@ def build_handover(ward: Any, now: datetime, pid: str | None = None) -> Handover
     """
     if pid is not None:
         record = ward.record(pid)
-        ph = build_patient(record, ward.protocol_for(record), now)
+        ph = build_patient(
+            record, ward.protocol_for(record), now, budget=_ward_budget(ward, pid, now)
+        )
         return HandoverDoc("patient", now, (ph,), (), (ph.protocol_label,))
     patients: list[PatientHandover] = []
     failures: list[tuple[str, str]] = [(p, msg) for p, msg in sorted(ward.failures.items())]
     for p, record in sorted(ward.records.items()):
         try:
-            patients.append(build_patient(record, ward.protocol_for(record), now))
+            patients.append(
+                build_patient(
+                    record, ward.protocol_for(record), now, budget=_ward_budget(ward, p, now)
+                )
+            )
         except BedsideError as exc:
             logger.warning("handover of one patient could not be computed: %s", type(exc).__name__)
             failures.append((p, f"handover could not be computed: {exc}"))
@@ -1074,7 +1090,7 @@ def _overview_html(doc: HandoverDoc) -> str:
         grades += "<br/>ICANS " + (_grade(icans.grade) if icans else "not assessed")
         if icans and icans.ice_score is not None:
             grades += f" · ICE {icans.ice_score}"
-        toci = f"<b>{_e(budget_text(ph.budget))}</b>"
+        toci = f"<b>{_e(budget_text(ph.budget, short=True))}</b>"
         if (crs and crs.grade >= 1) or ph.budget.total or not ph.budget.history_complete:
             toci += f"<br/>{_e(toci_next_text(ph.budget, ph.now))}"
         active = [d for d in ph.due if d.state in {"overdue", "due"}]
