@@ -1067,6 +1067,16 @@ def summary_html(s: EpisodeSummary) -> str:
     return "".join(parts)
 
 
+def _short(message: str, limit: int = 90) -> str:
+    """The first clause of a timer message (the overview has no room for the whole text)."""
+    cut = min(
+        (i for i in (message.find(" — "), message.find(" ("), message.find(": ")) if i > 0),
+        default=len(message),
+    )
+    text = message[:cut]
+    return text if len(text) <= limit else text[: limit - 1] + "…"
+
+
 def _overview_html(doc: HandoverDoc) -> str:
     out = [f"<h1>Ward handover — {len(doc.patients)} patient(s)</h1>"]
     protos = ", ".join(doc.protocols) or "—"
@@ -1095,9 +1105,9 @@ def _overview_html(doc: HandoverDoc) -> str:
             toci += f"<br/>{_e(toci_next_text(ph.budget, ph.now))}"
         active = [d for d in ph.due if d.state in {"overdue", "due"}]
         shown = active[:2] or list(ph.due[:1])
-        due_txt = "<br/>".join(f"{_state_word(d.state)} {_e(d.message)}" for d in shown) or (
-            "—" if ph.due_available else "timers unavailable"
-        )
+        due_txt = "<br/>".join(
+            f"{_state_word(d.state)} {_e(_short(d.message))} (due {_t(d.due_at)})" for d in shown
+        ) or ("—" if ph.due_available else "timers unavailable")
         if len(active) > len(shown):
             due_txt += f"<br/><b>+{len(active) - len(shown)} more due/overdue</b>"
         rows.append(
