@@ -254,6 +254,21 @@ def _guidance(protocol: Protocol, syndrome: str, grade: int | None) -> Guidance 
     )
 
 
+LAB_NAMES = {
+    "neutrophils": "Neutrophils",
+    "platelets": "Platelets",
+    "hemoglobin": "Haemoglobin",
+    "lymphocytes": "Lymphocytes",
+    "wbc": "White cells",
+}
+_UNITS = {"10^9/L": "×10⁹/L", "/uL": "/µL"}
+
+
+def unit_text(unit: str) -> str:
+    """A unit as printed (``10^9/L`` as ``×10⁹/L``)."""
+    return _UNITS.get(unit, unit)
+
+
 def _labs(events: Sequence[EventBase], protocol: Protocol) -> tuple[LabEntry, ...]:
     by_test: dict[str, list[Lab]] = {}
     for e in events:
@@ -269,7 +284,7 @@ def _labs(events: Sequence[EventBase], protocol: Protocol) -> tuple[LabEntry, ..
         out.append(
             LabEntry(
                 test=test,
-                label=spec.label if spec else test,
+                label=LAB_NAMES.get(test, spec.label if spec else test),
                 value=last.value,
                 unit=last.unit,
                 ctcae_grade=last.ctcae_grade,
@@ -886,15 +901,21 @@ def _patient_html(ph: PatientHandover) -> str:
                 else (f"CTCAE {lab.ctcae_grade}" if lab.ctcae_grade is not None else "—")
             )
             prev = (
-                f"{lab.previous[0]:g} {_e(lab.previous[1])} ({_t(lab.previous[2])})"
+                f"{lab.previous[0]:g} {_e(unit_text(lab.previous[1]))} ({_t(lab.previous[2])})"
                 if lab.previous
                 else "—"
             )
             rows.append(
-                [_e(lab.label), f"<b>{lab.value:g}</b> {_e(lab.unit)}", grade, _t(lab.at), prev]
+                [
+                    _e(lab.label),
+                    f"<b>{lab.value:g}</b> {_e(unit_text(lab.unit))}",
+                    grade,
+                    _t(lab.at),
+                    prev,
+                ]
             )
         out.append(
-            _table(["Test", "Value", "Grade", "Taken", "Previous"], rows, (25, 16, 15, 20, 24))
+            _table(["Test", "Value", "Grade", "Taken", "Previous"], rows, (22, 19, 14, 20, 25))
         )
     else:
         out.append("<p>No labs recorded.</p>")
