@@ -520,7 +520,7 @@ class _FhirBuilder:
                     )
                 )
         if ev.systolic_mmhg is not None or ev.diastolic_mmhg is not None:
-            comps = [
+            bp_comps = [
                 {
                     "code": _concept([_loinc(code)], code[1]),
                     "valueQuantity": _quantity(value, "mm[Hg]"),
@@ -537,10 +537,10 @@ class _FhirBuilder:
                     "bp",
                     "vital-signs",
                     _concept([_loinc(fc.BP_PANEL)], "Blood pressure"),
-                    component=comps,
+                    component=bp_comps,
                 )
             )
-        comps = [
+        comps: list[dict[str, Any]] = [
             {
                 "code": _local("oxygen-device", "Oxygen delivery device", fc.LOCAL_COMPONENT),
                 "valueString": ev.oxygen_device,
