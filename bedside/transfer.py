@@ -374,7 +374,9 @@ def main(argv: list[str]) -> int:
             try:
                 report = import_file(ward, path, label=ns.origin)
             except BedsideError as exc:
-                sys.stderr.write(f"{path}: {exc}\n")
+                text = str(exc)
+                prefix = "" if text.startswith(path.name) else f"{path.name}: "
+                sys.stderr.write(f"{prefix}{text}\n")
                 status = 1
                 continue
             sys.stdout.write("\n".join(report.lines()) + "\n")
