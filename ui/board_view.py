@@ -80,7 +80,7 @@ class BoardView(QWidget):
         self.table.setModel(self.model)
         header = self.table.horizontalHeader()
         header.setDefaultAlignment(Qt.AlignmentFlag.AlignLeft)
-        widths = [70, 200, 110, 150, 170, 200, 300, 360]
+        widths = [60, 230, 310, 120, 150, 230]
         for i, w in enumerate(widths):
             header.setSectionResizeMode(i, QHeaderView.ResizeMode.Interactive)
             header.resizeSection(i, w)

@@ -64,10 +64,10 @@ from ui.forms import (
     NumberEdit,
     ParseError,
     banner,
-    banner_text,
     button,
     label,
     parse_number,
+    set_banner,
 )
 
 logger = logging.getLogger(__name__)
@@ -630,7 +630,7 @@ class DoseDialog(FormDialog):
         self.reason.setAccessibleName("Override reason")
         self.reason.setTabChangesFocus(True)
         self.reason.setFixedHeight(70)
-        self.override_form.add("reason", "Reason:", self.reason, aliases=("override",))
+        self.override_form.add("reason", "Reason:", self.reason, aliases=("override",), expand=True)
         self.second = InitialsEdit("Second nurse's initials", "2nd nurse")
         self.override_form.add(
             "second_nurse",
@@ -679,13 +679,17 @@ class DoseDialog(FormDialog):
             text = self.plan_error or ""
             if text.startswith("weight_kg: "):
                 text = text[len("weight_kg: ") :]
-            banner_text(self.weight_banner).setText(
-                f"Cannot calculate the dose: {text}. Weigh the patient and record the weight."
+            p = self.controller.patient(self.pid)
+            set_banner(
+                self.weight_banner,
+                f"Cannot calculate the dose: {text}.\nRecorded: "
+                f"{presenters.weight_text(p, self.controller.now)}. Weigh the patient now and "
+                "record the new weight.",
             )
         for w in (self.dose_box, self.limit_box):
-            w.setEnabled(plan is not None)
+            w.setVisible(plan is not None)
+        self.form.setVisible(plan is not None and not plan.hard_block)
         if plan is None:
-            self.dose_big.setText("— mg")
             self.override_box.setVisible(False)
             self._sync_button()
             return
@@ -701,43 +705,50 @@ class DoseDialog(FormDialog):
         )
         self.cap_banner.setVisible(d.capped)
         if d.capped:
-            banner_text(self.cap_banner).setText(
+            set_banner(
+                self.cap_banner,
                 f"CAPPED at the {d.max_dose_mg:g} mg maximum. By weight the dose would be "
                 f"{d.uncapped_mg:g} mg ({plan.weight_kg:g} kg × {d.mg_per_kg:g} mg/kg). "
-                "Confirm the weight before giving (a weight in pounds would be hidden by the cap)."
+                "Confirm the weight before giving (a weight in pounds would be hidden by the cap).",
             )
             self.confirm_weight.setText(f"I have confirmed the weight is {plan.weight_kg:g} kg")
         b = plan.budget
+        at = self.when.instant()
         prefix = "" if b.history_complete else "at least "
-        next_text = (
-            "now"
-            if b.next_allowed_at is not None and b.next_allowed_at <= self.when.instant()
-            else (format_local(b.next_allowed_at) if b.next_allowed_at else "no further doses")
-        )
+        if b.next_allowed_at is None:
+            next_text = "no further doses"
+        elif b.next_allowed_at <= at:
+            next_text = "now"
+        else:
+            next_text = (
+                f"{format_local(b.next_allowed_at)} ({presenters.countdown(b.next_allowed_at, at)})"
+            )
         frees = (
-            f"; the 24 h window frees at {format_local(b.check.window_frees_at)}"
+            f" The 24 h window frees at {format_local(b.check.window_frees_at)}."
             if b.check.window_frees_at
             else ""
         )
         self.budget_line.setText(
             f"This would be dose {prefix}{b.total + 1} of at most {b.max_total} in the course. "
-            f"Doses in the 24 h before: {prefix}{b.doses_last_24h} of at most {b.max_per_24h}. "
-            f"Next allowed by the limits: {next_text}{frees}."
+            f"Doses in the 24 h before: {prefix}{b.doses_last_24h} of at most {b.max_per_24h}.\n"
+            f"Next dose allowed by the limits: {next_text}.{frees}"
         )
         self.history_banner.setVisible(not b.history_complete)
         soft = [r for r in plan.needs_override if r != "history_incomplete"]
         self.limit_banner.setVisible(bool(soft) and not plan.hard_block)
         if soft:
             reasons = "; ".join(plan.check.reason_text[r] for r in soft)
-            banner_text(self.limit_banner).setText(
+            set_banner(
+                self.limit_banner,
                 f"SOFT LIMIT: {reasons}. Giving it now needs a documented reason and a second "
-                "nurse's initials."
+                "nurse's initials.",
             )
         self.hard_banner.setVisible(plan.hard_block)
         if plan.hard_block:
-            banner_text(self.hard_banner).setText(
+            set_banner(
+                self.hard_banner,
                 "CANNOT GIVE — " + plan.check.explanation + ". This is a hard limit: Bedside "
-                "will not record this dose. Escalate to the doctor."
+                "will not record this dose. Escalate to the doctor.",
             )
         self.override_box.setVisible(bool(plan.needs_override) and not plan.hard_block)
         self._sync_button()
@@ -750,8 +761,14 @@ class DoseDialog(FormDialog):
             return
         self.ok_button.setEnabled(True)
         label_text = f"Give {plan.dose.dose_mg:g} mg ({plan.dose.volume_ml:g} mL)"
+        role = "primary"
         if plan.needs_override:
             label_text += " with override"
+            role = "danger"
+        if self.ok_button.property("role") != role:
+            self.ok_button.setProperty("role", role)
+            self.ok_button.style().unpolish(self.ok_button)
+            self.ok_button.style().polish(self.ok_button)
         self.ok_button.setText(label_text)
         self.ok_button.setAccessibleName(label_text)
 

@@ -259,6 +259,7 @@ class Form(QWidget):
         unit: str | None = None,
         hint: str | None = None,
         aliases: Iterable[str] = (),
+        expand: bool = False,
     ) -> QWidget:
         """Add a field row; ``name`` is the core's field name (for error placement)."""
         lab = QLabel(text)
@@ -268,14 +269,14 @@ class Form(QWidget):
             widget.setAccessibleName(text.replace("&", "").rstrip(":"))
         row = QHBoxLayout()
         row.setSpacing(6)
-        row.addWidget(widget)
+        row.addWidget(widget, 1 if expand else 0)
         if unit:
             u = label(unit, "unit", wrap=False)
             row.addWidget(u)
         if hint:
             h = label(hint, "hint")
-            row.addWidget(h, 1)
-        else:
+            row.addWidget(h, 0 if expand else 1)
+        elif not expand:
             row.addStretch(1)
         err = label("", "error")
         err.setVisible(False)
@@ -347,13 +348,13 @@ class Form(QWidget):
     def first_invalid(self) -> QWidget | None:
         """The first field showing an error."""
         for name, err in self.errors.items():
-            if err.isVisible():
+            if not err.isHidden():
                 return self.widgets[name]
         return None
 
     def has_errors(self) -> bool:
         """Any error shown."""
-        return self.form_error.isVisible() or any(e.isVisible() for e in self.errors.values())
+        return not self.form_error.isHidden() or any(not e.isHidden() for e in self.errors.values())
 
 
 def _repolish(widget: QWidget) -> None:
@@ -427,12 +428,23 @@ def banner(text: str, kind: str, *, icon_name: str | None = None) -> QFrame:
     return frame
 
 
+KIND_ICONS = {
+    "ok": "acknowledged",
+    "warning": "warning",
+    "danger": "overdue",
+    "info": "info",
+    "overdue": "overdue",
+}
+
+
 def set_banner(
     frame: QFrame, text: str, kind: str | None = None, icon_name: str | None = None
 ) -> None:
-    """Change a :func:`banner`'s words, style and icon."""
+    """Change a :func:`banner`'s words, style and icon (icon follows ``kind`` by default)."""
     from ui.resources import icon
 
+    if icon_name is None and kind is not None:
+        icon_name = KIND_ICONS.get(kind)
     banner_text(frame).setText(text)
     if kind is not None and frame.property("banner") != kind:
         frame.setProperty("banner", kind)

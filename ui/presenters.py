@@ -33,7 +33,7 @@ from bedside.record import (
     Vitals,
 )
 from bedside.rules import DEVICE_LABELS
-from bedside.timeutil import format_duration, format_local
+from bedside.timeutil import format_duration, format_local, local_zone
 
 logger = logging.getLogger(__name__)
 
@@ -141,6 +141,23 @@ def due_phrase(state: str, due_at: datetime, now: datetime) -> str:
     return countdown(due_at, now)
 
 
+def when_phrase(state: str, due_at: datetime, now: datetime) -> str:
+    """The countdown alone: ``5 h 33 min late``, ``due now``, ``in 2 h 05 min``."""
+    if state == "overdue":
+        return f"{format_duration(now - due_at)} late"
+    if state == "due":
+        return "due now" if due_at >= now else f"due {format_duration(now - due_at)} ago"
+    return countdown(due_at, now)
+
+
+def short_time(dt: datetime, now: datetime) -> str:
+    """Local time with zone, without the date when it is today (``11:06 UTC``)."""
+    zone = local_zone()
+    if dt.astimezone(zone).date() == now.astimezone(zone).date():
+        return dt.astimezone(zone).strftime("%H:%M %Z")
+    return format_local(dt)
+
+
 def weight_text(patient: Patient, now: datetime) -> str:
     """``70 kg (weighed 2 h 05 min ago)`` or ``no weight``."""
     if patient.weight_kg is None or patient.weight_measured_at is None:
@@ -165,7 +182,7 @@ def grade_text(event: EventBase | None) -> str:
 
 def budget_lines(budget: DoseBudget, now: datetime) -> tuple[str, str]:
     """(counts, next) lines of the tocilizumab budget, never showing unknown as zero."""
-    counts = budget.summary()
+    counts = budget_counts(budget)
     if budget.course_complete:
         nxt = "course maximum reached — no further doses"
     elif budget.next_allowed_at is None:
@@ -178,8 +195,17 @@ def budget_lines(budget: DoseBudget, now: datetime) -> tuple[str, str]:
             f"({countdown(budget.next_allowed_at, now)})"
         )
     if not budget.history_complete:
-        nxt += " — dose history incomplete"
+        nxt += " (history incomplete)"
     return counts, nxt
+
+
+def budget_counts(budget: DoseBudget) -> str:
+    """``1/3 in 24 h · 1/4 course``; minimums (``≥``) when the history is incomplete."""
+    at_least = "" if budget.history_complete else "≥"
+    return (
+        f"{at_least}{budget.doses_last_24h}/{budget.max_per_24h} in 24 h · "
+        f"{at_least}{budget.total}/{budget.max_total} course"
+    )
 
 
 @dataclass(frozen=True)

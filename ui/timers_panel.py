@@ -56,11 +56,11 @@ class TimersPanel(QWidget):
         self.show_upcoming.setAccessibleName("Show upcoming items")
         lay.addWidget(self.show_upcoming)
         self.view = table_view("Due items")
-        self.view.verticalHeader().setDefaultSectionSize(74)
+        self.view.verticalHeader().setDefaultSectionSize(84)
         self.model = TimersModel(self)
         self.view.setModel(self.model)
         header = self.view.horizontalHeader()
-        for i, w in enumerate([118, 150, 330, 170]):
+        for i, w in enumerate([165]):
             header.setSectionResizeMode(i, QHeaderView.ResizeMode.Interactive)
             header.resizeSection(i, w)
         header.setStretchLastSection(True)

@@ -7,7 +7,6 @@ for the contract it is expected to meet).
 
 from __future__ import annotations
 
-import importlib
 import logging
 from collections.abc import Callable
 
@@ -67,39 +66,37 @@ class PatientWorkspace(QWidget):
         head = QFrame()
         head.setProperty("card", True)
         hl = QGridLayout(head)
-        hl.setContentsMargins(10, 6, 10, 6)
+        hl.setContentsMargins(8, 4, 8, 4)
+        hl.setVerticalSpacing(2)
         self.back = button(
-            "← &Ward board (Esc)", name="Back to ward board", slot=self.back_requested.emit
+            "← &Board (Esc)", name="Back to ward board", slot=self.back_requested.emit
         )
-        hl.addWidget(self.back, 0, 0, 2, 1)
-        self.name = label("", "big")
+        hl.addWidget(self.back, 0, 0)
+        self.name = label("", "big", wrap=False)
         self.name.setAccessibleName("Patient name")
-        self.facts = label("")
-        self.facts.setAccessibleName("Patient details")
-        self.status = label("", "hint")
-        self.status.setAccessibleName("Patient status")
         hl.addWidget(self.name, 0, 1)
-        hl.addWidget(self.facts, 1, 1)
-        hl.addWidget(self.status, 2, 1)
         actions = QHBoxLayout()
+        actions.setSpacing(6)
+        actions.addStretch(1)
         actions.addWidget(
             button(
-                "Chart &vitals (F2)",
-                role="primary",
-                name="Chart vitals",
-                slot=self.vitals_requested.emit,
+                "&Vitals (F2)", role="primary", name="Chart vitals", slot=self.vitals_requested.emit
             )
         )
         actions.addWidget(
-            button("Give &tocilizumab (F4)", name="Give tocilizumab", slot=self.dose_requested.emit)
+            button("&Tocilizumab (F4)", name="Give tocilizumab", slot=self.dose_requested.emit)
         )
         actions.addWidget(button("&Weight…", name="Record weight", slot=self._weight))
         actions.addWidget(button("&Infusion…", name="Record infusion", slot=self._infusion))
         actions.addWidget(button("N&ote…", name="Add note", slot=self._note))
-        aw = QWidget()
-        aw.setLayout(actions)
-        hl.addWidget(aw, 0, 2, 3, 1)
-        hl.setColumnStretch(1, 1)
+        hl.addLayout(actions, 0, 2)
+        self.facts = label("")
+        self.facts.setAccessibleName("Patient details")
+        self.status = label("", "hint")
+        self.status.setAccessibleName("Patient status")
+        hl.addWidget(self.facts, 1, 0, 1, 3)
+        hl.addWidget(self.status, 2, 0, 1, 3)
+        hl.setColumnStretch(2, 1)
         lay.addWidget(head)
 
         self.tabs = QTabWidget()
@@ -137,7 +134,7 @@ class PatientWorkspace(QWidget):
             return
         try:
             self.handover = HandoverView(self.controller.ward, self.controller.clock, None)
-        except Exception:  # noqa: BLE001 - a broken optional tab must not stop the ward
+        except Exception:
             logger.exception("the handover tab could not be built")
             self.handover = None
             return
@@ -156,7 +153,7 @@ class PatientWorkspace(QWidget):
                 self.handover.set_patient(self.pid)
             else:
                 self.handover.refresh()
-        except Exception:  # noqa: BLE001 - the handover must not break charting
+        except Exception:
             logger.exception("the handover could not be refreshed")
         self._handover_dirty = False
 
@@ -219,7 +216,7 @@ class PatientWorkspace(QWidget):
         p = c.patient(self.pid)
         now = c.now
         age = presenters.age_years(p.date_of_birth, now.date())
-        self.name.setText(f"{p.name}   ·   Bed {p.bed or '—'}")
+        self.name.setText(f"{p.name} · Bed {p.bed or '—'}")
         infusion = f"infused {format_local(p.infusion_at)}" if p.infusion_at else "not infused yet"
         lot = f", lot {p.lot_number}" if p.lot_number else ""
         self.facts.setText(
@@ -238,9 +235,14 @@ class PatientWorkspace(QWidget):
         )
         budget = c.budget(self.pid)
         hist = "" if budget is None or budget.history_complete else " · ⚠ dose history INCOMPLETE"
+        proto = c.protocol
+        other = (
+            ""
+            if (p.protocol_id, p.protocol_version) == (proto.protocol_id, proto.version)
+            else f" · charted under protocol {p.protocol_id} v{p.protocol_version}"
+        )
         self.status.setText(
-            f"Weight {presenters.weight_text(p, now)} · {baseline}, {ice} · charted under "
-            f"{p.protocol_id} v{p.protocol_version}{hist}"
+            f"Weight {presenters.weight_text(p, now)} · {baseline}, {ice}{hist}{other}"
         )
 
     # ------------------------------------------------------------------ dialogs

@@ -26,7 +26,7 @@ from ui.resources import icon
 
 logger = logging.getLogger(__name__)
 
-COL_BED, COL_PATIENT, COL_DAY, COL_PRODUCT, COL_CRS, COL_ICANS, COL_TOCI, COL_NEXT = range(8)
+COL_BED, COL_PATIENT, COL_NEXT, COL_CRS, COL_ICANS, COL_TOCI = range(6)
 
 
 class BoardModel(RowTableModel[BoardRow]):
@@ -35,12 +35,10 @@ class BoardModel(RowTableModel[BoardRow]):
     headers = (
         "Bed",
         "Patient",
-        "Day",
-        "Product",
+        "Next due",
         "CRS",
         "ICANS",
-        "Tocilizumab (24 h · course · next)",
-        "Next due",
+        "Tocilizumab",
     )
 
     def __init__(self, parent: Any = None) -> None:
@@ -93,28 +91,28 @@ class BoardModel(RowTableModel[BoardRow]):
                 return icon("warning")
             if role == Qt.ItemDataRole.DecorationRole and row.budget.course_complete:
                 return icon("blocked")
-        if column == COL_PATIENT and role == Qt.ItemDataRole.FontRole:
-            return BOLD
         return None
 
     def _text(self, row: BoardRow, column: int, now: datetime) -> str:
         if column == COL_BED:
             return row.bed
         if column == COL_PATIENT:
-            return f"{row.name}\nMRN {row.mrn}"
-        if column == COL_DAY:
-            return presenters.day_label(row.day)
-        if column == COL_PRODUCT:
-            return presenters.product_label(row.product)
+            return (
+                f"{row.name}\nMRN {row.mrn} · {presenters.day_label(row.day)}\n"
+                f"{presenters.product_label(row.product)}"
+            )
         if column == COL_CRS:
             if row.crs is None:
                 return "not assessed"
-            return f"Grade {row.crs.grade}\n{format_local(row.crs.effective_at)}"
+            return f"Grade {row.crs.grade}\n{presenters.short_time(row.crs.effective_at, now)}"
         if column == COL_ICANS:
             if row.icans is None:
                 return "not assessed"
             ice = "n/a" if row.icans.ice_score is None else f"{row.icans.ice_score}/10"
-            return f"Grade {row.icans.grade} (ICE {ice})\n{format_local(row.icans.effective_at)}"
+            return (
+                f"Grade {row.icans.grade} · ICE {ice}\n"
+                f"{presenters.short_time(row.icans.effective_at, now)}"
+            )
         if column == COL_TOCI:
             if row.budget is None:
                 return "—"

@@ -8,7 +8,7 @@ from typing import Any
 
 from PySide6.QtCore import Qt
 
-from bedside.timeutil import format_local
+from bedside.timeutil import local_zone
 from ui import presenters
 from ui.controller import DueRow
 from ui.models import (
@@ -25,13 +25,13 @@ from ui.resources import icon
 
 logger = logging.getLogger(__name__)
 
-COL_STATE, COL_PATIENT, COL_WHAT, COL_WHEN, COL_ALERT = range(5)
+COL_STATE, COL_WHAT = range(2)
 
 
 class TimersModel(RowTableModel[DueRow]):
     """Due items, most urgent first; the countdown is recomputed from ``now`` each tick."""
 
-    headers = ("Status", "Patient", "What is due", "Due", "Alarm")
+    headers = ("Status", "Patient · what is due")
 
     def __init__(self, parent: Any = None) -> None:
         super().__init__(key=lambda r: r.item.key, parent=parent)
@@ -52,21 +52,11 @@ class TimersModel(RowTableModel[DueRow]):
         if role == Qt.ItemDataRole.DisplayRole:
             if column == COL_STATE:
                 label = presenters.STATE_LABELS[item.state]
-                if item.severity == "critical":
-                    label += "\ncritical"
-                return label
-            if column == COL_PATIENT:
-                return f"{row.bed}\n{row.name}"
+                when = presenters.when_phrase(item.state, item.due_at, now)
+                return f"{label}\n{when}\n{_alert_text(row)}".rstrip()
             if column == COL_WHAT:
                 ver = "" if item.verified else "  [UNVERIFIED rule]"
-                return item.message + ver
-            if column == COL_WHEN:
-                return (
-                    f"{presenters.due_phrase(item.state, item.due_at, now)}\n"
-                    f"{format_local(item.due_at)}"
-                )
-            if column == COL_ALERT:
-                return _alert_text(row)
+                return f"{row.bed} · {row.name}\n{item.message}{ver}"
         if role == Qt.ItemDataRole.ToolTipRole:
             return f"{item.message}\nRule: {item.rule} [{', '.join(item.source)}]" + (
                 "" if item.verified else " — UNVERIFIED"
@@ -90,10 +80,12 @@ class TimersModel(RowTableModel[DueRow]):
 
 def _alert_text(row: DueRow) -> str:
     alert = row.alert
-    if alert.state == "acknowledged":
-        return f"acknowledged\nby {alert.by} {format_local(alert.at)}"
-    if alert.state == "snoozed":
-        return f"snoozed by {alert.by}\nuntil {format_local(alert.until)}"
+    if alert.state == "acknowledged" and alert.at is not None:
+        return f"ack'd {alert.by} {alert.at.astimezone(local_zone()):%H:%M}"
+    if alert.state == "snoozed" and alert.until is not None:
+        return f"snoozed to {alert.until.astimezone(local_zone()):%H:%M}"
+    if row.item.severity == "critical":
+        return "CRITICAL" if row.item.state == "upcoming" else "ALARM · critical"
     if row.item.state == "upcoming":
         return ""
-    return "ALARM ON" if row.item.snoozable else "ALARM ON\n(cannot snooze)"
+    return "ALARM ON"

@@ -6,10 +6,13 @@ import logging
 from collections.abc import Callable
 
 from PySide6.QtCore import Qt
+from PySide6.QtGui import QResizeEvent
 from PySide6.QtWidgets import (
     QAbstractItemView,
     QFrame,
+    QGridLayout,
     QGroupBox,
+    QHBoxLayout,
     QHeaderView,
     QScrollArea,
     QTableView,
@@ -65,6 +68,18 @@ class PatientTab(QWidget):
     def report(self, exc: BedsideError) -> None:
         """Show a core error that has no field to sit next to."""
         dialogs.show_core_error(self, exc)
+
+
+def footer(banner_widget: QWidget, *widgets: QWidget) -> QFrame:
+    """An always-visible strip under a tab: the live result and the record button."""
+    frame = QFrame()
+    frame.setProperty("card", True)
+    lay = QHBoxLayout(frame)
+    lay.setContentsMargins(6, 4, 6, 4)
+    lay.addWidget(banner_widget, 1)
+    for w in widgets:
+        lay.addWidget(w)
+    return frame
 
 
 def scrolling(content: QWidget) -> QScrollArea:
@@ -163,3 +178,77 @@ class GuidanceBox(QGroupBox):
             self.discrepancies.setText("\n".join(lines))
         else:
             self.discrepancies.setText("")
+
+
+class Columns(QWidget):
+    """Two columns side by side when there is room, one column when narrow.
+
+    Keeps the patient tabs usable at 125–200 % scaling and next to the timers panel:
+    when the two columns' minimum widths do not fit, they are stacked (in ``single``
+    order when given, so the most important boxes stay on top).
+    """
+
+    def __init__(
+        self,
+        left: list[QWidget],
+        right: list[QWidget],
+        bottom: list[QWidget] | None = None,
+        *,
+        single: list[QWidget] | None = None,
+        breakpoint: int = 760,
+        parent: QWidget | None = None,
+    ) -> None:
+        super().__init__(parent)
+        self._left = left
+        self._right = right
+        self._bottom = bottom or []
+        self._single = single or [*left, *right]
+        self._breakpoint = breakpoint
+        self._grid = QGridLayout(self)
+        self._grid.setContentsMargins(4, 4, 4, 4)
+        self._two: bool | None = None
+        self._arrange(two=True)
+
+    @property
+    def two_columns(self) -> bool:
+        """Whether the columns are side by side."""
+        return bool(self._two)
+
+    def two_column_width(self) -> int:
+        """The width needed to show both columns without clipping."""
+        left = max((w.minimumSizeHint().width() for w in self._left), default=0)
+        right = max((w.minimumSizeHint().width() for w in self._right), default=0)
+        return max(self._breakpoint, left + right + 3 * self._grid.spacing() + 8)
+
+    def _arrange(self, *, two: bool) -> None:
+        if two == self._two:
+            return
+        self._two = two
+        while self._grid.count():
+            self._grid.takeAt(0)
+        row = 0
+        if two:
+            for i, w in enumerate(self._left):
+                self._grid.addWidget(w, i, 0)
+            for i, w in enumerate(self._right):
+                self._grid.addWidget(w, i, 1)
+            row = max(len(self._left), len(self._right))
+            self._grid.setColumnStretch(0, 1)
+            self._grid.setColumnStretch(1, 1)
+        else:
+            for w in self._single:
+                self._grid.addWidget(w, row, 0, 1, 2)
+                row += 1
+            self._grid.setColumnStretch(0, 1)
+            self._grid.setColumnStretch(1, 0)
+        for w in self._bottom:
+            self._grid.addWidget(w, row, 0, 1, 2)
+            row += 1
+        for r in range(self._grid.rowCount()):
+            self._grid.setRowStretch(r, 0)
+        self._grid.setRowStretch(row, 1)
+
+    def resizeEvent(self, event: QResizeEvent) -> None:
+        """Switch between one and two columns."""
+        self._arrange(two=event.size().width() >= self.two_column_width())
+        super().resizeEvent(event)

@@ -18,7 +18,6 @@ from PySide6.QtWidgets import (
     QComboBox,
     QGridLayout,
     QGroupBox,
-    QHBoxLayout,
     QVBoxLayout,
     QWidget,
 )
@@ -39,9 +38,10 @@ from ui.forms import (
     button,
     label,
     parse_number,
+    set_banner,
 )
 from ui.models import ColumnModel
-from ui.tabs import GuidanceBox, PatientTab, resize_columns, scrolling, table_view
+from ui.tabs import Columns, GuidanceBox, PatientTab, footer, resize_columns, scrolling, table_view
 
 logger = logging.getLogger(__name__)
 
@@ -56,10 +56,6 @@ class CrsTab(PatientTab):
 
     def __init__(self, controller: Any, initials: Any, parent: QWidget | None = None) -> None:
         super().__init__(controller, initials, parent)
-        content = QWidget()
-        grid = QGridLayout(content)
-        grid.setColumnStretch(0, 1)
-        grid.setColumnStretch(1, 1)
 
         # ---------------------------------------------------------- assessment
         box = QGroupBox("CRS assessment (ASTCT 2019)")
@@ -74,7 +70,7 @@ class CrsTab(PatientTab):
             NumberEdit("Highest temperature, degrees Celsius"),
             unit="°C",
         )
-        self.hypotension = QCheckBox("Hypotension (not explained by another cause)")
+        self.hypotension = QCheckBox("Hypotension (no other cause)")
         self.hypotension.setAccessibleName("Hypotension")
         self.bp_line = label("", "hint")
         hw = QWidget()
@@ -104,7 +100,7 @@ class CrsTab(PatientTab):
             NumberEdit("Oxygen flow, litres per minute"),
             unit="L/min",
         )
-        self.masked = QCheckBox("Antipyretic or anti-cytokine therapy given in this episode")
+        self.masked = QCheckBox("Antipyretic / anti-cytokine given")
         self.masked.setAccessibleName("Fever masked by treatment")
         self.masked_line = label("", "hint")
         mw = QWidget()
@@ -117,21 +113,13 @@ class CrsTab(PatientTab):
         bl.addWidget(f)
         self.grade_banner = banner("", "info", icon_name="info")
         self.grade_banner.setAccessibleName("Live CRS grade")
-        bl.addWidget(self.grade_banner)
-        row = QHBoxLayout()
         self.by = InitialsEdit("Your initials")
-        row.addWidget(label("Your initials:"))
-        row.addWidget(self.by)
+        self.by.setPlaceholderText("your initials")
         self.record_button = button("&Record CRS assessment", role="primary", slot=self.record)
-        row.addWidget(self.record_button)
-        row.addStretch(1)
-        bl.addLayout(row)
         self.last_line = label("", "hint")
         bl.addWidget(self.last_line)
-        grid.addWidget(box, 0, 0)
 
         self.guidance = GuidanceBox("CRS management")
-        grid.addWidget(self.guidance, 1, 0)
 
         # ---------------------------------------------------------- tocilizumab
         tbox = QGroupBox("Tocilizumab")
@@ -158,17 +146,17 @@ class CrsTab(PatientTab):
             self.course_banner,
         ):
             tl.addWidget(w)
-        brow = QHBoxLayout()
+        brow = QGridLayout()
         self.give_button = button(
             "&Give tocilizumab… (F4)",
             role="primary",
             name="Give tocilizumab",
             slot=self.dose_requested.emit,
         )
-        brow.addWidget(self.give_button)
-        brow.addWidget(button("Dose given &elsewhere…", slot=self._prior))
-        brow.addWidget(button("Confirm &history…", slot=self._history))
-        brow.addStretch(1)
+        brow.addWidget(self.give_button, 0, 0, 1, 2)
+        brow.addWidget(button("Dose given &elsewhere…", slot=self._prior), 1, 0)
+        brow.addWidget(button("Confirm &history…", slot=self._history), 1, 1)
+        brow.setColumnStretch(2, 1)
         tl.addLayout(brow)
         self.doses = table_view("Doses given")
         self.dose_model = ColumnModel(
@@ -195,29 +183,38 @@ class CrsTab(PatientTab):
         resize_columns(self.doses, [170, 260, 110])
         self.doses.setMinimumHeight(170)
         tl.addWidget(self.doses)
-        grid.addWidget(tbox, 0, 1)
 
         sbox = QGroupBox("Steroids and other drugs")
         sl = QVBoxLayout(sbox)
         self.steroid_line = label("")
         self.steroid_line.setAccessibleName("Steroid schedule")
         sl.addWidget(self.steroid_line)
-        srow = QHBoxLayout()
+        srow = QGridLayout()
         srow.addWidget(
-            button("Give &dexamethasone…", slot=lambda: self._medication("dexamethasone"))
+            button("Give &dexamethasone…", slot=lambda: self._medication("dexamethasone")), 0, 0
         )
         srow.addWidget(
-            button("Give &methylprednisolone…", slot=lambda: self._medication("methylprednisolone"))
+            button(
+                "Give &methylprednisolone…", slot=lambda: self._medication("methylprednisolone")
+            ),
+            0,
+            1,
         )
-        srow.addWidget(button("Other &drug…", slot=lambda: self._medication("anakinra")))
-        srow.addStretch(1)
+        srow.addWidget(button("Other &drug…", slot=lambda: self._medication("other")), 1, 0)
+        srow.setColumnStretch(2, 1)
         sl.addLayout(srow)
-        grid.addWidget(sbox, 1, 1)
-        grid.setRowStretch(2, 1)
+        content = Columns(
+            [box, self.guidance], [tbox, sbox], single=[box, tbox, self.guidance, sbox]
+        )
 
         outer = QVBoxLayout(self)
         outer.setContentsMargins(0, 0, 0, 0)
-        outer.addWidget(scrolling(content))
+        outer.addWidget(scrolling(content), 1)
+        outer.addWidget(
+            footer(
+                self.grade_banner, label("Your initials:", wrap=False), self.by, self.record_button
+            )
+        )
 
         for w in (self.temp, self.flow):
             w.textChanged.connect(lambda _t: self.preview())
@@ -349,10 +346,7 @@ class CrsTab(PatientTab):
         self.guidance.show_guidance(protocol, entry, result.grade, "CRS")
 
     def _grade_text(self, text: str, kind: str) -> None:
-        self.grade_banner.setProperty("banner", kind)
-        self.grade_banner.style().unpolish(self.grade_banner)
-        self.grade_banner.style().polish(self.grade_banner)
-        banner_text(self.grade_banner).setText(text)
+        set_banner(self.grade_banner, text, kind)
 
     def refresh(self) -> None:
         """Budget, doses and the last assessment."""

@@ -14,7 +14,6 @@ from pydantic import ValidationError
 from PySide6.QtWidgets import (
     QCheckBox,
     QComboBox,
-    QGridLayout,
     QGroupBox,
     QHBoxLayout,
     QSpinBox,
@@ -28,8 +27,8 @@ from bedside.record import EligibilityScreen
 from bedside.rules import EligibilityInput, eligibility
 from bedside.timeutil import format_local
 from ui import presenters
-from ui.forms import Form, InitialsEdit, banner, banner_text, button, label
-from ui.tabs import PatientTab, scrolling
+from ui.forms import Form, InitialsEdit, banner, banner_text, button, label, set_banner
+from ui.tabs import Columns, PatientTab, scrolling
 
 logger = logging.getLogger(__name__)
 
@@ -48,10 +47,6 @@ class EligibilityTab(PatientTab):
 
     def __init__(self, controller: Any, initials: Any, parent: QWidget | None = None) -> None:
         super().__init__(controller, initials, parent)
-        content = QWidget()
-        grid = QGridLayout(content)
-        grid.setColumnStretch(0, 1)
-        grid.setColumnStretch(1, 1)
 
         box = QGroupBox("Screening")
         bl = QVBoxLayout(box)
@@ -124,7 +119,6 @@ class EligibilityTab(PatientTab):
         bl.addLayout(row)
         self.saved_line = label("", "hint")
         bl.addWidget(self.saved_line)
-        grid.addWidget(box, 0, 0)
 
         right = QVBoxLayout()
         self.verdict = banner("", "info", icon_name="info")
@@ -144,7 +138,7 @@ class EligibilityTab(PatientTab):
         right.addStretch(1)
         rw = QWidget()
         rw.setLayout(right)
-        grid.addWidget(rw, 0, 1)
+        content = Columns([box], [rw])
 
         outer = QVBoxLayout(self)
         outer.setContentsMargins(0, 0, 0, 0)
@@ -231,10 +225,7 @@ class EligibilityTab(PatientTab):
         word = {"eligible": "ELIGIBLE", "review": "NEEDS REVIEW", "not_eligible": "NOT ELIGIBLE"}[
             result.status
         ]
-        banner_text(self.verdict).setText(f"{word} (preview, not yet saved)\n{result.explanation}")
-        self.verdict.setProperty("banner", kind)
-        self.verdict.style().unpolish(self.verdict)
-        self.verdict.style().polish(self.verdict)
+        set_banner(self.verdict, f"{word} (preview, not yet saved)\n{result.explanation}", kind)
         crit = protocol.eligibility.criteria[self.criteria.currentData()]
         ind = crit.products[self.product.currentData()]
         self.indication.setText(f"Indication ({crit.title}): {ind.summary} [{ind.source}]")

@@ -17,7 +17,6 @@ from pydantic import ValidationError
 from PySide6.QtWidgets import (
     QCheckBox,
     QComboBox,
-    QGridLayout,
     QGroupBox,
     QHBoxLayout,
     QLineEdit,
@@ -31,9 +30,18 @@ from bedside.record import IceAssessment, NeuroCheck
 from bedside.rules import IcansInput, icans_grade
 from bedside.timeutil import format_local
 from ui import presenters
-from ui.forms import UNSET, ChoiceButtons, Form, InitialsEdit, banner, banner_text, button, label
+from ui.forms import (
+    UNSET,
+    ChoiceButtons,
+    Form,
+    InitialsEdit,
+    banner,
+    button,
+    label,
+    set_banner,
+)
 from ui.models import ColumnModel
-from ui.tabs import GuidanceBox, PatientTab, resize_columns, scrolling, table_view
+from ui.tabs import Columns, GuidanceBox, PatientTab, footer, resize_columns, scrolling, table_view
 
 logger = logging.getLogger(__name__)
 
@@ -61,10 +69,6 @@ class NeuroTab(PatientTab):
 
     def __init__(self, controller: Any, initials: Any, parent: QWidget | None = None) -> None:
         super().__init__(controller, initials, parent)
-        content = QWidget()
-        grid = QGridLayout(content)
-        grid.setColumnStretch(0, 3)
-        grid.setColumnStretch(1, 2)
 
         ice_box = QGroupBox("ICE score — score every item (F3 jumps here)")
         ice_box.setAccessibleName("ICE assessment")
@@ -91,7 +95,6 @@ class NeuroTab(PatientTab):
             icon_name="warning",
         )
         il.addWidget(self.arousal_banner)
-        grid.addWidget(ice_box, 0, 0)
 
         dom_box = QGroupBox("ICANS domains")
         dl = QVBoxLayout(dom_box)
@@ -117,26 +120,19 @@ class NeuroTab(PatientTab):
         self.consciousness.changed.connect(self.preview)
         for c in (self.seizure, self.motor, self.edema):
             c.currentIndexChanged.connect(lambda _i: self.preview())
-        grid.addWidget(dom_box, 1, 0)
 
         right = QVBoxLayout()
         self.grade_banner = banner("", "info", icon_name="info")
         self.grade_banner.setAccessibleName("Live ICANS grade")
-        right.addWidget(self.grade_banner)
         self.baseline_line = label("")
         self.baseline_line.setAccessibleName("Baseline ICE and change")
         right.addWidget(self.baseline_line)
         self.set_baseline = QCheckBox("Record this score as the patient's baseline ICE")
         self.set_baseline.setAccessibleName("Record as baseline ICE")
         right.addWidget(self.set_baseline)
-        row = QHBoxLayout()
-        row.addWidget(label("Your initials:"))
         self.by = InitialsEdit("Your initials")
-        row.addWidget(self.by)
+        self.by.setPlaceholderText("your initials")
         self.record_button = button("&Record ICE / ICANS", role="primary", slot=self.record)
-        row.addWidget(self.record_button)
-        row.addStretch(1)
-        right.addLayout(row)
         self.guidance = GuidanceBox("ICANS management")
         right.addWidget(self.guidance)
         self.history = table_view("Previous ICE assessments")
@@ -157,7 +153,6 @@ class NeuroTab(PatientTab):
         right.addWidget(self.history, 1)
         rw = QWidget()
         rw.setLayout(right)
-        grid.addWidget(rw, 0, 1, 2, 1)
 
         # Cilta-cel delayed neurotoxicity.
         self.delayed_box = QGroupBox(
@@ -201,12 +196,18 @@ class NeuroTab(PatientTab):
         xl.addLayout(xrow)
         self.xresult = label("", "hint")
         xl.addWidget(self.xresult)
-        grid.addWidget(self.delayed_box, 2, 0, 1, 2)
-        grid.setRowStretch(3, 1)
+        content = Columns(
+            [ice_box, dom_box], [rw], [self.delayed_box], single=[ice_box, dom_box, rw]
+        )
 
         outer = QVBoxLayout(self)
         outer.setContentsMargins(0, 0, 0, 0)
-        outer.addWidget(scrolling(content))
+        outer.addWidget(scrolling(content), 1)
+        outer.addWidget(
+            footer(
+                self.grade_banner, label("Your initials:", wrap=False), self.by, self.record_button
+            )
+        )
 
     @staticmethod
     def _combo(labels: dict[str, str], accessible: str) -> QComboBox:
@@ -290,7 +291,10 @@ class NeuroTab(PatientTab):
                 missing.append("every ICE item")
             if domains["consciousness"] is UNSET:
                 missing.append("the level of consciousness")
-            self._grade("ICANS grade: — (score " + " and ".join(missing) + ")", "info")
+            self._grade(
+                f"{self.total.text()}\nICANS grade: — (score " + " and ".join(missing) + ")",
+                "info",
+            )
             self.guidance.show_guidance(self.controller.protocol_for(self.pid), None, 0, "ICANS")
             return
         protocol = self.controller.protocol_for(self.pid)
@@ -303,17 +307,16 @@ class NeuroTab(PatientTab):
             return
         kind = "ok" if result.grade == 0 else ("warning" if result.grade == 1 else "danger")
         self._grade(
-            f"ICANS GRADE {result.grade} (preview, not yet recorded)\n{result.explanation}", kind
+            f"{self.total.text()} · ICANS GRADE {result.grade} (preview, not yet recorded)\n"
+            f"{result.explanation}",
+            kind,
         )
         self.guidance.show_guidance(
             protocol, protocol.management.icans.get(str(result.grade)), result.grade, "ICANS"
         )
 
     def _grade(self, text: str, kind: str) -> None:
-        self.grade_banner.setProperty("banner", kind)
-        self.grade_banner.style().unpolish(self.grade_banner)
-        self.grade_banner.style().polish(self.grade_banner)
-        banner_text(self.grade_banner).setText(text)
+        set_banner(self.grade_banner, text, kind)
 
     def _baseline_text(self, score: int | None) -> None:
         assert self.pid is not None

@@ -136,10 +136,14 @@ class TimelineTab(PatientTab):
             return
         record = self.controller.record(self.pid)
         rows = presenters.timeline_rows(list(record.events))
+        rows.sort(key=lambda r: (r.effective_at, r.recorded_at), reverse=True)
         changed = self.model.set_rows(rows)
-        self.count.setText(f"{len(rows)} entries, oldest first.")
+        self.count.setText(
+            f"{len(rows)} entries, newest first (by the time they happened; "
+            "“Recorded” says when and by whom they were charted)."
+        )
         if changed:
-            self.view.scrollToBottom()
+            self.view.scrollToTop()
         self._selection(QItemSelection(), QItemSelection())
 
     def select_event(self, event_id: str) -> bool:

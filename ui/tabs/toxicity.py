@@ -37,13 +37,13 @@ from ui.forms import (
     NumberEdit,
     ParseError,
     banner,
-    banner_text,
     button,
     label,
     parse_number,
+    set_banner,
 )
 from ui.models import ColumnModel
-from ui.tabs import PatientTab, resize_columns, scrolling, table_view
+from ui.tabs import Columns, PatientTab, resize_columns, scrolling, table_view
 
 logger = logging.getLogger(__name__)
 
@@ -64,10 +64,6 @@ class ToxicityTab(PatientTab):
 
     def __init__(self, controller: Any, initials: Any, parent: QWidget | None = None) -> None:
         super().__init__(controller, initials, parent)
-        content = QWidget()
-        grid = QGridLayout(content)
-        grid.setColumnStretch(0, 2)
-        grid.setColumnStretch(1, 3)
 
         lab_box = QGroupBox("Laboratory result (CTCAE graded)")
         lab_box.setAccessibleName("Laboratory result")
@@ -97,7 +93,6 @@ class ToxicityTab(PatientTab):
         self.lab_grade.setAccessibleName("CTCAE grade preview")
         ll.addWidget(self.lab_grade)
         ll.addWidget(button("Record &result", role="primary", slot=self.record_lab))
-        grid.addWidget(lab_box, 0, 0)
 
         tox_box = QGroupBox("Infection or other toxicity")
         tox_box.setAccessibleName("Toxicity event")
@@ -130,7 +125,6 @@ class ToxicityTab(PatientTab):
         self.tox_result = label("", "hint")
         tl.addWidget(self.tox_result)
         tl.addWidget(button("Record &toxicity", role="primary", slot=self.record_toxicity))
-        grid.addWidget(tox_box, 1, 0)
 
         charts = QWidget()
         cg = QGridLayout(charts)
@@ -143,7 +137,6 @@ class ToxicityTab(PatientTab):
         cg.addWidget(self.anc_chart, 0, 1)
         cg.addWidget(self.plt_chart, 1, 0)
         cg.addWidget(self.hb_chart, 1, 1)
-        grid.addWidget(charts, 0, 1)
 
         right = QVBoxLayout()
         right.addWidget(label("Toxicity events (newest first)", "section"))
@@ -182,7 +175,7 @@ class ToxicityTab(PatientTab):
         right.addWidget(self.lab_view)
         rw = QWidget()
         rw.setLayout(right)
-        grid.addWidget(rw, 1, 1)
+        content = Columns([lab_box, tox_box], [charts, rw])
 
         outer = QVBoxLayout(self)
         outer.setContentsMargins(0, 0, 0, 0)
@@ -260,10 +253,7 @@ class ToxicityTab(PatientTab):
         self._lab_text(f"CTCAE GRADE {res.grade} (preview)\n{res.explanation}", kind)
 
     def _lab_text(self, text: str, kind: str) -> None:
-        self.lab_grade.setProperty("banner", kind)
-        self.lab_grade.style().unpolish(self.lab_grade)
-        self.lab_grade.style().polish(self.lab_grade)
-        banner_text(self.lab_grade).setText(text)
+        set_banner(self.lab_grade, text, kind)
 
     def refresh(self) -> None:
         """Charts and tables from the effective events."""
