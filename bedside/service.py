@@ -133,7 +133,7 @@ class Ward:
     time_guard: DoseTimeGuard | None = field(default=None, init=False)
 
     def __post_init__(self) -> None:
-        self.store = DataDir(self.root, clock=self.clock)
+        self.store = DataDir(self.root, clock=self.clock, read_only=self.read_only)
 
     # ------------------------------------------------------------------ lifecycle
 
@@ -281,6 +281,12 @@ class Ward:
             cached = [event_to_json(e) for e in record.events]
             self._json_cache[pid] = cached
         return list(cached)
+
+    def store_record(self, pid: str, record: Record, *, creating: bool = False) -> None:
+        """Save a whole record built elsewhere (import/merge); same checks as every save."""
+        if not creating and pid not in self.records:
+            raise InputError(f"patient: no patient with id {pid!r} in this ward")
+        self._commit(pid, record, creating=creating)
 
     def add_event(self, pid: str, event: EventBase) -> EventBase:
         """Append an already-built (validated) event and save."""

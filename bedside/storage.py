@@ -575,6 +575,22 @@ def _decode(
     return raw, _run_validator(validate, raw, source), version
 
 
+def decode_envelope(
+    data: bytes, *, source: str, validate: Callable[[dict[str, Any]], T]
+) -> tuple[dict[str, Any], T]:
+    """Decode patient-file bytes exactly as :meth:`DataDir.load` does, without any file I/O.
+
+    Strict JSON, ``schema_version``, integrity checksum, migrations, then ``validate``. Used
+    for files that come from elsewhere (import) and must pass the same checks.
+
+    Raises:
+        CorruptDataError: Any check failed (``SchemaTooNewError`` for a newer schema).
+        MigrationError: A migration step is missing or failed.
+    """
+    raw, value, _ = _decode(data, source, validate)
+    return raw, value
+
+
 # --------------------------------------------------------------------------- data directory
 
 

@@ -30,7 +30,6 @@ holds it (import from the application's File menu instead).
 from __future__ import annotations
 
 import argparse
-import hashlib
 import logging
 import sys
 from dataclasses import dataclass, field
@@ -40,8 +39,14 @@ from pathlib import Path
 from typing import Any
 
 from bedside.doses import dose_budget, tocilizumab_doses
-from bedside.errors import BedsideError, CorruptDataError, InputError, LockedError
-from bedside.jsonio import dumps_compact, strict_loads
+from bedside.errors import (
+    BedsideError,
+    CorruptDataError,
+    InputError,
+    LockedError,
+    MigrationError,
+    SchemaTooNewError,
+)
 from bedside.record import (
     GENESIS_HASH,
     EventBase,
@@ -53,7 +58,7 @@ from bedside.record import (
     seal,
     validate_envelope,
 )
-from bedside.storage import CHECKSUM_KEY, CURRENT_SCHEMA, MIGRATIONS, patient_hash
+from bedside.storage import decode_envelope, patient_hash
 from bedside.timeutil import iso_utc
 
 logger = logging.getLogger(__name__)
@@ -123,42 +128,12 @@ def parse_patient_bytes(data: bytes, source: str) -> Record:
     if len(data) > MAX_FILE_BYTES:
         raise TransferError(f"{source}: refused — larger than {MAX_FILE_BYTES // 2**20} MB")
     try:
-        doc = strict_loads(data, source=source)
-    except CorruptDataError as exc:
+        _, record = decode_envelope(data, source=source, validate=validate_envelope)
+    except SchemaTooNewError as exc:
+        raise TransferError(f"refused — written by a newer Bedside: {exc}") from None
+    except (CorruptDataError, MigrationError) as exc:
         raise TransferError(f"refused — not a valid Bedside patient file: {exc}") from None
-    if not isinstance(doc, dict) or "schema_version" not in doc or "events" not in doc:
-        raise TransferError(
-            f"{source}: refused — not a Bedside patient file (no schema_version/events); "
-            "use a file written by 'export --format json'"
-        )
-    version = doc["schema_version"]
-    if isinstance(version, bool) or not isinstance(version, int) or version < 1:
-        raise TransferError(f"{source}: refused — schema_version is not valid")
-    if version > CURRENT_SCHEMA:
-        raise TransferError(
-            f"{source}: refused — written by a newer Bedside (schema {version}; this version "
-            f"reads up to {CURRENT_SCHEMA})"
-        )
-    digest = doc.pop(CHECKSUM_KEY, None)
-    if not isinstance(digest, str):
-        raise TransferError(
-            f"{source}: refused — the file has no integrity checksum ({CHECKSUM_KEY}); "
-            "it was not written by Bedside"
-        )
-    if hashlib.sha256(dumps_compact(doc)).hexdigest() != digest:
-        raise TransferError(
-            f"{source}: refused — the integrity checksum does not match the content "
-            "(the file was damaged or edited outside Bedside)"
-        )
-    for step in range(version, CURRENT_SCHEMA):
-        migrate = MIGRATIONS.get(step)
-        if migrate is None:
-            raise TransferError(f"{source}: refused — no migration from schema {step}")
-        doc = migrate(doc)
-    try:
-        return validate_envelope(doc)
-    except InputError as exc:
-        raise TransferError(f"{source}: refused — {exc}") from None
+    return record
 
 
 def read_patient_file(path: Path) -> Record:
@@ -287,7 +262,7 @@ def merge_into_ward(
         report.created = True
         report.added = len(incoming.events)
         report.warnings.extend(_dose_warnings(ward, record, now))
-        ward._commit(pid, record, creating=True)
+        ward.store_record(pid, record, creating=True)
         logger.info("import: new patient %s, %d event(s)", patient_hash(pid), report.added)
         return report
 
@@ -321,7 +296,7 @@ def merge_into_ward(
         record = _append_all(local, new_events, now)
         report.added = len(new_events)
         report.warnings.extend(_dose_warnings(ward, record, now))
-        ward._commit(pid, record)
+        ward.store_record(pid, record)
     logger.info(
         "import: merged %s, %d added, %d present, %d conflict(s)",
         patient_hash(pid),

@@ -172,7 +172,7 @@ EXPECTED = {
     "removed": "hash chain broken",
     "truncated": "not a valid Bedside patient file",
     "duplicate": "duplicate key",
-    "bundle": "not a Bedside patient file",
+    "bundle": "not a valid Bedside patient file.*no schema_version",
     "newer": "newer Bedside",
     "nan": "not a valid Bedside patient file",
 }
