@@ -6,6 +6,8 @@ Messages never contain patient names or identifiers (they may be logged).
 
 from __future__ import annotations
 
+from pathlib import Path
+
 
 class BedsideError(Exception):
     """Base class of every error the core raises on purpose."""
@@ -20,7 +22,16 @@ class InputError(BedsideError):
 
 
 class StorageError(BedsideError):
-    """A save or load could not be completed (the caller must treat data as NOT saved)."""
+    """A save or load could not be completed (the caller must treat data as NOT saved).
+
+    ``ambiguous`` is True when the new data may nevertheless be on disk (retry the same
+    save); ``path``, ``quarantine_path`` and ``backup_path`` are set by a failed load.
+    """
+
+    ambiguous: bool = False
+    path: Path | None = None
+    quarantine_path: Path | None = None
+    backup_path: Path | None = None
 
 
 class CorruptDataError(StorageError):

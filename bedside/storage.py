@@ -121,10 +121,11 @@ _STAMP_FORMAT = "%Y%m%dT%H%M%SZ"
 _BACKUP_RE = re.compile(r"bk-(\d{6,})-(\d{8}T\d{6}Z)\.json")
 
 _F_FULLFSYNC: int | None = None
-if sys.platform == "darwin":  # pragma: no cover - macOS only
+if sys.platform != "win32":
     import fcntl
 
-    _F_FULLFSYNC = getattr(fcntl, "F_FULLFSYNC", None)
+    if sys.platform == "darwin":  # pragma: no cover - macOS only
+        _F_FULLFSYNC = getattr(fcntl, "F_FULLFSYNC", None)
 
 
 __all__ = [
@@ -1000,9 +1001,9 @@ class DataDir:
             )
             blocked = "" if self.read_only else " Saving it is blocked until a backup is restored."
             err = type(exc)(f"{exc}. The file was left unchanged; {where}; {backup_note}.{blocked}")
-            err.path = path  # type: ignore[attr-defined]
-            err.quarantine_path = copy_path  # type: ignore[attr-defined]
-            err.backup_path = backup  # type: ignore[attr-defined]
+            err.path = path
+            err.quarantine_path = copy_path
+            err.backup_path = backup
             raise err from exc
         migrated_from = version if version < CURRENT_SCHEMA else None
         if migrated_from is not None:
