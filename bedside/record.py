@@ -390,7 +390,7 @@ Event = Annotated[
 ]
 EVENT_ADAPTER: TypeAdapter[Event] = TypeAdapter(Event)
 EVENT_TYPES: dict[str, type[EventBase]] = {
-    t.model_fields["kind"].default: t  # type: ignore[misc]
+    t.model_fields["kind"].default: t
     for t in (
         Vitals,
         CrsAssessment,

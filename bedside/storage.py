@@ -171,7 +171,7 @@ class QuarantinedError(CorruptDataError):
 
 def _storage_error(message: str, *, ambiguous: bool = False) -> StorageError:
     err: StorageError = AmbiguousWriteError(message) if ambiguous else StorageError(message)
-    err.ambiguous = ambiguous  # type: ignore[attr-defined]
+    err.ambiguous = ambiguous
     return err
 
 

@@ -12,6 +12,7 @@ from __future__ import annotations
 import argparse
 import logging
 from pathlib import Path
+from typing import Any
 
 from bedside.clock import SystemClock
 from bedside.record import Record, validate_envelope
@@ -23,7 +24,7 @@ logger = logging.getLogger(__name__)
 def _record_of(store: DataDir, path: Path) -> tuple[bool, str, Record | None]:
     captured: list[Record] = []
 
-    def validate(doc: dict) -> Record:  # type: ignore[type-arg]
+    def validate(doc: dict[str, Any]) -> Record:
         rec = validate_envelope(doc)
         captured.append(rec)
         return rec
