@@ -41,7 +41,7 @@ def main(argv: list[str] | None = None) -> int:
     if ns.scale != 1.0:
         os.environ["QT_SCALE_FACTOR"] = f"{ns.scale:g}"
 
-    from PySide6.QtWidgets import QApplication, QWidget
+    from PySide6.QtWidgets import QWidget
 
     from bedside.clock import FakeClock, SystemClock
     from bedside.demo import write_demo_ward
@@ -82,7 +82,11 @@ def main(argv: list[str] | None = None) -> int:
     save(window.timers, "02-timers-panel")
 
     patients = session.controller.patient_ids()
-    chosen = [p for p in ("demo-03", "demo-02", "demo-04", "demo-07", "demo-01", "demo-05") if p in patients]
+    chosen = [
+        p
+        for p in ("demo-03", "demo-02", "demo-04", "demo-07", "demo-01", "demo-05")
+        if p in patients
+    ]
     chosen = chosen or patients[:4]
     for pid in chosen:
         ws = window.open_patient(pid)
@@ -93,20 +97,42 @@ def main(argv: list[str] | None = None) -> int:
 
     first = chosen[0]
     window.open_patient(first, "crs")
-    show_dialog(dialogs.VitalsDialog(session.controller, first, "RN", window), "20-vitals-dialog", (640, 760))
-    show_dialog(dialogs.AddPatientDialog(session.controller, "RN", window), "21-add-patient-dialog", (680, 760))
-    show_dialog(dialogs.MedicationDialog(session.controller, first, "RN", window), "22-medication-dialog", (660, 680))
+    show_dialog(
+        dialogs.VitalsDialog(session.controller, first, "RN", window),
+        "20-vitals-dialog",
+        (640, 760),
+    )
+    show_dialog(
+        dialogs.AddPatientDialog(session.controller, "RN", window),
+        "21-add-patient-dialog",
+        (680, 760),
+    )
+    show_dialog(
+        dialogs.MedicationDialog(session.controller, first, "RN", window),
+        "22-medication-dialog",
+        (660, 680),
+    )
     soft = next((p for p in chosen if not session.controller.budget(p).check.allowed), first)
-    show_dialog(dialogs.DoseDialog(session.controller, soft, "RN", window), "30-dose-dialog-soft-limit", (780, 900))
+    show_dialog(
+        dialogs.DoseDialog(session.controller, soft, "RN", window),
+        "30-dose-dialog-soft-limit",
+        (780, 900),
+    )
     rows = session.controller.due_rows()
     overdue = [r for r in rows if r.item.state == "overdue"] or rows
     if overdue:
-        show_dialog(dialogs.AlertDialog(session.controller, overdue[0], "RN", window), "40-acknowledge-dialog", (640, 420))
+        show_dialog(
+            dialogs.AlertDialog(session.controller, overdue[0], "RN", window),
+            "40-acknowledge-dialog",
+            (640, 420),
+        )
         window.timers.select_key(overdue[0].item.key)
         save(window.timers, "41-timers-panel-selected-overdue")
     events = session.controller.record(first).events
     show_dialog(
-        dialogs.CorrectionDialog(session.controller, first, events[-1], "RN", window, action="amend"),
+        dialogs.CorrectionDialog(
+            session.controller, first, events[-1], "RN", window, action="amend"
+        ),
         "42-correction-dialog",
         (740, 700),
     )
@@ -121,7 +147,10 @@ def main(argv: list[str] | None = None) -> int:
         s2 = build_session(copy, clock, show_error_dialogs=False, listen=False)
         c2 = s2.controller
         # Hard limit: give doses until the course total is reached, then open the dialog.
-        target = next((p for p in c2.patient_ids() if (c2.budget(p) or None) and c2.budget(p).total >= 3), None)
+        target = next(
+            (p for p in c2.patient_ids() if (c2.budget(p) or None) and c2.budget(p).total >= 3),
+            None,
+        )
         if target is not None:
             try:
                 plan = c2.plan_tocilizumab(target)
@@ -137,7 +166,11 @@ def main(argv: list[str] | None = None) -> int:
             s2.ticker.tick()
             s2.window.open_patient(target, "crs")
             save(s2.window, f"31-{target}-crs-course-complete")
-            show_dialog(dialogs.DoseDialog(c2, target, "RN", s2.window), "32-dose-dialog-hard-limit", (780, 900))
+            show_dialog(
+                dialogs.DoseDialog(c2, target, "RN", s2.window),
+                "32-dose-dialog-hard-limit",
+                (780, 900),
+            )
         s2.close()
         # Stale weight: the same ward three days later.
         later = FakeClock(clock.now() + timedelta(days=3, hours=1))
@@ -153,7 +186,11 @@ def main(argv: list[str] | None = None) -> int:
         s3.ticker.tick()
         save(s3.window, "03-ward-board-three-days-later")
         pid = s3.controller.patient_ids()[0]
-        show_dialog(dialogs.DoseDialog(s3.controller, pid, "RN", s3.window), "33-dose-dialog-weight-too-old", (780, 700))
+        show_dialog(
+            dialogs.DoseDialog(s3.controller, pid, "RN", s3.window),
+            "33-dose-dialog-weight-too-old",
+            (780, 700),
+        )
         s3.close()
         # Empty ward.
         empty = scratch / "empty"

@@ -33,6 +33,9 @@ EXIT_OK = 0
 EXIT_ERROR = 1
 EXIT_LOCKED = 2
 
+CORE_COMMANDS = frozenset({"validate", "demo", "verify", "export", "import", "handover"})
+"""First arguments routed to ``bedside.cli`` (so the frozen executable runs them)."""
+
 
 def parse_args(argv: list[str]) -> argparse.Namespace:
     """The command line."""
@@ -231,7 +234,16 @@ def make_demo_dir(data_dir: Path | None, clock: Any) -> tuple[Path, Callable[[],
 def main(argv: list[str] | None = None) -> int:
     """Run Bedside; returns the process exit status."""
     started = time.monotonic()
-    args = parse_args(list(sys.argv[1:] if argv is None else argv))
+    arguments = list(sys.argv[1:] if argv is None else argv)
+    if arguments and arguments[0] in CORE_COMMANDS:  # the frozen `bedside validate ...`
+        from bedside.cli import main as cli_main
+
+        return cli_main(arguments)
+    if arguments and arguments[0] == "print-pdf":  # run by bedside.handover when frozen
+        from ui.printing import main as print_pdf_main
+
+        return print_pdf_main(arguments[1:])
+    args = parse_args(arguments)
     if args.version:
         from bedside import __version__
         from bedside.protocol import load_default_protocol

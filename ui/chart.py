@@ -240,7 +240,7 @@ class TrendChart(QWidget):
         for pt in pts:
             p.drawEllipse(pt, 3.5, 3.5)
         # Latest value, in words.
-        t_last, v_last = self.points[-1]
+        v_last = self.points[-1][1]
         last_pt = pts[-1]
         text = f"{v_last:g} {self.unit}"
         w = fm.horizontalAdvance(text) + 8

@@ -19,6 +19,7 @@ import threading
 import traceback
 from collections.abc import Callable
 from types import TracebackType
+from typing import ClassVar
 
 from PySide6.QtCore import QObject, QtMsgType, Signal, qInstallMessageHandler
 from PySide6.QtWidgets import QApplication
@@ -115,7 +116,7 @@ class CrashHandler(QObject):
 class _QtLogBridge:
     """Turns Qt messages into log records (kept alive by the module)."""
 
-    LEVELS = {
+    LEVELS: ClassVar[dict[QtMsgType, int]] = {
         QtMsgType.QtDebugMsg: logging.DEBUG,
         QtMsgType.QtInfoMsg: logging.INFO,
         QtMsgType.QtWarningMsg: logging.WARNING,

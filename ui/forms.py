@@ -11,6 +11,7 @@ clinical range check is the core's.
 from __future__ import annotations
 
 import logging
+import re
 from collections.abc import Callable, Iterable, Sequence
 from datetime import UTC, datetime
 from typing import Any
@@ -339,6 +340,14 @@ class Form(QWidget):
         for field, text in split_error(message):
             if field and self.aliases.get(field, field) in self.errors:
                 self.set_error(field, text)
+                continue
+            found = [
+                (m.start(), n)
+                for n in self.errors
+                if (m := re.search(rf"\b{re.escape(n)}\b", text)) is not None
+            ]
+            if found:
+                self.set_error(min(found)[1], _clean(text))
             else:
                 self._form_message(message if not field else f"{field}: {text}")
         focus = self.first_invalid()
@@ -355,6 +364,13 @@ class Form(QWidget):
     def has_errors(self) -> bool:
         """Any error shown."""
         return not self.form_error.isHidden() or any(not e.isHidden() for e in self.errors.values())
+
+
+def _clean(text: str) -> str:
+    """Drop pydantic's scaffolding from a message meant for a nurse."""
+    for junk in ("(top level): ", "Value error, ", " (got dict)"):
+        text = text.replace(junk, "")
+    return text
 
 
 def _repolish(widget: QWidget) -> None:

@@ -400,7 +400,8 @@ class MainWindow(QMainWindow):
         self.alarm.play()
         QApplication.alert(self, 0)
         self.statusBar().showMessage(
-            f"ALARM: {presenters.STATE_LABELS[worst.item.state]} — {worst.bed} {worst.item.message}",
+            f"ALARM: {presenters.STATE_LABELS[worst.item.state]} — {worst.bed} "
+            f"{worst.item.message}",
             15000,
         )
 

@@ -126,6 +126,7 @@ class Sessions:
         )
         self.qtbot.addWidget(session.window)
         session.window.resize(1500, 950)
+        session.window.initials_edit.setText("AB")
         session.window.show()
         session.ticker.tick()
         self.opened.append(session)
@@ -169,6 +170,8 @@ def add_patient(
         dlg.weight.setText(weight)
         dlg.product.setCurrentIndex(dlg.product.findData(product))
         dlg.sex.setCurrentIndex(dlg.sex.findData("female"))
+        if not dlg.by.value():
+            dlg.by.setText("AB")
         return dlg.submit()
 
     dialog_log.on(dialogs.AddPatientDialog, fill)

@@ -109,6 +109,7 @@ def configure_table(view: QTableView, accessible: str, *, stretch_last: bool = T
     view.horizontalHeader().setStretchLastSection(stretch_last)
     view.horizontalHeader().setDefaultAlignment(Qt.AlignmentFlag.AlignLeft)
     view.setTabKeyNavigation(False)
+    view.setCornerButtonEnabled(False)
     return view
 
 

@@ -165,7 +165,8 @@ class CrsTab(PatientTab):
                 (
                     "Drug and dose",
                     lambda e: (
-                        f"{presenters.DRUG_LABELS.get(e.drug, e.drug)} {e.dose:g} {e.unit} {e.route}"
+                        f"{presenters.DRUG_LABELS.get(e.drug, e.drug)} "
+                        f"{e.dose:g} {e.unit} {e.route}"
                         + (
                             f" every {e.every_h:g} h"
                             if e.every_h and e.drug != "tocilizumab"
@@ -251,8 +252,9 @@ class CrsTab(PatientTab):
                 self.flow.setText(f"{vitals.oxygen_flow_l_min:g}")
             for name in vitals.vasopressors:
                 self.pressors[name].setChecked(True)
+            dia = vitals.diastolic_mmhg if vitals.diastolic_mmhg is not None else "—"
             bp = (
-                f"{vitals.systolic_mmhg}/{vitals.diastolic_mmhg if vitals.diastolic_mmhg is not None else '—'} mmHg"
+                f"{vitals.systolic_mmhg}/{dia} mmHg"
                 if vitals.systolic_mmhg is not None
                 else "not measured"
             )
@@ -269,7 +271,8 @@ class CrsTab(PatientTab):
         if masked_by:
             last = masked_by[-1]
             self.masked_line.setText(
-                f"Ticked because {presenters.DRUG_LABELS.get(last.drug, last.drug).lower()} was given "
+                f"Ticked because {presenters.DRUG_LABELS.get(last.drug, last.drug).lower()} "
+                "was given "
                 f"{format_local(last.effective_at)}: fever is no longer required for grading "
                 "(ASTCT). Untick if that is wrong; tick it for antipyretics too."
             )
@@ -355,7 +358,8 @@ class CrsTab(PatientTab):
         events = self.controller.events(self.pid)
         last = presenters.latest(events, CrsAssessment)
         self.last_line.setText(
-            f"Last recorded: CRS grade {last.grade} at {format_local(last.effective_at)} by {last.recorded_by}"
+            f"Last recorded: CRS grade {last.grade} at {format_local(last.effective_at)} "
+            f"by {last.recorded_by}"
             if isinstance(last, CrsAssessment)
             else "No CRS assessment recorded yet."
         )
@@ -476,7 +480,8 @@ def _dose_notes(e: Medication) -> str:
         parts.append(f"given elsewhere: {e.prior_source}")
     if e.override is not None:
         parts.append(
-            f"OVERRIDE ({', '.join(e.override.limits)}): {e.override.reason} — 2nd nurse {e.override.second_nurse}"
+            f"OVERRIDE ({', '.join(e.override.limits)}): {e.override.reason} — "
+            f"2nd nurse {e.override.second_nurse}"
         )
     if e.drug == "other" and e.drug_name:
         parts.append(e.drug_name)

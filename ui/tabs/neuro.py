@@ -330,7 +330,10 @@ class NeuroTab(PatientTab):
         if score is not None:
             change = score - p.baseline_ice
             if change < 0:
-                text += f" Now {score}/10: DOWN {abs(change)} from baseline — recheck and tell the doctor."
+                text += (
+                    f" Now {score}/10: DOWN {abs(change)} from baseline — recheck and tell "
+                    "the doctor."
+                )
             elif change == 0:
                 text += f" Now {score}/10: no change from baseline."
             else:
@@ -371,11 +374,13 @@ class NeuroTab(PatientTab):
         if items:
             i = items[0]
             parts.append(
-                f"{presenters.STATE_LABELS[i.state]}: {presenters.due_phrase(i.state, i.due_at, self.controller.now)}"
+                f"{presenters.STATE_LABELS[i.state]}: "
+                f"{presenters.due_phrase(i.state, i.due_at, self.controller.now)}"
             )
         if isinstance(last, NeuroCheck):
             parts.append(
-                f"last check {format_local(last.effective_at)} by {last.recorded_by}: {presenters.summarize(last)}"
+                f"last check {format_local(last.effective_at)} by {last.recorded_by}: "
+                f"{presenters.summarize(last)}"
             )
         self.delayed_due.setText(" · ".join(parts) or "No check recorded yet.")
 

@@ -329,7 +329,7 @@ class ToxicityTab(PatientTab):
         self.value.clear()
         grade = getattr(ev, "ctcae_grade", None)
         self._lab_text(
-            f"Recorded: {presenters.summarize(ev)}" + ("" if grade is None else ""),
+            f"Recorded: {presenters.summarize(ev)}",
             "ok" if not grade else ("warning" if grade <= 2 else "danger"),
         )
 
