@@ -257,7 +257,6 @@ def main(argv: list[str] | None = None) -> int:
 
     from bedside.clock import SystemClock
     from bedside.errors import BedsideError, LockedError
-    from ui import dialogs
     from ui.crash import install_qt_message_handler
     from ui.single_instance import ask_running_instance_to_raise, refusal_text
 
@@ -277,6 +276,8 @@ def main(argv: list[str] | None = None) -> int:
         text = refusal_text(str(exc), raised)
         sys.stderr.write(text + "\n")
         if show_dialogs:
+            from ui import dialogs
+
             dialogs.show_locked(None, text)
         if cleanup is not None:
             cleanup()
@@ -284,6 +285,8 @@ def main(argv: list[str] | None = None) -> int:
     except BedsideError as exc:
         sys.stderr.write(f"bedside: cannot open the ward: {exc}\n")
         if show_dialogs:
+            from ui import dialogs
+
             dialogs.show_error(None, "Cannot open the ward", str(exc))
         if cleanup is not None:
             cleanup()
@@ -301,6 +304,9 @@ def main(argv: list[str] | None = None) -> int:
         _quit_after_first_paint(app, window, started)
     window.show()
     session.ticker.start()
+    from ui.ticker import single_shot
+
+    single_shot(300, window, warm_up)
     try:
         code = app.exec()
     finally:
@@ -331,6 +337,21 @@ def _quit_after_first_paint(app: QApplication_T, window: Any, started: float) ->
 
 
 QApplication_T = Any
+
+
+def warm_up() -> None:
+    """After the first paint: import what opening a patient needs, build QStyle's enums.
+
+    Keeps the first "open patient" and the first banner change from stuttering, without
+    slowing down the start-up itself.
+    """
+    from PySide6.QtWidgets import QApplication
+
+    import ui.dialogs
+    import ui.workspace
+
+    QApplication.style().objectName()
+    logger.debug("warm-up done (%s)", ui.dialogs.__name__)
 
 
 def smoke_test(session: Session) -> int:

@@ -127,8 +127,14 @@ class _QtLogBridge:
     def __init__(self) -> None:
         self.log = logging.getLogger("qt")
 
+    BENIGN = ("This plugin does not support",)
+    """Messages of the offscreen/minimal platforms that say nothing about Bedside."""
+
     def __call__(self, mode: QtMsgType, context: object, message: str) -> None:
-        self.log.log(self.LEVELS.get(mode, logging.WARNING), "%s", message)
+        level = self.LEVELS.get(mode, logging.WARNING)
+        if message.startswith(self.BENIGN):
+            level = logging.DEBUG
+        self.log.log(level, "%s", message)
 
 
 _bridge: _QtLogBridge | None = None

@@ -67,6 +67,7 @@ from ui.forms import (
     button,
     label,
     parse_number,
+    repolish,
     set_banner,
 )
 
@@ -767,8 +768,7 @@ class DoseDialog(FormDialog):
             role = "danger"
         if self.ok_button.property("role") != role:
             self.ok_button.setProperty("role", role)
-            self.ok_button.style().unpolish(self.ok_button)
-            self.ok_button.style().polish(self.ok_button)
+            repolish(self.ok_button)
         self.ok_button.setText(label_text)
         self.ok_button.setAccessibleName(label_text)
 

@@ -312,7 +312,7 @@ class Form(QWidget):
             w = self.widgets[name]
             if w.property("invalid"):
                 w.setProperty("invalid", False)
-                _repolish(w)
+                repolish(w)
         self.form_error.clear()
         self.form_error.setVisible(False)
 
@@ -328,7 +328,7 @@ class Form(QWidget):
         err.setVisible(True)
         w = self.widgets[name]
         w.setProperty("invalid", True)
-        _repolish(w)
+        repolish(w)
 
     def _form_message(self, message: str) -> None:
         text = self.form_error.text()
@@ -373,7 +373,15 @@ def _clean(text: str) -> str:
     return text
 
 
-def _repolish(widget: QWidget) -> None:
+def repolish(widget: QWidget) -> None:
+    """Re-apply the style sheet after a dynamic property changed.
+
+    Skipped before the widget's first polish (it will pick the property up then). This
+    also keeps QStyle out of start-up: PySide6 builds QStyle's Python enums on first use,
+    which costs ~30 ms; :func:`ui.app.warm_up` pays that after the first paint.
+    """
+    if not widget.testAttribute(Qt.WidgetAttribute.WA_WState_Polished):
+        return
     style = widget.style()
     style.unpolish(widget)
     style.polish(widget)
@@ -464,11 +472,9 @@ def set_banner(
     banner_text(frame).setText(text)
     if kind is not None and frame.property("banner") != kind:
         frame.setProperty("banner", kind)
-        frame.style().unpolish(frame)
-        frame.style().polish(frame)
+        repolish(frame)
         for child in frame.findChildren(QLabel):
-            child.style().unpolish(child)
-            child.style().polish(child)
+            repolish(child)
     if icon_name is not None:
         pic = frame.findChild(QLabel, "bannerIcon")
         if pic is not None:

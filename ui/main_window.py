@@ -11,6 +11,7 @@ from __future__ import annotations
 import logging
 from collections.abc import Callable
 from datetime import datetime
+from typing import TYPE_CHECKING, Any
 
 from PySide6.QtCore import Qt, Signal, Slot
 from PySide6.QtGui import QAction, QCloseEvent, QKeySequence
@@ -29,7 +30,7 @@ from PySide6.QtWidgets import (
 
 from bedside import __version__
 from bedside.timeutil import format_local
-from ui import dialogs, presenters
+from ui import presenters
 from ui.alarm import Alarm
 from ui.board_view import BoardView
 from ui.controller import DueRow, WardController
@@ -37,9 +38,19 @@ from ui.forms import InitialsEdit, banner, button, label, set_banner
 from ui.resources import icon
 from ui.ticker import Ticker
 from ui.timers_panel import TimersPanel
-from ui.workspace import TAB_FOR_KIND, PatientWorkspace
+
+if TYPE_CHECKING:
+    from ui.workspace import PatientWorkspace
 
 logger = logging.getLogger(__name__)
+
+
+def _dialogs() -> Any:
+    """The dialogs module, imported on first use (it is not needed to paint the board)."""
+    from ui import dialogs
+
+    return dialogs
+
 
 SHORTCUTS: list[tuple[str, str]] = [
     ("F2", "Chart vital signs for the current patient"),
@@ -305,6 +316,8 @@ class MainWindow(QMainWindow):
 
     def _ensure_workspace(self) -> PatientWorkspace:
         if self.workspace is None:
+            from ui.workspace import PatientWorkspace
+
             ws = PatientWorkspace(self.controller, self.initials)
             ws.back_requested.connect(self.show_board)
             ws.vitals_requested.connect(self.chart_vitals)
@@ -327,7 +340,7 @@ class MainWindow(QMainWindow):
         return ws
 
     def _open_from_timer(self, pid: str, kind: str) -> None:
-        self.open_patient(pid, TAB_FOR_KIND.get(kind))
+        self.open_patient(pid, presenters.TAB_FOR_KIND.get(kind))
 
     def show_board(self) -> None:
         """Back to the ward board."""
@@ -414,34 +427,38 @@ class MainWindow(QMainWindow):
     def _need_patient(self) -> str | None:
         pid = self.current_pid()
         if pid is None:
-            dialogs.inform(self, "Choose a patient", "Select a patient on the ward board first.")
+            _dialogs().inform(self, "Choose a patient", "Select a patient on the ward board first.")
         return pid
 
     def add_patient(self) -> None:
         """Admit a patient."""
-        dlg = dialogs.AddPatientDialog(self.controller, self.initials(), self)
-        if dialogs.exec_dialog(dlg) and dlg.result_value:
+        dlg = _dialogs().AddPatientDialog(self.controller, self.initials(), self)
+        if _dialogs().exec_dialog(dlg) and dlg.result_value:
             self.open_patient(dlg.result_value, "eligibility")
 
     def chart_vitals(self) -> None:
         """F2."""
         pid = self._need_patient()
         if pid is not None:
-            dialogs.exec_dialog(dialogs.VitalsDialog(self.controller, pid, self.initials(), self))
+            _dialogs().exec_dialog(
+                _dialogs().VitalsDialog(self.controller, pid, self.initials(), self)
+            )
 
     def give_dose(self) -> None:
         """F4."""
         pid = self._need_patient()
         if pid is not None:
             self.open_patient(pid, "crs")
-            dialogs.exec_dialog(dialogs.DoseDialog(self.controller, pid, self.initials(), self))
+            _dialogs().exec_dialog(
+                _dialogs().DoseDialog(self.controller, pid, self.initials(), self)
+            )
 
     def give_medication(self) -> None:
         """F6."""
         pid = self._need_patient()
         if pid is not None:
-            dialogs.exec_dialog(
-                dialogs.MedicationDialog(self.controller, pid, self.initials(), self)
+            _dialogs().exec_dialog(
+                _dialogs().MedicationDialog(self.controller, pid, self.initials(), self)
             )
 
     def ice_assessment(self) -> None:
@@ -458,7 +475,7 @@ class MainWindow(QMainWindow):
             return
         first = rows[0]
         self.timers.select_key(first.item.key)
-        self.open_patient(first.pid, TAB_FOR_KIND.get(first.item.kind))
+        self.open_patient(first.pid, presenters.TAB_FOR_KIND.get(first.item.kind))
         self.timers.view.setFocus()
 
     def open_demo(self) -> None:
@@ -474,7 +491,7 @@ class MainWindow(QMainWindow):
         """Play the alarm once."""
         how = self.alarm.play()
         if how == "beep":
-            dialogs.inform(
+            _dialogs().inform(
                 self,
                 "Alarm test",
                 "No sound device is available, so Bedside used the system beep. Alarms are "
@@ -483,12 +500,12 @@ class MainWindow(QMainWindow):
 
     def show_shortcuts(self) -> None:
         """F1."""
-        dialogs.exec_dialog(dialogs.ShortcutsDialog(SHORTCUTS, self))
+        _dialogs().exec_dialog(_dialogs().ShortcutsDialog(SHORTCUTS, self))
 
     def about(self) -> None:
         """Version, protocol and data directory."""
         p = self.controller.protocol
-        dialogs.inform(
+        _dialogs().inform(
             self,
             "About Bedside",
             f"Bedside {__version__}\nProtocol {p.label} ({p.title}), effective "

@@ -102,6 +102,21 @@ DRUG_LABELS = {
 }
 
 
+TAB_FOR_KIND = {
+    "tocilizumab_reassess": "crs",
+    "tocilizumab_limit": "crs",
+    "crs_escalation": "crs",
+    "crs_prolonged_grade1": "crs",
+    "dexamethasone_next": "crs",
+    "methylprednisolone_next": "crs",
+    "ice_next": "neuro",
+    "delayed_neurotox_check": "neuro",
+    "vitals_next": "crs",
+    "monitoring_day": "timeline",
+}
+"""Which tab answers each kind of due item."""
+
+
 def product_label(product: str) -> str:
     """``ide-cel (Abecma)`` etc."""
     return PRODUCT_LABELS.get(product, product)

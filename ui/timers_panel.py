@@ -12,7 +12,6 @@ import logging
 from PySide6.QtCore import QItemSelection, Signal
 from PySide6.QtWidgets import QCheckBox, QHBoxLayout, QHeaderView, QVBoxLayout, QWidget
 
-from ui import dialogs
 from ui.controller import DueRow, WardController
 from ui.forms import banner, banner_text, button, label, set_banner
 from ui.models import ROW_KEY_ROLE
@@ -161,6 +160,8 @@ class TimersPanel(QWidget):
         row = self.selected_row()
         if row is None:
             return
+        from ui import dialogs
+
         dialogs.exec_dialog(
             dialogs.AlertDialog(self.controller, row, self._initials(), self, mode="acknowledge")
         )
@@ -170,6 +171,8 @@ class TimersPanel(QWidget):
         row = self.selected_row()
         if row is None:
             return
+        from ui import dialogs
+
         dialogs.exec_dialog(
             dialogs.AlertDialog(self.controller, row, self._initials(), self, mode="snooze")
         )

@@ -27,19 +27,7 @@ from ui.tabs.toxicity import ToxicityTab
 
 logger = logging.getLogger(__name__)
 
-TAB_FOR_KIND = {
-    "tocilizumab_reassess": "crs",
-    "tocilizumab_limit": "crs",
-    "crs_escalation": "crs",
-    "crs_prolonged_grade1": "crs",
-    "dexamethasone_next": "crs",
-    "methylprednisolone_next": "crs",
-    "ice_next": "neuro",
-    "delayed_neurotox_check": "neuro",
-    "vitals_next": "crs",
-    "monitoring_day": "timeline",
-}
-"""Which tab answers each kind of due item."""
+TAB_FOR_KIND = presenters.TAB_FOR_KIND
 
 
 class PatientWorkspace(QWidget):

@@ -22,9 +22,8 @@ from PySide6.QtWidgets import (
 
 from bedside.errors import BedsideError
 from bedside.protocol import Protocol, Text
-from ui import dialogs
 from ui.controller import WardController
-from ui.forms import label
+from ui.forms import label, repolish
 
 logger = logging.getLogger(__name__)
 
@@ -61,12 +60,16 @@ class PatientTab(QWidget):
     def on_tick(self) -> None:
         """Cheap per-second update of time-dependent text (subclasses)."""
 
-    def run_dialog(self, dialog: dialogs.QDialog) -> bool:
+    def run_dialog(self, dialog: QWidget) -> bool:
         """Run a dialog through the one choke point."""
-        return dialogs.exec_dialog(dialog)
+        from ui import dialogs
+
+        return dialogs.exec_dialog(dialog)  # type: ignore[arg-type]
 
     def report(self, exc: BedsideError) -> None:
         """Show a core error that has no field to sit next to."""
+        from ui import dialogs
+
         dialogs.show_core_error(self, exc)
 
 
@@ -159,8 +162,7 @@ class GuidanceBox(QGroupBox):
                 "doctor or pharmacist before acting on it."
             )
             self.status.setProperty("role", "error")
-        self.status.style().unpolish(self.status)
-        self.status.style().polish(self.status)
+        repolish(self.status)
         self.text.setText(entry.text)
         sources = [s.strip() for s in entry.source.split(",")]
         self.source.setText(
