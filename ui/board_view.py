@@ -80,7 +80,7 @@ class BoardView(QWidget):
         self.table.setModel(self.model)
         header = self.table.horizontalHeader()
         header.setDefaultAlignment(Qt.AlignmentFlag.AlignLeft)
-        widths = [60, 230, 310, 120, 150, 230]
+        widths = [60, 215, 300, 105, 165, 220]
         for i, w in enumerate(widths):
             header.setSectionResizeMode(i, QHeaderView.ResizeMode.Interactive)
             header.resizeSection(i, w)

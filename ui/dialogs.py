@@ -1255,6 +1255,34 @@ class AlertDialog(FormDialog):
             self.controller.acknowledge(self.row.pid, self.row.item.key, initials, reason=reason)
 
 
+class ClockDialog(FormDialog):
+    """A nurse confirms the computer's time against an independent clock."""
+
+    def __init__(
+        self, controller: WardController, initials: str = "", parent: QWidget | None = None
+    ) -> None:
+        super().__init__(controller, "Confirm the time", ok_text="The time is right", parent=parent)
+        now = controller.clock.now()
+        self.header.addWidget(
+            banner(
+                f"This computer says it is {format_local(now, seconds=True)}.\n"
+                "Compare with the ward clock or your phone. If it is wrong, do not confirm: "
+                "ask IT to correct it. Until confirmed, dose checks stay restricted.",
+                "warning",
+                icon_name="warning",
+            )
+        )
+        self.by = self.form.add("initials", "Your &initials:", InitialsEdit("Your initials"))
+        self.by.setText(initials)
+        self.form.finish()
+        self.resize(600, 320)
+
+    def apply(self) -> None:
+        """Record the confirmation (lifts the restrictions)."""
+        initials = _require(self.form, "initials", self.by.value(), "your initials")
+        self.controller.confirm_clock(initials)
+
+
 # --------------------------------------------------------------------------- misc
 
 
@@ -1298,6 +1326,7 @@ def today() -> date:
 __all__ = [
     "AddPatientDialog",
     "AlertDialog",
+    "ClockDialog",
     "CorrectionDialog",
     "DoseDialog",
     "FormDialog",

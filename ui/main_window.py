@@ -118,7 +118,7 @@ class MainWindow(QMainWindow):
             if p.signed_off
             else "NOT SIGNED OFF — rules marked UNVERIFIED need local pharmacist sign-off"
         )
-        self.protocol_label = label(f"Protocol {p.label} · {signed}", wrap=False)
+        self.protocol_label = label(f"Protocol {p.label} · {signed}")
         self.protocol_label.setAccessibleName("Protocol")
         pl.addWidget(self.protocol_label, 1)
         pl.addWidget(label("Charting as:", wrap=False))
@@ -136,6 +136,11 @@ class MainWindow(QMainWindow):
         outer.addWidget(self.protocol_bar)
 
         self.clock_banner = banner("", "danger", icon_name="warning")
+        self.clock_banner.setAccessibleName("Clock warning")
+        self.clock_button = button(
+            "Confirm the &time…", name="Confirm the time", slot=self.confirm_clock
+        )
+        self.clock_banner.layout().addWidget(self.clock_button)
         self.clock_banner.setVisible(False)
         outer.addWidget(self.clock_banner)
 
@@ -186,6 +191,8 @@ class MainWindow(QMainWindow):
         controller.clock_warning.connect(self._on_clock_warning)
         ticker.ticked.connect(self.on_tick)
         self._on_refreshed()
+        for report in controller.start_reports:
+            self._on_clock_warning(report.message)
 
     # ------------------------------------------------------------------ menus
 
@@ -419,8 +426,13 @@ class MainWindow(QMainWindow):
         )
 
     def _on_clock_warning(self, message: str) -> None:
-        set_banner(self.clock_banner, message)
+        set_banner(self.clock_banner, f"CLOCK PROBLEM: {message}")
         self.clock_banner.setVisible(True)
+
+    def confirm_clock(self) -> None:
+        """A nurse checked the time against the ward clock."""
+        if _dialogs().exec_dialog(_dialogs().ClockDialog(self.controller, self.initials(), self)):
+            self.clock_banner.setVisible(False)
 
     # ------------------------------------------------------------------ actions
 

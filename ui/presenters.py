@@ -117,6 +117,21 @@ TAB_FOR_KIND = {
 """Which tab answers each kind of due item."""
 
 
+DUE_KIND_LABELS = {
+    "tocilizumab_reassess": "tocilizumab reassessment",
+    "tocilizumab_limit": "tocilizumab limit reached",
+    "crs_escalation": "CRS escalation review",
+    "crs_prolonged_grade1": "prolonged grade 1 CRS",
+    "dexamethasone_next": "next dexamethasone dose",
+    "methylprednisolone_next": "next methylprednisolone dose",
+    "ice_next": "next ICE assessment",
+    "vitals_next": "next vital signs",
+    "monitoring_day": "daily monitoring period",
+    "delayed_neurotox_check": "delayed-neurotoxicity check",
+}
+UNIT_LABELS = {"10^9/L": "×10⁹/L", "/uL": "cells/µL", "g/dL": "g/dL", "g/L": "g/L"}
+
+
 def product_label(product: str) -> str:
     """``ide-cel (Abecma)`` etc."""
     return PRODUCT_LABELS.get(product, product)
@@ -202,8 +217,10 @@ def budget_lines(budget: DoseBudget, now: datetime) -> tuple[str, str]:
         nxt = "course maximum reached — no further doses"
     elif budget.next_allowed_at is None:
         nxt = "no further doses"
+    elif budget.total == 0:
+        nxt = "none given"
     elif budget.next_allowed_at <= now:
-        nxt = "next dose: allowed now by the limits"
+        nxt = "next dose: the limits allow one now"
     else:
         nxt = (
             f"next dose from {format_local(budget.next_allowed_at)} "
@@ -271,7 +288,7 @@ def summarize(event: EventBase) -> str:
     if isinstance(event, Medication):
         name = event.drug_name if event.drug == "other" else DRUG_LABELS[event.drug]
         text = f"{name} {event.dose:g} {event.unit} {event.route}"
-        if event.every_h:
+        if event.every_h and event.drug != "tocilizumab":
             text += f" every {event.every_h:g} h"
         text += f"; given by {event.given_by}"
         if event.checked_by:
@@ -288,7 +305,7 @@ def summarize(event: EventBase) -> str:
         return text
     if isinstance(event, Lab):
         label = TEST_LABELS.get(event.test, event.test)
-        text = f"{label} {event.value:g} {event.unit}"
+        text = f"{label} {event.value:g} {UNIT_LABELS.get(event.unit, event.unit)}"
         if event.ctcae_grade is not None:
             text += f" — CTCAE grade {event.ctcae_grade}"
         return text
@@ -313,7 +330,8 @@ def summarize(event: EventBase) -> str:
     if isinstance(event, EligibilityScreen):
         return f"{event.status.replace('_', ' ')} — {event.explanation}"
     if isinstance(event, AlertAck):
-        text = f"{event.action} “{event.alert_kind}” (due {format_local(event.due_at)})"
+        kind = DUE_KIND_LABELS.get(event.alert_kind, event.alert_kind)
+        text = f"{event.action}: {kind} (due {format_local(event.due_at)})"
         if event.snooze_until:
             text += f" until {format_local(event.snooze_until)}"
         if event.reason:

@@ -34,7 +34,7 @@ class TimersPanel(QWidget):
         self.controller = controller
         self.initials = initials
         self.setAccessibleName("Timers panel")
-        self.setMinimumWidth(430)
+        self.setMinimumWidth(380)
         lay = QVBoxLayout(self)
         lay.setContentsMargins(6, 6, 6, 6)
         self.title = label("Timers", "section")
@@ -66,10 +66,17 @@ class TimersPanel(QWidget):
         lay.addWidget(self.view, 1)
         row = QHBoxLayout()
         self.ack_button = button(
-            "Ac&knowledge… (Ctrl+K)", name="Acknowledge alert", slot=self.acknowledge
+            "Ac&knowledge…",
+            name="Acknowledge alert",
+            tooltip="Acknowledge the selected alert (Ctrl+K)",
+            slot=self.acknowledge,
         )
-        self.snooze_button = button("S&nooze…", name="Snooze alert", slot=self.snooze)
-        self.open_button = button("&Open patient", slot=self._open)
+        self.snooze_button = button(
+            "S&nooze…", name="Snooze alert", tooltip="Snooze (Ctrl+Shift+K)", slot=self.snooze
+        )
+        self.open_button = button(
+            "&Open", name="Open patient", tooltip="Open this patient", slot=self._open
+        )
         for b in (self.ack_button, self.snooze_button, self.open_button):
             row.addWidget(b)
         row.addStretch(1)

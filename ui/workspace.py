@@ -11,7 +11,16 @@ import logging
 from collections.abc import Callable
 
 from PySide6.QtCore import Signal
-from PySide6.QtWidgets import QFrame, QGridLayout, QHBoxLayout, QTabWidget, QVBoxLayout, QWidget
+from PySide6.QtWidgets import (
+    QFrame,
+    QGridLayout,
+    QHBoxLayout,
+    QMenu,
+    QTabWidget,
+    QToolButton,
+    QVBoxLayout,
+    QWidget,
+)
 
 from bedside.record import IceAssessment
 from bedside.timeutil import format_local
@@ -60,7 +69,7 @@ class PatientWorkspace(QWidget):
             "← &Board (Esc)", name="Back to ward board", slot=self.back_requested.emit
         )
         hl.addWidget(self.back, 0, 0)
-        self.name = label("", "big", wrap=False)
+        self.name = label("", "big")
         self.name.setAccessibleName("Patient name")
         hl.addWidget(self.name, 0, 1)
         actions = QHBoxLayout()
@@ -75,8 +84,16 @@ class PatientWorkspace(QWidget):
             button("&Tocilizumab (F4)", name="Give tocilizumab", slot=self.dose_requested.emit)
         )
         actions.addWidget(button("&Weight…", name="Record weight", slot=self._weight))
-        actions.addWidget(button("&Infusion…", name="Record infusion", slot=self._infusion))
-        actions.addWidget(button("N&ote…", name="Add note", slot=self._note))
+        more = QToolButton()
+        more.setText("More")
+        more.setAccessibleName("More patient actions")
+        more.setToolTip("Record the infusion, add a note")
+        more.setPopupMode(QToolButton.ToolButtonPopupMode.InstantPopup)
+        menu = QMenu(more)
+        menu.addAction("Record &infusion…", self._infusion)
+        menu.addAction("Add n&ote…", self._note)
+        more.setMenu(menu)
+        actions.addWidget(more)
         hl.addLayout(actions, 0, 2)
         self.facts = label("")
         self.facts.setAccessibleName("Patient details")

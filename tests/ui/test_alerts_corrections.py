@@ -199,3 +199,32 @@ def test_bad_amendment_is_refused_next_to_the_field(
     shown = dlg.amend_form.errors["temperature_c"].text() + dlg.form.form_error.text()
     assert "temperature_c" in shown or "45" in shown
     assert not any(isinstance(e, Correction) for e in session.controller.record(pid).events)
+
+
+def test_clock_jump_pauses_dosing_until_a_nurse_confirms_the_time(
+    sessions: Sessions, data_dir: Path, dialog_log: DialogLog
+) -> None:
+    mono = [1000.0]
+    session = sessions.open(data_dir, monotonic=lambda: mono[0])
+    pid = add_patient(session, dialog_log)
+    window = session.window
+    assert window.clock_banner.isHidden()
+    # The wall clock jumps 2 h forward while the monotonic clock moves 1 s.
+    sessions.clock.advance(timedelta(hours=2))
+    mono[0] += 1
+    session.ticker.tick()
+    assert not window.clock_banner.isHidden()
+    assert "jumped forward" in _banner(window.clock_banner)
+    dlg = dialogs.DoseDialog(session.controller, pid, "AB")
+    assert dlg.plan is not None and dlg.plan.hard_block
+    assert not dlg.ok_button.isEnabled()
+
+    def confirm(d: dialogs.ClockDialog) -> bool:
+        return d.submit()
+
+    dialog_log.on(dialogs.ClockDialog, confirm)
+    window.confirm_clock()
+    assert window.clock_banner.isHidden()
+    assert not session.controller.dosing_suspended
+    dlg = dialogs.DoseDialog(session.controller, pid, "AB")
+    assert dlg.plan is not None and not dlg.plan.hard_block

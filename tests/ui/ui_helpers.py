@@ -117,13 +117,8 @@ class Sessions:
         kwargs.setdefault("install_crash_hook", False)
         kwargs.setdefault("listen", False)
         kwargs.setdefault("demo_launcher", lambda: None)
-        session = build_session(
-            root,
-            self.clock,
-            timer_factory=factory,
-            monotonic=lambda: self.clock.now().timestamp(),
-            **kwargs,
-        )
+        kwargs.setdefault("monotonic", lambda: self.clock.now().timestamp())
+        session = build_session(root, self.clock, timer_factory=factory, **kwargs)
         self.qtbot.addWidget(session.window)
         session.window.resize(1500, 950)
         session.window.initials_edit.setText("AB")

@@ -128,9 +128,9 @@ class BoardModel(RowTableModel[BoardRow]):
                 phrase += f" · acknowledged by {alert.by}"
             elif alert.state == "snoozed" and item.state != "upcoming":
                 phrase += f" · snoozed until {format_local(alert.until)}"
-            extra = row.due_count + row.overdue_count
-            more = f"  (+{extra - 1} more due)" if extra > 1 else ""
-            return f"{phrase}{more}\n{_short(item.message)}"
+            extra = row.due_count + row.overdue_count - (1 if item.state != "upcoming" else 0)
+            more = f"\n+{extra} more due" if extra > 0 else ""
+            return f"{phrase}\n{_short(item.message, 60)}{more}"
         return ""
 
     def _tooltip(self, row: BoardRow, column: int, now: datetime) -> str | None:

@@ -14,7 +14,7 @@ from ui.presenters import TimelineRow
 
 logger = logging.getLogger(__name__)
 
-COL_WHEN, COL_RECORDED, COL_KIND, COL_WHAT, COL_STATUS = range(5)
+COL_WHEN, COL_RECORDED, COL_KIND, COL_WHAT = range(4)
 _STRIKE = QFont()
 _STRIKE.setStrikeOut(True)
 _VOID_FG = QColor("#6b6b6b")
@@ -25,7 +25,7 @@ _VOID_BG = QColor("#f1f1f1")
 class TimelineModel(RowTableModel[TimelineRow]):
     """Who charted what and when, with corrections spelled out next to the original."""
 
-    headers = ("When (effective)", "Recorded", "Entry", "Details", "Corrections")
+    headers = ("When (effective)", "Recorded", "Entry", "Details and corrections")
 
     def __init__(self, parent: Any = None) -> None:
         super().__init__(key=lambda r: r.event_id, parent=parent)
@@ -41,12 +41,10 @@ class TimelineModel(RowTableModel[TimelineRow]):
                 prefix = "VOIDED — " if row.voided else ("AMENDED — " if row.amended else "")
                 return prefix + row.kind
             if column == COL_WHAT:
-                return row.what
-            if column == COL_STATUS:
-                return row.status
-        if role == Qt.ItemDataRole.ToolTipRole and column in (COL_WHAT, COL_STATUS):
+                return row.what if not row.status else f"{row.what}\n⚠ {row.status}"
+        if role == Qt.ItemDataRole.ToolTipRole and column == COL_WHAT:
             return row.what + (f"\n\n{row.status}" if row.status else "")
-        if role == Qt.ItemDataRole.FontRole and row.voided and column == COL_WHAT:
+        if role == Qt.ItemDataRole.FontRole and row.voided and column == COL_KIND:
             return _STRIKE
         if role == Qt.ItemDataRole.ForegroundRole and row.voided:
             return brush(_VOID_FG)

@@ -97,7 +97,7 @@ class TimelineTab(PatientTab):
         self.view = table_view("Timeline of events")
         self.view.setModel(self.proxy)
         self.view.verticalHeader().setDefaultSectionSize(48)
-        resize_columns(self.view, [160, 210, 230, 520])
+        resize_columns(self.view, [150, 200, 210])
         lay.addWidget(self.view, 1)
         lay.addWidget(
             label(

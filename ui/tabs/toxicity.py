@@ -175,7 +175,7 @@ class ToxicityTab(PatientTab):
         right.addWidget(self.lab_view)
         rw = QWidget()
         rw.setLayout(right)
-        content = Columns([lab_box, tox_box], [charts, rw])
+        content = Columns([lab_box, tox_box], [charts, rw], single=[charts, lab_box, rw, tox_box])
 
         outer = QVBoxLayout(self)
         outer.setContentsMargins(0, 0, 0, 0)
