@@ -1096,7 +1096,7 @@ class CorrectionDialog(FormDialog):
         )
         f.add("action", "Action:", self.action)
         self.reason = QLineEdit()
-        f.add("reason", "&Reason:", self.reason, hint="required")
+        f.add("reason", "&Reason:", self.reason, hint="required", expand=True)
         self.fields: dict[str, QLineEdit] = {}
         self.amend_box = QGroupBox("Amended values (change only what was wrong)")
         grid = Form()
@@ -1237,6 +1237,15 @@ class AlertDialog(FormDialog):
             "&Reason:",
             self.reason,
             hint="required for this alert" if needs else "optional",
+            expand=True,
+        )
+        f.add_widget(
+            label(
+                "Acknowledging silences the alarm for this item and is written to the "
+                "patient's record with your initials. The item stays on the list until the "
+                "task is done.",
+                "hint",
+            )
         )
         self.by = f.add(
             "initials", "Your &initials:", InitialsEdit("Your initials"), aliases=("recorded_by",)

@@ -388,7 +388,12 @@ class CrsTab(PatientTab):
         _, nxt = presenters.budget_lines(budget, now)
         self.next_line.setText(nxt[0].upper() + nxt[1:])
         check = budget.check
-        if check.allowed:
+        if check.allowed and not budget.history_complete:
+            self.why_line.setText(
+                "The limits would allow a dose now, but the dose history is incomplete: a dose "
+                "needs an override (reason and a second nurse) until the history is confirmed."
+            )
+        elif check.allowed:
             self.why_line.setText("The interval, 24 h and course limits all allow a dose now.")
         else:
             self.why_line.setText("Why not now: " + "; ".join(check.reason_text.values()) + ".")

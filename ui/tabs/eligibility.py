@@ -7,10 +7,12 @@ line names its source and says when the rule is not verified.
 
 from __future__ import annotations
 
+import html
 import logging
 from typing import Any
 
 from pydantic import ValidationError
+from PySide6.QtCore import Qt
 from PySide6.QtWidgets import (
     QCheckBox,
     QComboBox,
@@ -127,7 +129,10 @@ class EligibilityTab(PatientTab):
         self.indication = label("", "hint")
         right.addWidget(self.indication)
         self.checklist = QGroupBox("Checklist")
-        self.check_layout = QVBoxLayout(self.checklist)
+        self.checklist_text = label("")
+        self.checklist_text.setTextFormat(Qt.TextFormat.RichText)
+        self.checklist_text.setAccessibleName("Eligibility checklist")
+        QVBoxLayout(self.checklist).addWidget(self.checklist_text)
         right.addWidget(self.checklist)
         self.note = label(
             "This screen supports, never replaces, the treating physician's decision and the "
@@ -229,20 +234,19 @@ class EligibilityTab(PatientTab):
         crit = protocol.eligibility.criteria[self.criteria.currentData()]
         ind = crit.products[self.product.currentData()]
         self.indication.setText(f"Indication ({crit.title}): {ind.summary} [{ind.source}]")
-        while self.check_layout.count():
-            item = self.check_layout.takeAt(0)
-            w = item.widget()
-            if w is not None:
-                w.deleteLater()
+        lines = []
         for it in result.items:
             if it.kind == "indication":
-                mark = "✔ MET" if it.met else "✘ NOT MET"
+                mark, color = ("✔ MET", "#1b5e20") if it.met else ("✘ NOT MET", "#b00020")
             else:
-                mark = "⚠ CAUTION"
-            ver = "" if it.verified else " — UNVERIFIED rule"
-            line = label(f"{mark}: {it.text}   [{it.source}]{ver}", None if it.met else "error")
-            line.setAccessibleName(f"Criterion {it.key}")
-            self.check_layout.addWidget(line)
+                mark, color = "⚠ CAUTION", "#8a4b00"
+            ver = "" if it.verified else " — <b>UNVERIFIED rule</b>"
+            lines.append(
+                f'<p style="margin:2px 0"><b style="color:{color}">{mark}</b>: '
+                f'{html.escape(it.text)} <span style="color:#44505c">'
+                f"[{html.escape(it.source)}]</span>{ver}</p>"
+            )
+        self.checklist_text.setText("".join(lines))
 
     def refresh(self) -> None:
         """The last saved screening."""
