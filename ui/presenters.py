@@ -217,8 +217,10 @@ def budget_lines(budget: DoseBudget, now: datetime) -> tuple[str, str]:
         nxt = "course maximum reached — no further doses"
     elif budget.next_allowed_at is None:
         nxt = "no further doses"
-    elif budget.total == 0:
+    elif budget.total == 0 and budget.history_complete:
         nxt = "none given"
+    elif budget.next_allowed_at <= now and not budget.history_complete:
+        nxt = "next dose: needs an override"
     elif budget.next_allowed_at <= now:
         nxt = "next dose: the limits allow one now"
     else:
@@ -227,7 +229,7 @@ def budget_lines(budget: DoseBudget, now: datetime) -> tuple[str, str]:
             f"({countdown(budget.next_allowed_at, now)})"
         )
     if not budget.history_complete:
-        nxt += " (history incomplete)"
+        nxt += " (dose history incomplete)"
     return counts, nxt
 
 

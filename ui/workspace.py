@@ -222,12 +222,17 @@ class PatientWorkspace(QWidget):
         now = c.now
         age = presenters.age_years(p.date_of_birth, now.date())
         self.name.setText(f"{p.name} · Bed {p.bed or '—'}")
-        infusion = f"infused {format_local(p.infusion_at)}" if p.infusion_at else "not infused yet"
         lot = f", lot {p.lot_number}" if p.lot_number else ""
+        if p.infusion_at is not None:
+            day = (
+                f"{presenters.day_label(c.day(self.pid))} "
+                f"(infused {format_local(p.infusion_at)}{lot})"
+            )
+        else:
+            day = "not infused yet"
         self.facts.setText(
             f"MRN {p.mrn} · born {p.date_of_birth:%d %b %Y} ({age} y) · {p.sex} · "
-            f"{presenters.product_label(p.product)} · {presenters.day_label(c.day(self.pid))} "
-            f"({infusion}{lot})"
+            f"{presenters.product_label(p.product)} · {day}"
         )
         last_ice = presenters.latest(c.events(self.pid), IceAssessment)
         ice = (

@@ -129,8 +129,8 @@ class BoardModel(RowTableModel[BoardRow]):
             elif alert.state == "snoozed" and item.state != "upcoming":
                 phrase += f" · snoozed until {format_local(alert.until)}"
             extra = row.due_count + row.overdue_count - (1 if item.state != "upcoming" else 0)
-            more = f"\n+{extra} more due" if extra > 0 else ""
-            return f"{phrase}\n{_short(item.message, 60)}{more}"
+            more = f" · +{extra} more" if extra > 0 else ""
+            return f"{phrase}{more}\n{item.message}"
         return ""
 
     def _tooltip(self, row: BoardRow, column: int, now: datetime) -> str | None:
@@ -166,7 +166,3 @@ class BoardModel(RowTableModel[BoardRow]):
         if role == Qt.ItemDataRole.DecorationRole and column == COL_NEXT:
             return icon("blocked")
         return None
-
-
-def _short(text: str, limit: int = 90) -> str:
-    return text if len(text) <= limit else text[: limit - 1] + "…"
