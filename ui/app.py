@@ -303,7 +303,9 @@ def main(argv: list[str] | None = None) -> int:
     if args.quit_after_show:
         _quit_after_first_paint(app, window, started)
     window.show()
-    session.ticker.start()
+    # The window was computed for "now" when it was built; the first tick comes 1 s later
+    # (ticking now would only delay the first paint).
+    session.ticker.start(tick_now=False)
     from ui.ticker import single_shot
 
     single_shot(300, window, warm_up)

@@ -158,6 +158,7 @@ class WardController(QObject):
         self._board: list[BoardRow] = []
         self._due_rows: list[DueRow] = []
         self._sounding: set[str] = set()
+        self._pending_audit: set[str] = set()
         self._first_refresh = True
         self.last_refresh_ms = 0.0
         self.now = clock.now()
@@ -326,7 +327,11 @@ class WardController(QObject):
         new = [r for r in due_rows if r.item.key in sounding - self._sounding]
         self._sounding = sounding
         if new:
-            self._audit_raised({r.pid for r in new})
+            self._pending_audit |= {r.pid for r in new}
+        if self._pending_audit and not self._first_refresh:
+            # Not on the first refresh: those saves (fsync) would delay the first paint.
+            pending, self._pending_audit = self._pending_audit, set()
+            self._audit_raised(pending)
         self.last_refresh_ms = (time.perf_counter() - started) * 1000
         self.refreshed.emit()
         if new:

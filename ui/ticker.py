@@ -77,10 +77,11 @@ class Ticker(QObject):
         """The injected clock."""
         return self._clock
 
-    def start(self) -> None:
-        """Start ticking (and tick once now)."""
+    def start(self, *, tick_now: bool = True) -> None:
+        """Start ticking (and tick once now, unless ``tick_now`` is False)."""
         self._timer.start()
-        self.tick()
+        if tick_now:
+            self.tick()
 
     def stop(self) -> None:
         """Stop ticking."""
