@@ -65,13 +65,13 @@ DEVICE_LABELS: dict[str, str] = {
 class StrictInput(BaseModel):
     """Base of every rule input: strict types, no unknown keys, no NaN or infinity."""
 
-    model_config = ConfigDict(extra="forbid", strict=True, frozen=True, allow_inf_nan=False)
+    model_config = ConfigDict(extra="forbid", strict=True, frozen=True, allow_inf_nan=False, defer_build=True)
 
 
 class Result(BaseModel):
     """Base of every rule result."""
 
-    model_config = ConfigDict(frozen=True)
+    model_config = ConfigDict(frozen=True, defer_build=True)
 
     explanation: str
 
@@ -567,7 +567,7 @@ class EligibilityInput(StrictInput):
 class CriterionResult(BaseModel):
     """One line of the screening checklist."""
 
-    model_config = ConfigDict(frozen=True)
+    model_config = ConfigDict(frozen=True, defer_build=True)
 
     key: str
     kind: Literal["indication", "caution"]
