@@ -65,7 +65,9 @@ DEVICE_LABELS: dict[str, str] = {
 class StrictInput(BaseModel):
     """Base of every rule input: strict types, no unknown keys, no NaN or infinity."""
 
-    model_config = ConfigDict(extra="forbid", strict=True, frozen=True, allow_inf_nan=False, defer_build=True)
+    model_config = ConfigDict(
+        extra="forbid", strict=True, frozen=True, allow_inf_nan=False, defer_build=True
+    )
 
 
 class Result(BaseModel):

@@ -22,9 +22,9 @@ from pathlib import Path
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 
-from bedside.clock import FakeClock  # noqa: E402
-from bedside.record import make_event, record_to_json  # noqa: E402
-from bedside.service import Ward, open_ward  # noqa: E402
+from bedside.clock import FakeClock
+from bedside.record import make_event, record_to_json
+from bedside.service import Ward, open_ward
 
 START = datetime(2026, 3, 1, 8, 0, tzinfo=UTC)
 
@@ -50,20 +50,39 @@ def _thirty_day_record(ward: Ward, clock: FakeClock, pid: str, n_events: int) ->
         at = START + step * i
         if i % 3 == 0:
             ev = make_event(
-                "vitals", effective_at=at, recorded_at=at, recorded_by="AB",
-                temperature_c=37.0 + (i % 20) / 10, heart_rate=80 + i % 30, systolic_mmhg=120,
-                diastolic_mmhg=75, spo2_pct=97, respiratory_rate=18,
+                "vitals",
+                effective_at=at,
+                recorded_at=at,
+                recorded_by="AB",
+                temperature_c=37.0 + (i % 20) / 10,
+                heart_rate=80 + i % 30,
+                systolic_mmhg=120,
+                diastolic_mmhg=75,
+                spo2_pct=97,
+                respiratory_rate=18,
             )
         elif i % 3 == 1:
             ev = make_event(
-                "crs_assessment", effective_at=at, recorded_at=at, recorded_by="AB",
-                inputs={"temperature_c": 38.1, "hypotension": False}, grade=1, drivers=["fever"],
+                "crs_assessment",
+                effective_at=at,
+                recorded_at=at,
+                recorded_by="AB",
+                inputs={"temperature_c": 38.1, "hypotension": False},
+                grade=1,
+                drivers=["fever"],
                 explanation="Grade 1: fever 38.1 °C (≥ 38 °C) without hypotension or hypoxia",
             )
         else:
             ev = make_event(
-                "lab", effective_at=at, recorded_at=at, recorded_by="AB", test="neutrophils",
-                value=0.4, unit="10^9/L", lln=2.0, ctcae_grade=4,
+                "lab",
+                effective_at=at,
+                recorded_at=at,
+                recorded_by="AB",
+                test="neutrophils",
+                value=0.4,
+                unit="10^9/L",
+                lln=2.0,
+                ctcae_grade=4,
                 explanation="Grade 4: 0.4 10^9/L, LLN 2 10^9/L — neutrophil count decreased",
             )
         rec = append(rec, ev, at)
@@ -119,11 +138,17 @@ def main() -> int:
     print(f"record: {n} events, {size / 1024:.0f} KiB on disk; ward: {ns.patients} such patients")
     print(f"{'figure':44} {'value':>10} {'reference':>10} {'ratio':>7}  target")
     p95, r95 = _pct(save_ms, 0.95), _pct(ref_ms, 0.95)
-    print(f"{'save p95 (append+validate+fsync+backup), ms':44} {p95:10.1f} {r95:10.1f} {p95 / r95:7.1f}  < 20 ms")
+    print(
+        f"{'save p95 (append+validate+fsync+backup), ms':44} "
+        f"{p95:10.1f} {r95:10.1f} {p95 / r95:7.1f}  < 20 ms"
+    )
     p50, r50 = statistics.median(save_ms), statistics.median(ref_ms)
     print(f"{'save p50, ms':44} {p50:10.1f} {r50:10.1f} {p50 / r50:7.1f}")
     lm, rm = statistics.median(load_ms), statistics.median(ref_load)
-    print(f"{'whole-ward load (lock+strict+validate), ms':44} {lm:10.1f} {rm:10.1f} {lm / rm:7.1f}  < 300 ms")
+    print(
+        f"{'whole-ward load (lock+strict+validate), ms':44} "
+        f"{lm:10.1f} {rm:10.1f} {lm / rm:7.1f}  < 300 ms"
+    )
     return 0
 
 
