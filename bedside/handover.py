@@ -41,6 +41,7 @@ from pydantic import BaseModel
 from bedside.doses import DoseBudget, dose_budget, tocilizumab_doses
 from bedside.errors import BedsideError
 from bedside.escalations import derive_due
+from bedside.labels import LAB_TEST_LABELS
 from bedside.protocol import Protocol, Text
 from bedside.record import (
     EligibilityScreen,
@@ -254,13 +255,6 @@ def _guidance(protocol: Protocol, syndrome: str, grade: int | None) -> Guidance 
     )
 
 
-LAB_NAMES = {
-    "neutrophils": "Neutrophils",
-    "platelets": "Platelets",
-    "hemoglobin": "Haemoglobin",
-    "lymphocytes": "Lymphocytes",
-    "wbc": "White cells",
-}
 _UNITS = {"10^9/L": "×10⁹/L", "/uL": "/µL"}
 
 
@@ -284,7 +278,7 @@ def _labs(events: Sequence[EventBase], protocol: Protocol) -> tuple[LabEntry, ..
         out.append(
             LabEntry(
                 test=test,
-                label=LAB_NAMES.get(test, spec.label if spec else test),
+                label=LAB_TEST_LABELS.get(test, spec.label if spec else test),
                 value=last.value,
                 unit=last.unit,
                 ctcae_grade=last.ctcae_grade,

@@ -17,6 +17,7 @@ from typing import Literal
 from pydantic import BaseModel, ConfigDict, Field, model_validator
 
 from bedside.errors import InputError
+from bedside.labels import PRODUCT_LABELS
 from bedside.protocol import DrugClass, LabelVersion, Product, Protocol
 from bedside.timeutil import Instant
 
@@ -657,7 +658,7 @@ def eligibility(inp: EligibilityInput, protocol: Protocol) -> EligibilityResult:
         status = "review"
     else:
         status = "eligible"
-    name = {"ide-cel": "ide-cel (Abecma)", "cilta-cel": "cilta-cel (Carvykti)"}[inp.product]
+    name = PRODUCT_LABELS[inp.product]
     lines = {
         "eligible": f"Eligible for {name} under {crit.title}",
         "not_eligible": f"Not eligible for {name} under {crit.title}",

@@ -32,6 +32,7 @@ from datetime import datetime, timedelta
 from typing import Literal, Protocol
 
 from bedside.doses import history_complete, tocilizumab_doses
+from bedside.labels import DRUG_LABELS
 from bedside.record import (
     AlertAck,
     Correction,
@@ -50,13 +51,6 @@ logger = logging.getLogger(__name__)
 
 Syndrome = Literal["CRS", "ICANS"]
 
-DRUG_LABELS: dict[str, str] = {
-    "tocilizumab": "tocilizumab",
-    "dexamethasone": "dexamethasone (corticosteroid)",
-    "methylprednisolone": "methylprednisolone (corticosteroid)",
-    "anakinra": "anakinra",
-    "levetiracetam": "levetiracetam",
-}
 STEROIDS = frozenset({"dexamethasone", "methylprednisolone"})
 
 
@@ -78,7 +72,8 @@ def drug_label(med: Medication) -> str:
     """Human name of the drug of an administration (``other`` uses its free-text name)."""
     if med.drug == "other":
         return f"other: {med.drug_name}"
-    return DRUG_LABELS.get(med.drug, med.drug)
+    label = DRUG_LABELS.get(med.drug, med.drug).lower()
+    return f"{label} (corticosteroid)" if med.drug in STEROIDS else label
 
 
 @dataclass(frozen=True)

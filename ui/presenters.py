@@ -13,6 +13,13 @@ from datetime import date, datetime, timedelta
 from typing import Any
 
 from bedside.doses import DoseBudget
+from bedside.labels import (
+    DRUG_LABELS,
+    EVENT_KIND_LABELS,
+    LAB_TEST_LABELS,
+    PRODUCT_LABELS,
+    TOXICITY_LABELS,
+)
 from bedside.record import (
     AlertAck,
     ClockAnomaly,
@@ -37,35 +44,12 @@ from bedside.timeutil import format_duration, format_local, local_zone
 
 logger = logging.getLogger(__name__)
 
-PRODUCT_LABELS = {"ide-cel": "ide-cel (Abecma)", "cilta-cel": "cilta-cel (Carvykti)"}
 STATE_LABELS = {"overdue": "OVERDUE", "due": "DUE NOW", "upcoming": "upcoming"}
 SEVERITY_LABELS = {"critical": "critical", "warning": "warning", "info": "routine"}
 STATE_RANK = {"overdue": 0, "due": 1, "upcoming": 2}
 SEVERITY_RANK = {"critical": 0, "warning": 1, "info": 2}
-TEST_LABELS = {
-    "neutrophils": "Neutrophils (ANC)",
-    "platelets": "Platelets",
-    "hemoglobin": "Haemoglobin",
-    "lymphocytes": "Lymphocytes",
-    "wbc": "White cells (WBC)",
-}
-KIND_LABELS = {
-    "vitals": "Vital signs",
-    "crs_assessment": "CRS assessment",
-    "ice_assessment": "ICE / ICANS assessment",
-    "medication": "Medication",
-    "lab": "Laboratory result",
-    "toxicity": "Toxicity",
-    "neuro_check": "Delayed-neurotoxicity check",
-    "eligibility": "Eligibility screening",
-    "alert": "Alert",
-    "clock_anomaly": "Clock warning",
-    "note": "Note",
-    "correction": "Correction",
-    "patient_update": "Patient details changed",
-    "history_confirmation": "Dose history confirmed",
-    "restored": "Restored from backup",
-}
+TEST_LABELS = LAB_TEST_LABELS
+KIND_LABELS = EVENT_KIND_LABELS
 CONSCIOUSNESS_LABELS = {
     "alert": "Alert",
     "awakens_spontaneously": "Depressed: awakens spontaneously",
@@ -83,22 +67,6 @@ EDEMA_LABELS = {
     "none": "No raised ICP / oedema",
     "focal": "Focal/local oedema on imaging",
     "diffuse": "Diffuse oedema, posturing, CN VI palsy, papilloedema or Cushing's triad",
-}
-TOXICITY_LABELS = {
-    "infection": "Infection",
-    "iec_hs": "IEC-HS (HLH-like)",
-    "movement_neurocognitive": "Movement / neurocognitive (MNT, parkinsonism)",
-    "cranial_nerve_palsy": "Cranial nerve palsy",
-    "hypogammaglobulinaemia": "Hypogammaglobulinaemia",
-    "other": "Other",
-}
-DRUG_LABELS = {
-    "tocilizumab": "Tocilizumab",
-    "dexamethasone": "Dexamethasone",
-    "methylprednisolone": "Methylprednisolone",
-    "anakinra": "Anakinra",
-    "levetiracetam": "Levetiracetam",
-    "other": "Other",
 }
 
 
