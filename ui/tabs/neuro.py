@@ -274,8 +274,9 @@ class NeuroTab(PatientTab):
         not_assessable = [n for n, v in values.items() if v is NA]
         score = self.score()
         if unscored:
-            partial = sum(v for v in values.values() if v not in (UNSET, NA))
-            self.total.setText(f"ICE: {len(unscored)} item(s) not scored yet (so far {partial})")
+            scored = [v for v in values.values() if v not in (UNSET, NA)]
+            so_far = f"; {sum(scored)} point(s) from the scored items" if scored else ""
+            self.total.setText(f"ICE: — ({len(unscored)} item(s) not scored yet{so_far})")
         elif not_assessable:
             self.total.setText(
                 "ICE: NOT ASSESSABLE (" + ", ".join(not_assessable) + ") — not the same as 0"
