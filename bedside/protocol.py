@@ -103,7 +103,8 @@ class Tocilizumab(_Model):
     max_per_24h: Count
     max_total: Count
     window_h: PositiveNumber
-    override_requires_second_nurse: bool
+    override_requires_second_nurse: Literal[True]
+    """Bedside always asks a second nurse for an override; a protocol cannot switch that off."""
 
     @model_validator(mode="after")
     def _coherent(self) -> Tocilizumab:
