@@ -22,16 +22,18 @@ def parse_instant(value: object) -> datetime:
     Returns the instant converted to UTC. Naive datetimes, strings without an offset,
     numbers and anything else are rejected with ``ValueError``.
     """
-    if isinstance(value, datetime):
-        dt = value
-    elif isinstance(value, str):
+    if isinstance(value, str):
         text = value.strip()
-        if text.endswith(("z", "Z")):
-            text = text[:-1] + "+00:00"
+        if text.endswith("z"):
+            text = text[:-1] + "Z"
         try:
-            dt = datetime.fromisoformat(text)
+            dt = datetime.fromisoformat(text)  # 3.11+: accepts a trailing "Z"
         except ValueError:
             raise ValueError(f"not an ISO 8601 date-time: {value!r}") from None
+        if dt.tzinfo is UTC:
+            return dt  # the stored form ("...Z"): already aware UTC
+    elif isinstance(value, datetime):
+        dt = value
     else:
         raise ValueError(f"expected an ISO 8601 date-time with offset, got {type(value).__name__}")
     if dt.tzinfo is None or dt.utcoffset() is None:
