@@ -9,8 +9,10 @@ from __future__ import annotations
 
 import logging
 from datetime import UTC, datetime, timedelta, tzinfo
+from functools import lru_cache
 from typing import Annotated
 
+import tzlocal
 from pydantic import BeforeValidator
 
 logger = logging.getLogger(__name__)
@@ -51,10 +53,19 @@ def iso_utc(dt: datetime) -> str:
     return text.replace("+00:00", "Z")
 
 
+@lru_cache(maxsize=1)
 def local_zone() -> tzinfo:
-    """The machine's local time zone (for display only)."""
-    zone = datetime.now().astimezone().tzinfo
-    return zone if zone is not None else UTC
+    """The machine's IANA time zone (with its DST rules), for display only.
+
+    ``tzlocal`` reads it from TZ, /etc/localtime or the Windows registry. A fixed offset
+    taken from "now" would label summer times with the winter abbreviation (or the
+    reverse), so it is only the last resort; UTC if nothing can be found.
+    """
+    try:
+        return tzlocal.get_localzone()
+    except Exception:  # noqa: BLE001 - any failure falls back to UTC, logged
+        logger.warning("local time zone unknown; showing times in UTC")
+        return UTC
 
 
 def format_local(dt: datetime | None, zone: tzinfo | None = None, *, seconds: bool = False) -> str:
