@@ -184,15 +184,12 @@ class Ward:
         self.tokens[pid] = loaded.token
         self._json_cache[pid] = list(loaded.raw["events"])
         self.failures.pop(pid, None)
-        now = self.clock.now()
-        event = make_event(
+        self._append(
+            pid,
             "restored",
-            effective_at=now,
-            recorded_at=now,
             recorded_by=recorded_by,
             backup_name=backup.name,
         )
-        self.add_event(pid, event)
         logger.warning("patient %s restored from a backup", patient_hash(pid))
         return backup
 
@@ -297,16 +294,33 @@ class Ward:
         self._commit(pid, new)
         return new.events[-1]
 
+    def _append(
+        self,
+        pid: str,
+        kind: str,
+        *,
+        recorded_by: str,
+        effective_at: datetime | None = None,
+        **fields: Any,
+    ) -> EventBase:
+        """Build an event of ``kind`` recorded now (effective now unless given) and append it."""
+        now = self.clock.now()
+        event = make_event(
+            kind,
+            effective_at=effective_at or now,
+            recorded_at=now,
+            recorded_by=recorded_by,
+            **fields,
+        )
+        return self.add_event(pid, event)
+
     def chart(self, pid: str, kind: str, *, recorded_by: str, **fields: Any) -> EventBase:
         """Validate and append an event of ``kind`` (tocilizumab goes through give_tocilizumab)."""
         if kind == "medication" and fields.get("drug") == "tocilizumab" and not fields.get("prior"):
             raise InputError("drug: tocilizumab must be given through the dose check")
         if kind in {"correction", "crs_assessment", "ice_assessment", "eligibility", "lab"}:
             raise InputError(f"kind: {kind} events are recorded through their own command")
-        now = self.clock.now()
-        fields.setdefault("effective_at", now)
-        event = make_event(kind, recorded_at=now, recorded_by=recorded_by, **fields)
-        return self.add_event(pid, event)
+        return self._append(pid, kind, recorded_by=recorded_by, **fields)
 
     def create_patient(self, *, recorded_by: str, **fields: Any) -> str:
         """Add a new patient (validated header; the file must not exist yet)."""
@@ -344,18 +358,16 @@ class Ward:
         protocol = self.protocol_for(rec)
         crs_in = _validate(CrsInput, inputs, "crs")
         result = crs_grade(crs_in, protocol)
-        now = self.clock.now()
-        event = make_event(
+        return self._append(
+            pid,
             "crs_assessment",
-            effective_at=effective_at or now,
-            recorded_at=now,
             recorded_by=recorded_by,
+            effective_at=effective_at,
             inputs=crs_in.model_dump(mode="json"),
             grade=result.grade,
             drivers=result.drivers,
             explanation=result.explanation,
-        )
-        return self.add_event(pid, event), result
+        ), result
 
     def assess_ice(
         self,
@@ -390,12 +402,11 @@ class Ward:
             "icans",
         )
         result = icans_grade(icans_in, protocol)
-        now = self.clock.now()
-        event = make_event(
+        return self._append(
+            pid,
             "ice_assessment",
-            effective_at=effective_at or now,
-            recorded_at=now,
             recorded_by=recorded_by,
+            effective_at=effective_at,
             **values,
             ice_score=score,
             consciousness=consciousness,
@@ -405,8 +416,7 @@ class Ward:
             grade=result.grade,
             drivers=result.drivers,
             explanation=result.explanation,
-        )
-        return self.add_event(pid, event), result
+        ), result
 
     def record_lab(
         self,
@@ -430,12 +440,11 @@ class Ward:
                 data["lln"] = lln
             res = ctcae_grade(_validate(CtcaeInput, data, "lab"), protocol)
             grade, explanation = res.grade, res.explanation
-        now = self.clock.now()
-        event = make_event(
+        return self._append(
+            pid,
             "lab",
-            effective_at=effective_at or now,
-            recorded_at=now,
             recorded_by=recorded_by,
+            effective_at=effective_at,
             test=test,
             value=value,
             unit=unit,
@@ -443,7 +452,6 @@ class Ward:
             ctcae_grade=grade,
             explanation=explanation,
         )
-        return self.add_event(pid, event)
 
     def screen_eligibility(
         self, pid: str, inputs: dict[str, Any], *, recorded_by: str
@@ -453,11 +461,9 @@ class Ward:
         protocol = self.protocol_for(rec)
         elig_in = _validate(EligibilityInput, inputs, "eligibility")
         result = eligibility(elig_in, protocol)
-        now = self.clock.now()
-        event = make_event(
+        return self._append(
+            pid,
             "eligibility",
-            effective_at=now,
-            recorded_at=now,
             recorded_by=recorded_by,
             criteria=elig_in.criteria,
             product=elig_in.product,
@@ -468,8 +474,7 @@ class Ward:
             unmet=result.unmet,
             cautions=result.cautions,
             explanation=result.explanation,
-        )
-        return self.add_event(pid, event), result
+        ), result
 
     def plan_tocilizumab(self, pid: str, at: datetime | None = None) -> DosePlan:
         """Compute the dose and check every limit for a dose at ``at`` (nothing is written)."""
@@ -548,12 +553,11 @@ class Ward:
         elif override is not None:
             raise InputError("override: no limit applies, an override is not needed")
         protocol = self.protocol_for(self.record(pid))
-        now = self.clock.now()
-        event = make_event(
+        saved = self._append(
+            pid,
             "medication",
-            effective_at=at,
-            recorded_at=now,
             recorded_by=given_by,
+            effective_at=at,
             drug="tocilizumab",
             dose=plan.dose.dose_mg,
             unit="mg",
@@ -564,7 +568,6 @@ class Ward:
             weight_kg_used=plan.weight_kg,
             override=ov.model_dump() if ov else None,
         )
-        saved = self.add_event(pid, event)
         assert isinstance(saved, Medication)
         return saved
 
@@ -572,12 +575,11 @@ class Ward:
         self, pid: str, *, effective_at: datetime, dose_mg: float, source: str, recorded_by: str
     ) -> EventBase:
         """Record a tocilizumab dose given before the patient reached this workstation."""
-        now = self.clock.now()
-        event = make_event(
+        return self._append(
+            pid,
             "medication",
-            effective_at=effective_at,
-            recorded_at=now,
             recorded_by=recorded_by,
+            effective_at=effective_at,
             drug="tocilizumab",
             dose=dose_mg,
             unit="mg",
@@ -586,7 +588,6 @@ class Ward:
             prior=True,
             prior_source=source,
         )
-        return self.add_event(pid, event)
 
     def correct(
         self,
@@ -610,18 +611,15 @@ class Ward:
             raise InputError("target_id: this event is already voided")
         if action == "amend":
             validate_amendment(target, amended or {})
-        now = self.clock.now()
-        event = make_event(
+        return self._append(
+            pid,
             "correction",
-            effective_at=now,
-            recorded_at=now,
             recorded_by=recorded_by,
             target_id=target_id,
             action=action,
             reason=reason,
             amended=amended,
         )
-        return self.add_event(pid, event)
 
 
 def _is_hard(protocol: Protocol, reason: str) -> bool:
