@@ -11,6 +11,7 @@ from __future__ import annotations
 
 import argparse
 import logging
+import sys
 from collections.abc import Callable
 from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta
@@ -508,7 +509,7 @@ def main(argv: list[str]) -> int:
     try:
         written = write_demo_ward(root, SystemClock())
     except BedsideError as exc:
-        print(f"error: {exc}")  # noqa: T201
+        print(f"error: {exc}", file=sys.stderr)  # noqa: T201
         return 1
     if written:
         print(f"demo ward: wrote {len(written)} patient(s) to {root}: {', '.join(written)}")  # noqa: T201
