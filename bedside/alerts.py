@@ -192,6 +192,26 @@ def _latest_action(ward: Ward, pid: str, item: DueItem) -> AlertAck | None:
     return acted[-1] if acted else None
 
 
+def _write_alert(
+    ward: Ward, pid: str, item: DueItem, nurse: str, now: datetime, action: str, **extra: object
+) -> AlertAck:
+    """Append one alert-state event for ``item`` (the only place alert events are built)."""
+    event = make_event(
+        "alert",
+        effective_at=now,
+        recorded_at=now,
+        recorded_by=nurse,
+        alert_key=item.key,
+        alert_kind=item.kind,
+        due_at=item.due_at,
+        action=action,
+        **extra,
+    )
+    saved = ward.add_event(pid, event)
+    assert isinstance(saved, AlertAck)
+    return saved
+
+
 def acknowledge(
     ward: Ward, pid: str, key: str, initials: str, reason: str | None = None
 ) -> AlertAck:
@@ -233,20 +253,8 @@ def acknowledge(
         raise InputError(
             f"key: already acknowledged by {last.recorded_by} at {last.effective_at.isoformat()}"
         )
-    event = make_event(
-        "alert",
-        effective_at=now,
-        recorded_at=now,
-        recorded_by=nurse,
-        alert_key=item.key,
-        alert_kind=item.kind,
-        due_at=item.due_at,
-        action="acknowledged",
-        reason=text or None,
-    )
-    saved = ward.add_event(pid, event)
+    saved = _write_alert(ward, pid, item, nurse, now, "acknowledged", reason=text or None)
     logger.info("alert acknowledged (%s)", item.kind)
-    assert isinstance(saved, AlertAck)
     return saved
 
 
@@ -287,21 +295,17 @@ def snooze(
             "act on it and acknowledge it with a reason"
         )
     _require_due(item, "snoozed")
-    event = make_event(
-        "alert",
-        effective_at=now,
-        recorded_at=now,
-        recorded_by=nurse,
-        alert_key=item.key,
-        alert_kind=item.kind,
-        due_at=item.due_at,
-        action="snoozed",
+    saved = _write_alert(
+        ward,
+        pid,
+        item,
+        nurse,
+        now,
+        "snoozed",
         snooze_until=now + timedelta(minutes=minutes),
         reason=reason.strip() if reason else None,
     )
-    saved = ward.add_event(pid, event)
     logger.info("alert snoozed for %g min (%s)", minutes, item.kind)
-    assert isinstance(saved, AlertAck)
     return saved
 
 
@@ -321,19 +325,7 @@ def record_raised(ward: Ward, pid: str, recorded_by: str) -> list[AlertAck]:
     for item in items:
         if not item.active or (item.key, item.due_at) in seen:
             continue
-        event = make_event(
-            "alert",
-            effective_at=now,
-            recorded_at=now,
-            recorded_by=nurse,
-            alert_key=item.key,
-            alert_kind=item.kind,
-            due_at=item.due_at,
-            action="raised",
-        )
-        saved = ward.add_event(pid, event)
-        assert isinstance(saved, AlertAck)
-        written.append(saved)
+        written.append(_write_alert(ward, pid, item, nurse, now, "raised"))
     return written
 
 
