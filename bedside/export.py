@@ -82,9 +82,8 @@ NAMESPACE = uuid.UUID("6f1c2a4e-7c1b-4f59-9d0e-3b8f1f2d9a10")
 def export_json_bytes(ward: Any, pid: str) -> bytes:
     """The patient file's exact bytes, verified (strict JSON, checksum, schema, chain)."""
     ward.record(pid)  # raises InputError for an unknown patient
-    path = ward.store.patients_dir / f"{pid}.json"
     try:
-        data: bytes = path.read_bytes()
+        data: bytes = ward.store.envelope_bytes(pid)  # journals merged (issue 15)
     except OSError as exc:
         raise BedsideError(f"{pid}: the patient file cannot be read ({exc.strerror})") from None
     parse_patient_bytes(data, f"{pid}.json")

@@ -24,6 +24,11 @@ def default_data_dir() -> Path:
     env = os.environ.get(ENV_VAR)
     if env:
         return Path(env).expanduser()
+    from bedside.workstation import configured_ward_folder
+
+    ward = configured_ward_folder()  # machine-wide ward folder (issue 15), set by IT
+    if ward is not None:
+        return ward
     return Path(platformdirs.user_data_dir(APP_NAME, appauthor=False, roaming=False))
 
 

@@ -247,6 +247,8 @@ class Monitoring(_Model):
     snooze_max_min: PositiveNumber
     future_event_tolerance_min: PositiveNumber
     clock_jump_tolerance_min: PositiveNumber
+    peer_stale_after_min: PositiveNumber
+    peer_clock_tolerance_min: PositiveNumber
     due_grace_min: PositiveNumber
     ack_reason_required_for: SeverityList
 

@@ -72,7 +72,8 @@ from bedside.rules import (
     icans_grade,
     tocilizumab_dose,
 )
-from bedside.storage import DataDir, patient_hash
+from bedside.journal import JournalStore
+from bedside.storage import patient_hash
 
 logger = logging.getLogger(__name__)
 
@@ -124,7 +125,8 @@ class Ward:
     root: Path
     clock: Clock
     read_only: bool = False
-    store: DataDir = field(init=False)
+    workstation: str | None = None
+    store: JournalStore = field(init=False)
     records: dict[str, Record] = field(default_factory=dict, init=False)
     tokens: dict[str, str] = field(default_factory=dict, init=False)
     failures: dict[str, str] = field(default_factory=dict, init=False)
@@ -133,7 +135,9 @@ class Ward:
     time_guard: DoseTimeGuard | None = field(default=None, init=False)
 
     def __post_init__(self) -> None:
-        self.store = DataDir(self.root, clock=self.clock, read_only=self.read_only)
+        from bedside.wardsync import open_store
+
+        self.store = open_store(self)
 
     # ------------------------------------------------------------------ lifecycle
 
@@ -216,7 +220,11 @@ class Ward:
         return current_patient(self.record(pid))
 
     def record(self, pid: str) -> Record:
-        """The loaded record of a patient."""
+        """The loaded record of a patient (re-merged first if another workstation's arrived)."""
+        if pid in self.records and self.store.changed_since_load(pid):
+            from bedside.wardsync import refresh_patient
+
+            refresh_patient(self, pid)
         try:
             return self.records[pid]
         except KeyError:
@@ -634,9 +642,12 @@ def _validate(model: Any, data: dict[str, Any], what: str) -> Any:
         raise InputError(format_validation_error(exc, what=what)) from None
 
 
-def open_ward(root: Path, clock: Clock, *, read_only: bool = False) -> Ward:
-    """Open a ward directory (takes the writer lock unless ``read_only``)."""
-    return Ward(root=root, clock=clock, read_only=read_only).open()
+def open_ward(
+    root: Path, clock: Clock, *, read_only: bool = False, workstation: str | None = None
+) -> Ward:
+    """Open a ward folder as ``workstation`` (default: this machine's id; see
+    :mod:`bedside.workstation`). Takes that workstation's lock unless ``read_only``."""
+    return Ward(root=root, clock=clock, read_only=read_only, workstation=workstation).open()
 
 
 __all__ = ["DosePlan", "Ward", "open_ward", "tocilizumab_doses"]

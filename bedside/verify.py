@@ -74,7 +74,12 @@ def verify_dir(root: Path) -> tuple[bool, list[str]]:
     )
     if quarantined:
         lines.append(f"note: {len(quarantined)} quarantined file(s) kept in {store.quarantine_dir}")
-    if not files:
+    from bedside.journal import verify_ward_folder  # issue 15: one journal per workstation
+
+    journals_ok, journal_lines = verify_ward_folder(root)
+    all_ok = all_ok and journals_ok
+    lines.extend(journal_lines)
+    if not files and not journal_lines:
         lines.append(f"{patients_dir}: no patient files")
     return all_ok, lines
 

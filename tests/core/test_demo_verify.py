@@ -31,13 +31,18 @@ def demo_dir(tmp_path_factory: pytest.TempPathFactory) -> Path:
     return d
 
 
+def _journals(d: Path) -> list[Path]:
+    return sorted((d / "journals").glob("*/*.jsonl"))
+
+
 def test_demo_writes_a_ward_and_is_idempotent(demo_dir: Path) -> None:
-    files = sorted(p.name for p in (demo_dir / "patients").glob("*.json"))
+    files = _journals(demo_dir)
     assert len(files) >= 6
-    before = {p: p.read_bytes() for p in (demo_dir / "patients").glob("*.json")}
+    assert not list((demo_dir / "patients").glob("*.json"))  # journals only (issue 15)
+    before = {p: p.read_bytes() for p in files}
     again = _run("demo", "--data-dir", str(demo_dir))
     assert again.returncode == 0 and "nothing changed" in again.stdout
-    assert {p: p.read_bytes() for p in (demo_dir / "patients").glob("*.json")} == before
+    assert {p: p.read_bytes() for p in _journals(demo_dir)} == before
 
 
 def test_verify_accepts_the_demo_ward_and_changes_nothing(demo_dir: Path) -> None:
@@ -47,7 +52,7 @@ def test_verify_accepts_the_demo_ward_and_changes_nothing(demo_dir: Path) -> Non
     proc = _run("verify", "--data-dir", str(demo_dir))
     assert proc.returncode == 0, proc.stdout + proc.stderr
     lines = [ln for ln in proc.stdout.splitlines() if ln.startswith(("OK", "FAIL"))]
-    assert len(lines) == len(list((demo_dir / "patients").glob("*.json")))
+    assert len(lines) == len(_journals(demo_dir))
     assert all(ln.startswith("OK") for ln in lines)
     after = {p: (p.stat().st_mtime_ns, p.read_bytes()) for p in demo_dir.rglob("*") if p.is_file()}
     assert after == snapshot
@@ -60,12 +65,19 @@ def _copy(src: Path, dst: Path) -> Path:
     return dst
 
 
+def _journal(d: Path, pid: str) -> Path:
+    (path,) = (d / "journals" / pid).glob("*.jsonl")
+    return path
+
+
 def test_verify_fails_on_a_tampered_value(demo_dir: Path, tmp_path: Path) -> None:
     d = _copy(demo_dir, tmp_path / "w")
-    path = d / "patients" / "demo-02.json"
+    path = _journal(d, "demo-02")
     text = path.read_text("utf-8")
-    data = json.loads(text)
-    meds = [e for e in data["events"] if e.get("drug") == "tocilizumab"]
+    lines = [json.loads(ln) for ln in text.splitlines()]
+    meds = [
+        ln["b"]["event"] for ln in lines if ln["b"].get("event", {}).get("drug") == "tocilizumab"
+    ]
     assert meds
     pattern = re.compile(r'"dose":\s*' + re.escape(str(meds[0]["dose"])))
     tampered, n = pattern.subn('"dose":400.0', text, count=1)
@@ -73,37 +85,46 @@ def test_verify_fails_on_a_tampered_value(demo_dir: Path, tmp_path: Path) -> Non
     path.write_text(tampered, "utf-8")
     proc = _run("verify", "--data-dir", str(d))
     assert proc.returncode == 1
-    assert "FAIL demo-02.json" in proc.stdout
+    assert "FAIL journals/demo-02" in proc.stdout and "checksum" in proc.stdout
 
 
-def test_verify_fails_on_a_truncated_file(demo_dir: Path, tmp_path: Path) -> None:
-    d = _copy(demo_dir, tmp_path / "w")
-    path = d / "patients" / "demo-03.json"
-    data = path.read_bytes()
-    path.write_bytes(data[: len(data) // 2])
-    proc = _run("verify", "--data-dir", str(d))
-    assert proc.returncode == 1
-    assert "FAIL demo-03.json" in proc.stdout
-    assert path.read_bytes() == data[: len(data) // 2]  # verify never modifies
-
-
-def test_verify_fails_on_a_removed_event_with_fixed_checksum(
+def test_verify_fails_on_a_journal_cut_shorter_than_its_backup(
     demo_dir: Path, tmp_path: Path
 ) -> None:
-    """A careful tamperer who also fixes the integrity checksum is still caught by the chain."""
-    from bedside.jsonio import strict_loads
-    from bedside.storage import encode_envelope
-
     d = _copy(demo_dir, tmp_path / "w")
-    path = d / "patients" / "demo-04.json"
-    doc = strict_loads(path.read_bytes(), source="test")
-    doc.pop("_sha256", None)
-    del doc["events"][2]
-    doc["head"]["count"] -= 1
-    path.write_bytes(encode_envelope(doc))
+    path = _journal(d, "demo-03")
+    (backup,) = sorted((d / "backups").glob("*/demo-03/bk-*.jsonl"))[-1:]
+    data = path.read_bytes()
+    cut = data[: len(backup.read_bytes()) - 10]
+    path.write_bytes(cut)
     proc = _run("verify", "--data-dir", str(d))
     assert proc.returncode == 1
-    assert "FAIL demo-04.json" in proc.stdout and "chain" in proc.stdout
+    assert "FAIL journals/demo-03" in proc.stdout and "lines lost" in proc.stdout
+    assert path.read_bytes() == cut  # verify never modifies
+
+
+def test_verify_reports_a_torn_last_line_and_ignores_it(demo_dir: Path, tmp_path: Path) -> None:
+    d = _copy(demo_dir, tmp_path / "w")
+    path = _journal(d, "demo-03")
+    data = path.read_bytes()
+    n_lines = data.count(b"\n")
+    path.write_bytes(data + data.splitlines(keepends=True)[1][:37])  # a write cut short
+    proc = _run("verify", "--data-dir", str(d))
+    assert proc.returncode == 0, proc.stdout
+    line = next(ln for ln in proc.stdout.splitlines() if "journals/demo-03" in ln)
+    assert f"{n_lines - 1} events" in line and "unfinished last line ignored" in line
+
+
+def test_verify_fails_on_a_removed_line(demo_dir: Path, tmp_path: Path) -> None:
+    """Removing a line (even a whole, valid one) breaks the journal's chain."""
+    d = _copy(demo_dir, tmp_path / "w")
+    path = _journal(d, "demo-04")
+    lines = path.read_bytes().splitlines(keepends=True)
+    del lines[2]
+    path.write_bytes(b"".join(lines))
+    proc = _run("verify", "--data-dir", str(d))
+    assert proc.returncode == 1
+    assert "FAIL journals/demo-04" in proc.stdout and "removed or reordered" in proc.stdout
 
 
 def test_verify_on_missing_dir_fails_without_creating_it(tmp_path: Path) -> None:

@@ -64,8 +64,14 @@ def _run(*args: str) -> subprocess.CompletedProcess[str]:
 
 def test_json_export_is_the_patient_file(demo: tuple[Path, Ward]) -> None:
     root, ward = demo
+    # Issue 15: the patient lives in journals; the export is the merged record as a
+    # checksummed single file holding exactly the journal's events, in order.
     for pid in ward.records:
-        assert export_json_bytes(ward, pid) == (root / "patients" / f"{pid}.json").read_bytes()
+        doc = json.loads(export_json_bytes(ward, pid))
+        lines = [b for _, b in ward.store.iter_journal_lines(pid) if b["t"] == "event"]
+        assert [e["id"] for e in doc["events"]] == [b["event"]["id"] for b in lines]
+        assert doc["events"] == [b["event"] for b in lines]
+        assert len(list((root / "journals" / pid).glob("*.jsonl"))) == 1
 
 
 def test_export_runs_read_only_while_the_app_holds_the_lock(tmp_path: Path) -> None:
@@ -73,14 +79,16 @@ def test_export_runs_read_only_while_the_app_holds_the_lock(tmp_path: Path) -> N
     write_demo_ward(root, FakeClock(NOW))
     app = open_ward(root, FakeClock(NOW))  # the running application: holds the writer lock
     try:
-        before = {p.name: p.read_bytes() for p in (root / "patients").iterdir()}
+        before = {str(p): p.read_bytes() for p in (root / "journals").rglob("*.jsonl")}
         proc = _run(
             "export", "--data-dir", str(root), "--format", "json", "--out", str(tmp_path / "x")
         )
         assert proc.returncode == 0, proc.stderr
         assert app.store.holds_writer_lock()
-        assert {p.name: p.read_bytes() for p in (root / "patients").iterdir()} == before
-        assert sorted(p.name for p in (tmp_path / "x").iterdir()) == sorted(before)
+        assert {str(p): p.read_bytes() for p in (root / "journals").rglob("*.jsonl")} == before
+        assert sorted(p.name for p in (tmp_path / "x").iterdir()) == sorted(
+            f"{pid}.json" for pid in app.records
+        )
         # one patient to a named file
         out = tmp_path / "one.json"
         proc = _run(
@@ -95,7 +103,7 @@ def test_export_runs_read_only_while_the_app_holds_the_lock(tmp_path: Path) -> N
             "demo-03",
         )
         assert proc.returncode == 0, proc.stderr
-        assert out.read_bytes() == before["demo-03.json"]
+        assert out.read_bytes() == (tmp_path / "x" / "demo-03.json").read_bytes()
     finally:
         app.close()
 

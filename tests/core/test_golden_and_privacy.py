@@ -58,8 +58,8 @@ def test_logs_carry_no_patient_identity(tmp_path: Path, caplog: pytest.LogCaptur
         ward.give_tocilizumab(canary_pid, given_by="AB", checked_by="CD")
     ward.close()
     # Corrupt the file so the quarantine path logs too.
-    path = tmp_path / "d" / "patients" / f"{canary_pid}.json"
-    path.write_bytes(path.read_bytes()[:100])
+    path = tmp_path / "d" / "journals" / canary_pid / f"{ward.workstation}.jsonl"
+    path.write_bytes(b"X" + path.read_bytes()[1:])
     ward = open_ward(tmp_path / "d", clock)
     assert canary_pid in ward.failures
     ward.close()

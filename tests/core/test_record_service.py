@@ -268,10 +268,15 @@ def test_make_event_rejects_unknown_kind_and_keys() -> None:
 def test_saved_file_is_strict_json_with_schema(ward: Ward, clock: FakeClock) -> None:
     pid = _add(ward, clock)
     ward.chart(pid, "note", recorded_by="AB", text="hello")
-    data = json.loads((ward.root / "patients" / f"{pid}.json").read_text("utf-8"))
-    assert data["schema_version"] == 1
-    assert data["head"]["count"] == 1
-    assert data["events"][0]["effective_at"].endswith("Z")
+    # Issue 15: one JSON Lines journal per patient per workstation, header line then events.
+    journal = ward.root / "journals" / pid / f"{ward.workstation}.jsonl"
+    lines = [json.loads(line) for line in journal.read_bytes().splitlines()]
+    assert [line["b"]["t"] for line in lines] == ["header", "event"]
+    assert [line["b"]["seq"] for line in lines] == [0, 1]
+    assert lines[1]["p"] == lines[0]["h"]  # chained
+    assert all(line["b"]["ws"] == ward.workstation and line["b"]["user"] for line in lines)
+    assert lines[1]["b"]["event"]["effective_at"].endswith("Z")
+    assert ward.record(pid).head.count == 1
 
 
 def test_quarantined_file_is_restored_from_backup_and_history_marked_incomplete(
@@ -282,8 +287,9 @@ def test_quarantined_file_is_restored_from_backup_and_history_marked_incomplete(
     w.give_tocilizumab(pid, given_by="AB", checked_by="CD")
     assert w.budget(pid).history_complete
     w.close()
-    path = tmp_path / "d" / "patients" / f"{pid}.json"
-    damaged = path.read_bytes()[:-40]
+    path = tmp_path / "d" / "journals" / pid / f"{w.workstation}.jsonl"
+    damaged = path.read_bytes().replace(b'"sex":"female"', b'"sex":"male"', 1)
+    assert damaged != path.read_bytes()
     path.write_bytes(damaged)
     w = open_ward(tmp_path / "d", clock)
     assert pid in w.failures and pid not in w.records
@@ -293,5 +299,5 @@ def test_quarantined_file_is_restored_from_backup_and_history_marked_incomplete(
     assert pid not in w.failures
     budget = w.budget(pid)
     assert not budget.history_complete and "history incomplete" in budget.summary()
-    assert list((tmp_path / "d" / "quarantine").glob("*.json"))  # the damaged copy is kept
+    assert list((tmp_path / "d" / "quarantine").rglob("*.jsonl"))  # the damaged copy is kept
     w.close()

@@ -1,0 +1,1102 @@
+"""The ward folder: one append-only JSON Lines journal per patient per workstation.
+
+Layout of a ward folder ``WARD`` (a lone workstation's user data directory is a ward of one)::
+
+    WARD/journals/<patient id>/<workstation>.jsonl   one writer per file: that workstation
+    WARD/workstations/<workstation>.json             its heartbeat (see bedside.wardsync)
+    WARD/locks/<workstation>.lock                    single-instance lock of one workstation
+    WARD/backups/<workstation>/<patient id>/bk-<seq>-<UTC stamp>.jsonl   verified copies
+    WARD/backups/<workstation>/<patient id>/<id>.pre-journal.json        migrated old file
+    WARD/quarantine/<workstation>/...                damaged or torn bytes, kept
+    WARD/patients/<patient id>.json                  the old single-file format (migrated)
+
+**Line format.** Each line is ``{"h":"<64 hex>","p":"<64 hex>","b":BODY}`` + ``\\n`` where
+``BODY`` is the compact canonical JSON of ``{"t": "header"|"event", "seq": n, "ws": id,
+"user": OS user, "at": UTC time written, "patient"|"event": {...}}``, ``p`` is the ``h`` of
+the previous line (64 zeros for the first) and ``h = sha256(p + BODY)``. The checksum is
+over the exact bytes, so checking a line costs one hash, and the chain makes a removed,
+reordered or edited line visible. Each append writes whole lines with one ``write`` and one
+``fsync``. A last segment without its newline is a torn write (the writer died before the
+append was acknowledged): it is ignored on read, copied to quarantine and cut off by the
+owner before its next append. A damaged *complete* line is corruption: the patient is not
+loaded (the journal is copied to quarantine and, for the own journal, saves are blocked
+until a verified backup is restored).
+
+**Merge.** A patient's record is the union of its journals: a deterministic k-way merge
+(each journal keeps its own order; ties by ``(recorded_at, workstation, seq)``), the same
+event id seen twice kept once (differing content is a conflict and refuses the load), then
+the record's hash chain is re-sealed in merged order where it differs from the order the
+writer saw. Corrections that refer to an event not yet received wait (:func:`pending`).
+
+Files Syncthing leaves in a folder (``.stfolder``, ``.stignore``, ``.syncthing.*.tmp``,
+``*.sync-conflict-*``) are never read as journals: only ``<valid id>.jsonl`` names are.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import errno
+import hashlib
+import heapq
+import json
+import logging
+import os
+import re
+from collections.abc import Callable, Iterator
+from dataclasses import dataclass, field
+from datetime import UTC, datetime, timedelta
+from pathlib import Path
+from typing import Any, TypeVar
+
+import filelock
+from pydantic import TypeAdapter, ValidationError
+
+from bedside import APP_NAME, __version__
+from bedside.clock import Clock
+from bedside.errors import (
+    ConcurrentModificationError,
+    CorruptDataError,
+    InputError,
+    LockedError,
+    StorageError,
+)
+from bedside.jsonio import dumps_canonical, dumps_compact, strict_loads
+from bedside.record import (
+    GENESIS_HASH,
+    ChainHead,
+    Correction,
+    Event,
+    Patient,
+    Record,
+    event_hash,
+)
+from bedside.storage import (
+    DataDir,
+    FileOps,
+    Loaded,
+    PatientNotFoundError,
+    QuarantinedError,
+    atomic_write,
+    patient_hash,
+    validate_patient_id,
+)
+from bedside.workstation import host_name, os_user, validate_workstation_id
+
+logger = logging.getLogger(__name__)
+
+T = TypeVar("T")
+
+JOURNALS_DIR = "journals"
+WORKSTATIONS_DIR = "workstations"
+LOCKS_DIR = "locks"
+JOURNAL_SUFFIX = ".jsonl"
+LINE_VERSION = 1
+STIGNORE = "// Written by Bedside: lock files and unfinished temp files stay on this machine.\n"
+STIGNORE += "/locks\n(?d).*.tmp-*\n"
+
+_PREFIX = b'{"h":"'
+_MID = b'","p":"'
+_BODY = b'","b":'
+_H0 = len(_PREFIX)
+_P0 = _H0 + 64 + len(_MID)
+_B0 = _P0 + 64 + len(_BODY)
+_HEX = re.compile(rb"[0-9a-f]{64}")
+_JOURNAL_RE = re.compile(r"([A-Za-z0-9][A-Za-z0-9_-]{0,31})\.jsonl")
+_PATIENT_RE = re.compile(r"[A-Za-z0-9_-]{1,64}")
+_BACKUP_RE = re.compile(r"bk-(\d{6,})-(\d{8}T\d{6}Z)\.jsonl")
+_STAMP = "%Y%m%dT%H%M%SZ"
+_IS_POSIX = os.name == "posix"
+_EVENTS_ADAPTER: TypeAdapter[list[Event]] = TypeAdapter(list[Event])
+
+DEFAULT_BACKUP_INTERVAL = timedelta(minutes=10)
+DEFAULT_BACKUP_KEEP = 20
+
+
+# --------------------------------------------------------------------------- lines
+
+
+def _sha(data: bytes) -> str:
+    return hashlib.sha256(data).hexdigest()
+
+
+def encode_line(prev: str, body: dict[str, Any]) -> tuple[bytes, str]:
+    """Return (the line bytes with newline, its hash ``h``) for ``body`` after ``prev``."""
+    raw = dumps_compact(body)
+    digest = _sha(prev.encode("ascii") + raw)
+    return _PREFIX + digest.encode() + _MID + prev.encode() + _BODY + raw + b"}\n", digest
+
+
+def _no_constant(name: str) -> Any:
+    raise ValueError(f"{name} is not valid JSON")
+
+
+@dataclass
+class Journal:
+    """One journal file as read: its checked lines and what was left over.
+
+    Attributes:
+        workstation: The writer (from the file name; every line must agree).
+        lines: The bodies of the sound lines, in file order.
+        head: ``h`` of the last sound line (64 zeros when empty).
+        valid_length: Byte length of the sound prefix.
+        torn: Bytes after the last newline (a write that never completed), or ``b""``.
+        problem: Why a complete line failed (the journal is then unusable), or ``""``.
+    """
+
+    workstation: str
+    lines: list[dict[str, Any]] = field(default_factory=list)
+    head: str = GENESIS_HASH
+    valid_length: int = 0
+    torn: bytes = b""
+    problem: str = ""
+
+
+def parse_journal(data: bytes, workstation: str, source: str) -> Journal:
+    """Check every line of a journal's bytes (never raises for bad content).
+
+    A last segment without newline is ``torn`` (ignored). Any complete line with a bad
+    prefix, checksum, chain link, JSON, sequence number or writer sets ``problem`` and stops.
+    """
+    out = Journal(workstation=workstation)
+    end = data.rfind(b"\n") + 1
+    out.torn = data[end:]
+    prev = GENESIS_HASH
+    pos = 0
+    seq = 0
+    while pos < end:
+        nl = data.index(b"\n", pos)
+        line = data[pos:nl]
+        where = f"{source} line {seq + 1}"
+        if (
+            len(line) < _B0 + 2
+            or not line.startswith(_PREFIX)
+            or line[_H0 + 64 : _P0] != _MID
+            or line[_P0 + 64 : _B0] != _BODY
+            or not line.endswith(b"}")
+            or _HEX.fullmatch(line[_H0 : _H0 + 64]) is None
+        ):
+            out.problem = f"{where}: not a journal line"
+            return out
+        digest = line[_H0 : _H0 + 64].decode()
+        link = line[_P0 : _P0 + 64].decode()
+        body_bytes = line[_B0:-1]
+        if link != prev:
+            out.problem = f"{where}: does not follow the previous line (removed or reordered)"
+            return out
+        if _sha(link.encode() + body_bytes) != digest:
+            out.problem = f"{where}: content does not match its checksum (damaged or edited)"
+            return out
+        try:
+            body = json.loads(body_bytes, parse_constant=_no_constant)
+        except (ValueError, UnicodeDecodeError):
+            out.problem = f"{where}: not valid JSON"
+            return out
+        if (
+            not isinstance(body, dict)
+            or body.get("seq") != seq
+            or body.get("ws") != workstation
+            or body.get("t") not in {"header", "event"}
+            or not isinstance(body.get("patient" if body.get("t") == "header" else "event"), dict)
+        ):
+            out.problem = f"{where}: wrong sequence, writer or content"
+            return out
+        out.lines.append(body)
+        prev = digest
+        pos = nl + 1
+        seq += 1
+    out.head = prev
+    out.valid_length = end
+    return out
+
+
+def is_journal_name(name: str) -> bool:
+    """Whether a file name is a journal (``<workstation>.jsonl``); Syncthing files are not."""
+    return _JOURNAL_RE.fullmatch(name) is not None
+
+
+# --------------------------------------------------------------------------- merge
+
+
+def _event_key(body: dict[str, Any]) -> tuple[str, str, int]:
+    return (str(body["event"].get("recorded_at", "")), str(body["ws"]), int(body["seq"]))
+
+
+def _content(ev: dict[str, Any]) -> dict[str, Any]:
+    return {k: v for k, v in ev.items() if k not in {"prev_hash", "hash"}}
+
+
+@dataclass
+class Merged:
+    """The union of a patient's journals."""
+
+    header: dict[str, Any] | None
+    header_at: str
+    events: list[dict[str, Any]]
+    provenance: dict[str, tuple[str, str]]
+    newest_at: str
+
+
+def merge_journals(journals: list[Journal], source: str) -> Merged:
+    """Merge sound journals into one event list (deterministic; see the module docstring).
+
+    Raises:
+        CorruptDataError: Two journals hold the same event id with different content.
+    """
+    journals = sorted(journals, key=lambda j: j.workstation)
+    headers = [
+        (str(b.get("at", "")), j.workstation, b["patient"])
+        for j in journals
+        for b in j.lines
+        if b["t"] == "header"
+    ]
+    header_at, header = "", None
+    if headers:
+        headers.sort(key=lambda h: (h[0], h[1]))
+        header_at, _, header = headers[0]
+        if any(h[2] != header for h in headers[1:]):
+            logger.warning("%s: workstations disagree on the patient header; earliest kept", source)
+    streams = [[b for b in j.lines if b["t"] == "event"] for j in journals]
+    merged = heapq.merge(*streams, key=_event_key)
+    events: list[dict[str, Any]] = []
+    provenance: dict[str, tuple[str, str]] = {}
+    seen: dict[str, dict[str, Any]] = {}
+    newest = header_at
+    for body in merged:
+        ev = body["event"]
+        eid = ev.get("id")
+        if not isinstance(eid, str):
+            raise CorruptDataError(f"{source}: an event without id")
+        if eid in seen:
+            if _content(seen[eid]) != _content(ev):
+                raise CorruptDataError(
+                    f"{source}: event {eid} differs between workstations "
+                    f"{provenance[eid][0]} and {body['ws']}"
+                )
+            continue
+        seen[eid] = ev
+        provenance[eid] = (str(body["ws"]), str(body.get("user", "")))
+        events.append(ev)
+        at = str(ev.get("recorded_at", ""))
+        newest = max(newest, at)
+    # Re-seal the record's chain where the merged order differs from what the writer saw.
+    prev = GENESIS_HASH
+    resealing = False
+    for i, ev in enumerate(events):
+        if not resealing and ev.get("prev_hash") == prev:
+            prev = str(ev.get("hash"))
+            continue
+        resealing = True
+        fixed = {**ev, "prev_hash": prev, "hash": ""}
+        fixed["hash"] = event_hash(fixed, prev)
+        events[i] = fixed
+        prev = fixed["hash"]
+    return Merged(header, header_at, events, provenance, newest)
+
+
+def pending(record: Record) -> list[Correction]:
+    """Corrections whose target event has not been received yet (they wait, shown as pending)."""
+    ids = {e.id for e in record.events}
+    return [e for e in record.events if isinstance(e, Correction) and e.target_id not in ids]
+
+
+# --------------------------------------------------------------------------- store
+
+
+@dataclass
+class _Own:
+    """What this workstation knows of its own journal of one patient."""
+
+    head: str = GENESIS_HASH
+    seq: int = 0
+    length: int = 0
+    exists: bool = False
+    torn: bytes = b""
+
+
+def _stamp(when: datetime) -> str:
+    return when.astimezone(UTC).strftime(_STAMP)
+
+
+def _errno_text(exc: BaseException) -> str:
+    if isinstance(exc, OSError):
+        return errno.errorcode.get(exc.errno or 0, str(exc.errno))
+    return type(exc).__name__
+
+
+class JournalStore:
+    """A ward folder seen from one workstation (the interface :class:`Ward` uses).
+
+    Same contract as :class:`bedside.storage.DataDir` for the service (``load``, ``save``,
+    ``patient_ids``, writer lock, backups, quarantine), on journals. Not thread-safe.
+    """
+
+    def __init__(
+        self,
+        root: Path,
+        *,
+        clock: Clock,
+        workstation: str,
+        read_only: bool = False,
+        ops: FileOps | None = None,
+        backup_interval: timedelta = DEFAULT_BACKUP_INTERVAL,
+        backup_keep: int = DEFAULT_BACKUP_KEEP,
+    ) -> None:
+        """Open the ward folder ``root`` as ``workstation`` (creates the folders unless read-only)."""
+        self.root = Path(root)
+        self.workstation = validate_workstation_id(workstation)
+        self.read_only = read_only
+        self.user = os_user()
+        self._clock = clock
+        self._ops = ops or FileOps()
+        self._backup_interval = backup_interval
+        self._backup_keep = backup_keep
+        self.journals_dir = self.root / JOURNALS_DIR
+        self.workstations_dir = self.root / WORKSTATIONS_DIR
+        self.locks_dir = self.root / LOCKS_DIR
+        self.backups_dir = self.root / "backups" / self.workstation
+        self.quarantine_dir = self.root / "quarantine" / self.workstation
+        self.lock_path = self.locks_dir / f"{self.workstation}.lock"
+        self.lock_info_path = self.locks_dir / f"{self.workstation}.lock.info"
+        self.legacy = DataDir(self.root, clock=clock, read_only=read_only, ops=ops)
+        self.patients_dir = self.legacy.patients_dir
+        self._own: dict[str, _Own] = {}
+        self._known: dict[str, set[str]] = {}
+        self._dirty: set[str] = set()
+        self._blocked: set[str] = set()
+        self._signatures: dict[str, tuple[tuple[str, int, int], ...]] = {}
+        self.provenance: dict[str, dict[str, tuple[str, str]]] = {}
+        self.torn_seen: dict[str, list[str]] = {}
+        self._lock: filelock.BaseFileLock | None = None
+        self._holder_info: dict[str, Any] | None = None
+        self.observed: dict[str, dict[str, str]] = {}
+        self.last_heartbeat: datetime | None = None
+        if read_only:
+            return
+        try:
+            for d in (
+                self.journals_dir,
+                self.workstations_dir,
+                self.locks_dir,
+                self.backups_dir,
+                self.quarantine_dir,
+            ):
+                d.mkdir(mode=0o700, parents=True, exist_ok=True)
+            stignore = self.root / ".stignore"
+            if not stignore.exists():
+                stignore.write_text(STIGNORE, "utf-8")
+        except OSError as exc:
+            raise StorageError(f"cannot prepare the ward folder: {_errno_text(exc)}") from exc
+
+    # ------------------------------------------------------------------ paths
+
+    def journal_dir(self, pid: str) -> Path:
+        """``journals/<pid>/``."""
+        return self.journals_dir / validate_patient_id(pid)
+
+    def own_journal(self, pid: str) -> Path:
+        """This workstation's journal of ``pid``."""
+        return self.journal_dir(pid) / f"{self.workstation}{JOURNAL_SUFFIX}"
+
+    def journal_files(self, pid: str) -> list[Path]:
+        """Every journal of ``pid`` (by workstation); Syncthing's own files are skipped."""
+        try:
+            names = os.listdir(self.journal_dir(pid))
+        except FileNotFoundError:
+            return []
+        return sorted(self.journal_dir(pid) / n for n in names if is_journal_name(n))
+
+    def _source(self, pid: str, ws: str | None = None) -> str:
+        return f"journal {patient_hash(pid)}/{ws}" if ws else f"patient {patient_hash(pid)}"
+
+    # ------------------------------------------------------------------ lock
+
+    def _new_lock(self) -> filelock.BaseFileLock:
+        return filelock.FileLock(
+            str(self.lock_path), timeout=0, mode=0o600, thread_local=False, fallback_to_soft=False
+        )
+
+    def acquire_writer_lock(self) -> None:
+        """Become the one running Bedside of this workstation on this ward folder.
+
+        The lock is per workstation: other workstations (other ids) write their own journals
+        and run at the same time. Raises :class:`LockedError` naming the holder.
+        """
+        if self._lock is not None and self._lock.is_locked:
+            return
+        if self.read_only:
+            raise StorageError("the ward folder was opened read-only")
+        lock = self._new_lock()
+        try:
+            lock.acquire(timeout=0)
+        except filelock.Timeout:
+            info = self._read_info()
+            who = (
+                f"pid {info.get('pid')} on host {info.get('hostname')!s} (user "
+                f"{info.get('os_user')!s}) since {info.get('started_at')!s}"
+                if info
+                else "an unknown process (it may be starting up)"
+            )
+            err = LockedError(
+                f"the ward folder is in use by another Bedside as workstation "
+                f"{self.workstation} (one Bedside per workstation): {who}"
+            )
+            err.holder = info  # type: ignore[attr-defined]
+            raise err from None
+        except OSError as exc:
+            raise StorageError(f"cannot take the workstation lock: {_errno_text(exc)}") from exc
+        info = {
+            "app": APP_NAME,
+            "version": __version__,
+            "pid": os.getpid(),
+            "hostname": host_name(),
+            "os_user": self.user,
+            "workstation": self.workstation,
+            "started_at": self._clock.now().astimezone(UTC).isoformat(),
+        }
+        try:
+            atomic_write(self.lock_info_path, dumps_canonical(info), ops=self._ops)
+        except BaseException:
+            lock.release()
+            raise
+        self._lock, self._holder_info = lock, info
+        logger.info("workstation lock acquired")
+        from bedside.wardsync import write_heartbeat
+
+        write_heartbeat(self)
+
+    def _read_info(self) -> dict[str, Any] | None:
+        try:
+            return strict_loads(self.lock_info_path.read_bytes(), source="lock info")
+        except (OSError, CorruptDataError):
+            return None
+
+    def release_writer_lock(self) -> None:
+        """Release the workstation lock (idempotent)."""
+        lock, self._lock = self._lock, None
+        if lock is None or not lock.is_locked:
+            return
+        with contextlib.suppress(OSError):
+            self.lock_info_path.unlink()
+        lock.release(force=True)
+        self._holder_info = None
+
+    def holds_writer_lock(self) -> bool:
+        """Whether this store holds its workstation lock."""
+        return self._lock is not None and self._lock.is_locked
+
+    def holder(self) -> dict[str, Any] | None:
+        """Who holds this workstation's lock, or ``None``."""
+        if self.holds_writer_lock():
+            return dict(self._holder_info or {})
+        if not self.lock_path.exists():
+            return None
+        probe = self._new_lock()
+        try:
+            probe.acquire(timeout=0)
+        except filelock.Timeout:
+            return self._read_info() or {}
+        except OSError:
+            return None
+        probe.release(force=True)
+        return None
+
+    def _require_lock(self) -> None:
+        if not self.holds_writer_lock():
+            raise StorageError("this process does not hold the workstation lock")
+
+    def sweep_temp_files(self) -> int:
+        """Remove this workstation's own temp files left by a kill (never another's)."""
+        self._require_lock()
+        count = 0
+        mark = f".{self.workstation}"
+        dirs = [self.root, self.workstations_dir, self.locks_dir]
+        for base in (self.backups_dir, self.root / "patients"):
+            with contextlib.suppress(OSError):
+                dirs.extend([base, *(d for d in base.iterdir() if d.is_dir())])
+        for d in dirs:
+            try:
+                entries = list(os.scandir(d))
+            except OSError:
+                continue
+            for entry in entries:
+                own = d.is_relative_to(self.backups_dir) or entry.name.startswith(mark)
+                if own and ".tmp-" in entry.name and entry.name.startswith("."):
+                    with contextlib.suppress(OSError):
+                        os.unlink(entry.path)
+                        count += 1
+        return count
+
+    # ------------------------------------------------------------------ listing
+
+    def patient_ids(self) -> list[str]:
+        """Patients with a journal (any workstation) or an old single file not yet migrated."""
+        ids: set[str] = set(self.legacy.patient_ids()) if self.patients_dir.is_dir() else set()
+        with contextlib.suppress(FileNotFoundError):
+            for entry in os.scandir(self.journals_dir):
+                if _PATIENT_RE.fullmatch(entry.name) and entry.is_dir():
+                    if any(is_journal_name(n) for n in os.listdir(entry.path)):
+                        ids.add(entry.name)
+        return sorted(ids)
+
+    def signature(self, pid: str) -> tuple[tuple[str, int, int], ...]:
+        """(name, size, mtime_ns) of every journal of ``pid``: changes when any grows."""
+        out = []
+        for path in self.journal_files(pid):
+            with contextlib.suppress(FileNotFoundError):
+                st = path.stat()
+                out.append((path.name, st.st_size, st.st_mtime_ns))
+        return tuple(out)
+
+    def changed_since_load(self, pid: str) -> bool:
+        """Whether any journal of ``pid`` changed on disk since the last load/save here."""
+        return self._signatures.get(pid) != self.signature(pid)
+
+    # ------------------------------------------------------------------ quarantine
+
+    def is_quarantined(self, pid: str) -> bool:
+        """Whether saves of ``pid`` are blocked (its own journal is damaged)."""
+        return pid in self._blocked or (self.quarantine_dir / f"{pid}.blocked").exists()
+
+    def _quarantine_copy(self, pid: str, data: bytes, what: str) -> Path | None:
+        for existing in self.quarantine_dir.glob(f"{pid}.*"):
+            with contextlib.suppress(OSError):
+                if existing.stat().st_size == len(data) and existing.read_bytes() == data:
+                    return existing
+        path = self.quarantine_dir / f"{pid}.{what}-{_stamp(self._clock.now())}.jsonl"
+        n = 2
+        while path.exists():
+            path = path.with_name(f"{pid}.{what}-{_stamp(self._clock.now())}-{n}.jsonl")
+            n += 1
+        try:
+            self.quarantine_dir.mkdir(mode=0o700, parents=True, exist_ok=True)
+            atomic_write(path, data, ops=self._ops)
+        except (OSError, StorageError) as exc:
+            logger.error("could not quarantine a journal of %s: %s", patient_hash(pid), exc)
+            return None
+        return path
+
+    # ------------------------------------------------------------------ load
+
+    def _read(self, path: Path) -> bytes:
+        try:
+            return path.read_bytes()
+        except FileNotFoundError:
+            return b""
+        except OSError as exc:
+            raise StorageError(f"{path.name}: cannot be read ({_errno_text(exc)})") from exc
+
+    def read_journals(self, pid: str) -> list[Journal]:
+        """Read and check every journal of ``pid`` (no merging, nothing written)."""
+        out = []
+        for path in self.journal_files(pid):
+            ws = path.stem
+            out.append(parse_journal(self._read(path), ws, self._source(pid, ws)))
+        return out
+
+    def load(self, pid: str, *, validate: Callable[[dict[str, Any]], T]) -> Loaded[Any]:
+        """Merge every journal of ``pid`` into a :class:`~bedside.record.Record`.
+
+        An old single-file record is migrated first (needs the lock; read-only merges it
+        in memory). ``validate`` is kept for interface compatibility: the record is built
+        and validated here (header, every event, chain re-sealed), which is what
+        :func:`bedside.record.validate_envelope` checks.
+
+        Raises:
+            PatientNotFoundError: No journal and no old file.
+            CorruptDataError: A journal has a damaged complete line, two journals disagree
+                on an event, no workstation has sent the header yet, or validation failed.
+        """
+        _ = validate
+        validate_patient_id(pid)
+        legacy_events: list[dict[str, Any]] = []
+        legacy_header: dict[str, Any] | None = None
+        legacy_path = self.patients_dir / f"{pid}.json"
+        if legacy_path.exists():
+            from bedside.record import validate_envelope
+
+            old = self.legacy.load(pid, validate=validate_envelope)
+            if self.holds_writer_lock():
+                self._migrate(pid, old.raw, legacy_path)
+            else:
+                legacy_header = old.raw["patient"]
+                legacy_events = list(old.raw["events"])
+        signature = self.signature(pid)
+        journals = self.read_journals(pid)
+        if not journals and legacy_header is None:
+            raise PatientNotFoundError(f"{self._source(pid)}: no journal")
+        torn_from = [j.workstation for j in journals if j.torn]
+        self.torn_seen[pid] = torn_from
+        for j in journals:
+            if j.problem:
+                copy = self._quarantine_copy(
+                    pid, self._read(self.journal_dir(pid) / f"{j.workstation}.jsonl"), "corrupt"
+                )
+                if j.workstation == self.workstation and not self.read_only:
+                    self._block(pid, j.problem)
+                where = f"a copy is in quarantine ({copy.name})" if copy else "not quarantined"
+                err = CorruptDataError(f"{j.problem}. The file was left unchanged; {where}.")
+                err.quarantine_path = copy  # type: ignore[attr-defined]
+                raise err
+        if legacy_header is not None:
+            lines = [{"t": "header", "seq": 0, "ws": "~old", "at": "", "patient": legacy_header}]
+            lines += [
+                {"t": "event", "seq": i + 1, "ws": "~old", "event": e}
+                for i, e in enumerate(legacy_events)
+            ]
+            journals.append(Journal(workstation="~old", lines=lines))
+        merged = merge_journals(journals, self._source(pid))
+        if merged.header is None:
+            raise CorruptDataError(
+                f"{self._source(pid)}: events have arrived but not yet the patient's admission "
+                "from the workstation that created it (waiting for replication)"
+            )
+        record = self._build(pid, merged)
+        own = next((j for j in journals if j.workstation == self.workstation), None)
+        self._own[pid] = _Own(
+            head=own.head if own else GENESIS_HASH,
+            seq=len(own.lines) if own else 0,
+            length=own.valid_length if own else 0,
+            exists=own is not None,
+            torn=own.torn if own else b"",
+        )
+        self._known[pid] = {e["id"] for e in merged.events}
+        self.provenance[pid] = merged.provenance
+        self._signatures[pid] = signature
+        self._dirty.discard(pid)
+        raw = {"patient": merged.header, "events": merged.events}
+        return Loaded(value=record, raw=raw, token=self._own[pid].head, migrated_from=None)
+
+    def _build(self, pid: str, merged: Merged) -> Record:
+        source = self._source(pid)
+        try:
+            patient = Patient.model_validate(merged.header)
+            events = _EVENTS_ADAPTER.validate_python(merged.events)
+        except ValidationError as exc:
+            from bedside.protocol import format_validation_error
+
+            raise CorruptDataError(
+                f"{source}: fails validation ({format_validation_error(exc, what='journal')})"
+            ) from None
+        if patient.patient_id != pid:
+            raise CorruptDataError(f"{source}: the header names another patient")
+        head = ChainHead(count=len(events), hash=events[-1].hash if events else GENESIS_HASH)
+        saved_at = merged.newest_at or merged.header_at or patient.admitted_at.isoformat()
+        return Record.model_construct(
+            schema_version=1,
+            app_version=__version__,
+            saved_at=datetime.fromisoformat(saved_at),
+            patient=patient,
+            events=events,
+            head=head,
+        )
+
+    def _block(self, pid: str, problem: str) -> None:
+        self._blocked.add(pid)
+        marker = self.quarantine_dir / f"{pid}.blocked"
+        if not marker.exists():
+            with contextlib.suppress(OSError, StorageError):
+                atomic_write(marker, dumps_canonical({"problem": problem}), ops=self._ops)
+
+    # ------------------------------------------------------------------ migration
+
+    def _migrate(self, pid: str, raw: dict[str, Any], legacy_path: Path) -> None:
+        """Copy an old single-file record into this workstation's journal, verify, keep the old file.
+
+        The old file is moved to ``backups/<ws>/<pid>/<pid>.pre-journal.json`` only after the
+        merged journals were read back and hold every old event with identical content.
+        """
+        source = self._source(pid)
+        data = legacy_path.read_bytes()
+        existing = self.read_journals(pid)
+        for j in existing:
+            if j.problem:
+                raise CorruptDataError(f"{j.problem} (found while migrating the old file)")
+        have_header = any(b["t"] == "header" for j in existing for b in j.lines)
+        have_ids = {b["event"]["id"] for j in existing for b in j.lines if b["t"] == "event"}
+        own = next((j for j in existing if j.workstation == self.workstation), None)
+        self._own[pid] = _Own(
+            head=own.head if own else GENESIS_HASH,
+            seq=len(own.lines) if own else 0,
+            length=own.valid_length if own else 0,
+            exists=own is not None,
+            torn=own.torn if own else b"",
+        )
+        bodies: list[dict[str, Any]] = []
+        if not have_header:
+            bodies.append({"t": "header", "patient": raw["patient"], "migrated": True})
+        bodies += [
+            {"t": "event", "event": e, "migrated": True}
+            for e in raw["events"]
+            if e["id"] not in have_ids
+        ]
+        if bodies:
+            self._append_lines(pid, bodies)
+        merged = merge_journals(self.read_journals(pid), source)
+        by_id = {e["id"]: e for e in merged.events}
+        for ev in raw["events"]:
+            got = by_id.get(ev["id"])
+            if got is None or _content(got) != _content(ev):
+                raise CorruptDataError(
+                    f"{source}: migration could not be verified; the old file was kept as it is"
+                )
+        if merged.header is None:
+            raise CorruptDataError(f"{source}: migration lost the header; old file kept")
+        backup_dir = self.backups_dir / pid
+        backup_dir.mkdir(mode=0o700, parents=True, exist_ok=True)
+        target = backup_dir / f"{pid}.pre-journal.json"
+        n = 2
+        while target.exists() and target.read_bytes() != data:
+            target = backup_dir / f"{pid}.pre-journal-{n}.json"
+            n += 1
+        if not target.exists():
+            atomic_write(target, data, ops=self._ops)
+        if target.read_bytes() != data:
+            raise StorageError(f"{source}: the copy of the old file did not verify; old file kept")
+        self._ops.unlink(str(legacy_path))
+        self._ops.fsync_dir(str(self.patients_dir))
+        logger.info("patient %s migrated to journals; old file kept in backups", patient_hash(pid))
+
+    # ------------------------------------------------------------------ save
+
+    def _append_lines(self, pid: str, bodies: list[dict[str, Any]]) -> None:
+        """Append whole lines to the own journal: one write, one fsync (cuts a torn tail first)."""
+        own = self._own.setdefault(pid, _Own())
+        path = self.own_journal(pid)
+        now = self._clock.now().astimezone(UTC).isoformat()
+        chunks: list[bytes] = []
+        head, seq = own.head, own.seq
+        for body in bodies:
+            full = {**body, "seq": seq, "ws": self.workstation, "user": self.user, "at": now}
+            line, head = encode_line(head, full)
+            chunks.append(line)
+            seq += 1
+        data = b"".join(chunks)
+        created = not path.exists()
+        if created:
+            path.parent.mkdir(mode=0o700, parents=True, exist_ok=True)
+        flags = os.O_WRONLY | os.O_CREAT | getattr(os, "O_BINARY", 0)
+        try:
+            fd = self._ops.open(str(path), flags, 0o600)
+        except OSError as exc:
+            raise StorageError(f"could not open the journal: {_errno_text(exc)}") from exc
+        try:
+            size = os.fstat(fd).st_size
+            if size != own.length:
+                if size < own.length:
+                    raise ConcurrentModificationError(
+                        f"{self._source(pid, self.workstation)}: shorter than when it was read"
+                    )
+                tail = os.pread(fd, size - own.length, own.length)
+                if b"\n" in tail:
+                    raise ConcurrentModificationError(
+                        f"{self._source(pid, self.workstation)}: grew since it was read"
+                    )
+                self._quarantine_copy(pid, tail, "torn")
+                os.ftruncate(fd, own.length)
+                logger.warning("cut a torn last line off the own journal of %s", patient_hash(pid))
+            os.lseek(fd, own.length, os.SEEK_SET)
+            view = memoryview(data)
+            while view:
+                written = self._ops.write(fd, view)
+                if written <= 0:
+                    raise OSError(errno.EIO, "write returned no progress")
+                view = view[written:]
+            self._ops.fsync(fd)
+        except ConcurrentModificationError:
+            raise
+        except OSError as exc:
+            self._dirty.add(pid)
+            err = StorageError(f"could not append to the journal: {_errno_text(exc)}")
+            err.ambiguous = True
+            raise err from exc
+        finally:
+            with contextlib.suppress(OSError):
+                self._ops.close(fd)
+        if created:
+            try:
+                self._ops.fsync_dir(str(path.parent))
+            except OSError as exc:
+                self._dirty.add(pid)
+                err = StorageError(f"journal created but not made durable: {_errno_text(exc)}")
+                err.ambiguous = True
+                raise err from exc
+        own.head, own.seq, own.length, own.exists, own.torn = (
+            head,
+            seq,
+            own.length + len(data),
+            True,
+            b"",
+        )
+
+    def _resync_own(self, pid: str) -> None:
+        """After a failed or ambiguous append: learn what really is in the own journal."""
+        j = parse_journal(self._read(self.own_journal(pid)), self.workstation, "own journal")
+        if j.problem:
+            raise CorruptDataError(j.problem)
+        self._own[pid] = _Own(j.head, len(j.lines), j.valid_length, bool(j.lines), j.torn)
+        known = self._known.setdefault(pid, set())
+        known.update(b["event"]["id"] for b in j.lines if b["t"] == "event")
+        self._dirty.discard(pid)
+
+    def save(
+        self,
+        pid: str,
+        envelope: dict[str, Any],
+        *,
+        expected_token: str | None,
+        validate: Callable[[dict[str, Any]], object],
+    ) -> str:
+        """Append the events of ``envelope`` this ward folder has not seen to the own journal.
+
+        Validates the envelope first (nothing written on failure). A new patient writes its
+        header line. Idempotent: events already in the own journal (e.g. after an ambiguous
+        failure) are not written twice.
+
+        Returns:
+            The new token (hash of the own journal's last line).
+        """
+        self._require_lock()
+        source = self._source(pid)
+        if self.is_quarantined(pid):
+            raise QuarantinedError(
+                f"{source}: saving is blocked because this workstation's journal failed to load; "
+                "restore a verified backup first"
+            )
+        try:
+            validate(envelope)
+        except Exception as exc:
+            raise StorageError(f"refused to save: the record would not load back ({exc})") from exc
+        if pid in self._dirty:
+            self._resync_own(pid)
+        creating = expected_token is None
+        known = self._known.setdefault(pid, set())
+        own = self._own.setdefault(pid, _Own())
+        if creating:
+            if self.journal_files(pid) or (self.patients_dir / f"{pid}.json").exists():
+                raise ConcurrentModificationError(f"{source}: already exists in the ward folder")
+        elif expected_token != own.head:
+            raise ConcurrentModificationError(f"{source}: the journal changed since it was read")
+        bodies: list[dict[str, Any]] = []
+        if creating:
+            bodies.append({"t": "header", "patient": envelope["patient"]})
+        new = [e for e in envelope["events"] if e["id"] not in known]
+        bodies += [{"t": "event", "event": e} for e in new]
+        if not bodies:
+            return own.head
+        try:
+            dumps_compact(bodies)
+        except (TypeError, ValueError) as exc:
+            raise StorageError("refused to save: the record cannot be encoded as JSON") from exc
+        self._append_lines(pid, bodies)
+        known.update(e["id"] for e in new)
+        prov = self.provenance.setdefault(pid, {})
+        for e in new:
+            prov[e["id"]] = (self.workstation, self.user)
+        self._signatures[pid] = self.signature(pid)
+        logger.info("patient %s: %d line(s) appended", patient_hash(pid), len(bodies))
+        self._maybe_backup(pid)
+        from bedside.wardsync import maybe_heartbeat
+
+        maybe_heartbeat(self)
+        return own.head
+
+    # ------------------------------------------------------------------ backups
+
+    def backups(self, pid: str) -> list[Path]:
+        """Rotating verified copies of the own journal of ``pid``, newest first."""
+        d = self.backups_dir / validate_patient_id(pid)
+        try:
+            names = [n for n in os.listdir(d) if _BACKUP_RE.fullmatch(n)]
+        except FileNotFoundError:
+            return []
+        return [d / n for n in sorted(names, reverse=True)]
+
+    def _maybe_backup(self, pid: str) -> None:
+        try:
+            now = self._clock.now()
+            existing = self.backups(pid)
+            if existing:
+                m = _BACKUP_RE.fullmatch(existing[0].name)
+                assert m is not None
+                last = datetime.strptime(m[2], _STAMP).replace(tzinfo=UTC)
+                if timedelta(0) <= now - last < self._backup_interval:
+                    return
+                seq = int(m[1]) + 1
+            else:
+                seq = 1
+            data = self._read(self.own_journal(pid))
+            j = parse_journal(data, self.workstation, "backup")
+            if j.problem or j.torn:
+                logger.error("own journal of %s not backed up: not sound", patient_hash(pid))
+                return
+            d = self.backups_dir / pid
+            d.mkdir(mode=0o700, parents=True, exist_ok=True)
+            path = d / f"bk-{seq:06d}-{_stamp(now)}.jsonl"
+            atomic_write(path, data, ops=self._ops)
+            if path.read_bytes() != data:
+                with contextlib.suppress(OSError):
+                    path.unlink()
+                logger.error("backup of %s failed verification", patient_hash(pid))
+                return
+            for old in self.backups(pid)[self._backup_keep :]:
+                with contextlib.suppress(OSError):
+                    old.unlink()
+        except Exception:
+            logger.exception("backup of patient %s failed", patient_hash(pid))
+
+    def verify_file(
+        self, path: Path, *, validate: Callable[[dict[str, Any]], object]
+    ) -> tuple[bool, str]:
+        """Check a journal or journal backup read-only."""
+        _ = validate
+        path = Path(path)
+        in_journals = path.parent.parent == self.journals_dir
+        ws = path.stem if in_journals and is_journal_name(path.name) else self.workstation
+        try:
+            data = path.read_bytes()
+        except OSError as exc:
+            return False, f"{path.name}: cannot be read ({_errno_text(exc)})"
+        j = parse_journal(data, ws, path.name)
+        if j.problem:
+            return False, j.problem
+        note = ", torn last line ignored" if j.torn else ""
+        return True, f"{path.name}: OK ({len(j.lines)} lines{note})"
+
+    def newest_verified_backup(
+        self, pid: str, *, validate: Callable[[dict[str, Any]], object]
+    ) -> Path | None:
+        """The newest backup of the own journal that verifies, or ``None``."""
+        for path in self.backups(pid):
+            if self.verify_file(path, validate=validate)[0]:
+                return path
+        return None
+
+    def restore_backup(
+        self, pid: str, backup: Path, *, validate: Callable[[dict[str, Any]], object]
+    ) -> str:
+        """Replace the own journal with a verified backup (the current one goes to quarantine)."""
+        self._require_lock()
+        ok, problem = self.verify_file(backup, validate=validate)
+        if not ok:
+            raise CorruptDataError(problem)
+        data = Path(backup).read_bytes()
+        path = self.own_journal(pid)
+        current = self._read(path)
+        if current and current != data:
+            self._quarantine_copy(pid, current, "replaced")
+        atomic_write(path, data, ops=self._ops)
+        with contextlib.suppress(FileNotFoundError):
+            (self.quarantine_dir / f"{pid}.blocked").unlink()
+        self._blocked.discard(pid)
+        self._dirty.add(pid)
+        logger.warning("own journal of %s restored from a backup", patient_hash(pid))
+        return _sha(data)
+
+    def quarantined_copies(self, pid: str) -> list[Path]:
+        """Quarantined journal copies of ``pid``."""
+        return sorted(self.quarantine_dir.glob(f"{validate_patient_id(pid)}.*.jsonl"), reverse=True)
+
+    # ------------------------------------------------------------------ export
+
+    def envelope_bytes(self, pid: str) -> bytes:
+        """The merged record as an old-format patient file (checksummed; for export/transfer)."""
+        from bedside.record import envelope_json, event_to_json
+        from bedside.storage import encode_envelope
+
+        loaded = self.load(pid, validate=lambda d: d)
+        record: Record = loaded.value
+        events = [event_to_json(e) for e in record.events]
+        return encode_envelope(envelope_json(record, events))
+
+    def iter_journal_lines(self, pid: str) -> Iterator[tuple[str, dict[str, Any]]]:
+        """(workstation, body) of every sound line of every journal of ``pid``."""
+        for j in self.read_journals(pid):
+            for body in j.lines:
+                yield j.workstation, body
+
+
+def verify_ward_folder(root: Path) -> tuple[bool, list[str]]:
+    """Check every journal and journal backup of a ward folder, read-only.
+
+    Returns (all sound, one line per patient plus one per problem). Patients are named by
+    id (as the old ``verify`` does for file names); no field values are printed.
+    """
+    root = Path(root)
+    lines: list[str] = []
+    ok = True
+    journals_dir = root / JOURNALS_DIR
+    if not journals_dir.is_dir():
+        return True, lines
+    for pdir in sorted(p for p in journals_dir.iterdir() if p.is_dir()):
+        pid = pdir.name
+        if _PATIENT_RE.fullmatch(pid) is None:
+            continue
+        parsed: list[Journal] = []
+        problems: list[str] = []
+        notes: list[str] = []
+        for path in sorted(pdir.iterdir()):
+            if not is_journal_name(path.name):
+                continue
+            j = parse_journal(path.read_bytes(), path.stem, f"{pid}/{path.name}")
+            if j.problem:
+                problems.append(j.problem)
+            if j.torn:
+                notes.append(f"{path.stem}: unfinished last line ignored ({len(j.torn)} bytes)")
+            parsed.append(j)
+        events = 0
+        if not problems:
+            try:
+                merged = merge_journals(parsed, pid)
+                store = JournalStore.__new__(JournalStore)
+                record = JournalStore._build(store, pid, merged) if merged.header else None
+                if record is None:
+                    problems.append("no workstation has sent the patient's admission yet")
+                else:
+                    events = len(record.events)
+                    waiting = pending(record)
+                    if waiting:
+                        notes.append(f"{len(waiting)} correction(s) waiting for their event")
+            except CorruptDataError as exc:
+                problems.append(str(exc))
+        bad_backups = []
+        n_backups = 0
+        for bdir in sorted((root / "backups").glob(f"*/{pid}")):
+            for b in sorted(bdir.glob("bk-*.jsonl")):
+                n_backups += 1
+                if parse_journal(b.read_bytes(), bdir.parent.name, b.name).problem:
+                    bad_backups.append(f"{bdir.parent.name}/{b.name}")
+            # Append-only: a journal must still begin with every verified copy of itself.
+            journal = pdir / f"{bdir.parent.name}{JOURNAL_SUFFIX}"
+            current = journal.read_bytes() if journal.exists() else b""
+            newest = sorted(bdir.glob("bk-*.jsonl"))[-1:]
+            for b in newest:
+                if not current.startswith(b.read_bytes()):
+                    problems.append(
+                        f"{bdir.parent.name}: journal no longer holds everything its backup "
+                        f"{b.name} holds (lines lost or changed)"
+                    )
+        if bad_backups:
+            problems.append(f"{len(bad_backups)} backup(s) fail verification: {bad_backups[:3]}")
+        who = ", ".join(j.workstation for j in parsed)
+        if problems:
+            ok = False
+            lines.append(f"FAIL journals/{pid}: " + "; ".join(problems))
+        else:
+            lines.append(
+                f"OK   journals/{pid}: {events} events from {who}, hash chains intact, "
+                f"{n_backups} verified backup(s)" + (f" ({'; '.join(notes)})" if notes else "")
+            )
+    return ok, lines
+
+
+__all__ = [
+    "JOURNALS_DIR",
+    "Journal",
+    "JournalStore",
+    "encode_line",
+    "is_journal_name",
+    "merge_journals",
+    "parse_journal",
+    "pending",
+    "verify_ward_folder",
+]
