@@ -21,6 +21,7 @@ commands:
   import     bring a patient file from another workstation
 
 Run 'python -m bedside <command> --help' for the options of a command.
+Every command also takes --workstation ID (default: this machine's workstation id).
 """
 
 
@@ -54,6 +55,14 @@ def main(argv: list[str] | None = None) -> int:
         _out(f"bedside {__version__}")
         return 0
     commands = _commands()
+    from bedside.errors import InputError
+    from bedside.workstation import take_workstation_option
+
+    try:
+        args = take_workstation_option(args)  # every command takes --workstation (issue 15)
+    except InputError as exc:
+        _err(f"error: {exc}")
+        return 2
     name, rest = args[0], args[1:]
     if name not in commands:
         _err(f"unknown command {name!r}\n\n{USAGE}")

@@ -56,7 +56,6 @@ from bedside.clock import Clock
 from bedside.errors import (
     ConcurrentModificationError,
     CorruptDataError,
-    InputError,
     LockedError,
     StorageError,
 )
@@ -341,7 +340,7 @@ class JournalStore:
         backup_interval: timedelta = DEFAULT_BACKUP_INTERVAL,
         backup_keep: int = DEFAULT_BACKUP_KEEP,
     ) -> None:
-        """Open the ward folder ``root`` as ``workstation`` (creates the folders unless read-only)."""
+        """Open the ward folder ``root`` as ``workstation`` (creates folders unless read-only)."""
         self.root = Path(root)
         self.workstation = validate_workstation_id(workstation)
         self.read_only = read_only
@@ -533,9 +532,12 @@ class JournalStore:
         ids: set[str] = set(self.legacy.patient_ids()) if self.patients_dir.is_dir() else set()
         with contextlib.suppress(FileNotFoundError):
             for entry in os.scandir(self.journals_dir):
-                if _PATIENT_RE.fullmatch(entry.name) and entry.is_dir():
-                    if any(is_journal_name(n) for n in os.listdir(entry.path)):
-                        ids.add(entry.name)
+                if (
+                    _PATIENT_RE.fullmatch(entry.name)
+                    and entry.is_dir()
+                    and any(is_journal_name(n) for n in os.listdir(entry.path))
+                ):
+                    ids.add(entry.name)
         return sorted(ids)
 
     def signature(self, pid: str) -> tuple[tuple[str, int, int], ...]:
@@ -635,7 +637,7 @@ class JournalStore:
                     self._block(pid, j.problem)
                 where = f"a copy is in quarantine ({copy.name})" if copy else "not quarantined"
                 err = CorruptDataError(f"{j.problem}. The file was left unchanged; {where}.")
-                err.quarantine_path = copy  # type: ignore[attr-defined]
+                err.quarantine_path = copy
                 raise err
         if legacy_header is not None:
             lines = [{"t": "header", "seq": 0, "ws": "~old", "at": "", "patient": legacy_header}]
@@ -700,7 +702,7 @@ class JournalStore:
     # ------------------------------------------------------------------ migration
 
     def _migrate(self, pid: str, raw: dict[str, Any], legacy_path: Path) -> None:
-        """Copy an old single-file record into this workstation's journal, verify, keep the old file.
+        """Copy an old single-file record into the own journal, verify, keep the old file.
 
         The old file is moved to ``backups/<ws>/<pid>/<pid>.pre-journal.json`` only after the
         merged journals were read back and hold every old event with identical content.
@@ -774,7 +776,7 @@ class JournalStore:
         created = not path.exists()
         if created:
             path.parent.mkdir(mode=0o700, parents=True, exist_ok=True)
-        flags = os.O_WRONLY | os.O_CREAT | getattr(os, "O_BINARY", 0)
+        flags = os.O_RDWR | os.O_CREAT | getattr(os, "O_BINARY", 0)
         try:
             fd = self._ops.open(str(path), flags, 0o600)
         except OSError as exc:

@@ -30,6 +30,7 @@ from bedside.errors import (
     LimitError,
     StorageError,
 )
+from bedside.journal import JournalStore
 from bedside.protocol import (
     Protocol,
     find_protocol,
@@ -72,7 +73,6 @@ from bedside.rules import (
     icans_grade,
     tocilizumab_dose,
 )
-from bedside.journal import JournalStore
 from bedside.storage import patient_hash
 
 logger = logging.getLogger(__name__)

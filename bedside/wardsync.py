@@ -28,8 +28,8 @@ from typing import TYPE_CHECKING, Any
 from bedside import __version__
 from bedside.doses import tocilizumab_doses
 from bedside.errors import CorruptDataError, StorageError
+from bedside.journal import JournalStore
 from bedside.jsonio import dumps_canonical, strict_loads
-from bedside.journal import WORKSTATIONS_DIR, JournalStore
 from bedside.protocol import Protocol, load_default_protocol
 from bedside.record import Medication, effective_events
 from bedside.storage import atomic_write, patient_hash
@@ -41,7 +41,7 @@ if TYPE_CHECKING:
 logger = logging.getLogger(__name__)
 
 HEARTBEAT_EVERY = timedelta(seconds=60)
-"""How often a running workstation rewrites its heartbeat (an I/O cadence, not a clinical number)."""
+"""How often a running workstation rewrites its heartbeat (I/O cadence, not a clinical number)."""
 _HB_RE = re.compile(r"([A-Za-z0-9][A-Za-z0-9_-]{0,31})\.json")
 
 

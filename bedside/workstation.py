@@ -47,6 +47,34 @@ ID_FILE_NAME = "workstation-id"
 
 WORKSTATION_PATTERN = r"^[A-Za-z0-9][A-Za-z0-9_-]{0,31}$"
 _WS_RE = re.compile(WORKSTATION_PATTERN)
+_override: str | None = None
+
+
+def set_workstation(value: str | None) -> None:
+    """Set (or clear) the process-wide workstation id, as ``--workstation ID`` does."""
+    global _override
+    _override = validate_workstation_id(value) if value is not None else None
+
+
+def take_workstation_option(args: list[str]) -> list[str]:
+    """Remove ``--workstation ID`` / ``--workstation=ID`` from ``args`` and apply it.
+
+    Every ``python -m bedside`` command takes it, so two workstations can run on one
+    machine (tests, scripts). Raises :class:`InputError` for a missing or bad id.
+    """
+    rest: list[str] = []
+    it = iter(args)
+    for arg in it:
+        if arg == "--workstation":
+            value = next(it, None)
+            if value is None:
+                raise InputError("--workstation: give an id, for example --workstation 4A-PC2")
+            set_workstation(value)
+        elif arg.startswith("--workstation="):
+            set_workstation(arg.split("=", 1)[1])
+        else:
+            rest.append(arg)
+    return rest
 
 
 def validate_workstation_id(value: str) -> str:
@@ -125,6 +153,8 @@ def this_workstation(explicit: str | None = None) -> str:
     """
     if explicit:
         return validate_workstation_id(explicit)
+    if _override:
+        return _override
     env = os.environ.get(WORKSTATION_ENV)
     if env:
         return validate_workstation_id(env)
@@ -153,7 +183,7 @@ def os_user() -> str:
     """The operating-system account name (``"unknown"`` when it cannot be determined)."""
     try:
         return getpass.getuser()[:64] or "unknown"
-    except Exception:  # getpass raises OSError/KeyError/ImportError on odd systems
+    except (OSError, KeyError, ImportError):  # no login name on odd systems
         return "unknown"
 
 
@@ -167,8 +197,10 @@ __all__ = [
     "WORKSTATION_ENV",
     "configured_ward_folder",
     "os_user",
+    "set_workstation",
     "site_config",
     "site_config_file",
+    "take_workstation_option",
     "this_workstation",
     "validate_workstation_id",
 ]
