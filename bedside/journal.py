@@ -42,7 +42,7 @@ import json
 import logging
 import os
 import re
-from collections.abc import Callable, Iterator
+from collections.abc import Callable, Iterable, Iterator
 from dataclasses import dataclass, field
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
@@ -162,6 +162,10 @@ def parse_journal(data: bytes, workstation: str, source: str) -> Journal:
     prev = GENESIS_HASH
     pos = 0
     seq = 0
+    fast = _parse_fast(data, end, workstation)
+    if fast is not None:
+        out.lines, out.head, out.valid_length = fast
+        return out
     while pos < end:
         nl = data.index(b"\n", pos)
         line = data[pos:nl]
@@ -186,7 +190,7 @@ def parse_journal(data: bytes, workstation: str, source: str) -> Journal:
             out.problem = f"{where}: content does not match its checksum (damaged or edited)"
             return out
         try:
-            body = json.loads(body_bytes, parse_constant=_no_constant)
+            body = _DECODER.decode(body_bytes.decode("utf-8"))
         except (ValueError, UnicodeDecodeError):
             out.problem = f"{where}: not valid JSON"
             return out
@@ -206,6 +210,50 @@ def parse_journal(data: bytes, workstation: str, source: str) -> Journal:
     out.head = prev
     out.valid_length = end
     return out
+
+
+_DECODER = json.JSONDecoder(parse_constant=_no_constant)
+
+
+def _parse_fast(
+    data: bytes, end: int, workstation: str
+) -> tuple[list[dict[str, Any]], str, int] | None:
+    """The whole sound journal in one pass and one JSON decode, or ``None`` on any doubt.
+
+    ``None`` sends the caller to the line-by-line path, which names the first bad line.
+    """
+    prev = GENESIS_HASH
+    bodies: list[bytes] = []
+    for line in data[:end].split(b"\n")[:-1]:
+        if (
+            len(line) < _B0 + 2
+            or not line.startswith(_PREFIX)
+            or line[_H0 + 64 : _P0] != _MID
+            or line[_P0 + 64 : _B0] != _BODY
+            or not line.endswith(b"}")
+        ):
+            return None
+        link = line[_P0 : _P0 + 64]
+        body = line[_B0:-1]
+        digest = line[_H0 : _H0 + 64]
+        if link.decode() != prev or _sha(link + body) != digest.decode("ascii", "replace"):
+            return None
+        bodies.append(body)
+        prev = digest.decode()
+    try:
+        parsed = _DECODER.decode("[" + b",".join(bodies).decode("utf-8") + "]")
+    except (ValueError, UnicodeDecodeError):
+        return None
+    for seq, body in enumerate(parsed):
+        kind = body.get("t") if isinstance(body, dict) else None
+        if (
+            kind not in {"header", "event"}
+            or body.get("seq") != seq
+            or body.get("ws") != workstation
+            or not isinstance(body.get("patient" if kind == "header" else "event"), dict)
+        ):
+            return None
+    return parsed, prev, end
 
 
 def is_journal_name(name: str) -> bool:
@@ -255,7 +303,9 @@ def merge_journals(journals: list[Journal], source: str) -> Merged:
         if any(h[2] != header for h in headers[1:]):
             logger.warning("%s: workstations disagree on the patient header; earliest kept", source)
     streams = [[b for b in j.lines if b["t"] == "event"] for j in journals]
-    merged = heapq.merge(*streams, key=_event_key)
+    merged: Iterable[dict[str, Any]] = (
+        streams[0] if len(streams) == 1 else heapq.merge(*streams, key=_event_key)
+    )
     events: list[dict[str, Any]] = []
     provenance: dict[str, tuple[str, str]] = {}
     seen: dict[str, dict[str, Any]] = {}
@@ -275,8 +325,8 @@ def merge_journals(journals: list[Journal], source: str) -> Merged:
         seen[eid] = ev
         provenance[eid] = (str(body["ws"]), str(body.get("user", "")))
         events.append(ev)
-        at = str(ev.get("recorded_at", ""))
-        newest = max(newest, at)
+    if events:
+        newest = max(newest, *(str(e.get("recorded_at", "")) for e in events))
     # Re-seal the record's chain where the merged order differs from what the writer saw.
     prev = GENESIS_HASH
     resealing = False
@@ -368,6 +418,7 @@ class JournalStore:
         self._lock: filelock.BaseFileLock | None = None
         self._holder_info: dict[str, Any] | None = None
         self.observed: dict[str, dict[str, str]] = {}
+        self._last_backup: dict[str, datetime] = {}
         self.last_heartbeat: datetime | None = None
         if read_only:
             return
@@ -897,9 +948,6 @@ class JournalStore:
         self._signatures[pid] = self.signature(pid)
         logger.info("patient %s: %d line(s) appended", patient_hash(pid), len(bodies))
         self._maybe_backup(pid)
-        from bedside.wardsync import maybe_heartbeat
-
-        maybe_heartbeat(self)
         return own.head
 
     # ------------------------------------------------------------------ backups
@@ -914,23 +962,34 @@ class JournalStore:
         return [d / n for n in sorted(names, reverse=True)]
 
     def _maybe_backup(self, pid: str) -> None:
+        """Keep a verified copy of the own journal, at most every ``backup_interval``.
+
+        One file per UTC day: the first backup of a day copies the journal (prefix up to
+        the last sound line); later ones that day append only the new lines (one write,
+        one fsync, read back and compared), so a backup costs a line, not the record.
+        Failures are logged, never raised: the save itself succeeded.
+        """
         try:
             now = self._clock.now()
             existing = self.backups(pid)
+            last = self._last_backup.get(pid)
+            newest_stamp = None
             if existing:
                 m = _BACKUP_RE.fullmatch(existing[0].name)
                 assert m is not None
-                last = datetime.strptime(m[2], _STAMP).replace(tzinfo=UTC)
-                if timedelta(0) <= now - last < self._backup_interval:
-                    return
-                seq = int(m[1]) + 1
-            else:
-                seq = 1
-            data = self._read(self.own_journal(pid))
-            j = parse_journal(data, self.workstation, "backup")
-            if j.problem or j.torn:
-                logger.error("own journal of %s not backed up: not sound", patient_hash(pid))
+                newest_stamp = datetime.strptime(m[2], _STAMP).replace(tzinfo=UTC)
+                last = last or newest_stamp
+            if last is not None and timedelta(0) <= now - last < self._backup_interval:
                 return
+            own = self._own[pid]
+            journal = self.own_journal(pid)
+            if existing and newest_stamp is not None and newest_stamp.date() == now.date():
+                if self._extend_backup(existing[0], journal, own.length):
+                    self._last_backup[pid] = now
+                    return
+            with journal.open("rb") as fh:
+                data = fh.read(own.length)
+            seq = int(_BACKUP_RE.fullmatch(existing[0].name)[1]) + 1 if existing else 1  # type: ignore[index]
             d = self.backups_dir / pid
             d.mkdir(mode=0o700, parents=True, exist_ok=True)
             path = d / f"bk-{seq:06d}-{_stamp(now)}.jsonl"
@@ -940,11 +999,43 @@ class JournalStore:
                     path.unlink()
                 logger.error("backup of %s failed verification", patient_hash(pid))
                 return
+            self._last_backup[pid] = now
             for old in self.backups(pid)[self._backup_keep :]:
                 with contextlib.suppress(OSError):
                     old.unlink()
         except Exception:
             logger.exception("backup of patient %s failed", patient_hash(pid))
+
+    def _extend_backup(self, backup: Path, journal: Path, length: int) -> bool:
+        """Append the journal's new lines to today's backup; False if it is not a prefix."""
+        size = backup.stat().st_size
+        if size > length:
+            return False
+        check = min(size, 256)
+        with journal.open("rb") as fh:
+            fh.seek(size - check)
+            overlap = fh.read(check)
+            extra = fh.read(length - size)
+        with backup.open("rb") as fh:
+            fh.seek(size - check)
+            if fh.read(check) != overlap:
+                return False
+        if not extra:
+            return True
+        fd = self._ops.open(str(backup), os.O_WRONLY | os.O_APPEND, 0o600)
+        try:
+            view = memoryview(extra)
+            while view:
+                view = view[self._ops.write(fd, view) :]
+            self._ops.fsync(fd)
+        finally:
+            self._ops.close(fd)
+        with backup.open("rb") as fh:
+            fh.seek(size)
+            if fh.read() != extra:
+                logger.error("backup extension did not read back identical")
+                return False
+        return True
 
     def verify_file(
         self, path: Path, *, validate: Callable[[dict[str, Any]], object]
