@@ -600,6 +600,13 @@ class JournalStore:
                 out.append((path.name, st.st_size, st.st_mtime_ns))
         return tuple(out)
 
+    def _note_own_write(self, pid: str) -> None:
+        """Update only the own journal's entry: a peer's change must still be noticed."""
+        name = f"{self.workstation}{JOURNAL_SUFFIX}"
+        st = self.own_journal(pid).stat()
+        others = [e for e in self._signatures.get(pid, ()) if e[0] != name]
+        self._signatures[pid] = tuple(sorted([*others, (name, st.st_size, st.st_mtime_ns)]))
+
     def changed_since_load(self, pid: str) -> bool:
         """Whether any journal of ``pid`` changed on disk since the last load/save here."""
         return self._signatures.get(pid) != self.signature(pid)
@@ -674,6 +681,7 @@ class JournalStore:
                 legacy_header = old.raw["patient"]
                 legacy_events = list(old.raw["events"])
         signature = self.signature(pid)
+        self._signatures[pid] = signature  # a failed load is retried only after a change
         journals = self.read_journals(pid)
         if not journals and legacy_header is None:
             raise PatientNotFoundError(f"{self._source(pid)}: no journal")
@@ -945,7 +953,7 @@ class JournalStore:
         prov = self.provenance.setdefault(pid, {})
         for e in new:
             prov[e["id"]] = (self.workstation, self.user)
-        self._signatures[pid] = self.signature(pid)
+        self._note_own_write(pid)
         logger.info("patient %s: %d line(s) appended", patient_hash(pid), len(bodies))
         self._maybe_backup(pid)
         return own.head
@@ -983,10 +991,10 @@ class JournalStore:
                 return
             own = self._own[pid]
             journal = self.own_journal(pid)
-            if existing and newest_stamp is not None and newest_stamp.date() == now.date():
-                if self._extend_backup(existing[0], journal, own.length):
-                    self._last_backup[pid] = now
-                    return
+            same_day = newest_stamp is not None and newest_stamp.date() == now.date()
+            if existing and same_day and self._extend_backup(existing[0], journal, own.length):
+                self._last_backup[pid] = now
+                return
             with journal.open("rb") as fh:
                 data = fh.read(own.length)
             seq = int(_BACKUP_RE.fullmatch(existing[0].name)[1]) + 1 if existing else 1  # type: ignore[index]

@@ -73,6 +73,35 @@ def refresh_patient(ward: Ward, pid: str) -> None:
     logger.info("patient %s re-merged after a replication", patient_hash(pid))
 
 
+def refresh_ward(ward: Ward) -> list[str]:
+    """Pick up what replication brought: new patients and grown journals. Returns new ids.
+
+    Cheap when nothing changed (one directory listing and a few ``stat`` calls per patient);
+    the application calls it on its tick, the tests after a sync.
+    """
+    from bedside.record import validate_envelope
+
+    added: list[str] = []
+    for pid in ward.store.patient_ids():
+        if pid in ward.records:
+            if ward.store.changed_since_load(pid):
+                refresh_patient(ward, pid)
+            continue
+        if pid in ward.failures and not ward.store.changed_since_load(pid):
+            continue
+        try:
+            loaded = ward.store.load(pid, validate=validate_envelope)
+        except (CorruptDataError, StorageError) as exc:
+            ward.failures[pid] = str(exc)
+            continue
+        ward.records[pid] = loaded.value
+        ward.tokens[pid] = loaded.token
+        ward._json_cache[pid] = list(loaded.raw["events"])
+        ward.failures.pop(pid, None)
+        added.append(pid)
+    return added
+
+
 # --------------------------------------------------------------------------- heartbeats
 
 
@@ -273,6 +302,7 @@ __all__ = [
     "open_store",
     "read_peers",
     "refresh_patient",
+    "refresh_ward",
     "ward_status",
     "write_heartbeat",
 ]

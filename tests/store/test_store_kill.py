@@ -159,9 +159,8 @@ def test_sigkill_during_saves_loses_nothing(tmp_path: Path) -> None:
 
 def _ward_startup_check(root: Path, acked: dict[str, list[str]]) -> int:
     """Open the ward as the application does (lock, sweep, load, full validation)."""
-    from bedside.service import open_ward
-
     from bedside.journal import parse_journal
+    from bedside.service import open_ward
 
     ward = open_ward(root, SystemClock())
     torn = 0
