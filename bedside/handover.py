@@ -182,6 +182,8 @@ class HandoverDoc:
     patients: tuple[PatientHandover, ...]
     failures: tuple[tuple[str, str], ...] = field(default=())
     protocols: tuple[str, ...] = field(default=())
+    sync: tuple[str, ...] = field(default=())
+    """Issue 15: other workstations out of touch, clock disagreements, possible duplicates."""
 
 
 # --------------------------------------------------------------------------- derivation
@@ -517,7 +519,9 @@ def build_handover(ward: Any, now: datetime, pid: str | None = None) -> Handover
         ph = build_patient(
             record, ward.protocol_for(record), now, budget=_ward_budget(ward, pid, now)
         )
-        return HandoverDoc("patient", now, (ph,), (), (ph.protocol_label,))
+        return HandoverDoc(
+            "patient", now, (ph,), (), (ph.protocol_label,), sync=_sync_lines(ward, pid)
+        )
     patients: list[PatientHandover] = []
     failures: list[tuple[str, str]] = [(p, msg) for p, msg in sorted(ward.failures.items())]
     for p, record in sorted(ward.records.items()):
@@ -532,7 +536,31 @@ def build_handover(ward: Any, now: datetime, pid: str | None = None) -> Handover
             failures.append((p, f"handover could not be computed: {exc}"))
     patients.sort(key=_bed_key)
     labels = tuple(sorted({ph.protocol_label for ph in patients}))
-    return HandoverDoc("ward", now, tuple(patients), tuple(failures), labels)
+    return HandoverDoc(
+        "ward", now, tuple(patients), tuple(failures), labels, sync=_sync_lines(ward, None)
+    )
+
+
+def _sync_lines(ward: Any, pid: str | None) -> tuple[str, ...]:
+    """What the ward folder says about other workstations (issue 15); empty for a ward of one."""
+    from bedside import wardsync
+
+    if not hasattr(ward, "store") or not hasattr(ward.store, "workstations_dir"):
+        return ()
+    lines = list(wardsync.ward_status(ward).lines)
+    for p in [pid] if pid else sorted(ward.records):
+        lines = [d.message for d in wardsync.duplicate_doses(ward, p)] + lines
+    return tuple(lines)
+
+
+def _sync_html(doc: HandoverDoc) -> str:
+    if not doc.sync:
+        return ""
+    return (
+        "<p><b>WARNING — other workstations:</b></p><ul>"
+        + "".join(f"<li><b>{_e(line)}</b></li>" for line in doc.sync)
+        + "</ul>"
+    )
 
 
 # --------------------------------------------------------------------------- HTML
@@ -1096,6 +1124,7 @@ def _overview_html(doc: HandoverDoc) -> str:
     out = [f"<h1>Ward handover — {len(doc.patients)} patient(s)</h1>"]
     protos = ", ".join(doc.protocols) or "—"
     out.append(f"<p>Generated {_t(doc.generated_at)} · protocol {_e(protos)}</p>")
+    out.append(_sync_html(doc))
     if doc.failures:
         out.append(
             "<p><b>WARNING — not included (file could not be loaded or computed):</b></p><ul>"
@@ -1158,7 +1187,8 @@ def render_sections(doc: HandoverDoc) -> list[Section]:
     sections: list[Section] = []
     if doc.scope == "ward":
         sections.append(Section("Ward handover", _overview_html(doc)))
-    sections.extend(Section(ph.header, _patient_html(ph)) for ph in doc.patients)
+    sync = _sync_html(doc) if doc.scope == "patient" else ""
+    sections.extend(Section(ph.header, sync + _patient_html(ph)) for ph in doc.patients)
     return sections
 
 

@@ -24,7 +24,7 @@ from typing import Any
 
 from PySide6.QtCore import QObject, Signal
 
-from bedside import alerts, escalations, timesafety
+from bedside import alerts, escalations, timesafety, wardsync
 from bedside.clock import Clock
 from bedside.doses import DoseBudget
 from bedside.errors import BedsideError
@@ -258,11 +258,41 @@ class WardController(QObject):
                 logger.exception("a patient record could not be prepared for display")
         self.refresh(self.clock.now())
 
+    def _sync_ward(self) -> None:
+        """Issue 15: heartbeat, then pick up what replication brought from other workstations."""
+        if self.ward.read_only:
+            return
+        try:
+            wardsync.maybe_heartbeat(self.ward.store)
+            before = dict(self.ward.records)
+            added = wardsync.refresh_ward(self.ward)
+            for pid, record in self.ward.records.items():
+                if before.get(pid) is not record:
+                    self._rebuild(pid)
+            if added:
+                self.patients_changed.emit()
+        except (BedsideError, OSError):
+            logger.exception("replicated journals could not be picked up")
+
+    def sync_lines(self, pid: str | None = None) -> list[str]:
+        """What the board, dose dialog and handover say about other workstations (and
+        possible duplicate doses, for ``pid`` or every patient). Texts come from the core."""
+        try:
+            lines = list(wardsync.ward_status(self.ward).lines)
+            for p in [pid] if pid else list(self.ward.records):
+                if p in self.ward.records:
+                    lines = [d.message for d in wardsync.duplicate_doses(self.ward, p)] + lines
+        except (BedsideError, OSError):
+            logger.exception("ward status could not be read")
+            return ["The other workstations' status could not be read"]
+        return lines
+
     def refresh(self, now: datetime | None = None) -> None:
         """Recompute due items, budgets and board rows for ``now`` (the tick's slot)."""
         started = time.perf_counter()
         now = now or self.clock.now()
         self.now = now
+        self._sync_ward()
         self._check_clock(now)
         zone = local_zone()
         due_rows: list[DueRow] = []

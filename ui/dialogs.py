@@ -621,6 +621,12 @@ class DoseDialog(FormDialog):
         ll.addWidget(self.history_banner)
         ll.addWidget(self.limit_banner)
         ll.addWidget(self.hard_banner)
+        # Issue 15: doses given on a workstation out of touch may be missing from the counts.
+        sync = controller.sync_lines(pid)
+        self.sync_banner = banner("\n".join(sync), "danger", icon_name="warning")
+        self.sync_banner.setAccessibleName("Other workstations")
+        self.sync_banner.setVisible(bool(sync))
+        ll.addWidget(self.sync_banner)
         self.body.insertWidget(1, self.limit_box)
 
         # Override box (soft limits only).

@@ -157,6 +157,12 @@ class MainWindow(QMainWindow):
         self.failure_banner.setVisible(False)
         outer.addWidget(self.failure_banner)
 
+        # Issue 15: other workstations out of touch, clocks, possible duplicate doses.
+        self.sync_banner = banner("", "danger", icon_name="warning")
+        self.sync_banner.setAccessibleName("Other workstations")
+        self.sync_banner.setVisible(False)
+        outer.addWidget(self.sync_banner)
+
         # ----------------------------------------------------------- body
         self.splitter = QSplitter(Qt.Orientation.Horizontal)
         self.stack = QStackedWidget()
@@ -401,6 +407,10 @@ class MainWindow(QMainWindow):
                 "manager; a verified backup can be restored.",
             )
         self.failure_banner.setVisible(bool(failures))
+        sync = c.sync_lines()
+        if sync:
+            set_banner(self.sync_banner, "\n".join(sync))
+        self.sync_banner.setVisible(bool(sync))
         if self.workspace is not None and self.stack.currentWidget() is self.workspace:
             self.workspace.on_tick()
         self.status_label.setText(

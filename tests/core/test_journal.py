@@ -354,3 +354,24 @@ def test_every_command_takes_workstation(tmp_path: Path) -> None:
     assert proof.returncode == 0 and "from pc1" in proof.stdout
     bad = _run("verify", "--data-dir", str(ward), "--workstation", "no/slash")
     assert bad.returncode == 2 and "workstation" in bad.stderr
+
+
+def test_handover_says_when_another_workstation_was_last_heard_from(tmp_path: Path) -> None:
+    from bedside.handover import build_handover, render_html
+
+    clock = FakeClock(T0)
+    a = open_ward(tmp_path / "w", clock, workstation="4A-PC1")
+    b = open_ward(tmp_path / "w", clock, workstation="4A-PC2")
+    try:
+        pid = _admit(a, clock)
+        b.reload()
+        clock.advance(timedelta(minutes=35))
+        expected = "4A-PC1 last synced 35 min ago — doses given there since may be missing"
+        for doc in (build_handover(b, clock.now()), build_handover(b, clock.now(), pid)):
+            assert expected in doc.sync
+            assert expected in render_html(doc)
+        write_heartbeat(a.store)
+        assert build_handover(b, clock.now()).sync == ()
+    finally:
+        a.close()
+        b.close()
