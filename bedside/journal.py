@@ -889,7 +889,7 @@ class JournalStore:
             b"",
         )
 
-    def _resync_own(self, pid: str) -> None:
+    def _resync_own(self, pid: str) -> Journal:
         """After a failed or ambiguous append: learn what really is in the own journal."""
         j = parse_journal(self._read(self.own_journal(pid)), self.workstation, "own journal")
         if j.problem:
@@ -898,6 +898,7 @@ class JournalStore:
         known = self._known.setdefault(pid, set())
         known.update(b["event"]["id"] for b in j.lines if b["t"] == "event")
         self._dirty.discard(pid)
+        return j
 
     def save(
         self,
@@ -927,9 +928,17 @@ class JournalStore:
             validate(envelope)
         except Exception as exc:
             raise StorageError(f"refused to save: the record would not load back ({exc})") from exc
-        if pid in self._dirty:
-            self._resync_own(pid)
         creating = expected_token is None
+        if pid in self._dirty:
+            before = self._own.get(pid, _Own()).head
+            landed = self._resync_own(pid)
+            if expected_token == before:
+                expected_token = landed.head  # what landed of our own failed append
+            if creating and any(
+                b["t"] == "header" and b["patient"] == envelope["patient"] for b in landed.lines
+            ):
+                # Retry of a creation whose first attempt landed: idempotent, no second header.
+                creating, expected_token = False, landed.head
         known = self._known.setdefault(pid, set())
         own = self._own.setdefault(pid, _Own())
         if creating:
