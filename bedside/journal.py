@@ -558,9 +558,10 @@ class JournalStore:
         """Remove this workstation's own temp files left by a kill (never another's)."""
         self._require_lock()
         count = 0
-        mark = f".{self.workstation}"
+        mark = f".{self.workstation}."  # .<ws>.json.tmp-…, .<ws>.jsonl.tmp-…, .<ws>.lock.info…
+        mine = (self.backups_dir, self.quarantine_dir)
         dirs = [self.root, self.workstations_dir, self.locks_dir]
-        for base in (self.backups_dir, self.root / "patients"):
+        for base in (*mine, self.journals_dir):
             with contextlib.suppress(OSError):
                 dirs.extend([base, *(d for d in base.iterdir() if d.is_dir())])
         for d in dirs:
@@ -569,7 +570,7 @@ class JournalStore:
             except OSError:
                 continue
             for entry in entries:
-                own = d.is_relative_to(self.backups_dir) or entry.name.startswith(mark)
+                own = any(d.is_relative_to(m) for m in mine) or entry.name.startswith(mark)
                 if own and ".tmp-" in entry.name and entry.name.startswith("."):
                     with contextlib.suppress(OSError):
                         os.unlink(entry.path)
@@ -1072,10 +1073,21 @@ class JournalStore:
         note = ", torn last line ignored" if j.torn else ""
         return True, f"{path.name}: OK ({len(j.lines)} lines{note})"
 
+    def _legacy_only(self, pid: str) -> bool:
+        return (self.patients_dir / f"{pid}.json").exists() and not self.journal_files(pid)
+
     def newest_verified_backup(
         self, pid: str, *, validate: Callable[[dict[str, Any]], object]
     ) -> Path | None:
-        """The newest backup of the own journal that verifies, or ``None``."""
+        """The newest backup of the own journal that verifies, or ``None``.
+
+        A patient still in the old single-file format (it failed to load, so it was never
+        migrated) is offered its old-format backup.
+        """
+        if self._legacy_only(pid):
+            from bedside.record import validate_envelope
+
+            return self.legacy.newest_verified_backup(pid, validate=validate_envelope)
         for path in self.backups(pid):
             if self.verify_file(path, validate=validate)[0]:
                 return path
@@ -1084,8 +1096,20 @@ class JournalStore:
     def restore_backup(
         self, pid: str, backup: Path, *, validate: Callable[[dict[str, Any]], object]
     ) -> str:
-        """Replace the own journal with a verified backup (the current one goes to quarantine)."""
+        """Replace the own journal with a verified backup (the current one goes to quarantine).
+
+        An old-format backup restores the old single file (under the old per-folder lock,
+        held just for the restore); the next load migrates it.
+        """
         self._require_lock()
+        if Path(backup).suffix == ".json" and self._legacy_only(pid):
+            from bedside.record import validate_envelope
+
+            self.legacy.acquire_writer_lock()
+            try:
+                return self.legacy.restore_backup(pid, backup, validate=validate_envelope)
+            finally:
+                self.legacy.release_writer_lock()
         ok, problem = self.verify_file(backup, validate=validate)
         if not ok:
             raise CorruptDataError(problem)

@@ -375,3 +375,25 @@ def test_handover_says_when_another_workstation_was_last_heard_from(tmp_path: Pa
     finally:
         a.close()
         b.close()
+
+
+def test_a_damaged_old_file_is_restored_from_its_old_backup_then_migrated(tmp_path: Path) -> None:
+    root = _golden_ward(tmp_path)
+    backup_dir = root / "backups" / "demo-02"
+    backup_dir.mkdir(parents=True)
+    good = (root / "patients" / "demo-02.json").read_bytes()
+    (backup_dir / "bk-000001-20261129T000000Z.json").write_bytes(good)
+    (root / "patients" / "demo-02.json").write_bytes(good[:-30])  # damaged before migration
+    clock = FakeClock(datetime(2026, 12, 1, tzinfo=UTC))
+    w = open_ward(root, clock, workstation="pc1")
+    try:
+        assert "demo-02" in w.failures
+        assert w.newest_backup("demo-02") is not None
+        w.restore_from_backup("demo-02", recorded_by="AB")
+        events = w.record("demo-02").events
+        assert [e.id for e in events[:-1]] == [e["id"] for e in json.loads(good)["events"]]
+        assert events[-1].kind == "restored"
+        assert (root / "journals" / "demo-02" / "pc1.jsonl").exists()
+        assert list((root / "quarantine").glob("demo-02.*"))  # the damaged bytes are kept
+    finally:
+        w.close()
