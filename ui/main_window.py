@@ -414,7 +414,8 @@ class MainWindow(QMainWindow):
         if self.workspace is not None and self.stack.currentWidget() is self.workspace:
             self.workspace.on_tick()
         self.status_label.setText(
-            f"{len(c.patient_ids())} patients · tick {c.last_refresh_ms:.1f} ms"
+            f"{len(c.patient_ids())} patients · workstation {c.ward.workstation} · "
+            f"tick {c.last_refresh_ms:.1f} ms"
         )
 
     def _on_saved(self, pid: str) -> None:

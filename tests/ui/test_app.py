@@ -80,8 +80,11 @@ def test_second_instance_is_refused_with_the_holder(tmp_path: Path, qtbot) -> No
         stderr=subprocess.DEVNULL,
     )
     try:
-        info = data / "bedside.lock.info"
-        qtbot.waitUntil(lambda: info.exists() and first.poll() is None, timeout=60000)
+        # Issue 15: the single-instance lock is per workstation, in locks/<workstation>.lock
+        qtbot.waitUntil(
+            lambda: bool(list(data.glob("locks/*.lock.info"))) and first.poll() is None,
+            timeout=60000,
+        )
         second = subprocess.run(
             [sys.executable, "-m", "ui", "--data-dir", str(data), "--no-error-dialog"],
             env=_env(),

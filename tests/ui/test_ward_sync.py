@@ -20,6 +20,8 @@ def test_other_workstation_dose_staleness_and_duplicate_on_screen(
     session = sessions.open(data_dir)
     window = session.window
     pid = add_patient(session, dialog_log)
+    ws = session.controller.ward.workstation
+    assert ws and f"workstation {ws}" in window.status_label.text()  # the name nurses see
     # A third workstation that was cut off before bay 2's dose: its own copy of the folder.
     cut_off = data_dir.parent / "pc3"
     shutil.copytree(data_dir / "journals", cut_off / "journals")
