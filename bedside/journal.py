@@ -303,6 +303,10 @@ def merge_journals(journals: list[Journal], source: str) -> Merged:
         if any(h[2] != header for h in headers[1:]):
             logger.warning("%s: workstations disagree on the patient header; earliest kept", source)
     streams = [[b for b in j.lines if b["t"] == "event"] for j in journals]
+    if len(streams) == 1:
+        fast = _merge_one(streams[0], header, header_at)
+        if fast is not None:
+            return fast
     merged: Iterable[dict[str, Any]] = (
         streams[0] if len(streams) == 1 else heapq.merge(*streams, key=_event_key)
     )
@@ -339,6 +343,32 @@ def merge_journals(journals: list[Journal], source: str) -> Merged:
         fixed["hash"] = event_hash(fixed, prev)
         events[i] = fixed
         prev = fixed["hash"]
+    return Merged(header, header_at, events, provenance, newest)
+
+
+def _merge_one(
+    stream: list[dict[str, Any]], header: dict[str, Any] | None, header_at: str
+) -> Merged | None:
+    """One journal whose chain is already the record's chain: no merge, no re-seal.
+
+    Returns ``None`` (take the general path) on a duplicate id or a chain that differs.
+    """
+    events = [b["event"] for b in stream]
+    try:
+        provenance = {
+            e["id"]: (str(b["ws"]), str(b.get("user", "")))
+            for e, b in zip(events, stream, strict=True)
+        }
+    except (KeyError, TypeError):
+        return None
+    if len(provenance) != len(events) or not all(isinstance(i, str) for i in provenance):
+        return None
+    prev = GENESIS_HASH
+    for ev in events:
+        if ev.get("prev_hash") != prev:
+            return None
+        prev = ev.get("hash")
+    newest = max([header_at, *(str(e.get("recorded_at", "")) for e in events)])
     return Merged(header, header_at, events, provenance, newest)
 
 
