@@ -269,7 +269,9 @@ def _event_key(body: dict[str, Any]) -> tuple[str, str, int]:
 
 
 def _content(ev: dict[str, Any]) -> dict[str, Any]:
-    return {k: v for k, v in ev.items() if k not in {"prev_hash", "hash"}}
+    """An event's content for deduplication: without chain hashes and ``origin`` (an event
+    imported by file on one workstation is the same event its author's journal holds)."""
+    return {k: v for k, v in ev.items() if k not in {"prev_hash", "hash", "origin"}}
 
 
 @dataclass

@@ -397,3 +397,30 @@ def test_a_damaged_old_file_is_restored_from_its_old_backup_then_migrated(tmp_pa
         assert list((root / "quarantine").glob("demo-02.*"))  # the damaged bytes are kept
     finally:
         w.close()
+
+
+def test_an_event_imported_by_file_and_replicated_from_its_author_is_kept_once(
+    two: tuple[Ward, Ward], clock: FakeClock, tmp_path: Path
+) -> None:
+    from bedside.export import export_json_bytes
+    from bedside.transfer import import_file
+
+    a, b = two
+    pid = _admit(a, clock)
+    dose = a.give_tocilizumab(pid, given_by="AB", checked_by="CD")
+    other = open_ward(tmp_path / "elsewhere", clock, workstation="4B-PC1")  # another ward
+    try:
+        f = tmp_path / "p1.json"
+        f.write_bytes(export_json_bytes(a, pid))
+        import_file(other, f)
+        assert other.record(pid).events[0].origin  # marked as imported
+        # That ward's journal later joins this ward folder next to the author's journal.
+        shutil.copy(
+            tmp_path / "elsewhere" / "journals" / pid / "4B-PC1.jsonl",
+            a.root / "journals" / pid,
+        )
+        b.reload()
+        rec = b.record(pid)
+        assert [e.id for e in rec.events] == [dose.id] and not b.failures
+    finally:
+        other.close()
