@@ -374,6 +374,36 @@ def _merge_one(
     return Merged(header, header_at, events, provenance, newest)
 
 
+def build_record(pid: str, merged: Merged, source: str) -> Record:
+    """Validate the merged header and every event into a :class:`~bedside.record.Record`.
+
+    Raises:
+        CorruptDataError: The header or an event fails the record model, or the header
+            names another patient. Messages name fields, never values.
+    """
+    try:
+        patient = Patient.model_validate(merged.header)
+        events = _EVENTS_ADAPTER.validate_python(merged.events)
+    except ValidationError as exc:
+        from bedside.protocol import format_validation_error
+
+        raise CorruptDataError(
+            f"{source}: fails validation ({format_validation_error(exc, what='journal')})"
+        ) from None
+    if patient.patient_id != pid:
+        raise CorruptDataError(f"{source}: the header names another patient")
+    head = ChainHead(count=len(events), hash=events[-1].hash if events else GENESIS_HASH)
+    saved_at = merged.newest_at or merged.header_at or patient.admitted_at.isoformat()
+    return Record.model_construct(
+        schema_version=1,
+        app_version=__version__,
+        saved_at=datetime.fromisoformat(saved_at),
+        patient=patient,
+        events=events,
+        head=head,
+    )
+
+
 def pending(record: Record) -> list[Correction]:
     """Corrections whose target event has not been received yet (they wait, shown as pending)."""
     ids = {e.id for e in record.events}
@@ -761,28 +791,7 @@ class JournalStore:
         return Loaded(value=record, raw=raw, token=self._own[pid].head, migrated_from=None)
 
     def _build(self, pid: str, merged: Merged) -> Record:
-        source = self._source(pid)
-        try:
-            patient = Patient.model_validate(merged.header)
-            events = _EVENTS_ADAPTER.validate_python(merged.events)
-        except ValidationError as exc:
-            from bedside.protocol import format_validation_error
-
-            raise CorruptDataError(
-                f"{source}: fails validation ({format_validation_error(exc, what='journal')})"
-            ) from None
-        if patient.patient_id != pid:
-            raise CorruptDataError(f"{source}: the header names another patient")
-        head = ChainHead(count=len(events), hash=events[-1].hash if events else GENESIS_HASH)
-        saved_at = merged.newest_at or merged.header_at or patient.admitted_at.isoformat()
-        return Record.model_construct(
-            schema_version=1,
-            app_version=__version__,
-            saved_at=datetime.fromisoformat(saved_at),
-            patient=patient,
-            events=events,
-            head=head,
-        )
+        return build_record(pid, merged, self._source(pid))
 
     def _block(self, pid: str, problem: str) -> None:
         self._blocked.add(pid)
@@ -1213,8 +1222,7 @@ def verify_ward_folder(root: Path) -> tuple[bool, list[str]]:
         if not problems:
             try:
                 merged = merge_journals(parsed, pid)
-                store = JournalStore.__new__(JournalStore)
-                record = JournalStore._build(store, pid, merged) if merged.header else None
+                record = build_record(pid, merged, pid) if merged.header else None
                 if record is None:
                     problems.append("no workstation has sent the patient's admission yet")
                 else:
