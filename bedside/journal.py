@@ -59,6 +59,7 @@ from bedside.errors import (
     LockedError,
     StorageError,
 )
+from bedside.journalcache import RecordCache
 from bedside.jsonio import dumps_canonical, dumps_compact, strict_loads
 from bedside.record import (
     GENESIS_HASH,
@@ -480,6 +481,7 @@ class JournalStore:
         self._lock: filelock.BaseFileLock | None = None
         self._holder_info: dict[str, Any] | None = None
         self.observed: dict[str, dict[str, str]] = {}
+        self._cache = RecordCache(self.root, self.workstation)
         self._last_backup: dict[str, datetime] = {}
         self.last_heartbeat: datetime | None = None
         if read_only:
@@ -745,7 +747,22 @@ class JournalStore:
                 legacy_events = list(old.raw["events"])
         signature = self.signature(pid)
         self._signatures[pid] = signature  # a failed load is retried only after a change
-        journals = self.read_journals(pid)
+        datas = [(p.name, self._read(p)) for p in self.journal_files(pid)]
+        cache_key = self._cache.key(datas) if legacy_header is None and datas else None
+        hit = self._cache.get(pid, cache_key) if cache_key else None
+        if hit is not None:
+            record, header, events, provenance, own_state, torn_from = hit
+            self.torn_seen[pid] = torn_from
+            self._own[pid] = own_state
+            self._known[pid] = {e["id"] for e in events}
+            self.provenance[pid] = provenance
+            self._dirty.discard(pid)
+            raw = {"patient": header, "events": events}
+            return Loaded(value=record, raw=raw, token=own_state.head, migrated_from=None)
+        journals = [
+            parse_journal(data, name[: -len(JOURNAL_SUFFIX)], self._source(pid, name))
+            for name, data in datas
+        ]
         if not journals and legacy_header is None:
             raise PatientNotFoundError(f"{self._source(pid)}: no journal")
         torn_from = [j.workstation for j in journals if j.torn]
@@ -788,6 +805,19 @@ class JournalStore:
         self._signatures[pid] = signature
         self._dirty.discard(pid)
         raw = {"patient": merged.header, "events": merged.events}
+        if cache_key and not self.read_only:
+            self._cache.put(
+                pid,
+                cache_key,
+                (
+                    record,
+                    merged.header,
+                    merged.events,
+                    merged.provenance,
+                    self._own[pid],
+                    torn_from,
+                ),
+            )
         return Loaded(value=record, raw=raw, token=self._own[pid].head, migrated_from=None)
 
     def _build(self, pid: str, merged: Merged) -> Record:

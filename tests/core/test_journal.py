@@ -424,3 +424,41 @@ def test_an_event_imported_by_file_and_replicated_from_its_author_is_kept_once(
         assert [e.id for e in rec.events] == [dose.id] and not b.failures
     finally:
         other.close()
+
+
+def test_restart_uses_the_signed_cache_and_any_change_misses_it(
+    tmp_path: Path, clock: FakeClock, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    import bedside.journal as journal
+
+    w = open_ward(tmp_path / "w", clock, workstation="pc1")
+    pid = _admit(w, clock)
+    w.give_tocilizumab(pid, given_by="AB", checked_by="CD")
+    w.close()
+    first = open_ward(tmp_path / "w", clock, workstation="pc1")  # full load, writes the cache
+    expected = first.record(pid)
+    first.close()
+    parsed: list[str] = []
+    real = journal.parse_journal
+
+    def spy(data: bytes, workstation: str, source: str) -> journal.Journal:
+        parsed.append(workstation)
+        return real(data, workstation, source)
+
+    monkeypatch.setattr(journal, "parse_journal", spy)
+    again = open_ward(tmp_path / "w", clock, workstation="pc1")
+    assert parsed == [] and again.record(pid) == expected  # served from the cache
+    assert again.budget(pid).total == 1
+    again.close()
+    # A flipped value in the journal: the cache misses and the full check catches it.
+    path = tmp_path / "w" / "journals" / pid / "pc1.jsonl"
+    path.write_bytes(path.read_bytes().replace(b'"sex":"female"', b'"sex":"male"', 1))
+    damaged = open_ward(tmp_path / "w", clock, workstation="pc1")
+    assert parsed == ["pc1"] and pid in damaged.failures
+    damaged.close()
+    # A tampered cache file is ignored (signature), never believed.
+    (cache,) = Path(journal.RecordCache(tmp_path / "w", "pc1").dir).glob("*.bin")
+    blob = bytearray(cache.read_bytes())
+    blob[-5] ^= 1
+    cache.write_bytes(bytes(blob))
+    assert journal.RecordCache(tmp_path / "w", "pc1").get(pid, bytes(blob[32:64])) is None
