@@ -268,6 +268,97 @@ class Discrepancy(_Model):
     source: str = Field(min_length=1)
 
 
+class DoseRange(Sourced):
+    """Per-dose limits of one drug, as in a smart pump's drug library (values in ``unit``).
+
+    Outside ``soft_min``..``soft_max`` the dose needs an explicit confirmation; outside
+    ``hard_min``..``hard_max`` it is refused. ``names`` are the words a nurse may type for
+    a drug recorded by name; ``antipyretic`` marks drugs that mask fever (ASTCT).
+    """
+
+    unit: Literal["mg"]
+    soft_min: float | None = Field(default=None, ge=0)
+    soft_max: float | None = Field(default=None, gt=0)
+    hard_min: float | None = Field(default=None, ge=0)
+    hard_max: float | None = Field(default=None, gt=0)
+    names: list[str] = Field(default_factory=list)
+    antipyretic: bool = False
+
+    @model_validator(mode="after")
+    def _ordered(self) -> DoseRange:
+        values = [self.hard_min, self.soft_min, self.soft_max, self.hard_max]
+        given = [v for v in values if v is not None]
+        if given != sorted(given):
+            raise ValueError("dose range must satisfy hard_min <= soft_min <= soft_max <= hard_max")
+        return self
+
+
+class OxygenFlowRule(Sourced):
+    """The flows that make sense for one oxygen device (L/min); others are refused."""
+
+    min_l_min: float | None = Field(default=None, ge=0)
+    max_l_min: float = Field(ge=0)
+    flow_required: bool = False
+
+
+class DrugLibrary(_Model):
+    """Dose error reduction: weight, dose, temperature, lab and oxygen plausibility (LOCAL)."""
+
+    source: str = Field(min_length=1)
+    verified: bool
+    note: str | None = None
+    weight_soft_min_kg: PositiveNumber
+    weight_soft_max_kg: PositiveNumber
+    weight_hard_min_kg: PositiveNumber
+    weight_hard_max_kg: PositiveNumber
+    weight_change_confirm_pct: PositiveNumber
+    pounds_per_kg: PositiveNumber
+    pounds_match_tolerance_pct: PositiveNumber
+    fahrenheit_hint_min: PositiveNumber
+    fahrenheit_hint_max: PositiveNumber
+    lab_max: dict[str, PositiveNumber]
+    oxygen_flow: dict[str, OxygenFlowRule]
+    doses: dict[str, DoseRange]
+    volume_round_ml: PositiveNumber
+    dose_round_mg: PositiveNumber
+
+    @model_validator(mode="after")
+    def _coherent(self) -> DrugLibrary:
+        w = (
+            self.weight_hard_min_kg.value,
+            self.weight_soft_min_kg.value,
+            self.weight_soft_max_kg.value,
+            self.weight_hard_max_kg.value,
+        )
+        if list(w) != sorted(w) or w[0] == w[-1]:
+            raise ValueError(
+                "drug_library weights must satisfy hard_min <= soft_min <= soft_max <= hard_max"
+            )
+        return self
+
+
+class DrugList(Sourced):
+    """A sourced list of drug keys."""
+
+    drugs: list[str] = Field(min_length=1)
+
+
+class Flag(Sourced):
+    """A sourced yes/no policy."""
+
+    value: bool
+
+
+class CrsSupport(_Model):
+    """What the CRS form and the "grade CRS now" prompt need beyond the grading table."""
+
+    source: str = Field(min_length=1)
+    verified: bool
+    anti_cytokine_drugs: DrugList
+    antipyretics_mask_fever: Flag
+    hypotension_systolic_below_mmhg: PositiveNumber
+
+
 class Protocol(_Model):
     """A complete, versioned clinical protocol."""
 
@@ -286,6 +377,8 @@ class Protocol(_Model):
     monitoring: Monitoring
     management: Management
     discrepancies: list[Discrepancy]
+    drug_library: DrugLibrary
+    crs_support: CrsSupport
 
     @model_validator(mode="after")
     def _sources_known(self) -> Protocol:

@@ -130,6 +130,17 @@ UPDATABLE_FIELDS = {
 # --------------------------------------------------------------------------- events
 
 
+class Confirmation(Strict):
+    """Soft limits the recording nurse knowingly confirmed (drug library, stale weight...)."""
+
+    limits: list[Annotated[str, Field(pattern=r"^[a-z_]{1,40}$")]] = Field(min_length=1)
+    reason: str | None = Field(default=None, min_length=5, max_length=500)
+
+
+def _omit_none(value: object) -> bool:
+    return value is None
+
+
 class EventBase(Strict):
     """Fields every event carries."""
 
@@ -165,6 +176,9 @@ class CrsAssessment(EventBase):
     grade: int = Field(ge=0, le=4)
     drivers: list[str]
     explanation: str
+    confirmation: Confirmation | None = Field(default=None, exclude_if=_omit_none)
+    """Soft limits confirmed by ``recorded_by`` (absent when none applied: older files
+    stay byte-identical, so their hashes hold)."""
 
 
 IceItem = int | None
@@ -218,6 +232,9 @@ class Medication(EventBase):
     prior: bool = False
     prior_source: str | None = Field(default=None, max_length=200)
     override: Override | None = None
+    confirmation: Confirmation | None = Field(default=None, exclude_if=_omit_none)
+    """Soft limits confirmed by ``recorded_by`` (absent when none applied: older files
+    stay byte-identical, so their hashes hold)."""
 
     @model_validator(mode="after")
     def _coherent(self) -> Medication:
@@ -343,6 +360,9 @@ class PatientUpdate(EventBase):
 
     kind: Literal["patient_update"] = "patient_update"
     changes: dict[str, Any]
+    confirmation: Confirmation | None = Field(default=None, exclude_if=_omit_none)
+    """Soft limits confirmed by ``recorded_by`` (absent when none applied: older files
+    stay byte-identical, so their hashes hold)."""
 
     @field_validator("changes")
     @classmethod
@@ -702,6 +722,7 @@ __all__ = [
     "SCHEMA_VERSION",
     "AlertAck",
     "ClockAnomaly",
+    "Confirmation",
     "Correction",
     "CrsAssessment",
     "EligibilityScreen",

@@ -11,7 +11,7 @@ from __future__ import annotations
 import logging
 from collections.abc import Callable
 from datetime import datetime, timedelta
-from decimal import Decimal
+from decimal import ROUND_HALF_UP, Decimal
 from typing import Literal
 
 from pydantic import BaseModel, ConfigDict, Field, model_validator
@@ -438,8 +438,10 @@ def tocilizumab_dose(inp: TocilizumabDoseInput, protocol: Protocol) -> Tocilizum
             f"{float(dose):g} mg: capped at the {float(cap):g} mg maximum — the weight-based dose "
             f"would be {float(uncapped):g} mg ({inp.weight_kg:g} kg × {band}); confirm the weight"
         )
+    step = Decimal(str(protocol.drug_library.volume_round_ml.value))
+    shown_ml = (volume / step).quantize(Decimal(1), rounding=ROUND_HALF_UP) * step
     text += (
-        f"; {float(volume):g} mL of {t.concentration_mg_per_ml.value:g} mg/mL concentrate "
+        f"; {float(shown_ml):g} mL of {t.concentration_mg_per_ml.value:g} mg/mL concentrate "
         f"[{_src(protocol, t.mg_per_kg.source)}]"
     )
     return TocilizumabDoseResult(

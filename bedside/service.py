@@ -22,6 +22,15 @@ from typing import Protocol as Interface
 from pydantic import ValidationError
 
 from bedside.clock import Clock
+from bedside.dosecheck import (
+    Finding,
+    check_dose,
+    check_lab,
+    check_oxygen,
+    check_temperature,
+    check_weight,
+    enforce,
+)
 from bedside.doses import DoseBudget, dose_budget, tocilizumab_doses
 from bedside.errors import (
     ConcurrentModificationError,
@@ -90,6 +99,10 @@ class DosePlan:
     weight_measured_at: datetime
     needs_override: list[str]
     hard_block: bool
+    confirmations: tuple[Finding, ...] = ()
+    """Soft findings the nurse must confirm before giving (capped dose, weight outside the
+    usual adult range, a weight older than the protocol's weight age...)."""
+    weight_stale: bool = False
 
     @property
     def can_give_without_override(self) -> bool:
@@ -320,7 +333,46 @@ class Ward:
             raise InputError("drug: tocilizumab must be given through the dose check")
         if kind in {"correction", "crs_assessment", "ice_assessment", "eligibility", "lab"}:
             raise InputError(f"kind: {kind} events are recorded through their own command")
+        confirmation = fields.pop("confirmation", None)
+        findings = self._charting_findings(pid, kind, fields)
+        recorded = enforce(findings, confirmation)
+        if recorded is not None:
+            fields["confirmation"] = recorded
         return self._append(pid, kind, recorded_by=recorded_by, **fields)
+
+    def _charting_findings(self, pid: str, kind: str, fields: dict[str, Any]) -> list[Finding]:
+        """Drug-library checks of a charted event (weights, doses, vitals)."""
+        rec = self.record(pid)
+        protocol = self.protocol_for(rec)
+        patient = current_patient(rec)
+        findings: list[Finding] = []
+        if kind == "patient_update":
+            changes = fields.get("changes")
+            weight = changes.get("weight_kg") if isinstance(changes, dict) else None
+            if isinstance(weight, (int, float)) and not isinstance(weight, bool) and weight > 0:
+                findings += check_weight(float(weight), patient.weight_kg, protocol)
+        elif kind == "vitals":
+            temp = fields.get("temperature_c")
+            if isinstance(temp, (int, float)) and not isinstance(temp, bool):
+                findings += check_temperature(float(temp), protocol)
+            flow = fields.get("oxygen_flow_l_min")
+            findings += check_oxygen(
+                str(fields.get("oxygen_device", "none")),
+                float(flow) if isinstance(flow, (int, float)) else None,
+                protocol,
+            )
+        elif kind == "medication":
+            dose = fields.get("dose")
+            if isinstance(dose, (int, float)) and not isinstance(dose, bool) and dose > 0:
+                findings += check_dose(
+                    str(fields.get("drug", "")),
+                    fields.get("drug_name"),
+                    float(dose),
+                    str(fields.get("unit", "")),
+                    patient.weight_kg,
+                    protocol,
+                )
+        return findings
 
     def create_patient(self, *, recorded_by: str, **fields: Any) -> str:
         """Add a new patient (validated header; the file must not exist yet)."""
@@ -333,6 +385,9 @@ class Ward:
             infusion = fields.get("infusion_at")
             fields["dose_history_complete"] = infusion is None
         patient: Patient = _validate(Patient, fields, "patient")
+        if patient.weight_kg is not None:
+            hard = [f for f in check_weight(patient.weight_kg, None, protocol) if f.hard]
+            enforce(hard, None)
         if patient.patient_id in self.records or patient.patient_id in self.store.patient_ids():
             raise InputError(f"patient_id: {patient.patient_id!r} already exists in this ward")
         if any(current_patient(r).mrn == patient.mrn for r in self.records.values()):
@@ -357,6 +412,11 @@ class Ward:
         rec = self.record(pid)
         protocol = self.protocol_for(rec)
         crs_in = _validate(CrsInput, inputs, "crs")
+        enforce(
+            check_temperature(crs_in.temperature_c, protocol)
+            + check_oxygen(crs_in.oxygen_device, crs_in.oxygen_flow_l_min, protocol),
+            None,
+        )
         result = crs_grade(crs_in, protocol)
         return self._append(
             pid,
@@ -435,6 +495,8 @@ class Ward:
         grade = None
         explanation = None
         if test in CTCAE_TESTS:
+            if isinstance(value, (int, float)) and not isinstance(value, bool):
+                enforce(check_lab(test, float(value), unit, protocol), None)
             data: dict[str, Any] = {"test": test, "value": value, "unit": unit}
             if lln is not None:
                 data["lln"] = lln
@@ -484,13 +546,44 @@ class Ward:
         at = at or self.clock.now()
         if patient.weight_kg is None or patient.weight_measured_at is None:
             raise InputError("weight_kg: no weight recorded; weigh the patient first")
-        max_age = timedelta(hours=protocol.tocilizumab.weight_max_age_h.value)
-        if at - patient.weight_measured_at > max_age:
+        weight_findings = check_weight(patient.weight_kg, None, protocol)
+        hard = [f for f in weight_findings if f.hard]
+        if hard:
             raise InputError(
-                "weight_kg: the recorded weight is older than "
-                f"{max_age.total_seconds() / 3600:g} h; re-measure before dosing"
+                hard[0].text() + " Record the correct weight before calculating the dose."
             )
+        confirmations: list[Finding] = []
+        max_age = timedelta(hours=protocol.tocilizumab.weight_max_age_h.value)
+        age = at - patient.weight_measured_at
+        stale = age > max_age
+        if stale:
+            confirmations.append(
+                Finding(
+                    "weight_reason",
+                    "stale_weight",
+                    f"The weight ({patient.weight_kg:g} kg) was measured "
+                    f"{age.total_seconds() / 3600:.0f} h ago, more than the "
+                    f"{max_age.total_seconds() / 3600:g} h the protocol allows. Weigh the "
+                    "patient if you can; to give the dose on the last weight, write why.",
+                    hard=False,
+                    needs_reason=True,
+                )
+            )
+        confirmations += weight_findings
         dose = tocilizumab_dose(TocilizumabDoseInput(weight_kg=patient.weight_kg), protocol)
+        if dose.capped:
+            confirmations.append(
+                Finding(
+                    "weight_confirmed",
+                    "dose_capped",
+                    f"The dose is capped at {dose.max_dose_mg:g} mg (by weight it would be "
+                    f"{dose.uncapped_mg:g} mg); confirm the weight first.",
+                    hard=False,
+                )
+            )
+        dose_findings = check_dose("tocilizumab", None, dose.dose_mg, "mg", None, protocol)
+        enforce([f for f in dose_findings if f.hard], None)
+        confirmations += dose_findings
         budget = dose_budget(rec, protocol, at)
         if self.time_guard is not None:  # a clock anomaly never makes a dose allowed
             budget = self.time_guard.restrict(rec, protocol, at, self.clock.now(), budget)
@@ -506,6 +599,8 @@ class Ward:
             weight_measured_at=patient.weight_measured_at,
             needs_override=needs,
             hard_block=check.hard_limit,
+            confirmations=tuple(confirmations),
+            weight_stale=stale,
         )
 
     def give_tocilizumab(
@@ -517,23 +612,32 @@ class Ward:
         effective_at: datetime | None = None,
         weight_confirmed: bool = False,
         override: dict[str, Any] | None = None,
+        confirmation: dict[str, Any] | None = None,
     ) -> Medication:
         """Record a tocilizumab dose after the dose calculation and every limit check.
 
         Raises:
-            InputError: weight missing/stale, cap not confirmed, bad override fields.
+            InputError: no usable weight, bad override fields.
+            ConfirmationRequired: a soft finding (capped dose, weight outside the usual
+                range, a stale weight without a written reason) is not confirmed;
+                ``weight_confirmed`` confirms the capped dose and the weight range.
             LimitError: a hard limit is reached, or a soft limit without a valid override.
         """
         at = effective_at or self.clock.now()
         plan = self.plan_tocilizumab(pid, at)
         if plan.hard_block:
             raise LimitError("Cannot give: " + plan.check.explanation)
-        if plan.dose.capped and not weight_confirmed:
-            raise InputError(
-                "weight_confirmed: the dose is capped at "
-                f"{plan.dose.max_dose_mg:g} mg (weight-based {plan.dose.uncapped_mg:g} mg); "
-                "confirm the weight first"
-            )
+        given = list((confirmation or {}).get("limits") or [])
+        if weight_confirmed:
+            given += [
+                f.code
+                for f in plan.confirmations
+                if f.code in ("dose_capped", "weight_soft_range") and f.code not in given
+            ]
+        confirmed = enforce(
+            list(plan.confirmations),
+            {"limits": given, "reason": (confirmation or {}).get("reason")},
+        )
         ov: Override | None = None
         if plan.needs_override:
             if override is None:
@@ -567,14 +671,35 @@ class Ward:
             checked_by=checked_by,
             weight_kg_used=plan.weight_kg,
             override=ov.model_dump() if ov else None,
+            **({"confirmation": confirmed} if confirmed else {}),
         )
         assert isinstance(saved, Medication)
         return saved
 
     def record_prior_dose(
-        self, pid: str, *, effective_at: datetime, dose_mg: float, source: str, recorded_by: str
+        self,
+        pid: str,
+        *,
+        effective_at: datetime,
+        dose_mg: float,
+        source: str,
+        recorded_by: str,
+        confirmation: dict[str, Any] | None = None,
     ) -> EventBase:
-        """Record a tocilizumab dose given before the patient reached this workstation."""
+        """Record a tocilizumab dose given before the patient reached this workstation.
+
+        The dose is checked against the drug library (a soft limit needs ``confirmation``).
+        """
+        rec = self.record(pid)
+        findings = check_dose(
+            "tocilizumab",
+            None,
+            float(dose_mg),
+            "mg",
+            current_patient(rec).weight_kg,
+            self.protocol_for(rec),
+        )
+        confirmed = enforce(findings, confirmation)
         return self._append(
             pid,
             "medication",
@@ -587,6 +712,7 @@ class Ward:
             given_by=recorded_by,
             prior=True,
             prior_source=source,
+            **({"confirmation": confirmed} if confirmed else {}),
         )
 
     def correct(

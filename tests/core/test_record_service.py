@@ -9,7 +9,7 @@ from pathlib import Path
 import pytest
 
 from bedside.clock import FakeClock
-from bedside.errors import InputError, LimitError, LockedError
+from bedside.errors import ConfirmationRequired, InputError, LimitError, LockedError
 from bedside.record import (
     Medication,
     chain_problems,
@@ -101,18 +101,40 @@ def test_capped_dose_needs_weight_confirmation(ward: Ward, clock: FakeClock) -> 
     ward.give_tocilizumab(pid, given_by="AB", checked_by="CD", weight_confirmed=True)
 
 
-def test_stale_weight_must_be_remeasured(ward: Ward, clock: FakeClock) -> None:
+def test_stale_weight_is_a_soft_stop(ward: Ward, clock: FakeClock) -> None:
     pid = _add(ward, clock)
     clock.advance(timedelta(hours=73))
-    with pytest.raises(InputError, match="re-measure"):
-        ward.plan_tocilizumab(pid)
+    plan = ward.plan_tocilizumab(pid)
+    assert plan.weight_stale and [f.code for f in plan.confirmations] == ["stale_weight"]
+    assert plan.dose.dose_mg == 560.0
+    with pytest.raises(ConfirmationRequired, match="73 h ago") as err:
+        ward.give_tocilizumab(pid, given_by="AB", checked_by="CD")
+    assert err.value.needed == ["stale_weight"] and err.value.needs_reason
+    # Confirming without a written reason is not enough.
+    with pytest.raises(ConfirmationRequired):
+        ward.give_tocilizumab(
+            pid, given_by="AB", checked_by="CD", confirmation={"limits": ["stale_weight"]}
+        )
+    assert ward.budget(pid).total == 0
+    dose = ward.give_tocilizumab(
+        pid,
+        given_by="AB",
+        checked_by="CD",
+        confirmation={"limits": ["stale_weight"], "reason": "hypotensive, cannot stand on scale"},
+    )
+    assert dose.confirmation is not None
+    assert dose.confirmation.limits == ["stale_weight"]
+    assert dose.confirmation.reason == "hypotensive, cannot stand on scale"
+    assert dose.weight_kg_used == 70.0
+    # A fresh weight removes the soft stop.
     ward.chart(
         pid,
         "patient_update",
         recorded_by="AB",
         changes={"weight_kg": 71.0, "weight_measured_at": clock.now().isoformat()},
     )
-    assert ward.plan_tocilizumab(pid).dose.dose_mg == 568.0
+    plan = ward.plan_tocilizumab(pid)
+    assert plan.dose.dose_mg == 568.0 and not plan.weight_stale and not plan.confirmations
 
 
 def test_unknown_history_is_not_zero(ward: Ward, clock: FakeClock) -> None:
