@@ -19,7 +19,10 @@ from pathlib import Path
 from typing import Any
 
 from bedside.clock import Clock, FakeClock, SystemClock
+from bedside.crsform import fever_masking, last_assessment
 from bedside.errors import BedsideError
+from bedside.record import effective_events
+from bedside.rules import CrsInput, crs_grade
 from bedside.service import Ward, open_ward
 
 logger = logging.getLogger(__name__)
@@ -63,7 +66,24 @@ class _Builder:
 
     def crs(self, offset: timedelta, by: str = "RN", **inputs: Any) -> None:
         when = self.at(offset)
-        self.ward.assess_crs(self.pid, inputs, recorded_by=by, effective_at=when)
+        rec = self.ward.record(self.pid)
+        protocol = self.ward.protocol_for(rec)
+        masked = fever_masking(rec, protocol, self.clock.now()).masked
+        last = last_assessment(effective_events(rec))
+        graded = crs_grade(
+            CrsInput.model_validate(
+                {**inputs, "fever_masked": masked or inputs.get("fever_masked", False)}
+            ),
+            protocol,
+        )
+        improved = last is not None and graded.grade < last.grade
+        self.ward.assess_crs(
+            self.pid,
+            inputs,
+            recorded_by=by,
+            effective_at=when,
+            confirmation={"limits": ["crs_improved"]} if improved else None,
+        )
 
     def ice(
         self,

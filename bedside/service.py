@@ -22,6 +22,7 @@ from typing import Protocol as Interface
 from pydantic import ValidationError
 
 from bedside.clock import Clock
+from bedside.crsform import crs_record_findings, fever_masking
 from bedside.dosecheck import (
     Finding,
     check_dose,
@@ -407,10 +408,23 @@ class Ward:
         *,
         recorded_by: str,
         effective_at: datetime | None = None,
+        confirmation: dict[str, Any] | None = None,
     ) -> tuple[EventBase, CrsResult]:
-        """Grade CRS from the observations and record the assessment."""
+        """Grade CRS from the observations and record the assessment.
+
+        Fever masking stays on once the record masks fever (tocilizumab, a steroid, or an
+        antipyretic after CRS began: :func:`bedside.crsform.fever_masking`), and is stored
+        as such in the inputs; a grade lower than the recorded one needs
+        ``confirmation={"limits": ["crs_improved"]}`` (recorded on the event).
+        """
         rec = self.record(pid)
         protocol = self.protocol_for(rec)
+        masking = fever_masking(rec, protocol, self.clock.now())
+        if masking.masked and not inputs.get("fever_masked"):
+            # ASTCT: after anti-cytokine therapy (or an antipyretic once CRS began) fever is
+            # no longer required; that is a fact of the record, not a choice on the form.
+            inputs = {**inputs, "fever_masked": True}
+            logger.info("fever masking applied from the record")
         crs_in = _validate(CrsInput, inputs, "crs")
         enforce(
             check_temperature(crs_in.temperature_c, protocol)
@@ -418,6 +432,12 @@ class Ward:
             None,
         )
         result = crs_grade(crs_in, protocol)
+        confirmed = enforce(
+            crs_record_findings(
+                rec, protocol, crs_in.model_dump(mode="json"), result, self.clock.now()
+            ),
+            confirmation,
+        )
         return self._append(
             pid,
             "crs_assessment",
@@ -427,6 +447,7 @@ class Ward:
             grade=result.grade,
             drivers=result.drivers,
             explanation=result.explanation,
+            **({"confirmation": confirmed} if confirmed else {}),
         ), result
 
     def assess_ice(

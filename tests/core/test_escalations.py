@@ -16,6 +16,7 @@ from zoneinfo import ZoneInfo
 import pytest
 
 from bedside.clock import FakeClock
+from bedside.crsform import last_assessment
 from bedside.errors import InputError
 from bedside.escalations import (
     DUE_KINDS,
@@ -27,6 +28,7 @@ from bedside.escalations import (
     due_state,
 )
 from bedside.protocol import load_default_protocol
+from bedside.record import effective_events
 from bedside.service import Ward, open_ward
 
 T0 = datetime(2026, 6, 10, 8, 0, tzinfo=UTC)
@@ -76,7 +78,14 @@ def add_patient(
 
 
 def crs(ward: Ward, clock: FakeClock, pid: str, grade: int) -> str:
-    event, result = ward.assess_crs(pid, GRADE[grade], recorded_by="AB")
+    last = last_assessment(effective_events(ward.record(pid)))
+    improved = last is not None and grade < last.grade
+    event, result = ward.assess_crs(
+        pid,
+        GRADE[grade],
+        recorded_by="AB",
+        confirmation={"limits": ["crs_improved"]} if improved else None,
+    )
     assert result.grade == grade
     return event.id
 

@@ -99,8 +99,14 @@ def _course(ward: Ward, clock: FakeClock) -> Course:
         ward.assess_crs(pid, inputs, recorded_by="AB", effective_at=_at(clock, when))
     toci_at = _at(clock, T0 + 26 * H + 40 * M)
     ward.give_tocilizumab(pid, given_by="AB", checked_by="CD", effective_at=toci_at)
-    for when, inputs in crs[2:4]:
-        ward.assess_crs(pid, inputs, recorded_by="AB", effective_at=_at(clock, when))
+    ward.assess_crs(pid, G3, recorded_by="AB", effective_at=_at(clock, T0 + 34 * H))
+    ward.assess_crs(
+        pid,
+        AFEBRILE,
+        recorded_by="AB",
+        effective_at=_at(clock, T0 + 60 * H),
+        confirmation={"limits": ["crs_improved"]},
+    )
     ward.assess_ice(pid, ICE_FULL, recorded_by="AB", effective_at=_at(clock, T0 + 40 * H))
     ward.assess_ice(pid, ICE_5, recorded_by="AB", effective_at=_at(clock, T0 + 48 * H))
     dex = ward.chart(
@@ -117,8 +123,14 @@ def _course(ward: Ward, clock: FakeClock) -> Course:
         checked_by="CD",
     )
     ward.assess_ice(pid, ICE_FULL, recorded_by="AB", effective_at=_at(clock, T0 + 70 * H))
-    for when, inputs in crs[4:]:
-        ward.assess_crs(pid, inputs, recorded_by="AB", effective_at=_at(clock, when))
+    ward.assess_crs(pid, FEVER, recorded_by="AB", effective_at=_at(clock, T0 + 100 * H))
+    ward.assess_crs(
+        pid,
+        AFEBRILE,
+        recorded_by="AB",
+        effective_at=_at(clock, T0 + 110 * H),
+        confirmation={"limits": ["crs_improved"]},
+    )
     return Course(ward, clock, pid, T0 + 26 * H, toci_at, [dex.id])
 
 
