@@ -40,6 +40,10 @@ Additional kinds (beyond the contract's six):
   temperature is at or above ``crs.fever_threshold_c``.
 * ``monitoring_day`` — informational: day +N of the product's daily-monitoring period
   (``monitoring.daily_monitoring_days``), due when that period ends.
+* ``crs_grade_now`` — a temperature at or above ``crs.fever_threshold_c``, a new
+  hypotension (a vasopressor, or a systolic below
+  ``crs_support.hypotension_systolic_below_mmhg``) or new oxygen charted after the last
+  CRS assessment: "grade CRS now", due at that vital-signs set.
 * ``delayed_neurotox_check`` — cilta-cel: the daily handwriting / movement / facial-symmetry
   check, every ``monitoring.delayed_neurotox_check_interval_h`` from infusion (or from the
   last check) for ``monitoring.delayed_neurotox_check_days`` days.
@@ -80,6 +84,7 @@ from bedside.record import (
     current_patient,
     effective_events,
 )
+from bedside.rules import DEVICE_LABELS
 from bedside.timeutil import Instant, format_local, local_zone, parse_instant
 
 logger = logging.getLogger(__name__)
@@ -95,6 +100,7 @@ DueKind = Literal[
     "vitals_next",
     "monitoring_day",
     "delayed_neurotox_check",
+    "crs_grade_now",
 ]
 DUE_KINDS: frozenset[str] = frozenset(DueKind.__args__)  # type: ignore[attr-defined]
 CONTRACT_KINDS: frozenset[str] = frozenset(
@@ -138,6 +144,10 @@ class Mark:
     every_h: float | None = None
     temperature_c: float | None = None
     label: str | None = None
+    systolic_mmhg: int | None = None
+    hypotension: bool = False
+    oxygen_device: str | None = None
+    oxygen_flow_l_min: float | None = None
 
 
 @dataclass(frozen=True, slots=True)
@@ -237,7 +247,15 @@ def _build_timeline(record: Record) -> Timeline:
     for index, ev in enumerate(events):
         mark: Mark | None = None
         if isinstance(ev, CrsAssessment):
-            mark = Mark("crs", ev.effective_at, ev.id, grade=ev.grade)
+            mark = Mark(
+                "crs",
+                ev.effective_at,
+                ev.id,
+                grade=ev.grade,
+                hypotension=bool(ev.inputs.get("hypotension") or ev.inputs.get("vasopressors")),
+                oxygen_device=str(ev.inputs.get("oxygen_device") or "none"),
+                oxygen_flow_l_min=_flow(ev.inputs.get("oxygen_flow_l_min")),
+            )
         elif isinstance(ev, Medication):
             if ev.drug in ("tocilizumab", "dexamethasone", "methylprednisolone"):
                 mark = Mark(
@@ -250,7 +268,16 @@ def _build_timeline(record: Record) -> Timeline:
         elif isinstance(ev, IceAssessment):
             mark = Mark("ice", ev.effective_at, ev.id, score=ev.ice_score)
         elif isinstance(ev, Vitals):
-            mark = Mark("vitals", ev.effective_at, ev.id, temperature_c=ev.temperature_c)
+            mark = Mark(
+                "vitals",
+                ev.effective_at,
+                ev.id,
+                temperature_c=ev.temperature_c,
+                systolic_mmhg=ev.systolic_mmhg,
+                hypotension=bool(ev.vasopressors),
+                oxygen_device=ev.oxygen_device,
+                oxygen_flow_l_min=ev.oxygen_flow_l_min,
+            )
         elif isinstance(ev, NeuroCheck):
             mark = Mark("neuro_check", ev.effective_at, ev.id)
         if mark is not None:
@@ -559,9 +586,80 @@ def derive_timeline(
                 mon.vitals_interval_h,
             )
 
+    _grade_crs_now(b, crs, vitals, when)
     _product_items(b, by_kind, zone, when)
     b.items.sort(key=lambda i: (_STATE_RANK[i.state], i.due_at, _SEVERITY_RANK[i.severity]))
     return b.items
+
+
+def _flow(value: object) -> float | None:
+    return float(value) if isinstance(value, (int, float)) and not isinstance(value, bool) else None
+
+
+def _hypoxia_rank(protocol: Protocol, device: str | None, flow: float | None) -> int:
+    if device is None or device == "none":
+        return 0
+    grade = protocol.crs.hypoxia_grade_by_device.get(device, 0)
+    if (
+        device == "nasal_cannula"
+        and flow is not None
+        and flow > protocol.crs.low_flow_max_l_min.value
+    ):
+        return 3
+    return grade
+
+
+def _grade_crs_now(
+    b: _Builder, crs: list[Mark], vitals: list[Mark], when: Callable[[datetime], str]
+) -> None:
+    """``crs_grade_now``: a fever, new hypotension or new oxygen with no CRS grading after it.
+
+    Fever is ``crs.fever_threshold_c`` or above; hypotension a vasopressor or a systolic
+    below ``crs_support.hypotension_systolic_below_mmhg`` when the last assessment had
+    none; oxygen a device whose hypoxia grade is above the last assessment's. Vital
+    signs before the infusion (or on a record with no infusion yet) do not count.
+    """
+    tl, protocol = b.timeline, b.protocol
+    if tl.product is not None and tl.infusion_at is None:
+        return
+    last = crs[-1] if crs else None
+    fever_at = protocol.crs.fever_threshold_c
+    sbp_below = protocol.crs_support.hypotension_systolic_below_mmhg
+    graded_oxygen = _hypoxia_rank(
+        protocol, last.oxygen_device if last else None, last.oxygen_flow_l_min if last else None
+    )
+    for v in vitals:
+        if last is not None and v.at <= last.at:
+            continue
+        if tl.infusion_at is not None and v.at < tl.infusion_at:
+            continue
+        signs: list[str] = []
+        sourced: Any = None
+        if v.temperature_c is not None and v.temperature_c >= fever_at.value:
+            signs.append(f"temperature {v.temperature_c:.1f} °C")
+            sourced = fever_at
+        low_bp = v.systolic_mmhg is not None and v.systolic_mmhg < sbp_below.value
+        if (low_bp or v.hypotension) and not (last is not None and last.hypotension):
+            signs.append(
+                "vasopressor running" if v.hypotension else f"systolic {v.systolic_mmhg} mmHg"
+            )
+            sourced = sourced or sbp_below
+        if _hypoxia_rank(protocol, v.oxygen_device, v.oxygen_flow_l_min) > graded_oxygen:
+            signs.append(f"new oxygen ({DEVICE_LABELS.get(v.oxygen_device or '', '')})")
+            sourced = sourced or protocol.crs
+        if not signs:
+            continue
+        since = f"no CRS assessment since {when(last.at)}" if last else "no CRS assessment yet"
+        b.add(
+            "crs_grade_now",
+            v.at,
+            v.id,
+            "warning",
+            f"Grade CRS now — {', '.join(signs)} at {when(v.at)}; {since}",
+            "crs.fever_threshold_c" if sourced is fever_at else "crs_support",
+            sourced,
+        )
+        return
 
 
 class _Ordered:

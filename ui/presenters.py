@@ -81,6 +81,7 @@ TAB_FOR_KIND = {
     "delayed_neurotox_check": "neuro",
     "vitals_next": "crs",
     "monitoring_day": "timeline",
+    "crs_grade_now": "crs",
 }
 """Which tab answers each kind of due item."""
 
@@ -96,6 +97,7 @@ DUE_KIND_LABELS = {
     "vitals_next": "next vital signs",
     "monitoring_day": "daily monitoring period",
     "delayed_neurotox_check": "delayed-neurotoxicity check",
+    "crs_grade_now": "grade CRS now",
 }
 UNIT_LABELS = {"10^9/L": "×10⁹/L", "/uL": "cells/µL", "g/dL": "g/dL", "g/L": "g/L"}
 

@@ -218,3 +218,82 @@ def test_grade_0_with_hypotension_without_fever_is_a_warning() -> None:
         CrsInput.model_validate({"temperature_c": 37.0, "oxygen_device": "cpap"}), P
     )
     assert crs_verdict(hypoxic)[0] == "warning"
+
+
+# --------------------------------------------------------------------------- grade CRS now
+
+
+def grade_now(ward: Ward, pid: str):  # type: ignore[no-untyped-def]
+    from bedside.escalations import derive_due
+
+    items = derive_due(ward.record(pid), P, ward.clock.now(), zone=UTC)
+    return [i for i in items if i.kind == "crs_grade_now"]
+
+
+def test_new_fever_prompts_grading_until_graded(ward: Ward, clock: FakeClock, pid: str) -> None:
+    vitals(ward, clock, pid, temperature_c=37.2)
+    assert grade_now(ward, pid) == []
+    vitals(ward, clock, pid, temperature_c=38.6)
+    fever_at = clock.now()
+    (item,) = grade_now(ward, pid)
+    assert item.due_at == fever_at and item.state == "due"
+    assert "Grade CRS now" in item.message and "38.6 °C" in item.message
+    clock.advance(H)
+    assert grade_now(ward, pid)[0].state == "overdue"
+    ward.assess_crs(pid, {"temperature_c": 38.6}, recorded_by="AB")
+    assert grade_now(ward, pid) == []
+    # A later fever after that assessment prompts again.
+    vitals(ward, clock, pid, temperature_c=38.1)
+    assert len(grade_now(ward, pid)) == 1
+
+
+def test_new_hypotension_or_oxygen_prompts_but_carried_ones_do_not(
+    ward: Ward, clock: FakeClock, pid: str
+) -> None:
+    vitals(ward, clock, pid, temperature_c=37.0, systolic_mmhg=82, diastolic_mmhg=45)
+    (item,) = grade_now(ward, pid)
+    assert "systolic 82 mmHg" in item.message
+    ward.assess_crs(pid, {"temperature_c": 37.0, "hypotension": True}, recorded_by="AB")
+    vitals(ward, clock, pid, temperature_c=37.0, systolic_mmhg=85, diastolic_mmhg=45)
+    assert grade_now(ward, pid) == []  # hypotension already graded
+    vitals(
+        ward, clock, pid, temperature_c=37.0, oxygen_device="nasal_cannula", oxygen_flow_l_min=2.0
+    )
+    (item,) = grade_now(ward, pid)
+    assert "new oxygen (nasal cannula)" in item.message
+
+
+def test_fever_before_infusion_does_not_prompt(ward: Ward, clock: FakeClock) -> None:
+    pid = ward.create_patient(
+        recorded_by="AB",
+        patient_id="p2",
+        mrn="MRN-2",
+        name="Not Infused",
+        date_of_birth="1960-05-01",
+        sex="male",
+        weight_kg=70.0,
+        weight_measured_at=T0,
+        product="cilta-cel",
+    )
+    vitals(ward, clock, pid, temperature_c=38.9)
+    assert grade_now(ward, pid) == []
+
+
+def test_contract_escalations_still_hold_with_the_new_kind() -> None:
+    from bedside.escalations import compare_escalations, contract_escalations
+
+    got = contract_escalations(
+        {
+            "events": [{"kind": "vitals", "at": "2026-03-01T10:00:00Z", "temperature_c": 38.5}],
+            "now": "2026-03-01T10:30:00Z",
+        },
+        P,
+    )
+    kinds = {d["kind"] for d in got["due"]}
+    assert {"vitals_next", "crs_grade_now"} <= kinds
+    assert (
+        compare_escalations(
+            {"due": [{"kind": "vitals_next", "due_at": "2026-03-01T12:00:00Z"}]}, got
+        )
+        == []
+    )
