@@ -409,11 +409,14 @@ class WardController(QObject):
         *,
         recorded_by: str,
         effective_at: datetime | None = None,
+        confirmation: dict[str, Any] | None = None,
     ) -> EventBase:
         """Record a change of a header fact (weight, infusion, bed, baseline...)."""
         fields: dict[str, Any] = {"changes": changes}
         if effective_at is not None:
             fields["effective_at"] = effective_at
+        if confirmation is not None:
+            fields["confirmation"] = confirmation
         return self.chart(pid, "patient_update", recorded_by=recorded_by, **fields)
 
     def chart(self, pid: str, kind: str, *, recorded_by: str, **fields: Any) -> EventBase:
@@ -423,10 +426,10 @@ class WardController(QObject):
         return event
 
     def assess_crs(
-        self, pid: str, inputs: dict[str, Any], *, recorded_by: str
+        self, pid: str, inputs: dict[str, Any], *, recorded_by: str, **kwargs: Any
     ) -> tuple[EventBase, Any]:
-        """Grade CRS and record the assessment."""
-        out = self.ward.assess_crs(pid, inputs, recorded_by=recorded_by)
+        """Grade CRS and record the assessment (``confirmation`` for a lower grade)."""
+        out = self.ward.assess_crs(pid, inputs, recorded_by=recorded_by, **kwargs)
         self._saved(pid)
         return out
 

@@ -42,7 +42,9 @@ from PySide6.QtWidgets import (
     QWidget,
 )
 
+from bedside.dosecheck import shown_dose_mg, shown_volume_ml
 from bedside.errors import (
+    ConfirmationRequired,
     BedsideError,
     ConcurrentModificationError,
     InputError,
@@ -163,6 +165,27 @@ def show_core_error(parent: QWidget | None, exc: BedsideError) -> None:
     """Show a core error (storage errors say plainly that nothing was saved)."""
     title = "Not saved" if isinstance(exc, StorageError) else "Not recorded"
     show_error(parent, title, core_error_text(exc))
+
+
+def confirm_findings(parent: QWidget | None, exc: ConfirmationRequired, question: str) -> bool:
+    """Ask the nurse to confirm the soft limits the core found (drug library, lower grade)."""
+    text = "\n\n".join(str(getattr(f, "message", f)) for f in exc.findings)
+    return confirm(parent, "Check before saving", f"{text}\n\n{question}", yes="Yes, it is right")
+
+
+def with_confirmation(
+    parent: QWidget | None, question: str, call: Callable[[dict[str, Any] | None], Any]
+) -> Any:
+    """Run ``call(None)``; on a soft limit ask, then run ``call(confirmation)`` once.
+
+    A "no" leaves the dialog open with the core's message next to its field.
+    """
+    try:
+        return call(None)
+    except ConfirmationRequired as exc:
+        if not confirm_findings(parent, exc, question):
+            raise
+        return call({"limits": list(exc.needed)})
 
 
 # --------------------------------------------------------------------------- base
@@ -383,11 +406,16 @@ class WeightDialog(FormDialog):
             raise ParseError("weight_kg: enter the weight in kg")
         initials = _require(self.form, "recorded_by", self.by.value(), "your initials")
         when = self.when.instant()
-        return self.controller.update_patient(
-            self.pid,
-            {"weight_kg": weight, "weight_measured_at": when.isoformat()},
-            recorded_by=initials,
-            effective_at=when,
+        return with_confirmation(
+            self,
+            f"Save {weight:g} kg as the patient's weight?",
+            lambda conf: self.controller.update_patient(
+                self.pid,
+                {"weight_kg": weight, "weight_measured_at": when.isoformat()},
+                recorded_by=initials,
+                effective_at=when,
+                confirmation=conf,
+            ),
         )
 
 
@@ -601,6 +629,14 @@ class DoseDialog(FormDialog):
         self.confirm_weight.setAccessibleName("I have confirmed the weight")
         self.cap_banner.layout().addWidget(self.confirm_weight)
         dl.addWidget(self.cap_banner)
+        # A weight older than the protocol allows: a soft stop (give on it with a reason).
+        self.stale_banner = banner("", "warning", icon_name="warning")
+        self.weight_reason = QLineEdit()
+        self.weight_reason.setAccessibleName("Reason for dosing on the last weight")
+        self.weight_reason.setPlaceholderText("why the dose is given on the last weight")
+        self.stale_banner.layout().addWidget(self.weight_reason)
+        self.stale_banner.layout().addWidget(button("Record new weight…", slot=self._record_weight))
+        dl.addWidget(self.stale_banner)
         self.body.insertWidget(0, self.dose_box)
 
         # Limits box.
@@ -695,24 +731,36 @@ class DoseDialog(FormDialog):
             self._sync_button()
             return
         d = plan.dose
-        self.dose_big.setText(f"{d.dose_mg:g} mg   ·   {d.volume_ml:g} mL")
+        protocol = self.controller.protocol_for(self.pid)
+        mg, ml = shown_dose_mg(d.dose_mg, protocol), shown_volume_ml(d.volume_ml, protocol)
+        self.dose_big.setText(f"{mg}   ·   {ml}")
         self.dose_calc.setText(d.explanation)
         self.volume.setText(
-            f"Volume: {d.volume_ml:g} mL of 20 mg/mL concentrate (dilute as per pharmacy)"
+            f"Volume: {ml} of {protocol.tocilizumab.concentration_mg_per_ml.value:g} mg/mL "
+            "concentrate (dilute as per pharmacy)"
         )
         self.weight_line.setText(
             f"Weight used: {plan.weight_kg:g} kg, measured {format_local(plan.weight_measured_at)} "
             f"({format_duration(self.controller.now - plan.weight_measured_at)} ago)"
         )
-        self.cap_banner.setVisible(d.capped)
-        if d.capped:
-            set_banner(
-                self.cap_banner,
-                f"CAPPED at the {d.max_dose_mg:g} mg maximum. By weight the dose would be "
-                f"{d.uncapped_mg:g} mg ({plan.weight_kg:g} kg × {d.mg_per_kg:g} mg/kg). "
-                "Confirm the weight before giving (a weight in pounds would be hidden by the cap).",
-            )
+        checks = [f for f in plan.confirmations if f.code != "stale_weight"]
+        self.cap_banner.setVisible(bool(checks))
+        if checks:
+            lines = [f.message for f in checks if f.code != "dose_capped"]
+            if d.capped:
+                lines.insert(
+                    0,
+                    f"CAPPED at the {d.max_dose_mg:g} mg maximum. By weight the dose would be "
+                    f"{d.uncapped_mg:g} mg ({plan.weight_kg:g} kg × {d.mg_per_kg:g} mg/kg). "
+                    "Confirm the weight before giving (a weight in pounds would be hidden by "
+                    "the cap).",
+                )
+            set_banner(self.cap_banner, "\n".join(lines))
             self.confirm_weight.setText(f"I have confirmed the weight is {plan.weight_kg:g} kg")
+        stale = [f for f in plan.confirmations if f.code == "stale_weight"]
+        self.stale_banner.setVisible(bool(stale))
+        if stale:
+            set_banner(self.stale_banner, "OLD WEIGHT: " + stale[0].message)
         b = plan.budget
         at = self.when.instant()
         prefix = "" if b.history_complete else "at least "
@@ -761,7 +809,11 @@ class DoseDialog(FormDialog):
             self.ok_button.setText("Cannot give" if plan is not None else "Give dose")
             return
         self.ok_button.setEnabled(True)
-        label_text = f"Give {plan.dose.dose_mg:g} mg ({plan.dose.volume_ml:g} mL)"
+        protocol = self.controller.protocol_for(self.pid)
+        label_text = (
+            f"Give {shown_dose_mg(plan.dose.dose_mg, protocol)} "
+            f"({shown_volume_ml(plan.dose.volume_ml, protocol)})"
+        )
         role = "primary"
         if plan.needs_override:
             label_text += " with override"
@@ -803,10 +855,25 @@ class DoseDialog(FormDialog):
         checked_by = _require(
             self.form, "checked_by", self.checked_by.value(), "the checking nurse's initials"
         )
-        if plan.dose.capped and not self.confirm_weight.isChecked():
-            raise ParseError(
-                "weight_confirmed: tick the box to confirm the weight (dose is capped)"
-            )
+        codes = [f.code for f in plan.confirmations]
+        limits = [c for c in codes if c != "stale_weight"]
+        if limits and not self.confirm_weight.isChecked():
+            why = "dose is capped" if "dose_capped" in limits else "see the note above"
+            raise ParseError(f"weight_confirmed: tick the box to confirm the weight ({why})")
+        reason = self.weight_reason.text().strip()
+        if "stale_weight" in codes:
+            if len(reason) < 5:
+                self.weight_reason.setFocus()
+                raise ParseError(
+                    "weight_reason: the weight is old — write why the dose is given on it "
+                    "(at least 5 characters), or record a new weight"
+                )
+            limits.append("stale_weight")
+        confirmation = (
+            {"limits": limits, "reason": reason if "stale_weight" in codes else None}
+            if limits
+            else None
+        )
         override = None
         if plan.needs_override:
             reason = self.reason.toPlainText().strip()
@@ -831,8 +898,8 @@ class DoseDialog(FormDialog):
                 given_by=given_by,
                 checked_by=checked_by,
                 effective_at=self.when.instant(),
-                weight_confirmed=self.confirm_weight.isChecked(),
                 override=override,
+                confirmation=confirmation,
             )
         except InputError as exc:
             msg = str(exc)
@@ -948,7 +1015,17 @@ class MedicationDialog(FormDialog):
         checked = self.checked_by.value()
         if checked:
             fields["checked_by"] = checked
-        return self.controller.chart(self.pid, "medication", recorded_by=given_by, **fields)
+        return with_confirmation(
+            self,
+            "Record this dose as prescribed?",
+            lambda conf: self.controller.chart(
+                self.pid,
+                "medication",
+                recorded_by=given_by,
+                **fields,
+                **({"confirmation": conf} if conf else {}),
+            ),
+        )
 
 
 class PriorDoseDialog(FormDialog):
@@ -997,12 +1074,17 @@ class PriorDoseDialog(FormDialog):
             raise ParseError("dose_mg: enter the dose in mg")
         src = _require(self.form, "source", self.source.text().strip(), "where this comes from")
         initials = _require(self.form, "recorded_by", self.by.value(), "your initials")
-        return self.controller.record_prior_dose(
-            self.pid,
-            effective_at=self.when.instant(),
-            dose_mg=dose,
-            source=src,
-            recorded_by=initials,
+        return with_confirmation(
+            self,
+            "Record this dose as given?",
+            lambda conf: self.controller.record_prior_dose(
+                self.pid,
+                effective_at=self.when.instant(),
+                dose_mg=dose,
+                source=src,
+                recorded_by=initials,
+                confirmation=conf,
+            ),
         )
 
 

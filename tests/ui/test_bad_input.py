@@ -169,16 +169,36 @@ def test_dose_dialog_needs_an_independent_checker(
     assert _count(session, pid, Medication) == 0
 
 
-def test_dose_dialog_stale_weight_must_be_remeasured(
+def test_dose_dialog_stale_weight_is_a_soft_stop(
     sessions: Sessions, data_dir: Path, dialog_log: DialogLog
 ) -> None:
     session = sessions.open(data_dir)
     pid = add_patient(session, dialog_log)
     sessions.advance(session, timedelta(days=4))
     dlg = dialogs.DoseDialog(session.controller, pid, "AB")
-    assert dlg.plan is None and not dlg.weight_banner.isHidden()
-    assert "older than 72 h" in _banner(dlg.weight_banner)
-    assert not dlg.ok_button.isEnabled()
+    assert dlg.plan is not None and dlg.plan.weight_stale
+    assert dlg.weight_banner.isHidden() and not dlg.stale_banner.isHidden()
+    assert "more than the 72 h" in _banner(dlg.stale_banner)
+    assert dlg.ok_button.isEnabled()
+    dlg.checked_by.setText("CD")
+    # No reason: not given, the dialog stays open and says why.
+    assert not dlg.submit()
+    assert _count(session, pid, Medication) == 0
+    assert "write why" in dlg.form.form_error.text()
+    dlg.weight_reason.setText("hypotensive at night, cannot be weighed")
+    assert dlg.submit()
+    (dose,) = [e for e in session.controller.events(pid) if isinstance(e, Medication)]
+    assert dose.confirmation is not None and dose.confirmation.limits == ["stale_weight"]
+    assert dose.confirmation.reason == "hypotensive at night, cannot be weighed"
+
+
+def test_dose_dialog_new_weight_clears_the_stale_stop(
+    sessions: Sessions, data_dir: Path, dialog_log: DialogLog
+) -> None:
+    session = sessions.open(data_dir)
+    pid = add_patient(session, dialog_log)
+    sessions.advance(session, timedelta(days=4))
+    dlg = dialogs.DoseDialog(session.controller, pid, "AB")
 
     def weigh(w: dialogs.WeightDialog) -> bool:
         w.weight.setText("71.5")
@@ -187,6 +207,7 @@ def test_dose_dialog_stale_weight_must_be_remeasured(
     dialog_log.on(dialogs.WeightDialog, weigh)
     dlg._record_weight()
     assert dlg.plan is not None and dlg.plan.dose.dose_mg == 572.0
+    assert not dlg.plan.weight_stale and dlg.stale_banner.isHidden()
     assert dlg.ok_button.isEnabled()
 
 

@@ -132,7 +132,7 @@ def test_nurse_path_end_to_end(
     # 5. Tocilizumab 560 mg (8 mg/kg x 70 kg, 28 mL) with an independent checker (F4).
     seen = _give(session, dialog_log)
     assert seen["ok"], seen
-    assert seen["dose"].startswith("560 mg") and "28 mL" in seen["dose"]
+    assert seen["dose"].startswith("560 mg") and "28.0 mL" in seen["dose"]
     doses = _toci(session, pid)
     assert [(d.dose, d.given_by, d.checked_by) for d in doses] == [(560.0, "AB", "CD")]
 
