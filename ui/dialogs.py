@@ -44,9 +44,9 @@ from PySide6.QtWidgets import (
 
 from bedside.dosecheck import shown_dose_mg, shown_volume_ml
 from bedside.errors import (
-    ConfirmationRequired,
     BedsideError,
     ConcurrentModificationError,
+    ConfirmationRequired,
     InputError,
     LimitError,
     StorageError,
