@@ -42,13 +42,17 @@ def test_crs_tab_bad_input(sessions: Sessions, data_dir: Path, dialog_log: Dialo
     crs.temp.setText("hot")
     assert "not a number" in _error(crs.form, "temperature_c")
     assert "fix the field" in _banner(crs.grade_banner)
-    crs.temp.setText("50")  # a Fahrenheit-sized slip caught by the core's plausibility range
-    assert "plausible range" in _error(crs.form, "temperature_c")
+    crs.temp.setText("50")  # caught by the core's plausibility range
+    assert "not a possible temperature" in _error(crs.form, "temperature_c")
+    crs.temp.setText("100.4")  # typed in °F: the core names the unit and the conversion
+    assert "Fahrenheit" in _error(crs.form, "temperature_c")
+    assert "38.0 °C" in _error(crs.form, "temperature_c")
     crs.temp.setText("38.4")
     crs.device.setCurrentIndex(crs.device.findData("nasal_cannula"))
-    assert "oxygen_flow_l_min" in (
-        _error(crs.form, "oxygen_flow_l_min") + crs.form.form_error.text()
-    )
+    assert "nasal cannula flow" in _error(crs.form, "oxygen_flow_l_min")
+    crs.flow.setText("0")  # nasal cannula at 0 L/min is a contradiction, not oxygen
+    assert "does not fit" in _error(crs.form, "oxygen_flow_l_min")
+    assert "fix the field" in _banner(crs.grade_banner)
     crs.flow.setText("4")
     assert "GRADE 2" in _banner(crs.grade_banner)
     crs.by.setText("")

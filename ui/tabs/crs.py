@@ -2,14 +2,16 @@
 
 The form previews the grade with :func:`bedside.rules.crs_grade` as the nurse types
 (preview only); "Record CRS assessment" sends the same inputs through
-:meth:`Ward.assess_crs`, which grades again and saves. The form starts from the latest
-vital signs (values only; the nurse checks and edits them).
+:meth:`Ward.assess_crs`, which grades again and saves. The form starts from the patient's
+real state computed by :func:`bedside.crsform.crs_prefill` (highest temperature since the
+last assessment, hypotension/pressors/oxygen carried forward, fever masking from the
+record); the recorded grade is shown next to the preview, and a lower grade needs the
+nurse's "improved" confirmation.
 """
 
 from __future__ import annotations
 
 import logging
-from datetime import datetime
 from typing import Any
 
 from PySide6.QtCore import Signal
@@ -22,7 +24,9 @@ from PySide6.QtWidgets import (
     QWidget,
 )
 
-from bedside.errors import BedsideError, InputError
+from bedside.crsform import CrsPrefill, crs_prefill, crs_verdict
+from bedside.dosecheck import check_oxygen, check_temperature, enforce
+from bedside.errors import BedsideError, ConfirmationRequired, InputError
 from bedside.record import CrsAssessment, Medication, Vitals
 from bedside.rules import DEVICE_LABELS, CrsInput, crs_grade
 from bedside.timeutil import format_local
@@ -45,8 +49,6 @@ from ui.tabs import Columns, GuidanceBox, PatientTab, footer, resize_columns, sc
 
 logger = logging.getLogger(__name__)
 
-ANTI_CYTOKINE = {"tocilizumab", "dexamethasone", "methylprednisolone", "anakinra"}
-
 
 class CrsTab(PatientTab):
     """Assessment form with live grade; tocilizumab budget; steroid doses."""
@@ -56,6 +58,7 @@ class CrsTab(PatientTab):
 
     def __init__(self, controller: Any, initials: Any, parent: QWidget | None = None) -> None:
         super().__init__(controller, initials, parent)
+        self.prefilled: CrsPrefill | None = None
 
         # ---------------------------------------------------------- assessment
         box = QGroupBox("CRS assessment (ASTCT 2019)")
@@ -234,77 +237,50 @@ class CrsTab(PatientTab):
         self.prefill()
 
     def prefill(self) -> None:
-        """Copy the latest vital signs into the form (the nurse checks them)."""
+        """Start from the patient's real state (computed by the core, the nurse checks it)."""
         assert self.pid is not None
-        events = self.controller.events(self.pid)
-        vitals = presenters.latest(events, Vitals)
+        pre = crs_prefill(
+            self.controller.record(self.pid),
+            self.controller.protocol_for(self.pid),
+            self.controller.now,
+        )
+        self.prefilled = pre
+        data = pre.inputs
         for w in (self.temp, self.flow):
             w.clear()
-        for cb in (*self.pressors.values(), self.hypotension):
-            cb.setChecked(False)
-        self.device.setCurrentIndex(0)
-        if isinstance(vitals, Vitals):
-            if vitals.temperature_c is not None:
-                self.temp.setText(f"{vitals.temperature_c:g}")
-            idx = self.device.findData(vitals.oxygen_device)
-            self.device.setCurrentIndex(max(idx, 0))
-            if vitals.oxygen_flow_l_min is not None:
-                self.flow.setText(f"{vitals.oxygen_flow_l_min:g}")
-            for name in vitals.vasopressors:
-                self.pressors[name].setChecked(True)
+        if data["temperature_c"] is not None:
+            self.temp.setText(f"{data['temperature_c']:g}")
+        self.hypotension.setChecked(bool(data["hypotension"]))
+        for name, cb in self.pressors.items():
+            cb.setChecked(name in data["vasopressors"])
+        idx = self.device.findData(data["oxygen_device"])
+        self.device.setCurrentIndex(max(idx, 0))
+        if data["oxygen_flow_l_min"] is not None:
+            self.flow.setText(f"{data['oxygen_flow_l_min']:g}")
+        notes = pre.notes
+        lines = [notes["temperature_c"]]
+        lines += [notes[k] for k in ("vasopressors", "oxygen_device") if k in notes]
+        lines.append("Check every value before recording.")
+        self.source_line.setText("\n".join(lines))
+        events = self.controller.events(self.pid)
+        vitals = presenters.latest(events, Vitals)
+        bp = ""
+        if isinstance(vitals, Vitals) and vitals.systolic_mmhg is not None:
             dia = vitals.diastolic_mmhg if vitals.diastolic_mmhg is not None else "—"
             bp = (
-                f"{vitals.systolic_mmhg}/{dia} mmHg"
-                if vitals.systolic_mmhg is not None
-                else "not measured"
+                f"Latest BP {vitals.systolic_mmhg}/{dia} mmHg at "
+                f"{format_local(vitals.effective_at)}."
             )
-            self.bp_line.setText(f"Latest BP {bp} at {format_local(vitals.effective_at)}")
-            self.source_line.setText(
-                f"Filled in from the vital signs charted {format_local(vitals.effective_at)} "
-                f"by {vitals.recorded_by}. Check every value before recording."
-            )
-        else:
-            self.bp_line.setText("No blood pressure charted yet")
-            self.source_line.setText("No vital signs charted yet: enter the observations.")
-        masked_by = self._masking_doses()
-        self.masked.setChecked(bool(masked_by))
-        if masked_by:
-            last = masked_by[-1]
-            self.masked_line.setText(
-                f"Ticked because {presenters.DRUG_LABELS.get(last.drug, last.drug).lower()} "
-                "was given "
-                f"{format_local(last.effective_at)}: fever is no longer required for grading "
-                "(ASTCT). Untick if that is wrong; tick it for antipyretics too."
-            )
-        else:
-            self.masked_line.setText(
-                "Tick if antipyretics, tocilizumab or steroids were given in this CRS episode."
-            )
+        self.bp_line.setText(" ".join(t for t in (notes.get("hypotension", ""), bp) if t) or "—")
+        # Masking from the record stays on for the rest of the course (ASTCT).
+        self.masked.setChecked(pre.masking.masked)
+        self.masked.setEnabled(not pre.masking.masked)
+        self.masked_line.setText(
+            pre.masking.reason
+            if pre.masking.masked
+            else "Tick if an antipyretic, tocilizumab or a steroid was given and is not charted."
+        )
         self.preview()
-
-    def _masking_doses(self) -> list[Medication]:
-        """Anti-cytokine/steroid doses since the current CRS episode began (display default)."""
-        assert self.pid is not None
-        events = self.controller.events(self.pid)
-        assessments = sorted(
-            (e for e in events if isinstance(e, CrsAssessment)), key=lambda e: e.effective_at
-        )
-        start: datetime | None = None
-        for a in assessments:
-            if a.grade >= 1 and start is None:
-                start = a.effective_at
-            elif a.grade == 0:
-                start = None
-        if start is None:
-            return []
-        return sorted(
-            (
-                e
-                for e in events
-                if isinstance(e, Medication) and e.drug in ANTI_CYTOKINE and e.effective_at >= start
-            ),
-            key=lambda e: e.effective_at,
-        )
 
     def inputs(self) -> dict[str, Any]:
         """The assessment inputs as the core expects them (parse errors raise)."""
@@ -325,7 +301,13 @@ class CrsTab(PatientTab):
         self.form.clear_errors()
         protocol = self.controller.protocol_for(self.pid)
         try:
-            result = crs_grade(CrsInput.model_validate(self.inputs()), protocol)
+            data = self.inputs()
+            enforce(
+                check_temperature(data["temperature_c"], protocol)
+                + check_oxygen(data["oxygen_device"], data["oxygen_flow_l_min"], protocol),
+                None,
+            )
+            result = crs_grade(CrsInput.model_validate(data), protocol)
         except ParseError as exc:
             self.form.show_error(str(exc))
             self._grade_text("Grade: — (fix the field marked in red)", "warning")
@@ -341,9 +323,25 @@ class CrsTab(PatientTab):
             self.form.show_error(msg)
             self._grade_text("Grade: — (fix the field marked in red)", "warning")
             return
-        kind = "ok" if result.grade == 0 else ("warning" if result.grade == 1 else "danger")
+        kind, advice = crs_verdict(result)
+        pre = self.prefilled
+        recorded = (
+            f"   ·   recorded: grade {pre.recorded_grade} at {format_local(pre.recorded_at)}"
+            if pre is not None and pre.recorded_grade is not None
+            else "   ·   no grade recorded yet"
+        )
+        lower = (
+            f"\nLower than the recorded grade {pre.recorded_grade}: recording it needs your "
+            "confirmation that the patient has improved."
+            if pre is not None
+            and pre.recorded_grade is not None
+            and result.grade < pre.recorded_grade
+            else ""
+        )
         self._grade_text(
-            f"CRS GRADE {result.grade} (preview, not yet recorded)\n{result.explanation}", kind
+            f"CRS GRADE {result.grade} (preview, not yet recorded){recorded}\n"
+            f"{advice + chr(10) if advice else ''}{result.explanation}{lower}",
+            kind,
         )
         entry = protocol.management.crs.get(str(result.grade))
         self.guidance.show_guidance(protocol, entry, result.grade, "CRS")
@@ -439,7 +437,19 @@ class CrsTab(PatientTab):
             initials = self.by.value()
             if not initials:
                 raise ParseError("recorded_by: enter your initials")
-            _, result = self.controller.assess_crs(self.pid, data, recorded_by=initials)
+            pid = self.pid
+            _, result = dialogs.with_confirmation(
+                self,
+                "Record the lower grade because the patient has improved?",
+                lambda conf: self.controller.assess_crs(
+                    pid, data, recorded_by=initials, confirmation=conf
+                ),
+            )
+        except ConfirmationRequired as exc:
+            self._grade_text(
+                "Not recorded: " + "; ".join(f.message for f in exc.findings), "warning"
+            )
+            return
         except ParseError as exc:
             if str(exc).startswith("recorded_by"):
                 self.by.setFocus()
@@ -453,9 +463,22 @@ class CrsTab(PatientTab):
         except BedsideError as exc:
             self.report(exc)
             return
+        kind, advice = crs_verdict(result)
         self._grade_text(
-            f"Recorded: CRS grade {result.grade}\n{result.explanation}",
-            "danger" if result.grade >= 2 else "ok",
+            f"Recorded: CRS grade {result.grade}\n"
+            f"{advice + chr(10) if advice else ''}{result.explanation}",
+            kind,
+        )
+        self.prefill_after_record()
+
+    def prefill_after_record(self) -> None:
+        """Keep the typed values but show the new recorded grade next to the preview."""
+        if self.pid is None:
+            return
+        self.prefilled = crs_prefill(
+            self.controller.record(self.pid),
+            self.controller.protocol_for(self.pid),
+            self.controller.now,
         )
 
     def _prior(self) -> None:
