@@ -189,7 +189,23 @@ def crs_prefill(
             f"{format_local(hottest.effective_at, zone)}."
         )
     else:
-        notes["temperature_c"] = f"No temperature charted {since_text}: measure it now."
+        day = [
+            e
+            for e in events
+            if isinstance(e, Vitals)
+            and e.temperature_c is not None
+            and now - WINDOW < e.effective_at <= now
+        ]
+        if day and since_text != "in the last 24 h":
+            hottest = max(day, key=lambda v: (v.temperature_c, v.effective_at))
+            inputs["temperature_c"] = hottest.temperature_c
+            notes["temperature_c"] = (
+                f"No temperature charted {since_text}; highest in the last 24 h: "
+                f"{hottest.temperature_c:g} °C at {format_local(hottest.effective_at, zone)}. "
+                "Measure it now."
+            )
+        else:
+            notes["temperature_c"] = f"No temperature charted {since_text}: measure it now."
 
     # Carried forward from the last assessment until the nurse marks them resolved.
     prev = last.inputs if last is not None else {}

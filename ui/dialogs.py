@@ -634,9 +634,15 @@ class DoseDialog(FormDialog):
         self.weight_reason = QLineEdit()
         self.weight_reason.setAccessibleName("Reason for dosing on the last weight")
         self.weight_reason.setPlaceholderText("why the dose is given on the last weight")
-        self.stale_banner.layout().addWidget(self.weight_reason)
-        self.stale_banner.layout().addWidget(button("Record new weight…", slot=self._record_weight))
+        self.stale_row = QWidget()
+        sr = QGridLayout(self.stale_row)
+        sr.setContentsMargins(0, 0, 0, 0)
+        sr.addWidget(label("Reason for using the old weight:", wrap=False), 0, 0)
+        sr.addWidget(self.weight_reason, 0, 1)
+        sr.addWidget(button("Record new weight…", slot=self._record_weight), 0, 2)
+        sr.setColumnStretch(1, 1)
         dl.addWidget(self.stale_banner)
+        dl.addWidget(self.stale_row)
         self.body.insertWidget(0, self.dose_box)
 
         # Limits box.
@@ -759,6 +765,7 @@ class DoseDialog(FormDialog):
             self.confirm_weight.setText(f"I have confirmed the weight is {plan.weight_kg:g} kg")
         stale = [f for f in plan.confirmations if f.code == "stale_weight"]
         self.stale_banner.setVisible(bool(stale))
+        self.stale_row.setVisible(bool(stale))
         if stale:
             set_banner(self.stale_banner, "OLD WEIGHT: " + stale[0].message)
         b = plan.budget

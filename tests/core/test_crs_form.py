@@ -297,3 +297,17 @@ def test_contract_escalations_still_hold_with_the_new_kind() -> None:
         )
         == []
     )
+
+
+def test_no_temperature_since_the_assessment_falls_back_to_the_last_24_h(
+    ward: Ward, clock: FakeClock, pid: str
+) -> None:
+    vitals(ward, clock, pid, temperature_c=38.7)
+    vitals(ward, clock, pid, temperature_c=38.2)
+    clock.advance(timedelta(minutes=5))
+    ward.assess_crs(pid, {"temperature_c": 38.2}, recorded_by="AB")
+    pre = prefill(ward, pid)
+    assert pre.inputs["temperature_c"] == 38.7
+    assert "highest in the last 24 h" in pre.notes["temperature_c"]
+    clock.advance(30 * H)
+    assert prefill(ward, pid).inputs["temperature_c"] is None
