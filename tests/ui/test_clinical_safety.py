@@ -156,3 +156,37 @@ def test_medication_dialog_refuses_dexamethasone_100_mg(
     assert not [e for e in session.controller.events(pid) if isinstance(e, Medication)]
     dlg.dose.setText("10")
     assert dlg.submit()
+
+
+def test_lab_in_the_wrong_unit_is_refused_with_a_hint(
+    sessions: Sessions, data_dir: Path, dialog_log: DialogLog
+) -> None:
+    session = sessions.open(data_dir)
+    pid = add_patient(session, dialog_log)
+    tox = session.window.open_patient(pid, "toxicity").toxicity
+    tox.test.setCurrentIndex(tox.test.findData("neutrophils"))
+    tox.unit.setCurrentIndex(tox.unit.findData("10^9/L"))
+    tox.value.setText("400")
+    assert "cells/µL" in _error(tox.lab_form, "value")
+    assert "GRADE 0" not in _banner(tox.lab_grade)  # never "within normal limits"
+    tox.lab_by.setText("AB")
+    tox.record_lab()
+    assert not [e for e in session.controller.events(pid) if e.kind == "lab"]
+
+
+def test_vitals_dialog_fahrenheit_and_oxygen_contradiction(
+    sessions: Sessions, data_dir: Path, dialog_log: DialogLog
+) -> None:
+    session = sessions.open(data_dir)
+    pid = add_patient(session, dialog_log)
+    dlg = dialogs.VitalsDialog(session.controller, pid, "AB")
+    dlg.temp.setText("100.4")
+    assert not dlg.submit()
+    assert "Fahrenheit" in _error(dlg.form, "temperature_c")
+    dlg.temp.setText("38.0")
+    dlg.flow.setText("10")  # device still "room air"
+    assert not dlg.submit()
+    assert "Room air with oxygen" in _error(dlg.form, "oxygen_flow_l_min")
+    assert not [e for e in session.controller.events(pid) if e.kind == "vitals"]
+    dlg.flow.setText("")
+    assert dlg.submit()

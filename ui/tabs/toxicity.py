@@ -23,6 +23,7 @@ from PySide6.QtWidgets import (
     QWidget,
 )
 
+from bedside.dosecheck import check_lab, enforce
 from bedside.errors import BedsideError, InputError
 from bedside.protocol import format_validation_error
 from bedside.record import Lab, Toxicity, Vitals
@@ -238,9 +239,9 @@ class ToxicityTab(PatientTab):
             self._lab_text("Type the value to see its CTCAE grade.", "info")
             return
         try:
-            res = ctcae_grade(
-                CtcaeInput.model_validate(data), self.controller.protocol_for(self.pid)
-            )
+            protocol = self.controller.protocol_for(self.pid)
+            enforce(check_lab(data["test"], data["value"], data["unit"], protocol), None)
+            res = ctcae_grade(CtcaeInput.model_validate(data), protocol)
         except ValidationError as exc:
             self.lab_form.show_error(format_validation_error(exc, what="lab"))
             self._lab_text("CTCAE grade: — (fix the value)", "warning")
