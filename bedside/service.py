@@ -602,6 +602,16 @@ class Ward:
                     hard=False,
                 )
             )
+        if not dose.capped and dose.uncapped_mg >= dose.max_dose_mg:
+            confirmations.append(
+                Finding(
+                    "weight_confirmed",
+                    "dose_at_max",
+                    f"The dose is exactly the {dose.max_dose_mg:g} mg maximum "
+                    f"({patient.weight_kg:g} kg): confirm the weight is in kilograms.",
+                    hard=False,
+                )
+            )
         dose_findings = check_dose("tocilizumab", None, dose.dose_mg, "mg", None, protocol)
         enforce([f for f in dose_findings if f.hard], None)
         confirmations += dose_findings
@@ -653,7 +663,8 @@ class Ward:
             given += [
                 f.code
                 for f in plan.confirmations
-                if f.code in ("dose_capped", "weight_soft_range") and f.code not in given
+                if f.code in ("dose_capped", "dose_at_max", "weight_soft_range")
+                and f.code not in given
             ]
         confirmed = enforce(
             list(plan.confirmations),
@@ -758,6 +769,23 @@ class Ward:
             raise InputError("target_id: this event is already voided")
         if action == "amend":
             validate_amendment(target, amended or {})
+            # An amendment passes the same hard drug-library limits as a new entry.
+            merged = {**event_to_json(target), **(amended or {})}
+            kind = str(merged.get("kind"))
+            if kind == "lab":
+                value = merged.get("value")
+                if isinstance(value, (int, float)) and not isinstance(value, bool):
+                    findings = check_lab(
+                        str(merged.get("test")),
+                        float(value),
+                        str(merged.get("unit")),
+                        self.protocol_for(rec),
+                    )
+                else:
+                    findings = []
+            else:
+                findings = self._charting_findings(pid, kind, merged)
+            enforce([f for f in findings if f.hard], None)
         return self._append(
             pid,
             "correction",

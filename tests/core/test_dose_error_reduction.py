@@ -292,3 +292,51 @@ def test_old_files_stay_byte_identical() -> None:
         given_by="AB",
     )
     assert "confirmation" not in event_to_json(ev)
+
+
+def test_exactly_800_mg_asks_to_confirm_the_weight(ward: Ward, clock: FakeClock) -> None:
+    """Issue: "100" (pounds typed as kg) gave exactly 800 mg with no cap warning."""
+    pid = _add(ward, clock, weight=100.0)
+    plan = ward.plan_tocilizumab(pid)
+    assert not plan.dose.capped and plan.dose.dose_mg == 800.0
+    assert [f.code for f in plan.confirmations] == ["dose_at_max"]
+    with pytest.raises(ConfirmationRequired):
+        ward.give_tocilizumab(pid, given_by="AB", checked_by="CD")
+    dose = ward.give_tocilizumab(pid, given_by="AB", checked_by="CD", weight_confirmed=True)
+    assert dose.confirmation is not None and dose.confirmation.limits == ["dose_at_max"]
+
+
+def test_amendments_pass_the_hard_limits(ward: Ward, clock: FakeClock) -> None:
+    pid = _add(ward, clock)
+    dex = ward.chart(
+        pid,
+        "medication",
+        recorded_by="AB",
+        drug="dexamethasone",
+        dose=10.0,
+        unit="mg",
+        route="IV",
+        given_by="AB",
+    )
+    with pytest.raises(InputError, match="hard limit"):
+        ward.correct(
+            pid, dex.id, action="amend", reason="typo", recorded_by="AB", amended={"dose": 100.0}
+        )
+    upd = _weigh(ward, pid, 65.0)
+    with pytest.raises(InputError, match="cannot be right"):
+        ward.correct(
+            pid,
+            upd.id,
+            action="amend",
+            reason="typo",
+            recorded_by="AB",
+            amended={"changes": {"weight_kg": 6.5, "weight_measured_at": clock.now().isoformat()}},
+        )
+    lab = ward.record_lab(pid, test="neutrophils", value=0.4, unit="10^9/L", recorded_by="AB")
+    with pytest.raises(InputError, match="cells/µL"):
+        ward.correct(
+            pid, lab.id, action="amend", reason="typo", recorded_by="AB", amended={"value": 400.0}
+        )
+    ward.correct(
+        pid, dex.id, action="amend", reason="typo", recorded_by="AB", amended={"dose": 8.0}
+    )

@@ -513,4 +513,22 @@ def _dose_notes(e: Medication) -> str:
         )
     if e.drug == "other" and e.drug_name:
         parts.append(e.drug_name)
+    if e.confirmation is not None:
+        why = f": {e.confirmation.reason}" if e.confirmation.reason else ""
+        parts.append(
+            "confirmed by the nurse ("
+            + ", ".join(CONFIRMED_LABELS.get(c, c) for c in e.confirmation.limits)
+            + f"){why}"
+        )
     return "; ".join(parts)
+
+
+CONFIRMED_LABELS = {
+    "stale_weight": "old weight",
+    "weight_soft_range": "unusual weight",
+    "weight_change": "weight change",
+    "dose_capped": "capped dose",
+    "dose_at_max": "maximum dose",
+    "dose_soft_limit": "dose outside the usual range",
+    "dose_unchecked": "dose not checkable",
+}
