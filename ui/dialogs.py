@@ -122,13 +122,17 @@ def show_error(parent: QWidget | None, title: str, text: str, details: str | Non
     _box(parent, QMessageBox.Icon.Critical, title, text, details).exec()
 
 
-def confirm(parent: QWidget | None, title: str, text: str, *, yes: str = "Yes") -> bool:
-    """Ask a yes/no question; True for yes."""
+def confirm(
+    parent: QWidget | None, title: str, text: str, *, yes: str = "Yes", default_no: bool = False
+) -> bool:
+    """Ask a yes/no question; True for yes (``default_no``: Enter answers Cancel)."""
     box = QMessageBox(
         QMessageBox.Icon.Question, title, text, QMessageBox.StandardButton.NoButton, parent
     )
     yes_btn = box.addButton(yes, QMessageBox.ButtonRole.AcceptRole)
-    box.addButton("Cancel", QMessageBox.ButtonRole.RejectRole)
+    no_btn = box.addButton("Cancel", QMessageBox.ButtonRole.RejectRole)
+    if default_no:
+        box.setDefaultButton(no_btn)
     box.exec()
     return box.clickedButton() is yes_btn
 
@@ -167,14 +171,25 @@ def show_core_error(parent: QWidget | None, exc: BedsideError) -> None:
     show_error(parent, title, core_error_text(exc))
 
 
-def confirm_findings(parent: QWidget | None, exc: ConfirmationRequired, question: str) -> bool:
-    """Ask the nurse to confirm the soft limits the core found (drug library, lower grade)."""
+def confirm_findings(
+    parent: QWidget | None,
+    exc: ConfirmationRequired,
+    question: str,
+    yes: str = "Yes, it is right",
+) -> bool:
+    """Ask the nurse to confirm the soft limits the core found (drug library, lower grade).
+
+    Like a pump's soft limit, Enter does not confirm: Cancel is the default button.
+    """
     text = "\n\n".join(str(getattr(f, "message", f)) for f in exc.findings)
-    return confirm(parent, "Check before saving", f"{text}\n\n{question}", yes="Yes, it is right")
+    return confirm(parent, "Check before saving", f"{text}\n\n{question}", yes=yes, default_no=True)
 
 
 def with_confirmation(
-    parent: QWidget | None, question: str, call: Callable[[dict[str, Any] | None], Any]
+    parent: QWidget | None,
+    question: str,
+    call: Callable[[dict[str, Any] | None], Any],
+    yes: str = "Yes, it is right",
 ) -> Any:
     """Run ``call(None)``; on a soft limit ask, then run ``call(confirmation)`` once.
 
@@ -183,7 +198,7 @@ def with_confirmation(
     try:
         return call(None)
     except ConfirmationRequired as exc:
-        if not confirm_findings(parent, exc, question):
+        if not confirm_findings(parent, exc, question, yes):
             raise
         return call({"limits": list(exc.needed)})
 

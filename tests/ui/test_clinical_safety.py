@@ -62,8 +62,10 @@ def test_crs_tab_opens_on_the_real_state_and_guards_a_downgrade(
     crs.by.setText("AB")
     asked: list[str] = []
 
-    def say_no(_parent: object, _title: str, text: str, **_kw: object) -> bool:
+    def say_no(_parent: object, _title: str, text: str, **kw: object) -> bool:
         asked.append(text)
+        assert kw.get("default_no") is True  # Enter never confirms a lower grade
+        assert kw.get("yes") == "Improved: grade 2 → grade 1"
         return False
 
     monkeypatch.setattr(dialogs, "confirm", say_no)

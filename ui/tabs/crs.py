@@ -438,11 +438,23 @@ class CrsTab(PatientTab):
             if not initials:
                 raise ParseError("recorded_by: enter your initials")
             pid = self.pid
+            was = self.prefilled.recorded_grade if self.prefilled is not None else None
+            try:
+                now_grade: int | None = crs_grade(
+                    CrsInput.model_validate(data), self.controller.protocol_for(pid)
+                ).grade
+            except (ValueError, BedsideError):  # the core reports the problem below
+                now_grade = None
             _, result = dialogs.with_confirmation(
                 self,
                 "Record the lower grade because the patient has improved?",
                 lambda conf: self.controller.assess_crs(
                     pid, data, recorded_by=initials, confirmation=conf
+                ),
+                yes=(
+                    f"Improved: grade {was} → grade {now_grade}"
+                    if was is not None and now_grade is not None
+                    else "Yes, improved"
                 ),
             )
         except ConfirmationRequired as exc:
