@@ -192,3 +192,22 @@ def test_vitals_dialog_fahrenheit_and_oxygen_contradiction(
     assert not [e for e in session.controller.events(pid) if e.kind == "vitals"]
     dlg.flow.setText("")
     assert dlg.submit()
+
+
+def test_dose_dialog_exactly_800_mg_and_rounded_volume(
+    sessions: Sessions, data_dir: Path, dialog_log: DialogLog
+) -> None:
+    session = sessions.open(data_dir)
+    pid = add_patient(session, dialog_log, weight="100")
+    dlg = dialogs.DoseDialog(session.controller, pid, "AB")
+    assert dlg.plan is not None and not dlg.plan.dose.capped
+    assert not dlg.cap_banner.isHidden()
+    assert "exactly the 800 mg maximum" in _banner(dlg.cap_banner)
+    assert dlg.dose_big.text().replace(" ", "") == "800mg·40.0mL"
+    dlg.checked_by.setText("CD")
+    assert not dlg.submit()  # the weight box is not ticked
+    assert not [e for e in session.controller.events(pid) if isinstance(e, Medication)]
+    dlg.confirm_weight.setChecked(True)
+    assert dlg.submit()
+    (dose,) = [e for e in session.controller.events(pid) if isinstance(e, Medication)]
+    assert dose.confirmation is not None and dose.confirmation.limits == ["dose_at_max"]
