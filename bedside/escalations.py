@@ -24,8 +24,12 @@ Contract kinds (``design/validation-vectors.md``, ``escalations``):
 * ``crs_prolonged_grade1`` — onset of the current episode + ``monitoring.crs_prolonged_grade1_h``
   while every grade of the episode has been 1 and no tocilizumab was given in it.
 * ``dexamethasone_next`` — last dexamethasone dose + its ordered interval ``every_h``.
-* ``ice_next`` — last ICE + ``monitoring.ice_interval_h``; when the latest score is lower
-  than the one before it, last ICE + ``monitoring.ice_recheck_after_drop_min`` instead.
+* ``ice_next`` — last ICE + ``monitoring.ice_interval_h``; after a fall (a score lower than
+  the one before it, see :func:`ice_recheck_series`): last ICE +
+  ``monitoring.ice_recheck_after_drop_min`` while that instant is no later than the first
+  lower score + ``monitoring.ice_recheck_window_h``; past that, last ICE +
+  ``monitoring.ice_recheck_stable_h`` while the score stays below the pre-fall score; the
+  routine interval again once it is back at that score.
 * ``vitals_next`` — last vitals + ``monitoring.vitals_interval_h``.
 
 A CRS episode starts at the first assessment with grade >= 1 and ends at the next
@@ -350,6 +354,36 @@ def _window_frees(doses: list[datetime], base: datetime, window: timedelta, limi
     return candidates[-1]  # pragma: no cover - the last candidate always frees the window
 
 
+def ice_recheck_series(ice: list[Mark]) -> tuple[int, datetime] | None:
+    """The ICE recheck series in force after the last assessment, or None (routine).
+
+    A fall is a score lower than the one before it (a "not assessable" ICE after a scored
+    one counts as a fall). The series starts at the first lower score and remembers the
+    score before it (the pre-fall score); it ends when a score is back at or above that
+    pre-fall score. A further fall during a series restarts the 30-minute rechecks from
+    the new lower score but keeps the series' pre-fall score as the target (the more
+    cautious reading: a second fall is never a reason to stop rechecking sooner).
+
+    Returns:
+        ``(pre_fall_score, first_lower_score_at)`` of the series in force, or None.
+    """
+    pre_fall: int | None = None
+    fell_at: datetime | None = None
+    previous: int | None = None
+    for m in ice:
+        if pre_fall is not None and m.score is not None and m.score >= pre_fall:
+            pre_fall, fell_at = None, None
+        elif previous is not None and (m.score is None or m.score < previous):
+            if pre_fall is None:
+                pre_fall = previous
+            fell_at = m.at
+        if m.score is not None:
+            previous = m.score
+    if pre_fall is None or fell_at is None:
+        return None
+    return pre_fall, fell_at
+
+
 def derive_timeline(
     timeline: Timeline, protocol: Protocol, now: datetime, *, zone: tzinfo | None = None
 ) -> list[DueItem]:
@@ -495,27 +529,40 @@ def derive_timeline(
                 _ORDERED,
             )
 
-    # ICE: routine interval, or the recheck after a fall.
+    # ICE: routine interval, or the recheck series after a fall.
     ice = by_kind.get("ice", [])
     if ice:
         last = ice[-1]
-        previous = next((m.score for m in reversed(ice[:-1]) if m.score is not None), None)
-        fell = (last.score is None and len(ice) > 1) or (
-            last.score is not None and previous is not None and last.score < previous
-        )
-        if fell:
+        series = ice_recheck_series(ice)
+        if series is not None:
+            pre_fall, fell_at = series
             minutes = mon.ice_recheck_after_drop_min.value
+            window = timedelta(hours=mon.ice_recheck_window_h.value)
             shown = "not assessable" if last.score is None else str(last.score)
-            b.add(
-                "ice_next",
-                last.at + timedelta(minutes=minutes),
-                last.id,
-                "warning",
-                f"ICE recheck {minutes:g} min after the score fell "
-                f"({previous if previous is not None else '?'} → {shown} at {when(last.at)})",
-                "monitoring.ice_recheck_after_drop_min",
-                mon.ice_recheck_after_drop_min,
-            )
+            quick = last.at + timedelta(minutes=minutes)
+            if quick <= fell_at + window:
+                b.add(
+                    "ice_next",
+                    quick,
+                    last.id,
+                    "warning",
+                    f"ICE recheck every {minutes:g} min until {when(fell_at + window)} "
+                    f"(score fell at {when(fell_at)}: {pre_fall} → {shown} at {when(last.at)})",
+                    "monitoring.ice_recheck_after_drop_min",
+                    mon.ice_recheck_after_drop_min,
+                )
+            else:
+                hours = mon.ice_recheck_stable_h.value
+                b.add(
+                    "ice_next",
+                    last.at + timedelta(hours=hours),
+                    last.id,
+                    "warning",
+                    f"ICE recheck every {_h(hours)} while the score stays below {pre_fall} "
+                    f"(the score before the fall; {pre_fall} → {shown} at {when(last.at)})",
+                    "monitoring.ice_recheck_stable_h",
+                    mon.ice_recheck_stable_h,
+                )
         else:
             hours = mon.ice_interval_h.value
             shown = "not assessable" if last.score is None else f"score {last.score}"
@@ -855,6 +902,7 @@ __all__ = [
     "derive_timeline",
     "derive_ward",
     "due_state",
+    "ice_recheck_series",
     "timeline_from_input",
     "timeline_from_record",
 ]

@@ -238,6 +238,8 @@ class Monitoring(_Model):
     vitals_interval_febrile_h: PositiveNumber
     ice_interval_h: PositiveNumber
     ice_recheck_after_drop_min: PositiveNumber
+    ice_recheck_window_h: PositiveNumber
+    ice_recheck_stable_h: PositiveNumber
     tocilizumab_reassess_h: PositiveNumber
     crs_escalation_after_first_tocilizumab_h: PositiveNumber
     crs_prolonged_grade1_h: PositiveNumber

@@ -254,6 +254,33 @@ def test_ice_drop_brings_recheck_forward(ward: Ward, clock: FakeClock) -> None:
     assert due(ward, pid, clock.now())["ice_next"].due_at == clock.now() + 30 * M
 
 
+def test_ice_series_after_a_fall_30_min_then_4h_then_routine(ward: Ward, clock: FakeClock) -> None:
+    """The amended contract: q30 min for 2 h from the first lower score, q4h while below."""
+    pid = add_patient(ward, clock)
+    full = {"orientation": 4, "naming": 3, "commands": 1, "writing": 1, "attention": 1}
+    low = {**full, "orientation": 1}  # 7
+    ward.assess_ice(pid, full, recorded_by="AB")
+    clock.advance(1 * H)
+    fell = clock.now()
+    ward.assess_ice(pid, low, recorded_by="AB")
+    for _ in range(3):  # rechecks at +30, +60, +90 min: each next one 30 min later
+        clock.advance(30 * M)
+        ward.assess_ice(pid, low, recorded_by="AB")
+        item = due(ward, pid, clock.now())["ice_next"]
+        assert item.due_at == clock.now() + 30 * M
+        assert item.rule == "monitoring.ice_recheck_after_drop_min"
+    clock.advance(30 * M)  # at exactly +2 h: the next 30-min recheck would pass the window
+    assert clock.now() == fell + 2 * H
+    ward.assess_ice(pid, low, recorded_by="AB")
+    item = due(ward, pid, clock.now())["ice_next"]
+    assert item.due_at == clock.now() + 4 * H
+    assert item.rule == "monitoring.ice_recheck_stable_h" and "below 10" in item.message
+    clock.advance(4 * H)
+    ward.assess_ice(pid, full, recorded_by="AB")  # back at the pre-fall score
+    item = due(ward, pid, clock.now())["ice_next"]
+    assert item.due_at == clock.now() + 8 * H and item.rule == "monitoring.ice_interval_h"
+
+
 def test_cilta_cel_monitoring_day_and_neurotox_check(ward: Ward, clock: FakeClock) -> None:
     infusion = T0 - 3 * 24 * H  # 7 Jun 08:00 UTC = 09:00 BST
     pid = add_patient(ward, clock, product="cilta-cel", infusion_at=infusion)
