@@ -77,8 +77,10 @@ from bedside.record import (
     CrsAssessment,
     EventBase,
     IceAssessment,
+    Lab,
     Medication,
     NeuroCheck,
+    NeuroFinding,
     Record,
     Vitals,
     current_patient,
@@ -99,6 +101,13 @@ DueKind = Literal[
     "vitals_next",
     "monitoring_day",
     "delayed_neurotox_check",
+    "neuro_check_positive",
+    "febrile_neutropenia",
+    "cytopenia_check",
+    "prolonged_cytopenia",
+    "ivig_consider",
+    "iec_hs_possible",
+    "tls_labs",
 ]
 DUE_KINDS: frozenset[str] = frozenset(DueKind.__args__)  # type: ignore[attr-defined]
 CONTRACT_KINDS: frozenset[str] = frozenset(
@@ -120,6 +129,7 @@ MarkKind = Literal[
     "ice",
     "vitals",
     "neuro_check",
+    "lab",
 ]
 
 _STATE_RANK = {"overdue": 0, "due": 1, "upcoming": 2}
@@ -142,6 +152,11 @@ class Mark:
     every_h: float | None = None
     temperature_c: float | None = None
     label: str | None = None
+    heart_rate: int | None = None
+    findings: tuple[str, ...] = ()
+    test: str | None = None
+    value: float | None = None
+    unit: str | None = None
 
 
 @dataclass(frozen=True, slots=True)
@@ -254,9 +269,17 @@ def _build_timeline(record: Record) -> Timeline:
         elif isinstance(ev, IceAssessment):
             mark = Mark("ice", ev.effective_at, ev.id, score=ev.ice_score)
         elif isinstance(ev, Vitals):
-            mark = Mark("vitals", ev.effective_at, ev.id, temperature_c=ev.temperature_c)
+            mark = Mark(
+                "vitals",
+                ev.effective_at,
+                ev.id,
+                temperature_c=ev.temperature_c,
+                heart_rate=ev.heart_rate,
+            )
         elif isinstance(ev, NeuroCheck):
-            mark = Mark("neuro_check", ev.effective_at, ev.id)
+            mark = Mark("neuro_check", ev.effective_at, ev.id, findings=tuple(ev.positive))
+        elif isinstance(ev, Lab):
+            mark = Mark("lab", ev.effective_at, ev.id, test=ev.test, value=ev.value, unit=ev.unit)
         if mark is not None:
             marks.append((_order_key(ev, index), mark))
     marks.sort(key=lambda pair: pair[0])
@@ -576,23 +599,43 @@ def derive_timeline(
                 mon.ice_interval_h,
             )
 
-    # Vitals: every 4 h, every 2 h while febrile.
+    # Vitals: every 4 h; every 2 h while febrile, tachycardic or in CRS (fever may be masked).
     vitals = by_kind.get("vitals", [])
     if vitals:
         last = vitals[-1]
         temp = next((m for m in reversed(vitals) if m.temperature_c is not None), None)
+        pulse = next((m for m in reversed(vitals) if m.heart_rate is not None), None)
         threshold = protocol.crs.fever_threshold_c.value
+        hr_limit = mon.vitals_tachycardia_above_bpm.value
+        crs_limit = mon.vitals_frequent_while_crs_at_or_above.value
+        why: list[str] = []
+        rules: list[tuple[str, Any]] = []
         if temp is not None and temp.temperature_c >= threshold:  # type: ignore[operator]
+            why.append(f"febrile ({temp.temperature_c:.1f} °C at {when(temp.at)})")
+            rules.append(("monitoring.vitals_interval_febrile_h", mon.vitals_interval_febrile_h))
+        if pulse is not None and pulse.heart_rate > hr_limit:  # type: ignore[operator]
+            why.append(f"tachycardic ({pulse.heart_rate} bpm at {when(pulse.at)})")
+            rules.append(("monitoring.vitals_tachycardia_above_bpm", mon.vitals_tachycardia_above_bpm))
+        if latest_grade is not None and latest_grade >= crs_limit:
+            why.append(f"CRS grade {latest_grade} (fever may be masked)")
+            rules.append(
+                (
+                    "monitoring.vitals_frequent_while_crs_at_or_above",
+                    mon.vitals_frequent_while_crs_at_or_above,
+                )
+            )
+        if why:
             hours = mon.vitals_interval_febrile_h.value
+            rule, sourced = rules[0]
             b.add(
                 "vitals_next",
                 last.at + timedelta(hours=hours),
                 last.id,
                 "warning",
-                f"Next vitals — every {_h(hours)} while febrile "
-                f"({temp.temperature_c:.1f} °C at {when(temp.at)}); last set at {when(last.at)}",
-                "monitoring.vitals_interval_febrile_h",
-                mon.vitals_interval_febrile_h,
+                f"Next vitals — every {_h(hours)} while {' and '.join(why)}; "
+                f"last set at {when(last.at)}",
+                rule,
+                _Combined(*(r[1] for r in rules)) if len(rules) > 1 else sourced,
             )
         else:
             hours = mon.vitals_interval_h.value
@@ -606,6 +649,7 @@ def derive_timeline(
                 mon.vitals_interval_h,
             )
 
+    _toxicity_items(b, by_kind, latest_grade, [m.grade or 0 for m in crs], when)
     _product_items(b, by_kind, zone, when)
     b.items.sort(key=lambda i: (_STATE_RANK[i.state], i.due_at, _SEVERITY_RANK[i.severity]))
     return b.items
@@ -619,6 +663,27 @@ class _Ordered:
 
 
 _ORDERED = _Ordered()
+
+
+class _Local:
+    """Provenance of a ward-policy default (an unknown check item is raised as critical)."""
+
+    source = "LOCAL"
+    verified = False
+
+
+_LOCAL = _Local()
+
+
+class _Combined:
+    """Provenance of an item that several sourced rules raise together (all their sources)."""
+
+    def __init__(self, *parts: Any) -> None:
+        keys: list[str] = []
+        for p in parts:
+            keys += [k for k in _source_keys(p.source) if k not in keys]
+        self.source = ", ".join(keys)
+        self.verified = all(bool(p.verified) for p in parts)
 
 
 def _calendar_day(infusion_at: datetime, at: datetime, zone: tzinfo) -> int:
@@ -648,8 +713,11 @@ def _product_items(
                 days,
                 raise_when_overdue=False,
             )
-    window_end = infusion + timedelta(days=mon.delayed_neurotox_check_days.value)
-    if tl.product == "cilta-cel" and now <= window_end:
+    window_days = mon.delayed_neurotox_check_days.get(tl.product)  # type: ignore[call-overload]
+    if window_days is None:
+        return
+    window_end = infusion + timedelta(days=window_days.value)
+    if now <= window_end:
         interval = timedelta(hours=mon.delayed_neurotox_check_interval_h.value)
         checks = [m for m in by_kind.get("neuro_check", []) if m.at >= infusion]
         anchor_at, anchor_id = (checks[-1].at, checks[-1].id) if checks else (infusion, "infusion")
@@ -662,11 +730,208 @@ def _product_items(
                 due,
                 anchor_id,
                 "info",
-                "Daily handwriting, movement, facial-symmetry and personality check "
-                f"(cilta-cel delayed neurotoxicity, day +{day} of "
-                f"{mon.delayed_neurotox_check_days.value:g}); {last}",
+                "Daily neurological check — handwriting, movement, cranial nerves (face, eyes, "
+                f"swallowing), limb strength, sensation and reflexes, personality ({tl.product}, "
+                f"day +{day} of {window_days.value:g}); {last}",
                 "monitoring.delayed_neurotox_check_interval_h",
-                mon.delayed_neurotox_check_interval_h,
+                _Combined(mon.delayed_neurotox_check_interval_h, window_days),
+            )
+
+
+def canonical_lab_value(protocol: Protocol, test: str | None, value: float | None, unit: str | None) -> float | None:
+    """A lab value in the unit the toxicity rules use, or None when the unit does not fit.
+
+    Haematology counts are converted with the protocol's CTCAE unit factors (``/uL`` to
+    ×10⁹/L); other tests must be charted in the unit of ``toxicity.lab_units``. A value
+    in an unknown unit is never guessed: it simply does not count for the rules.
+    """
+    if test is None or value is None or unit is None:
+        return None
+    spec = protocol.ctcae.tests.get(test)
+    if spec is not None:
+        factor = protocol.ctcae.unit_factors.get(spec.canonical_unit, {}).get(unit)
+        return None if not factor else value / factor
+    if protocol.toxicity.lab_units.get(test) == unit:
+        return value
+    return None
+
+
+def _latest_lab(labs: list[tuple[Mark, float]], test: str) -> tuple[Mark, float] | None:
+    return next((pair for pair in reversed(labs) if pair[0].test == test), None)
+
+
+def _toxicity_items(
+    b: _Builder,
+    by_kind: dict[str, list[Mark]],
+    latest_grade: int | None,
+    crs_grades: list[int],
+    when: Callable[[datetime], str],
+) -> None:
+    """Boxed-warning toxicities beyond CRS/ICANS, from charted checks and labs."""
+    tox = b.protocol.toxicity
+    tl = b.timeline
+    labs: list[tuple[Mark, float]] = []
+    for m in by_kind.get("lab", []):
+        v = canonical_lab_value(b.protocol, m.test, m.value, m.unit)
+        if v is not None:
+            labs.append((m, v))
+
+    # A positive neurological check: tell the doctor (new weakness: critical).
+    checks = by_kind.get("neuro_check", [])
+    if checks and checks[-1].findings:
+        last = checks[-1]
+        items = [(f, tox.neuro_check_items.get(f)) for f in last.findings]
+        known = [(f, i) for f, i in items if i is not None]
+        severity: Severity = (
+            "critical" if any(i.severity == "critical" for _, i in known) or len(known) < len(items)
+            else "warning"
+        )
+        names = "; ".join(i.label if i is not None else f for f, i in items)
+        b.add(
+            "neuro_check_positive",
+            last.at,
+            last.id,
+            severity,
+            f"Neurological check positive at {when(last.at)}: {names} — tell the doctor now "
+            "(not ICANS: parkinsonism, Guillain-Barré syndrome, neuropathy or cranial nerve palsy)",
+            "toxicity.neuro_check_items",
+            _Combined(*(i for _, i in known)) if known else _LOCAL,
+        )
+
+    # Febrile neutropenia: fever with ANC below the threshold, distinct from CRS.
+    vitals = by_kind.get("vitals", [])
+    temp = next((m for m in reversed(vitals) if m.temperature_c is not None), None)
+    anc = _latest_lab(labs, "neutrophils")
+    if (
+        temp is not None
+        and anc is not None
+        and temp.temperature_c >= tox.febrile_neutropenia_temp_c.value  # type: ignore[operator]
+        and anc[1] < tox.febrile_neutropenia_anc_below.value
+        and anc[0].at >= temp.at - timedelta(hours=tox.febrile_neutropenia_anc_max_age_h.value)
+    ):
+        b.add(
+            "febrile_neutropenia",
+            max(temp.at, anc[0].at),
+            f"{temp.id}+{anc[0].id}",
+            "critical",
+            f"FEBRILE NEUTROPENIA: {temp.temperature_c:.1f} °C at {when(temp.at)} with "
+            f"neutrophils {anc[1]:g} ×10⁹/L at {when(anc[0].at)} — cultures and empiric "
+            "broad-spectrum antibiotics now; tell the doctor (separate from CRS grading)",
+            "toxicity.febrile_neutropenia_anc_below",
+            _Combined(tox.febrile_neutropenia_temp_c, tox.febrile_neutropenia_anc_below),
+        )
+
+    # Prolonged cytopenia: counts still low at the protocol's day after infusion.
+    if tl.infusion_at is not None and b.now >= tl.infusion_at:
+        day = tox.prolonged_cytopenia_day.value
+        day_at = tl.infusion_at + timedelta(days=day)
+        late = [(m, v) for m, v in labs if m.at >= day_at]
+        late_anc = _latest_lab(late, "neutrophils")
+        late_plt = _latest_lab(late, "platelets")
+        if late_anc is None and late_plt is None:
+            b.add(
+                "cytopenia_check",
+                day_at,
+                "infusion",
+                "info",
+                f"Blood count due at day +{day:g} ({when(day_at)}): prolonged cytopenia check",
+                "toxicity.prolonged_cytopenia_day",
+                tox.prolonged_cytopenia_day,
+            )
+        low: list[str] = []
+        anchors: list[Mark] = []
+        if late_anc is not None and late_anc[1] < tox.prolonged_cytopenia_anc_below.value:
+            low.append(f"neutrophils {late_anc[1]:g} ×10⁹/L")
+            anchors.append(late_anc[0])
+        if late_plt is not None and late_plt[1] < tox.prolonged_cytopenia_platelets_below.value:
+            low.append(f"platelets {late_plt[1]:g} ×10⁹/L")
+            anchors.append(late_plt[0])
+        if low:
+            at = max(m.at for m in anchors)
+            b.add(
+                "prolonged_cytopenia",
+                at,
+                "+".join(m.id for m in anchors),
+                "warning",
+                f"Prolonged cytopenia: {', '.join(low)} at day +{day:g} or later — tell the "
+                "doctor (bleeding and infection risk; marrow recovery review)",
+                "toxicity.prolonged_cytopenia_day",
+                _Combined(
+                    tox.prolonged_cytopenia_day,
+                    tox.prolonged_cytopenia_anc_below,
+                    tox.prolonged_cytopenia_platelets_below,
+                ),
+            )
+
+    # IgG at or below the IVIG threshold.
+    igg = _latest_lab(labs, "igg")
+    if igg is not None and igg[1] <= tox.igg_ivig_at_or_below_mg_dl.value:
+        b.add(
+            "ivig_consider",
+            igg[0].at,
+            igg[0].id,
+            "warning",
+            f"IgG {igg[1]:g} mg/dL at {when(igg[0].at)} (≤ "
+            f"{tox.igg_ivig_at_or_below_mg_dl.value:g}): ask the doctor about IgG replacement",
+            "toxicity.igg_ivig_at_or_below_mg_dl",
+            tox.igg_ivig_at_or_below_mg_dl,
+        )
+
+    # Possible IEC-HS: rising ferritin with cytopenia or coagulopathy as CRS settles.
+    ferritins = [(m, v) for m, v in labs if m.test == "ferritin"]
+    settling = bool(crs_grades) and max(crs_grades) >= 1 and (latest_grade or 0) < max(crs_grades)
+    if len(ferritins) >= 2 and ferritins[-1][1] > ferritins[-2][1] and settling:
+        signs: list[str] = []
+        plt = _latest_lab(labs, "platelets")
+        fib = _latest_lab(labs, "fibrinogen")
+        if anc is not None and anc[1] < tox.iec_hs_anc_below.value:
+            signs.append(f"neutrophils {anc[1]:g} ×10⁹/L")
+        if plt is not None and plt[1] < tox.iec_hs_platelets_below.value:
+            signs.append(f"platelets {plt[1]:g} ×10⁹/L")
+        if fib is not None and fib[1] < tox.iec_hs_fibrinogen_below_mg_dl.value:
+            signs.append(f"fibrinogen {fib[1]:g} mg/dL")
+        if signs:
+            last_f = ferritins[-1]
+            b.add(
+                "iec_hs_possible",
+                last_f[0].at,
+                last_f[0].id,
+                "warning",
+                f"Possible IEC-HS: ferritin rising ({ferritins[-2][1]:g} → {last_f[1]:g} ng/mL "
+                f"at {when(last_f[0].at)}) with {', '.join(signs)} as CRS settles — tell the "
+                "doctor (Hines 2023 criteria; check triglycerides, LDH, liver tests)",
+                "toxicity.iec_hs_fibrinogen_below_mg_dl",
+                _Combined(
+                    tox.iec_hs_anc_below, tox.iec_hs_platelets_below, tox.iec_hs_fibrinogen_below_mg_dl
+                ),
+            )
+
+    # Laboratory tumour lysis: at least N criteria among the latest results in the window.
+    tls_labs = [(m, v) for m, v in labs if m.test in tox.tls_criteria]
+    if tls_labs:
+        newest = tls_labs[-1][0].at
+        since = newest - timedelta(hours=tox.tls_window_h.value)
+        met: list[tuple[Mark, str]] = []
+        for test, crit in tox.tls_criteria.items():
+            hit = _latest_lab([p for p in tls_labs if p[0].at > since], test)
+            if hit is None:
+                continue
+            v = hit[1]
+            if (crit.limit == "at_or_above" and v >= crit.value) or (
+                crit.limit == "at_or_below" and v <= crit.value
+            ):
+                met.append((hit[0], f"{test.replace('_', ' ')} {v:g} {crit.unit}"))
+        if len(met) >= tox.tls_min_criteria.value:
+            at = max(m.at for m, _ in met)
+            b.add(
+                "tls_labs",
+                at,
+                "+".join(sorted(m.id for m, _ in met)),
+                "warning",
+                f"Possible laboratory tumour lysis: {'; '.join(t for _, t in met)} — tell the "
+                "doctor (check creatinine and urine output)",
+                "toxicity.tls_criteria",
+                _Combined(tox.tls_min_criteria, *(tox.tls_criteria[k] for k in tox.tls_criteria)),
             )
 
 
@@ -749,13 +1014,25 @@ class VitalsEventIn(_In):
     kind: Literal["vitals"]
     at: Instant
     temperature_c: float | None = Field(default=None, ge=25, le=45)
+    heart_rate: int | None = Field(default=None, ge=0, le=300)
 
 
 class NeuroCheckEventIn(_In):
-    """A daily delayed-neurotoxicity check (extension of the contract)."""
+    """A daily neurological check with its positive items (extension of the contract)."""
 
     kind: Literal["neuro_check"]
     at: Instant
+    findings: list[NeuroFinding] = Field(default_factory=list)
+
+
+class LabEventIn(_In):
+    """A laboratory result (extension of the contract); the unit must fit the test."""
+
+    kind: Literal["lab"]
+    at: Instant
+    test: str = Field(min_length=1, max_length=40)
+    value: float = Field(ge=0)
+    unit: str = Field(min_length=1, max_length=20)
 
 
 EventIn = Annotated[
@@ -764,7 +1041,8 @@ EventIn = Annotated[
     | SteroidEventIn
     | IceEventIn
     | VitalsEventIn
-    | NeuroCheckEventIn,
+    | NeuroCheckEventIn
+    | LabEventIn,
     Field(discriminator="kind"),
 ]
 
@@ -786,6 +1064,7 @@ _MARK_OF: dict[str, MarkKind] = {
     "ice_assessment": "ice",
     "vitals": "vitals",
     "neuro_check": "neuro_check",
+    "lab": "lab",
 }
 
 
@@ -799,6 +1078,13 @@ def timeline_from_input(inp: EscalationsInput, protocol: Protocol) -> Timeline:
                 f"events[{i}].at: {ev.at.isoformat()} lies more than "
                 f"{tol.total_seconds() / 60:g} min after now ({inp.now.isoformat()})"
             )
+        if isinstance(ev, LabEventIn) and (
+            canonical_lab_value(protocol, ev.test, ev.value, ev.unit) is None
+        ):
+            raise InputError(
+                f"events[{i}]: lab test {ev.test!r} in unit {ev.unit!r} is not one the "
+                "protocol knows (see ctcae.tests and toxicity.lab_units)"
+            )
         mark = Mark(
             _MARK_OF[ev.kind],
             ev.at,
@@ -807,6 +1093,11 @@ def timeline_from_input(inp: EscalationsInput, protocol: Protocol) -> Timeline:
             score=getattr(ev, "score", None),
             every_h=getattr(ev, "every_h", None),
             temperature_c=getattr(ev, "temperature_c", None),
+            heart_rate=getattr(ev, "heart_rate", None),
+            findings=tuple(getattr(ev, "findings", ())),
+            test=getattr(ev, "test", None),
+            value=getattr(ev, "value", None),
+            unit=getattr(ev, "unit", None),
         )
         marks.append((ev.at, i, mark))
     marks.sort(key=lambda t: (t[0], t[1]))

@@ -454,13 +454,31 @@ class Ward:
         )
 
     def screen_eligibility(
-        self, pid: str, inputs: dict[str, Any], *, recorded_by: str
+        self,
+        pid: str,
+        inputs: dict[str, Any],
+        *,
+        recorded_by: str,
+        criteria_reason: str | None = None,
     ) -> tuple[EventBase, EligibilityResult]:
-        """Screen eligibility and record the result."""
+        """Screen eligibility and record the result.
+
+        Raises:
+            InputError: bad inputs, or a superseded label version without a reason
+                (``criteria_reason``, at least 5 characters); nothing is written.
+        """
         rec = self.record(pid)
         protocol = self.protocol_for(rec)
         elig_in = _validate(EligibilityInput, inputs, "eligibility")
         result = eligibility(elig_in, protocol)
+        reason = criteria_reason.strip() if criteria_reason else None
+        if result.superseded and (reason is None or len(reason) < 5):
+            raise InputError(
+                f"criteria_reason: '{result.criteria_title}' is superseded — write why this "
+                "older label version is used (at least 5 characters)"
+            )
+        if not result.superseded and reason:
+            raise InputError("criteria_reason: only needed for a superseded label version")
         return self._append(
             pid,
             "eligibility",
@@ -474,6 +492,8 @@ class Ward:
             unmet=result.unmet,
             cautions=result.cautions,
             explanation=result.explanation,
+            superseded=result.superseded,
+            criteria_reason=reason,
         ), result
 
     def plan_tocilizumab(self, pid: str, at: datetime | None = None) -> DosePlan:

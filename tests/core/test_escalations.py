@@ -175,8 +175,9 @@ def test_voided_and_amended_events(ward: Ward, clock: FakeClock) -> None:
     assert due(ward, pid, clock.now())["vitals_next"].due_at == T0 + H + 2 * H  # febrile
     ward.correct(pid, wrong.id, action="void", reason="wrong patient", recorded_by="AB")
     vitals = due(ward, pid, clock.now())["vitals_next"]
-    assert vitals.due_at == T0 + 30 * M + 4 * H
-    assert vitals.severity == "info"
+    # Back to the earlier set; still every 2 h: CRS grade 2 with the fever masked by tocilizumab.
+    assert vitals.due_at == T0 + 30 * M + 2 * H
+    assert vitals.severity == "warning" and "CRS grade 2" in vitals.message
     # The tocilizumab dose time is amended: the timers follow the amended time.
     ward.correct(
         pid,
@@ -287,8 +288,8 @@ def test_cilta_cel_monitoring_day_and_neurotox_check(ward: Ward, clock: FakeCloc
     items = due(ward, pid, clock.now())
     day = items["monitoring_day"]
     assert day.severity == "info" and day.state == "upcoming"
-    assert day.due_at == infusion + 10 * 24 * H
-    assert day.message.startswith("Day +3 of the 10-day daily monitoring period (cilta-cel)")
+    assert day.due_at == infusion + 7 * 24 * H  # current label: daily for at least 1 week (S4)
+    assert day.message.startswith("Day +3 of the 7-day daily monitoring period (cilta-cel)")
     assert day.key == f"{pid}/monitoring_day/day3"
     neuro = items["delayed_neurotox_check"]
     assert neuro.due_at == infusion + 24 * H and neuro.state == "overdue"
@@ -304,16 +305,66 @@ def test_cilta_cel_monitoring_day_and_neurotox_check(ward: Ward, clock: FakeCloc
     )
     neuro = due(ward, pid, clock.now())["delayed_neurotox_check"]
     assert neuro.due_at == T0 + 24 * H and neuro.key.endswith(check.id)
-    # After 28 days: no more daily check; after 10 days: no monitoring-day item.
+    # After 28 days: no more daily check; after 7 days: no monitoring-day item.
     later = due(ward, pid, infusion + 29 * 24 * H)
     assert "delayed_neurotox_check" not in later and "monitoring_day" not in later
 
 
-def test_ide_cel_has_no_neurotox_check(ward: Ward, clock: FakeClock) -> None:
-    pid = add_patient(ward, clock, product="ide-cel", infusion_at=T0 - 24 * H)
+def test_ide_cel_neuro_check_through_its_monitoring_window(ward: Ward, clock: FakeClock) -> None:
+    infusion = T0 - 24 * H
+    pid = add_patient(ward, clock, product="ide-cel", infusion_at=infusion)
     items = due(ward, pid, clock.now())
-    assert items["monitoring_day"].due_at == T0 - 24 * H + 7 * 24 * H
-    assert "delayed_neurotox_check" not in items
+    assert items["monitoring_day"].due_at == infusion + 7 * 24 * H
+    assert items["delayed_neurotox_check"].due_at == infusion + 24 * H
+    # 14 days for ide-cel (current monitoring window), not cilta-cel's 28.
+    assert "delayed_neurotox_check" in due(ward, pid, infusion + 13 * 24 * H + H)
+    assert "delayed_neurotox_check" not in due(ward, pid, infusion + 14 * 24 * H + H)
+
+
+def test_positive_neuro_check_raises_alert_weakness_critical(ward: Ward, clock: FakeClock) -> None:
+    pid = add_patient(ward, clock, product="ide-cel", infusion_at=T0 - 24 * H)
+    base = {
+        "handwriting_changed": False,
+        "movement_changed": False,
+        "facial_asymmetry": False,
+        "personality_changed": False,
+    }
+    ward.chart(pid, "neuro_check", recorded_by="AB", **base)
+    assert "neuro_check_positive" not in due(ward, pid, clock.now())
+    clock.advance(H)
+    ward.chart(pid, "neuro_check", recorded_by="AB", **{**base, "facial_asymmetry": True})
+    item = due(ward, pid, clock.now())["neuro_check_positive"]
+    assert item.severity == "warning" and item.active and "Facial droop" in item.message
+    clock.advance(H)
+    ev = ward.chart(
+        pid, "neuro_check", recorded_by="AB", **base, findings=["limb_weakness", "reflexes_reduced"]
+    )
+    item = due(ward, pid, clock.now())["neuro_check_positive"]
+    assert item.severity == "critical" and not item.snoozable and item.anchor_id == ev.id
+    assert "New weakness" in item.message and "reflexes" in item.message
+
+
+def test_febrile_neutropenia_and_iec_hs_from_charted_labs(ward: Ward, clock: FakeClock) -> None:
+    pid = add_patient(ward, clock, product="cilta-cel", infusion_at=T0 - 5 * 24 * H)
+    ward.record_lab(pid, test="neutrophils", value=400, unit="/uL", recorded_by="AB")
+    ward.chart(pid, "vitals", recorded_by="AB", temperature_c=37.9)
+    assert "febrile_neutropenia" not in due(ward, pid, clock.now())
+    clock.advance(H)
+    ward.chart(pid, "vitals", recorded_by="AB", temperature_c=38.0)
+    fn = due(ward, pid, clock.now())["febrile_neutropenia"]
+    assert fn.severity == "critical" and fn.due_at == clock.now() and "0.4" in fn.message
+    # IEC-HS: CRS 2 then 1 (settling), ferritin rising, fibrinogen low.
+    crs(ward, clock, pid, 2)
+    ward.record_lab(pid, test="ferritin", value=900, unit="ng/mL", recorded_by="AB")
+    clock.advance(H)
+    crs(ward, clock, pid, 1)
+    ward.record_lab(pid, test="fibrinogen", value=120, unit="mg/dL", recorded_by="AB")
+    ward.record_lab(pid, test="ferritin", value=2500, unit="ng/mL", recorded_by="AB")
+    item = due(ward, pid, clock.now())["iec_hs_possible"]
+    assert "Possible IEC-HS" in item.message and "fibrinogen 120" in item.message
+    # A ferritin in an unknown unit never counts (nothing guessed).
+    ward.record_lab(pid, test="ferritin", value=1.0, unit="mg/L", recorded_by="AB")
+    assert "iec_hs_possible" in due(ward, pid, clock.now())
 
 
 def test_derive_ward_orders_most_urgent_first(ward: Ward, clock: FakeClock) -> None:
