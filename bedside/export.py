@@ -115,6 +115,7 @@ CSV_COLUMNS = (
     "override_limits",
     "override_reason",
     "override_second_nurse",
+    "override_prescriber",
     "test",
     "value",
     "ctcae_grade",
@@ -158,7 +159,9 @@ def describe_event(ev: EventBase) -> str:
         if ev.override:
             text += (
                 f"; OVERRIDE of {', '.join(ev.override.limits)}: {ev.override.reason} "
-                f"(second nurse {ev.override.second_nurse})"
+                f"(second nurse {ev.override.second_nurse}"
+                + (f", ordered by {ev.override.prescriber}" if ev.override.prescriber else "")
+                + ")"
             )
         return text
     if isinstance(ev, Lab):
@@ -261,6 +264,7 @@ def csv_rows(record: Record) -> list[dict[str, object]]:
                     override_limits=" ".join(ev.override.limits),
                     override_reason=ev.override.reason,
                     override_second_nurse=ev.override.second_nurse,
+                    override_prescriber=ev.override.prescriber or "",
                 )
         if isinstance(ev, Lab):
             row.update(test=ev.test, value=ev.value, unit=ev.unit)
@@ -695,10 +699,28 @@ class _FhirBuilder:
                     "actor": {"display": ev.override.second_nurse},
                 }
             )
+            ordered = ""
+            if ev.override.prescriber:
+                performers.append(
+                    {
+                        "function": {
+                            "coding": [
+                                {
+                                    "system": fc.LOCAL_PERFORM_FUNCTION,
+                                    "code": "prescriber",
+                                    "display": "Prescriber who ordered the dose",
+                                }
+                            ],
+                            "text": "Prescriber",
+                        },
+                        "actor": {"display": ev.override.prescriber},
+                    }
+                )
+                ordered = f" — ordered by {ev.override.prescriber}"
             notes.append(
                 {
                     "text": f"Limit override ({', '.join(ev.override.limits)}): "
-                    f"{ev.override.reason} — second nurse {ev.override.second_nurse}"
+                    f"{ev.override.reason} — second nurse {ev.override.second_nurse}{ordered}"
                 }
             )
         if ev.prior:

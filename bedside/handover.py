@@ -794,6 +794,11 @@ def _patient_html(ph: PatientHandover) -> str:
                 extra.append(
                     f"<b>OVERRIDE</b> ({_e(', '.join(m.override.limits))}): "
                     f"{_e(m.override.reason)} — 2nd nurse {_e(m.override.second_nurse)}"
+                    + (
+                        f" — ordered by {_e(m.override.prescriber)}"
+                        if m.override.prescriber
+                        else ""
+                    )
                 )
             if m.origin:
                 extra.append(f"imported: {_e(m.origin)}")
@@ -1057,7 +1062,9 @@ def summary_html(s: EpisodeSummary) -> str:
     if s.overrides:
         ov += ": " + "; ".join(
             f"{format_local(o.at)} {o.drug} ({', '.join(o.limits)}) — {o.reason} "
-            f"[{o.given_by}/{o.second_nurse}]"
+            f"[{o.given_by}/{o.second_nurse}"
+            + (f", ordered by {o.prescriber}" if o.prescriber else "")
+            + "]"
             for o in s.overrides
         )
     parts.append(

@@ -555,17 +555,30 @@ class Ward:
                 "confirm the weight first"
             )
         ov: Override | None = None
+        policy = self.protocol_for(self.record(pid)).tocilizumab.override_policy
+        beyond_label = [x for x in plan.needs_override if x in ("min_interval", "max_per_24h")]
         if plan.needs_override:
+            who = "a reason, a second nurse" + (
+                " and the prescriber who ordered it" if beyond_label and policy.requires_prescriber
+                else ""
+            )
             if override is None:
-                raise LimitError(
-                    "Needs an override (reason and a second nurse): "
-                    + ", ".join(plan.needs_override)
+                raise LimitError(f"Needs an override ({who}): " + ", ".join(plan.needs_override))
+            prescriber = override.get("prescriber")
+            if isinstance(prescriber, str):
+                prescriber = prescriber.strip() or None
+            if beyond_label and policy.requires_prescriber and not prescriber:
+                raise InputError(
+                    "override.prescriber: a dose beyond the label maxima ("
+                    + ", ".join(beyond_label)
+                    + ") needs the name of the prescriber who ordered it"
                 )
             ov = _validate(
                 Override,
                 {
                     **override,
                     "second_nurse": normalise_initials(override.get("second_nurse")),
+                    "prescriber": prescriber,
                     "limits": plan.needs_override,
                 },
                 "override",

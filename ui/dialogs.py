@@ -624,7 +624,9 @@ class DoseDialog(FormDialog):
         self.body.insertWidget(1, self.limit_box)
 
         # Override box (soft limits only).
-        self.override_box = QGroupBox("Override (soft limit) — reason and a second nurse")
+        self.override_box = QGroupBox(
+            "Override (soft limit) — reason, a second nurse and the prescriber's order"
+        )
         ol = QVBoxLayout(self.override_box)
         self.override_form = Form()
         self.reason = QPlainTextEdit()
@@ -638,6 +640,16 @@ class DoseDialog(FormDialog):
             "Second nurse:",
             self.second,
             hint="The second nurse types their own initials.",
+        )
+        self.prescriber = QLineEdit()
+        self.prescriber.setAccessibleName("Prescriber who ordered the dose")
+        self.prescriber.setMaxLength(80)
+        self.override_form.add(
+            "prescriber",
+            "Ordered by:",
+            self.prescriber,
+            aliases=("override.prescriber",),
+            hint="Beyond the 8 h interval or 3 doses in 24 h (label maxima): the prescriber's name.",
         )
         self.override_form.finish()
         ol.addWidget(self.override_form)
@@ -825,6 +837,9 @@ class DoseDialog(FormDialog):
                     "Needs an override: " + ", ".join(plan.needs_override).replace("_", " ")
                 )
             override = {"reason": reason, "second_nurse": second}
+            prescriber = self.prescriber.text().strip()
+            if prescriber:
+                override["prescriber"] = prescriber
         try:
             return self.controller.give_tocilizumab(
                 self.pid,

@@ -270,7 +270,13 @@ def summarize(event: EventBase) -> str:
         if event.override is not None:
             text += (
                 f"; OVERRIDE of {', '.join(event.override.limits)} — "
-                f"“{event.override.reason}” (second nurse {event.override.second_nurse})"
+                f"“{event.override.reason}” (second nurse {event.override.second_nurse}"
+                + (
+                    f", ordered by {event.override.prescriber}"
+                    if event.override.prescriber
+                    else ""
+                )
+                + ")"
             )
         return text
     if isinstance(event, Lab):

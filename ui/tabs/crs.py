@@ -487,6 +487,7 @@ def _dose_notes(e: Medication) -> str:
         parts.append(
             f"OVERRIDE ({', '.join(e.override.limits)}): {e.override.reason} — "
             f"2nd nurse {e.override.second_nurse}"
+            + (f" — ordered by {e.override.prescriber}" if e.override.prescriber else "")
         )
     if e.drug == "other" and e.drug_name:
         parts.append(e.drug_name)
