@@ -1127,7 +1127,7 @@ def contract_escalations(data: dict[str, Any], protocol: Protocol) -> dict[str, 
     items = derive_timeline(timeline_from_input(inp, protocol), protocol, inp.now, zone=UTC)
     present = {i.kind for i in items}
     return {
-        "due": [{"kind": i.kind, "due_at": i.due_at} for i in items],
+        "due": [{"kind": i.kind, "due_at": i.due_at, "severity": i.severity} for i in items],
         "not_due": sorted(DUE_KINDS - present),
     }
 
@@ -1136,13 +1136,19 @@ CONTRACT_OUTPUTS: frozenset[str] = frozenset({"due", "not_due"})
 
 
 def _item_present(want: Any, due: list[dict[str, Any]]) -> bool:
-    if not isinstance(want, dict) or set(want) != {"kind", "due_at"}:
+    """``{kind, due_at}`` (the contract) or, as an extension, ``{kind, due_at, severity}``."""
+    if not isinstance(want, dict) or set(want) not in ({"kind", "due_at"}, {"kind", "due_at", "severity"}):
         return False
     try:
         at = parse_instant(want["due_at"])
     except ValueError:
         return False
-    return any(d["kind"] == want["kind"] and d["due_at"] == at for d in due)
+    return any(
+        d["kind"] == want["kind"]
+        and d["due_at"] == at
+        and ("severity" not in want or d.get("severity") == want["severity"])
+        for d in due
+    )
 
 
 def compare_escalations(expect: dict[str, Any], got: dict[str, Any]) -> list[tuple[str, Any, Any]]:
