@@ -615,7 +615,9 @@ def derive_timeline(
             rules.append(("monitoring.vitals_interval_febrile_h", mon.vitals_interval_febrile_h))
         if pulse is not None and pulse.heart_rate > hr_limit:  # type: ignore[operator]
             why.append(f"tachycardic ({pulse.heart_rate} bpm at {when(pulse.at)})")
-            rules.append(("monitoring.vitals_tachycardia_above_bpm", mon.vitals_tachycardia_above_bpm))
+            rules.append(
+                ("monitoring.vitals_tachycardia_above_bpm", mon.vitals_tachycardia_above_bpm)
+            )
         if latest_grade is not None and latest_grade >= crs_limit:
             why.append(f"CRS grade {latest_grade} (fever may be masked)")
             rules.append(
@@ -738,7 +740,9 @@ def _product_items(
             )
 
 
-def canonical_lab_value(protocol: Protocol, test: str | None, value: float | None, unit: str | None) -> float | None:
+def canonical_lab_value(
+    protocol: Protocol, test: str | None, value: float | None, unit: str | None
+) -> float | None:
     """A lab value in the unit the toxicity rules use, or None when the unit does not fit.
 
     Haematology counts are converted with the protocol's CTCAE unit factors (``/uL`` to
@@ -783,7 +787,8 @@ def _toxicity_items(
         items = [(f, tox.neuro_check_items.get(f)) for f in last.findings]
         known = [(f, i) for f, i in items if i is not None]
         severity: Severity = (
-            "critical" if any(i.severity == "critical" for _, i in known) or len(known) < len(items)
+            "critical"
+            if any(i.severity == "critical" for _, i in known) or len(known) < len(items)
             else "warning"
         )
         names = "; ".join(i.label if i is not None else f for f, i in items)
@@ -902,7 +907,9 @@ def _toxicity_items(
                 "doctor (Hines 2023 criteria; check triglycerides, LDH, liver tests)",
                 "toxicity.iec_hs_fibrinogen_below_mg_dl",
                 _Combined(
-                    tox.iec_hs_anc_below, tox.iec_hs_platelets_below, tox.iec_hs_fibrinogen_below_mg_dl
+                    tox.iec_hs_anc_below,
+                    tox.iec_hs_platelets_below,
+                    tox.iec_hs_fibrinogen_below_mg_dl,
                 ),
             )
 
@@ -1137,7 +1144,10 @@ CONTRACT_OUTPUTS: frozenset[str] = frozenset({"due", "not_due"})
 
 def _item_present(want: Any, due: list[dict[str, Any]]) -> bool:
     """``{kind, due_at}`` (the contract) or, as an extension, ``{kind, due_at, severity}``."""
-    if not isinstance(want, dict) or set(want) not in ({"kind", "due_at"}, {"kind", "due_at", "severity"}):
+    if not isinstance(want, dict) or set(want) not in (
+        {"kind", "due_at"},
+        {"kind", "due_at", "severity"},
+    ):
         return False
     try:
         at = parse_instant(want["due_at"])

@@ -432,13 +432,25 @@ class Protocol(_Model):
                 if d_id not in known:
                     raise ValueError(f"{path}.discrepancies: unknown discrepancy {d_id!r}")
         for key, crit in self.eligibility.criteria.items():
-            if crit.superseded_by is not None and crit.superseded_by not in self.eligibility.criteria:
+            if (
+                crit.superseded_by is not None
+                and crit.superseded_by not in self.eligibility.criteria
+            ):
                 raise ValueError(f"eligibility.criteria.{key}.superseded_by: unknown version")
         return self
 
-    def discrepancies_for(self, area: DiscrepancyArea) -> list[Discrepancy]:
-        """The discrepancy notes a nurse must see where the rules of ``area`` are used."""
-        return [d for d in self.discrepancies if area in d.shown_in]
+    def discrepancies_for(self, *areas: DiscrepancyArea) -> list[Discrepancy]:
+        """The discrepancy notes a nurse must see where the rules of ``areas`` are used."""
+        return [d for d in self.discrepancies if any(a in d.shown_in for a in areas)]
+
+    def discrepancy_lines(self, *areas: DiscrepancyArea, ids: list[str] | None = None) -> list[str]:
+        """Readable notes for the discrepancies of ``areas`` (or the listed ``ids``)."""
+        chosen = (
+            [d for d in self.discrepancies if d.id in ids]
+            if ids is not None
+            else self.discrepancies_for(*areas)
+        )
+        return [discrepancy_text(d) for d in chosen]
 
     @property
     def label(self) -> str:
@@ -449,6 +461,15 @@ class Protocol(_Model):
     def signed_off(self) -> bool:
         """True when a named person signed this protocol off."""
         return bool(self.sign_off.signed_off_by)
+
+
+def discrepancy_text(d: Discrepancy) -> str:
+    """One discrepancy in the nurse's words: what the seed said, what holds now, what we do."""
+    return (
+        f"Sources disagree ({d.id}, {d.topic}): the seed article says “{d.seed_statement}”; "
+        f"current position [{d.source}]: {d.current_position}. This protocol follows: "
+        f"{d.protocol_follows}."
+    )
 
 
 def _iter_sources(obj: object, path: str = "protocol") -> list[tuple[str, str]]:

@@ -312,6 +312,7 @@ class NeuroCheck(EventBase):
         """Every positive item (the booleans mapped to their items, then ``findings``)."""
         out = [item for flag, item in LEGACY_NEURO_FINDINGS.items() if getattr(self, flag)]
         return out + [f for f in self.findings if f not in out]
+
     handwriting_sample: str | None = Field(default=None, max_length=500)
     note: str | None = Field(default=None, max_length=500)
 

@@ -440,6 +440,14 @@ class Ward:
                 data["lln"] = lln
             res = ctcae_grade(_validate(CtcaeInput, data, "lab"), protocol)
             grade, explanation = res.grade, res.explanation
+        else:
+            want = protocol.toxicity.lab_units.get(test)
+            if want is None:
+                raise InputError(f"test: {test!r} is not a laboratory test this protocol knows")
+            if unit != want:
+                raise InputError(f"unit: {test.replace('_', ' ')} is charted in {want}")
+            if lln is not None:
+                raise InputError("lln: only for the CTCAE-graded blood counts")
         return self._append(
             pid,
             "lab",
@@ -559,7 +567,8 @@ class Ward:
         beyond_label = [x for x in plan.needs_override if x in ("min_interval", "max_per_24h")]
         if plan.needs_override:
             who = "a reason, a second nurse" + (
-                " and the prescriber who ordered it" if beyond_label and policy.requires_prescriber
+                " and the prescriber who ordered it"
+                if beyond_label and policy.requires_prescriber
                 else ""
             )
             if override is None:

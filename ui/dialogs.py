@@ -649,7 +649,7 @@ class DoseDialog(FormDialog):
             "Ordered by:",
             self.prescriber,
             aliases=("override.prescriber",),
-            hint="Beyond the 8 h interval or 3 doses in 24 h (label maxima): the prescriber's name.",
+            hint="Beyond the 8 h interval or 3 doses in 24 h (label maxima): who ordered it.",
         )
         self.override_form.finish()
         ol.addWidget(self.override_form)

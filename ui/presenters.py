@@ -44,6 +44,9 @@ from bedside.timeutil import format_duration, format_local, local_zone
 
 logger = logging.getLogger(__name__)
 
+LEGACY_EXTRA_SKIP = frozenset({"handwriting", "movement", "facial_palsy", "personality"})
+"""Findings already shown through the four yes/no items of the neurological check."""
+
 STATE_LABELS = {"overdue": "OVERDUE", "due": "DUE NOW", "upcoming": "upcoming"}
 SEVERITY_LABELS = {"critical": "critical", "warning": "warning", "info": "routine"}
 STATE_RANK = {"overdue": 0, "due": 1, "upcoming": 2}
@@ -271,11 +274,7 @@ def summarize(event: EventBase) -> str:
             text += (
                 f"; OVERRIDE of {', '.join(event.override.limits)} — "
                 f"“{event.override.reason}” (second nurse {event.override.second_nurse}"
-                + (
-                    f", ordered by {event.override.prescriber}"
-                    if event.override.prescriber
-                    else ""
-                )
+                + (f", ordered by {event.override.prescriber}" if event.override.prescriber else "")
                 + ")"
             )
         return text
@@ -299,6 +298,7 @@ def summarize(event: EventBase) -> str:
             "personality changed": event.personality_changed,
         }
         found = [k for k, v in flags.items() if v]
+        found += [f.replace("_", " ") for f in event.findings if f not in LEGACY_EXTRA_SKIP]
         text = "CHANGES: " + ", ".join(found) if found else "no change in any item"
         if event.note:
             text += f"; {event.note}"

@@ -362,8 +362,11 @@ def test_febrile_neutropenia_and_iec_hs_from_charted_labs(ward: Ward, clock: Fak
     ward.record_lab(pid, test="ferritin", value=2500, unit="ng/mL", recorded_by="AB")
     item = due(ward, pid, clock.now())["iec_hs_possible"]
     assert "Possible IEC-HS" in item.message and "fibrinogen 120" in item.message
-    # A ferritin in an unknown unit never counts (nothing guessed).
-    ward.record_lab(pid, test="ferritin", value=1.0, unit="mg/L", recorded_by="AB")
+    # A ferritin in another unit is refused, nothing written (nothing guessed).
+    with pytest.raises(InputError, match="ng/mL"):
+        ward.record_lab(pid, test="ferritin", value=1.0, unit="mg/L", recorded_by="AB")
+    with pytest.raises(InputError, match="test"):
+        ward.record_lab(pid, test="sodium", value=140, unit="mmol/L", recorded_by="AB")
     assert "iec_hs_possible" in due(ward, pid, clock.now())
 
 

@@ -78,14 +78,14 @@ def test_nurse_dose_path_and_limits(ward: Ward, clock: FakeClock) -> None:
                 "prescriber": "Dr A. Okafor",
             },
         )
-    with pytest.raises(InputError, match="override.prescriber"):
+    with pytest.raises(InputError, match=r"override\.prescriber"):
         ward.give_tocilizumab(
             pid,
             given_by="AB",
             checked_by="CD",
             override={"reason": "consultant order, refractory", "second_nurse": "EF"},
         )
-    with pytest.raises(InputError, match="override.prescriber"):
+    with pytest.raises(InputError, match=r"override\.prescriber"):
         ward.give_tocilizumab(
             pid,
             given_by="AB",

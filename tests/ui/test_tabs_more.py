@@ -87,9 +87,19 @@ def test_cilta_cel_delayed_neurotoxicity_check(
     (check,) = [e for e in session.controller.events(pid) if isinstance(e, NeuroCheck)]
     assert check.handwriting_changed and not check.movement_changed
     assert "CHANGE RECORDED" in neuro.xresult.text()
+    # Ide-cel has the daily neurological check too; a new limb weakness is charted as a finding.
     ide = add_patient(session, dialog_log, product="ide-cel", name="Other", mrn="MRN-2")
     neuro = session.window.open_patient(ide, "neuro").neuro
-    assert neuro.delayed_box.isHidden()
+    assert not neuro.delayed_box.isHidden()
+    for c in (neuro.hand, neuro.move, neuro.face, neuro.person):
+        c.set_value(False)
+    neuro.findings["limb_weakness"].setChecked(True)
+    neuro.record_check()
+    (check,) = [e for e in session.controller.events(ide) if isinstance(e, NeuroCheck)]
+    assert check.findings == ["limb_weakness"] and "CHANGE RECORDED" in neuro.xresult.text()
+    assert not neuro.findings["limb_weakness"].isChecked()  # cleared after recording
+    alert = [i for i in session.controller.due_items(ide) if i.kind == "neuro_check_positive"]
+    assert alert and alert[0].severity == "critical"
 
 
 def test_baseline_ice_and_change(sessions: Sessions, data_dir: Path, dialog_log: DialogLog) -> None:

@@ -41,7 +41,16 @@ from ui.forms import (
     set_banner,
 )
 from ui.models import ColumnModel
-from ui.tabs import Columns, GuidanceBox, PatientTab, footer, resize_columns, scrolling, table_view
+from ui.tabs import (
+    Columns,
+    DiscrepancyNotes,
+    GuidanceBox,
+    PatientTab,
+    footer,
+    resize_columns,
+    scrolling,
+    table_view,
+)
 
 logger = logging.getLogger(__name__)
 
@@ -118,6 +127,8 @@ class CrsTab(PatientTab):
         self.record_button = button("&Record CRS assessment", role="primary", slot=self.record)
         self.last_line = label("", "hint")
         bl.addWidget(self.last_line)
+        self.grading_notes = DiscrepancyNotes("crs_grading")
+        bl.addWidget(self.grading_notes)
 
         self.guidance = GuidanceBox("CRS management")
 
@@ -347,6 +358,7 @@ class CrsTab(PatientTab):
         )
         entry = protocol.management.crs.get(str(result.grade))
         self.guidance.show_guidance(protocol, entry, result.grade, "CRS")
+        self.grading_notes.show_for(protocol)
 
     def _grade_text(self, text: str, kind: str) -> None:
         set_banner(self.grade_banner, text, kind)

@@ -43,7 +43,14 @@ from ui.forms import (
     set_banner,
 )
 from ui.models import ColumnModel
-from ui.tabs import Columns, PatientTab, resize_columns, scrolling, table_view
+from ui.tabs import (
+    Columns,
+    DiscrepancyNotes,
+    PatientTab,
+    resize_columns,
+    scrolling,
+    table_view,
+)
 
 logger = logging.getLogger(__name__)
 
@@ -65,14 +72,17 @@ class ToxicityTab(PatientTab):
     def __init__(self, controller: Any, initials: Any, parent: QWidget | None = None) -> None:
         super().__init__(controller, initials, parent)
 
-        lab_box = QGroupBox("Laboratory result (CTCAE graded)")
+        lab_box = QGroupBox("Laboratory result (blood counts CTCAE graded)")
         lab_box.setAccessibleName("Laboratory result")
         ll = QVBoxLayout(lab_box)
         f = self.lab_form = Form()
         self.test = QComboBox()
         self.test.setAccessibleName("Test")
-        for key in UNITS:
-            self.test.addItem(presenters.TEST_LABELS[key], key)
+        self.units = dict(UNITS)
+        for key, unit in controller.protocol.toxicity.lab_units.items():
+            self.units.setdefault(key, [unit])
+        for key in self.units:
+            self.test.addItem(presenters.TEST_LABELS.get(key, key), key)
         f.add("test", "&Test:", self.test)
         self.value = f.add("value", "&Value:", NumberEdit("Result value"))
         self.unit = QComboBox()
@@ -175,7 +185,19 @@ class ToxicityTab(PatientTab):
         right.addWidget(self.lab_view)
         rw = QWidget()
         rw.setLayout(right)
-        content = Columns([lab_box, tox_box], [charts, rw], single=[charts, lab_box, rw, tox_box])
+        care = QGroupBox("Boxed-warning checklist and source notes")
+        care.setAccessibleName("Boxed-warning checklist")
+        cl = QVBoxLayout(care)
+        self.checklist = label("")
+        self.checklist.setAccessibleName("Infection prophylaxis and monitoring checklist")
+        cl.addWidget(self.checklist)
+        self.discrepancy_notes = DiscrepancyNotes("toxicities", "infections", "labs")
+        cl.addWidget(self.discrepancy_notes)
+        content = Columns(
+            [lab_box, tox_box, care],
+            [charts, rw],
+            single=[charts, lab_box, rw, tox_box, care],
+        )
 
         outer = QVBoxLayout(self)
         outer.setContentsMargins(0, 0, 0, 0)
@@ -191,8 +213,9 @@ class ToxicityTab(PatientTab):
         test = self.test.currentData()
         self.unit.blockSignals(True)
         self.unit.clear()
-        for u in UNITS[test]:
-            self.unit.addItem(UNIT_LABELS[u], u)
+        for u in self.units[test]:
+            self.unit.addItem(UNIT_LABELS.get(u, u), u)
+        self.lln.setEnabled(test in UNITS)
         self.unit.blockSignals(False)
         self.preview()
 
@@ -234,6 +257,13 @@ class ToxicityTab(PatientTab):
             self.lab_form.show_error(str(exc))
             self._lab_text("CTCAE grade: — (fix the value)", "warning")
             return
+        if data["test"] not in UNITS:
+            self._lab_text(
+                "No CTCAE grade for this test: it feeds the IEC-HS, IgG and tumour-lysis "
+                "checks (alerts appear in the timers panel).",
+                "info",
+            )
+            return
         if data["value"] is None:
             self._lab_text("Type the value to see its CTCAE grade.", "info")
             return
@@ -262,6 +292,13 @@ class ToxicityTab(PatientTab):
         events = self.controller.events(self.pid)
         protocol = self.controller.protocol_for(self.pid)
         now = self.controller.now
+        self.checklist.setText(
+            "\n".join(
+                f"☐ {t.text} [{t.source}]" + ("" if t.verified else " — UNVERIFIED")
+                for t in protocol.toxicity.checklist.values()
+            )
+        )
+        self.discrepancy_notes.show_for(protocol)
         labs = sorted(
             (e for e in events if isinstance(e, Lab)), key=lambda e: e.effective_at, reverse=True
         )
