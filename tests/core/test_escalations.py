@@ -430,9 +430,11 @@ def test_monitoring_day_counts_calendar_days_in_the_ward_zone() -> None:
         },
         PROTOCOL,
     )
-    assert {"kind": "monitoring_day", "due_at": datetime(2026, 6, 16, 22, 30, tzinfo=UTC)} in out[
-        "due"
-    ]
+    assert {
+        "kind": "monitoring_day",
+        "due_at": datetime(2026, 6, 16, 22, 30, tzinfo=UTC),
+        "severity": "info",
+    } in out["due"]
 
 
 # --------------------------------------------------------------------------- units
