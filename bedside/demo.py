@@ -350,6 +350,21 @@ def _icans(b: _Builder) -> None:
         "note",
         text="Word-finding difficulty; MRI brain and EEG requested; neurology informed.",
     )
+    _daily_neuro_checks(b, 3)
+
+
+def _daily_neuro_checks(b: _Builder, days: int, **findings: Any) -> None:
+    """A negative daily neurological check on each of the last ``days`` mornings."""
+    for d in range(days, 0, -1):
+        b.chart(
+            -d * 24 * H + 4 * H,
+            "neuro_check",
+            handwriting_changed=False,
+            movement_changed=False,
+            facial_asymmetry=False,
+            personality_changed=False,
+            **findings,
+        )
 
 
 def _neutropenia(b: _Builder) -> None:
@@ -429,6 +444,7 @@ def _recovered(b: _Builder) -> None:
     b.lab(-26 * H, "hemoglobin", 10.4, "g/dL")
     b.ice(-6 * H, (4, 3, 1, 1, 1))
     b.vitals(-3 * H, 36.8, 76, 122, 74, 98)
+    _daily_neuro_checks(b, 12)
     b.chart(
         -2 * H,
         "note",

@@ -1001,15 +1001,15 @@ def _patient_html(ph: PatientHandover) -> str:
                 ]
             )
         out.append(_table(["For", "Guidance"], rows, (20, 80)))
-        if ph.discrepancies:
-            out.append(
-                '<p class="small">'
-                + "<br/>".join(
-                    f"<b>{_e(i)}</b> {_e(t)} — current position: {_e(c)}"
-                    for i, t, c in ph.discrepancies
-                )
-                + "</p>"
+    if ph.discrepancies:
+        out.append(
+            '<p class="small"><b>Seed article vs current labels and guidelines:</b><br/>'
+            + "<br/>".join(
+                f"<b>{_e(i)}</b> {_e(t)} — current position: {_e(c)}"
+                for i, t, c in ph.discrepancies
             )
+            + "</p>"
+        )
 
     if ph.discharge:
         out.append("<h3>Discharge and follow-up</h3>")
