@@ -519,13 +519,23 @@ def derive_timeline(
     # Prolonged grade 1 CRS without tocilizumab.
     if onset is not None and all(g == 1 for g in episode_grades) and not episode_doses:
         hours = mon.crs_prolonged_grade1_h.value
+        early = ""
+        infusion = timeline.infusion_at
+        if infusion is not None and onset.at < infusion + timedelta(
+            hours=mon.crs_early_onset_h.value
+        ):
+            early = (
+                f" Early onset (< {_h(mon.crs_early_onset_h.value)} after infusion): current "
+                "guidance is to consider one dose of tocilizumab and dexamethasone now."
+            )
         b.add(
             "crs_prolonged_grade1",
             onset.at + timedelta(hours=hours),
             onset.id,
             "warning",
             f"CRS grade 1 since {when(onset.at)}: if it lasts beyond {_h(hours)} with no "
-            "tocilizumab, consider tocilizumab (prolonged CRS) — discuss with the doctor",
+            "tocilizumab, reconsider tocilizumab (prolonged CRS) — discuss with the doctor."
+            + early,
             "monitoring.crs_prolonged_grade1_h",
             mon.crs_prolonged_grade1_h,
         )

@@ -184,7 +184,12 @@ def describe_event(ev: EventBase) -> str:
         return "Neuro check: " + (", ".join(flags) if flags else "no changes")
     if isinstance(ev, EligibilityScreen):
         unmet = f"; unmet: {'; '.join(ev.unmet)}" if ev.unmet else ""
-        return f"Eligibility {ev.status} ({ev.criteria}, {ev.product}){unmet}"
+        old = (
+            f"; SUPERSEDED label version, reason: {ev.criteria_reason or 'not recorded'}"
+            if ev.superseded
+            else ""
+        )
+        return f"Eligibility {ev.status} ({ev.criteria}, {ev.product}){unmet}{old}"
     if isinstance(ev, AlertAck):
         return f"Alert {ev.action}: {ev.alert_kind} due {iso_utc(ev.due_at)}" + (
             f" — {ev.reason}" if ev.reason else ""

@@ -752,6 +752,11 @@ def _patient_html(ph: PatientHandover) -> str:
         f"{el.prior_lines} prior lines) screened {_t(el.effective_at)}"
         + (f"; unmet: {_e('; '.join(el.unmet))}" if el.unmet else "")
         + (f"; cautions: {_e('; '.join(el.cautions))}" if el.cautions else "")
+        + (
+            f"; <b>SUPERSEDED label version</b> — reason: {_e(el.criteria_reason or '')}"
+            if el.superseded
+            else ""
+        )
         if el
         else "no screening recorded"
     )

@@ -84,6 +84,13 @@ TAB_FOR_KIND = {
     "delayed_neurotox_check": "neuro",
     "vitals_next": "crs",
     "monitoring_day": "timeline",
+    "neuro_check_positive": "neuro",
+    "febrile_neutropenia": "toxicity",
+    "cytopenia_check": "toxicity",
+    "prolonged_cytopenia": "toxicity",
+    "ivig_consider": "toxicity",
+    "iec_hs_possible": "toxicity",
+    "tls_labs": "toxicity",
 }
 """Which tab answers each kind of due item."""
 
@@ -98,7 +105,14 @@ DUE_KIND_LABELS = {
     "ice_next": "next ICE assessment",
     "vitals_next": "next vital signs",
     "monitoring_day": "daily monitoring period",
-    "delayed_neurotox_check": "delayed-neurotoxicity check",
+    "delayed_neurotox_check": "daily neurological check",
+    "neuro_check_positive": "positive neurological check",
+    "febrile_neutropenia": "febrile neutropenia",
+    "cytopenia_check": "prolonged-cytopenia blood count",
+    "prolonged_cytopenia": "prolonged cytopenia",
+    "ivig_consider": "low IgG (IVIG)",
+    "iec_hs_possible": "possible IEC-HS",
+    "tls_labs": "tumour lysis labs",
 }
 UNIT_LABELS = {"10^9/L": "×10⁹/L", "/uL": "cells/µL", "g/dL": "g/dL", "g/L": "g/L"}
 
@@ -304,7 +318,8 @@ def summarize(event: EventBase) -> str:
             text += f"; {event.note}"
         return text
     if isinstance(event, EligibilityScreen):
-        return f"{event.status.replace('_', ' ')} — {event.explanation}"
+        reason = f" (reason: {event.criteria_reason})" if event.criteria_reason else ""
+        return f"{event.status.replace('_', ' ')} — {event.explanation}{reason}"
     if isinstance(event, AlertAck):
         kind = DUE_KIND_LABELS.get(event.alert_kind, event.alert_kind)
         text = f"{event.action}: {kind} (due {format_local(event.due_at)})"

@@ -534,3 +534,25 @@ def test_event_within_the_future_tolerance_is_accepted(ward: Ward, clock: FakeCl
     pid = add_patient(ward, clock)
     ward.chart(pid, "vitals", recorded_by="AB", effective_at=T0 + 4 * M, temperature_c=37.0)
     assert due(ward, pid, clock.now())["vitals_next"].due_at == T0 + 4 * M + 4 * H
+
+
+def test_vitals_every_2h_while_tachycardic_from_the_charted_heart_rate(
+    ward: Ward, clock: FakeClock
+) -> None:
+    pid = add_patient(ward, clock)
+    ward.chart(pid, "vitals", recorded_by="AB", temperature_c=37.0, heart_rate=100)
+    item = due(ward, pid, clock.now())["vitals_next"]
+    assert item.due_at == clock.now() + 4 * H and item.severity == "info"
+    clock.advance(H)
+    ward.chart(pid, "vitals", recorded_by="AB", temperature_c=37.0, heart_rate=118)
+    item = due(ward, pid, clock.now())["vitals_next"]
+    assert item.due_at == clock.now() + 2 * H and "tachycardic (118 bpm" in item.message
+    assert item.rule == "monitoring.vitals_tachycardia_above_bpm" and "LOCAL" in item.source
+
+
+def test_grade1_review_mentions_early_onset_guidance(ward: Ward, clock: FakeClock) -> None:
+    pid = add_patient(ward, clock, infusion_at=T0 - 24 * H)
+    crs(ward, clock, pid, 1)
+    item = due(ward, pid, clock.now())["crs_prolonged_grade1"]
+    assert item.due_at == clock.now() + 72 * H
+    assert "Early onset" in item.message and item.source == ("SEED",) and not item.verified
