@@ -123,6 +123,12 @@ class _Builder:
         )
 
 
+def _checklist_done(b: _Builder, infusion: timedelta) -> None:
+    """The boxed-warning checklist confirmed before the infusion."""
+    for key in b.ward.protocol_for(b.ward.record(b.pid)).toxicity.checklist:
+        b.chart(infusion - 2 * H, "checklist", item=key, done=True)
+
+
 def _patient(b: _Builder, pid: str, admitted: timedelta, **fields: Any) -> bool:
     if pid in b.ward.records or pid in b.ward.store.patient_ids():
         return False
@@ -185,6 +191,7 @@ def _idecel_day1(b: _Builder) -> None:
     ):
         return
     b.chart(infusion, "patient_update", changes={"infusion_at": (b.now + infusion).isoformat()})
+    _checklist_done(b, infusion)
     for h in range(-28, -10, 4):
         b.vitals(h * H, 37.1, 84, 124, 76, 97)
         b.ice(h * H + 5 * M, (4, 3, 1, 1, 1))
@@ -231,6 +238,7 @@ def _ciltacel_day7(b: _Builder) -> None:
     ):
         return
     b.chart(infusion, "patient_update", changes={"infusion_at": (b.now + infusion).isoformat()})
+    _checklist_done(b, infusion)
     b.chart(
         -40 * H,
         "patient_update",
@@ -335,6 +343,7 @@ def _icans(b: _Builder) -> None:
     ):
         return
     b.chart(infusion, "patient_update", changes={"infusion_at": (b.now + infusion).isoformat()})
+    _checklist_done(b, infusion)
     b.med(infusion + 1 * H, "levetiracetam", 500, 12)
     b.vitals(-70 * H, 38.2, 96, 128, 78, 98)
     b.crs(-70 * H + 5 * M, temperature_c=38.2)
@@ -386,6 +395,7 @@ def _neutropenia(b: _Builder) -> None:
     ):
         return
     b.chart(infusion, "patient_update", changes={"infusion_at": (b.now + infusion).isoformat()})
+    _checklist_done(b, infusion)
     for d, anc in ((14, 0.2), (10, 0.3), (7, 0.25), (4, 0.3), (1, 0.35)):
         b.lab(-d * 24 * H, "neutrophils", anc, "10^9/L")
         b.lab(-d * 24 * H, "platelets", 22 + d, "10^9/L")
@@ -435,6 +445,7 @@ def _recovered(b: _Builder) -> None:
     ):
         return
     b.chart(infusion, "patient_update", changes={"infusion_at": (b.now + infusion).isoformat()})
+    _checklist_done(b, infusion)
     b.vitals(infusion + 26 * H, 38.4, 98, 122, 74, 98)
     b.crs(infusion + 26 * H + 5 * M, temperature_c=38.4)
     b.vitals(infusion + 70 * H, 37.0, 80, 124, 76, 98)

@@ -74,6 +74,7 @@ from bedside.doses import history_complete
 from bedside.errors import InputError
 from bedside.protocol import Product, Protocol, Severity, format_validation_error
 from bedside.record import (
+    ChecklistCheck,
     CrsAssessment,
     EventBase,
     IceAssessment,
@@ -108,6 +109,7 @@ DueKind = Literal[
     "ivig_consider",
     "iec_hs_possible",
     "tls_labs",
+    "checklist_open",
 ]
 DUE_KINDS: frozenset[str] = frozenset(DueKind.__args__)  # type: ignore[attr-defined]
 CONTRACT_KINDS: frozenset[str] = frozenset(
@@ -130,6 +132,7 @@ MarkKind = Literal[
     "vitals",
     "neuro_check",
     "lab",
+    "checklist",
 ]
 
 _STATE_RANK = {"overdue": 0, "due": 1, "upcoming": 2}
@@ -280,6 +283,8 @@ def _build_timeline(record: Record) -> Timeline:
             mark = Mark("neuro_check", ev.effective_at, ev.id, findings=tuple(ev.positive))
         elif isinstance(ev, Lab):
             mark = Mark("lab", ev.effective_at, ev.id, test=ev.test, value=ev.value, unit=ev.unit)
+        elif isinstance(ev, ChecklistCheck):
+            mark = Mark("checklist", ev.effective_at, ev.id, label=ev.item, value=float(ev.done))
         if mark is not None:
             marks.append((_order_key(ev, index), mark))
     marks.sort(key=lambda pair: pair[0])
@@ -923,6 +928,27 @@ def _toxicity_items(
                 ),
             )
 
+    # The boxed-warning checklist: open items, to confirm by the infusion.
+    if tl.infusion_at is not None:
+        state: dict[str, bool] = {}
+        for m in by_kind.get("checklist", []):
+            if m.label is not None:
+                state[m.label] = bool(m.value)
+        open_items = [k for k in tox.checklist if not state.get(k, False)]
+        if open_items:
+            names = "; ".join(tox.checklist[k].text for k in open_items)
+            b.add(
+                "checklist_open",
+                tl.infusion_at,
+                "checklist",
+                "info",
+                f"Checklist: {len(open_items)} of {len(tox.checklist)} item(s) not confirmed — "
+                f"{names}",
+                "toxicity.checklist",
+                _Combined(*(tox.checklist[k] for k in open_items)),
+                raise_when_overdue=False,
+            )
+
     # Laboratory tumour lysis: at least N criteria among the latest results in the window.
     tls_labs = [(m, v) for m, v in labs if m.test in tox.tls_criteria]
     if tls_labs:
@@ -1042,6 +1068,15 @@ class NeuroCheckEventIn(_In):
     findings: list[NeuroFinding] = Field(default_factory=list)
 
 
+class ChecklistEventIn(_In):
+    """A checklist item confirmed (or still open) (extension of the contract)."""
+
+    kind: Literal["checklist"]
+    at: Instant
+    item: str = Field(min_length=1, max_length=60)
+    done: bool
+
+
 class LabEventIn(_In):
     """A laboratory result (extension of the contract); the unit must fit the test."""
 
@@ -1059,7 +1094,8 @@ EventIn = Annotated[
     | IceEventIn
     | VitalsEventIn
     | NeuroCheckEventIn
-    | LabEventIn,
+    | LabEventIn
+    | ChecklistEventIn,
     Field(discriminator="kind"),
 ]
 
@@ -1082,6 +1118,7 @@ _MARK_OF: dict[str, MarkKind] = {
     "vitals": "vitals",
     "neuro_check": "neuro_check",
     "lab": "lab",
+    "checklist": "checklist",
 }
 
 
@@ -1102,6 +1139,8 @@ def timeline_from_input(inp: EscalationsInput, protocol: Protocol) -> Timeline:
                 f"events[{i}]: lab test {ev.test!r} in unit {ev.unit!r} is not one the "
                 "protocol knows (see ctcae.tests and toxicity.lab_units)"
             )
+        if isinstance(ev, ChecklistEventIn) and ev.item not in protocol.toxicity.checklist:
+            raise InputError(f"events[{i}].item: {ev.item!r} is not on the protocol's checklist")
         mark = Mark(
             _MARK_OF[ev.kind],
             ev.at,
@@ -1113,7 +1152,10 @@ def timeline_from_input(inp: EscalationsInput, protocol: Protocol) -> Timeline:
             heart_rate=getattr(ev, "heart_rate", None),
             findings=tuple(getattr(ev, "findings", ())),
             test=getattr(ev, "test", None),
-            value=getattr(ev, "value", None),
+            value=float(ev.done)
+            if isinstance(ev, ChecklistEventIn)
+            else getattr(ev, "value", None),
+            label=getattr(ev, "item", None),
             unit=getattr(ev, "unit", None),
         )
         marks.append((ev.at, i, mark))

@@ -45,6 +45,7 @@ from bedside.handover import vitals_text
 from bedside.protocol import Protocol
 from bedside.record import (
     AlertAck,
+    ChecklistCheck,
     ClockAnomaly,
     Correction,
     CrsAssessment,
@@ -171,16 +172,7 @@ def describe_event(ev: EventBase) -> str:
         grade = f", CTCAE grade {ev.ctcae_grade}" if ev.ctcae_grade is not None else ""
         return f"Toxicity ({ev.category}, {ev.status}{grade}): {ev.description}"
     if isinstance(ev, NeuroCheck):
-        flags = [
-            n
-            for n, on in (
-                ("handwriting changed", ev.handwriting_changed),
-                ("movement changed", ev.movement_changed),
-                ("facial asymmetry", ev.facial_asymmetry),
-                ("personality changed", ev.personality_changed),
-            )
-            if on
-        ]
+        flags = [f.replace("_", " ") for f in ev.positive]
         return "Neuro check: " + (", ".join(flags) if flags else "no changes")
     if isinstance(ev, EligibilityScreen):
         unmet = f"; unmet: {'; '.join(ev.unmet)}" if ev.unmet else ""
@@ -198,6 +190,11 @@ def describe_event(ev: EventBase) -> str:
         return f"Clock anomaly: {ev.anomaly} by {ev.delta_s:g} s"
     if isinstance(ev, Note):
         return f"Note: {ev.text}"
+    if isinstance(ev, ChecklistCheck):
+        state = "confirmed" if ev.done else "still open"
+        return f"Checklist {ev.item.replace('_', ' ')}: {state}" + (
+            f" — {ev.detail}" if ev.detail else ""
+        )
     if isinstance(ev, Correction):
         return f"Correction ({ev.action}) of event {ev.target_id}: {ev.reason}"
     if isinstance(ev, PatientUpdate):

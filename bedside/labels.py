@@ -49,6 +49,7 @@ EVENT_KIND_LABELS: dict[str, str] = {
     "lab": "Laboratory result",
     "toxicity": "Toxicity",
     "neuro_check": "Neurological check",
+    "checklist": "Checklist item",
     "eligibility": "Eligibility screening",
     "alert": "Alert",
     "clock_anomaly": "Clock warning",

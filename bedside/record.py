@@ -317,6 +317,19 @@ class NeuroCheck(EventBase):
     note: str | None = Field(default=None, max_length=500)
 
 
+class ChecklistCheck(EventBase):
+    """One item of the boxed-warning checklist (prophylaxis, CMV/HBV, IgG, TLS) confirmed or not.
+
+    ``item`` is a key of the protocol's ``toxicity.checklist``; the latest check of an item
+    is its state. ``done`` false records that it was looked at and is still open.
+    """
+
+    kind: Literal["checklist"] = "checklist"
+    item: str = Field(pattern=r"^[a-z0-9_]{1,60}$")
+    done: bool
+    detail: str | None = Field(default=None, max_length=500)
+
+
 class EligibilityScreen(EventBase):
     """An eligibility screening result with its inputs."""
 
@@ -421,6 +434,7 @@ Event = Annotated[
     | Lab
     | Toxicity
     | NeuroCheck
+    | ChecklistCheck
     | EligibilityScreen
     | AlertAck
     | ClockAnomaly
@@ -442,6 +456,7 @@ EVENT_TYPES: dict[str, type[EventBase]] = {
         Lab,
         Toxicity,
         NeuroCheck,
+        ChecklistCheck,
         EligibilityScreen,
         AlertAck,
         ClockAnomaly,

@@ -320,6 +320,10 @@ class Ward:
             raise InputError("drug: tocilizumab must be given through the dose check")
         if kind in {"correction", "crs_assessment", "ice_assessment", "eligibility", "lab"}:
             raise InputError(f"kind: {kind} events are recorded through their own command")
+        if kind == "checklist":
+            items = self.protocol_for(self.record(pid)).toxicity.checklist
+            if fields.get("item") not in items:
+                raise InputError(f"item: {fields.get('item')!r} is not on the protocol's checklist")
         return self._append(pid, kind, recorded_by=recorded_by, **fields)
 
     def create_patient(self, *, recorded_by: str, **fields: Any) -> str:

@@ -22,6 +22,7 @@ from bedside.labels import (
 )
 from bedside.record import (
     AlertAck,
+    ChecklistCheck,
     ClockAnomaly,
     Correction,
     CrsAssessment,
@@ -91,6 +92,7 @@ TAB_FOR_KIND = {
     "ivig_consider": "toxicity",
     "iec_hs_possible": "toxicity",
     "tls_labs": "toxicity",
+    "checklist_open": "toxicity",
 }
 """Which tab answers each kind of due item."""
 
@@ -113,6 +115,7 @@ DUE_KIND_LABELS = {
     "ivig_consider": "low IgG (IVIG)",
     "iec_hs_possible": "possible IEC-HS",
     "tls_labs": "tumour lysis labs",
+    "checklist_open": "boxed-warning checklist",
 }
 UNIT_LABELS = {"10^9/L": "×10⁹/L", "/uL": "cells/µL", "g/dL": "g/dL", "g/L": "g/L"}
 
@@ -317,6 +320,11 @@ def summarize(event: EventBase) -> str:
         if event.note:
             text += f"; {event.note}"
         return text
+    if isinstance(event, ChecklistCheck):
+        state = "confirmed" if event.done else "still open"
+        return f"{event.item.replace('_', ' ')}: {state}" + (
+            f" — {event.detail}" if event.detail else ""
+        )
     if isinstance(event, EligibilityScreen):
         reason = f" (reason: {event.criteria_reason})" if event.criteria_reason else ""
         return f"{event.status.replace('_', ' ')} — {event.explanation}{reason}"

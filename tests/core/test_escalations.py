@@ -556,3 +556,27 @@ def test_grade1_review_mentions_early_onset_guidance(ward: Ward, clock: FakeCloc
     item = due(ward, pid, clock.now())["crs_prolonged_grade1"]
     assert item.due_at == clock.now() + 72 * H
     assert "Early onset" in item.message and item.source == ("SEED",) and not item.verified
+
+
+def test_boxed_warning_checklist_open_until_every_item_confirmed(
+    ward: Ward, clock: FakeClock
+) -> None:
+    infusion = T0 + 24 * H
+    pid = add_patient(ward, clock, infusion_at=infusion)
+    protocol = ward.protocol_for(ward.record(pid))
+    keys = list(protocol.toxicity.checklist)
+    item = due(ward, pid, clock.now())["checklist_open"]
+    assert item.due_at == infusion and item.state == "upcoming"
+    assert f"{len(keys)} of {len(keys)}" in item.message
+    with pytest.raises(InputError, match="item"):
+        ward.chart(pid, "checklist", recorded_by="AB", item="vaccines", done=True)
+    for key in keys[:-1]:
+        ward.chart(pid, "checklist", recorded_by="AB", item=key, done=True)
+    item = due(ward, pid, clock.now())["checklist_open"]
+    assert f"1 of {len(keys)}" in item.message
+    ward.chart(pid, "checklist", recorded_by="AB", item=keys[-1], done=True)
+    assert "checklist_open" not in due(ward, pid, clock.now())
+    # Un-ticking an item (recorded as still open) brings it back; overdue stays info (no alarm).
+    ward.chart(pid, "checklist", recorded_by="AB", item=keys[0], done=False)
+    item = due(ward, pid, infusion + 48 * H)["checklist_open"]
+    assert item.state == "overdue" and item.severity == "info"

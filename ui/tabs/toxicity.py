@@ -14,6 +14,7 @@ from typing import Any
 
 from pydantic import ValidationError
 from PySide6.QtWidgets import (
+    QCheckBox,
     QComboBox,
     QGridLayout,
     QGroupBox,
@@ -25,7 +26,7 @@ from PySide6.QtWidgets import (
 
 from bedside.errors import BedsideError, InputError
 from bedside.protocol import format_validation_error
-from bedside.record import Lab, Toxicity, Vitals
+from bedside.record import ChecklistCheck, Lab, Toxicity, Vitals
 from bedside.rules import CtcaeInput, ctcae_grade
 from bedside.timeutil import format_local
 from ui import presenters
@@ -188,9 +189,19 @@ class ToxicityTab(PatientTab):
         care = QGroupBox("Boxed-warning checklist and source notes")
         care.setAccessibleName("Boxed-warning checklist")
         cl = QVBoxLayout(care)
-        self.checklist = label("")
-        self.checklist.setAccessibleName("Infection prophylaxis and monitoring checklist")
-        cl.addWidget(self.checklist)
+        self.check_boxes: dict[str, QCheckBox] = {}
+        for key, item in controller.protocol.toxicity.checklist.items():
+            cb = QCheckBox(
+                f"{item.text} [{item.source}]" + ("" if item.verified else " — UNVERIFIED")
+            )
+            cb.setAccessibleName(item.text)
+            self.check_boxes[key] = cb
+            cl.addWidget(cb)
+        crow = QHBoxLayout()
+        crow.addWidget(button("Record c&hecklist", slot=self.record_checklist))
+        self.check_status = label("", "hint")
+        crow.addWidget(self.check_status, 1)
+        cl.addLayout(crow)
         self.discrepancy_notes = DiscrepancyNotes("toxicities", "infections", "labs")
         cl.addWidget(self.discrepancy_notes)
         content = Columns(
@@ -232,6 +243,7 @@ class ToxicityTab(PatientTab):
         self.lab_form.clear_errors()
         self.tox_form.clear_errors()
         self.tox_result.clear()
+        self._load_checklist()
         self.preview()
 
     def lab_inputs(self) -> dict[str, Any]:
@@ -292,11 +304,11 @@ class ToxicityTab(PatientTab):
         events = self.controller.events(self.pid)
         protocol = self.controller.protocol_for(self.pid)
         now = self.controller.now
-        self.checklist.setText(
-            "\n".join(
-                f"☐ {t.text} [{t.source}]" + ("" if t.verified else " — UNVERIFIED")
-                for t in protocol.toxicity.checklist.values()
-            )
+        state = self._checklist_state()
+        done = sum(1 for k in protocol.toxicity.checklist if state.get(k))
+        self.check_status.setText(
+            f"Recorded: {done} of {len(protocol.toxicity.checklist)} confirmed"
+            + ("" if done == len(protocol.toxicity.checklist) else " — open items show as due")
         )
         self.discrepancy_notes.show_for(protocol)
         labs = sorted(
@@ -369,6 +381,52 @@ class ToxicityTab(PatientTab):
             f"Recorded: {presenters.summarize(ev)}",
             "ok" if not grade else ("warning" if grade <= 2 else "danger"),
         )
+
+    def _checklist_state(self) -> dict[str, bool]:
+        state: dict[str, bool] = {}
+        if self.pid is None:
+            return state
+        events = sorted(
+            (e for e in self.controller.events(self.pid) if isinstance(e, ChecklistCheck)),
+            key=lambda e: e.effective_at,
+        )
+        for e in events:
+            state[e.item] = e.done
+        return state
+
+    def _load_checklist(self) -> None:
+        """Tick boxes from the record (on opening the patient and after recording only)."""
+        state = self._checklist_state()
+        for key, cb in self.check_boxes.items():
+            cb.setChecked(state.get(key, False))
+
+    def record_checklist(self) -> None:
+        """Record every checklist item whose tick differs from the record."""
+        if self.pid is None:
+            return
+        initials = self.tox_by.value()
+        if not initials:
+            self.check_status.setText("⚠ Enter your initials (in the toxicity form) first.")
+            return
+        state = self._checklist_state()
+        changed = [
+            (k, cb.isChecked())
+            for k, cb in self.check_boxes.items()
+            if cb.isChecked() != state.get(k, False)
+        ]
+        if not changed:
+            self.check_status.setText("Nothing changed in the checklist.")
+            return
+        try:
+            for key, done in changed:
+                self.controller.chart(
+                    self.pid, "checklist", recorded_by=initials, item=key, done=done
+                )
+        except BedsideError as exc:
+            self.report(exc)
+            return
+        self._load_checklist()
+        self.refresh()
 
     def record_toxicity(self) -> None:
         """Record a toxicity event."""
