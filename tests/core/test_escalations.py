@@ -111,7 +111,7 @@ def test_tocilizumab_course_timers_from_the_record(ward: Ward, clock: FakeClock)
     assert reassess.key == f"{pid}/tocilizumab_reassess/{first}"
     assert reassess.state == "upcoming" and reassess.severity == "warning"
     assert reassess.rule == "monitoring.tocilizumab_reassess_h"
-    assert reassess.source == ("S2", "SEED") and reassess.verified
+    assert reassess.source == ("S2", "S3", "SEED") and reassess.verified
     # 08:00 UTC is 09:00 BST: the message is in local time with the zone.
     assert reassess.message.startswith(
         "Reassess for tocilizumab dose 2 — 8 h after dose 1 at 09:00 BST"

@@ -43,7 +43,16 @@ from ui.forms import (
 )
 from ui.models import ColumnModel
 from ui.presenters import LEGACY_EXTRA_SKIP
-from ui.tabs import Columns, GuidanceBox, PatientTab, footer, resize_columns, scrolling, table_view
+from ui.tabs import (
+    Columns,
+    DiscrepancyNotes,
+    GuidanceBox,
+    PatientTab,
+    footer,
+    resize_columns,
+    scrolling,
+    table_view,
+)
 
 logger = logging.getLogger(__name__)
 
@@ -218,6 +227,9 @@ class NeuroTab(PatientTab):
         xl.addLayout(xrow)
         self.xresult = label("", "hint")
         xl.addWidget(self.xresult)
+        self.discrepancy_notes = DiscrepancyNotes("toxicities")
+        xl.addWidget(self.discrepancy_notes)
+        self.discrepancy_notes.show_for(controller.protocol)
         content = Columns(
             [ice_box, dom_box], [rw], [self.delayed_box], single=[ice_box, dom_box, rw]
         )
