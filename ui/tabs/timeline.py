@@ -18,7 +18,7 @@ from ui import dialogs, presenters
 from ui.forms import button, label
 from ui.models import ROW_KEY_ROLE
 from ui.models.timeline import TimelineModel
-from ui.tabs import DiscrepancyNotes, PatientTab, resize_columns, table_view
+from ui.tabs import DiscrepancyNotes, PatientTab, resize_columns, scrolling, table_view
 
 logger = logging.getLogger(__name__)
 
@@ -108,9 +108,15 @@ class TimelineTab(PatientTab):
         )
         self.post_infusion = label("", "hint")
         self.post_infusion.setAccessibleName("Post-infusion monitoring, proximity and driving")
-        lay.addWidget(self.post_infusion)
         self.discrepancy_notes = DiscrepancyNotes("monitoring", "discharge")
-        lay.addWidget(self.discrepancy_notes)
+        notes = QWidget()
+        nl = QVBoxLayout(notes)
+        nl.setContentsMargins(0, 0, 0, 0)
+        nl.addWidget(self.post_infusion)
+        nl.addWidget(self.discrepancy_notes)
+        box = scrolling(notes)
+        box.setMaximumHeight(84)  # the entries table keeps the room; the notes scroll
+        lay.addWidget(box)
         self.filter.currentIndexChanged.connect(self._filter)
         self.view.selectionModel().selectionChanged.connect(self._selection)
         self.view.doubleClicked.connect(lambda _i: self.correct("amend"))
