@@ -753,8 +753,15 @@ class DoseDialog(FormDialog):
             reasons = "; ".join(plan.check.reason_text[r] for r in soft)
             set_banner(
                 self.limit_banner,
-                f"SOFT LIMIT: {reasons}. Giving it now needs a documented reason and a second "
-                "nurse's initials.",
+                f"SOFT LIMIT: {reasons}. This is beyond the label maximum: giving it now needs "
+                + (
+                    "the prescriber's order, "
+                    if self.controller.protocol_for(
+                        self.pid
+                    ).tocilizumab.override_policy.requires_prescriber
+                    else ""
+                )
+                + "a documented reason and a second nurse's initials.",
             )
         self.hard_banner.setVisible(plan.hard_block)
         if plan.hard_block:
