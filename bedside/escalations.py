@@ -110,6 +110,7 @@ DueKind = Literal[
     "iec_hs_possible",
     "tls_labs",
     "checklist_open",
+    "igg_check",
 ]
 DUE_KINDS: frozenset[str] = frozenset(DueKind.__args__)  # type: ignore[attr-defined]
 CONTRACT_KINDS: frozenset[str] = frozenset(
@@ -883,6 +884,25 @@ def _toxicity_items(
                 ),
             )
 
+    # IgG monthly for the first months after infusion.
+    if tl.infusion_at is not None and b.now >= tl.infusion_at:
+        window_end = tl.infusion_at + timedelta(days=tox.igg_check_window_days.value)
+        since = [m for m, _ in labs if m.test == "igg" and m.at >= tl.infusion_at]
+        anchor_at = since[-1].at if since else tl.infusion_at
+        due_igg = anchor_at + timedelta(days=tox.igg_check_interval_days.value)
+        if due_igg <= window_end:
+            last = f"last {when(anchor_at)}" if since else "none since infusion"
+            b.add(
+                "igg_check",
+                due_igg,
+                since[-1].id if since else "infusion",
+                "info",
+                f"Serum IgG due (monthly for {tox.igg_check_window_days.value:g} days after "
+                f"infusion; {last})",
+                "toxicity.igg_check_interval_days",
+                _Combined(tox.igg_check_interval_days, tox.igg_check_window_days),
+            )
+
     # IgG at or below the IVIG threshold.
     igg = _latest_lab(labs, "igg")
     if igg is not None and igg[1] <= tox.igg_ivig_at_or_below_mg_dl.value:
@@ -912,14 +932,25 @@ def _toxicity_items(
             signs.append(f"fibrinogen {fib[1]:g} mg/dL")
         if signs:
             last_f = ferritins[-1]
+            others = []
+            for test in ("triglycerides", "ldh", "alt", "ast", "bilirubin"):
+                hit = _latest_lab(labs, test)
+                if hit is not None:
+                    unit = tox.lab_units.get(test, "")
+                    others.append(f"{test.upper() if len(test) <= 3 else test} {hit[1]:g} {unit}")
+            context = (
+                f"; latest {', '.join(others)}"
+                if others
+                else "; check triglycerides, LDH and liver tests"
+            )
             b.add(
                 "iec_hs_possible",
                 last_f[0].at,
                 last_f[0].id,
                 "warning",
                 f"Possible IEC-HS: ferritin rising ({ferritins[-2][1]:g} → {last_f[1]:g} ng/mL "
-                f"at {when(last_f[0].at)}) with {', '.join(signs)} as CRS settles — tell the "
-                "doctor (Hines 2023 criteria; check triglycerides, LDH, liver tests)",
+                f"at {when(last_f[0].at)}) with {', '.join(signs)} as CRS settles{context} — "
+                "tell the doctor (Hines 2023 criteria)",
                 "toxicity.iec_hs_fibrinogen_below_mg_dl",
                 _Combined(
                     tox.iec_hs_anc_below,

@@ -325,6 +325,8 @@ class ToxicityRules(_Model):
     prolonged_cytopenia_day: PositiveNumber
     prolonged_cytopenia_anc_below: PositiveNumber
     prolonged_cytopenia_platelets_below: PositiveNumber
+    igg_check_interval_days: PositiveNumber
+    igg_check_window_days: PositiveNumber
     igg_ivig_at_or_below_mg_dl: PositiveNumber
     iec_hs_fibrinogen_below_mg_dl: PositiveNumber
     iec_hs_anc_below: PositiveNumber

@@ -93,6 +93,7 @@ TAB_FOR_KIND = {
     "iec_hs_possible": "toxicity",
     "tls_labs": "toxicity",
     "checklist_open": "toxicity",
+    "igg_check": "toxicity",
 }
 """Which tab answers each kind of due item."""
 
@@ -116,6 +117,7 @@ DUE_KIND_LABELS = {
     "iec_hs_possible": "possible IEC-HS",
     "tls_labs": "tumour lysis labs",
     "checklist_open": "boxed-warning checklist",
+    "igg_check": "serum IgG",
 }
 UNIT_LABELS = {"10^9/L": "×10⁹/L", "/uL": "cells/µL", "g/dL": "g/dL", "g/L": "g/L"}
 

@@ -362,6 +362,11 @@ def test_febrile_neutropenia_and_iec_hs_from_charted_labs(ward: Ward, clock: Fak
     ward.record_lab(pid, test="ferritin", value=2500, unit="ng/mL", recorded_by="AB")
     item = due(ward, pid, clock.now())["iec_hs_possible"]
     assert "Possible IEC-HS" in item.message and "fibrinogen 120" in item.message
+    assert "check triglycerides" in item.message
+    ward.record_lab(pid, test="triglycerides", value=420, unit="mg/dL", recorded_by="AB")
+    ward.record_lab(pid, test="ldh", value=900, unit="U/L", recorded_by="AB")
+    item = due(ward, pid, clock.now())["iec_hs_possible"]
+    assert "triglycerides 420 mg/dL" in item.message and "LDH 900 U/L" in item.message
     # A ferritin in another unit is refused, nothing written (nothing guessed).
     with pytest.raises(InputError, match="ng/mL"):
         ward.record_lab(pid, test="ferritin", value=1.0, unit="mg/L", recorded_by="AB")
