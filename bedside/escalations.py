@@ -887,18 +887,18 @@ def _toxicity_items(
     # IgG monthly for the first months after infusion.
     if tl.infusion_at is not None and b.now >= tl.infusion_at:
         window_end = tl.infusion_at + timedelta(days=tox.igg_check_window_days.value)
-        since = [m for m, _ in labs if m.test == "igg" and m.at >= tl.infusion_at]
-        anchor_at = since[-1].at if since else tl.infusion_at
+        iggs = [m for m, _ in labs if m.test == "igg" and m.at >= tl.infusion_at]
+        anchor_at = iggs[-1].at if iggs else tl.infusion_at
         due_igg = anchor_at + timedelta(days=tox.igg_check_interval_days.value)
         if due_igg <= window_end:
-            last = f"last {when(anchor_at)}" if since else "none since infusion"
+            seen = f"last {when(anchor_at)}" if iggs else "none since infusion"
             b.add(
                 "igg_check",
                 due_igg,
-                since[-1].id if since else "infusion",
+                iggs[-1].id if iggs else "infusion",
                 "info",
                 f"Serum IgG due (monthly for {tox.igg_check_window_days.value:g} days after "
-                f"infusion; {last})",
+                f"infusion; {seen})",
                 "toxicity.igg_check_interval_days",
                 _Combined(tox.igg_check_interval_days, tox.igg_check_window_days),
             )
