@@ -45,6 +45,7 @@ from bedside.handover import vitals_text
 from bedside.protocol import Protocol
 from bedside.record import (
     AlertAck,
+    ChecklistCheck,
     ClockAnomaly,
     Correction,
     CrsAssessment,
@@ -115,6 +116,7 @@ CSV_COLUMNS = (
     "override_limits",
     "override_reason",
     "override_second_nurse",
+    "override_prescriber",
     "test",
     "value",
     "ctcae_grade",
@@ -158,7 +160,9 @@ def describe_event(ev: EventBase) -> str:
         if ev.override:
             text += (
                 f"; OVERRIDE of {', '.join(ev.override.limits)}: {ev.override.reason} "
-                f"(second nurse {ev.override.second_nurse})"
+                f"(second nurse {ev.override.second_nurse}"
+                + (f", ordered by {ev.override.prescriber}" if ev.override.prescriber else "")
+                + ")"
             )
         return text
     if isinstance(ev, Lab):
@@ -168,20 +172,16 @@ def describe_event(ev: EventBase) -> str:
         grade = f", CTCAE grade {ev.ctcae_grade}" if ev.ctcae_grade is not None else ""
         return f"Toxicity ({ev.category}, {ev.status}{grade}): {ev.description}"
     if isinstance(ev, NeuroCheck):
-        flags = [
-            n
-            for n, on in (
-                ("handwriting changed", ev.handwriting_changed),
-                ("movement changed", ev.movement_changed),
-                ("facial asymmetry", ev.facial_asymmetry),
-                ("personality changed", ev.personality_changed),
-            )
-            if on
-        ]
+        flags = [f.replace("_", " ") for f in ev.positive]
         return "Neuro check: " + (", ".join(flags) if flags else "no changes")
     if isinstance(ev, EligibilityScreen):
         unmet = f"; unmet: {'; '.join(ev.unmet)}" if ev.unmet else ""
-        return f"Eligibility {ev.status} ({ev.criteria}, {ev.product}){unmet}"
+        old = (
+            f"; SUPERSEDED label version, reason: {ev.criteria_reason or 'not recorded'}"
+            if ev.superseded
+            else ""
+        )
+        return f"Eligibility {ev.status} ({ev.criteria}, {ev.product}){unmet}{old}"
     if isinstance(ev, AlertAck):
         return f"Alert {ev.action}: {ev.alert_kind} due {iso_utc(ev.due_at)}" + (
             f" — {ev.reason}" if ev.reason else ""
@@ -190,6 +190,11 @@ def describe_event(ev: EventBase) -> str:
         return f"Clock anomaly: {ev.anomaly} by {ev.delta_s:g} s"
     if isinstance(ev, Note):
         return f"Note: {ev.text}"
+    if isinstance(ev, ChecklistCheck):
+        state = "confirmed" if ev.done else "still open"
+        return f"Checklist {ev.item.replace('_', ' ')}: {state}" + (
+            f" — {ev.detail}" if ev.detail else ""
+        )
     if isinstance(ev, Correction):
         return f"Correction ({ev.action}) of event {ev.target_id}: {ev.reason}"
     if isinstance(ev, PatientUpdate):
@@ -261,6 +266,7 @@ def csv_rows(record: Record) -> list[dict[str, object]]:
                     override_limits=" ".join(ev.override.limits),
                     override_reason=ev.override.reason,
                     override_second_nurse=ev.override.second_nurse,
+                    override_prescriber=ev.override.prescriber or "",
                 )
         if isinstance(ev, Lab):
             row.update(test=ev.test, value=ev.value, unit=ev.unit)
@@ -695,10 +701,28 @@ class _FhirBuilder:
                     "actor": {"display": ev.override.second_nurse},
                 }
             )
+            ordered = ""
+            if ev.override.prescriber:
+                performers.append(
+                    {
+                        "function": {
+                            "coding": [
+                                {
+                                    "system": fc.LOCAL_PERFORM_FUNCTION,
+                                    "code": "prescriber",
+                                    "display": "Prescriber who ordered the dose",
+                                }
+                            ],
+                            "text": "Prescriber",
+                        },
+                        "actor": {"display": ev.override.prescriber},
+                    }
+                )
+                ordered = f" — ordered by {ev.override.prescriber}"
             notes.append(
                 {
                     "text": f"Limit override ({', '.join(ev.override.limits)}): "
-                    f"{ev.override.reason} — second nurse {ev.override.second_nurse}"
+                    f"{ev.override.reason} — second nurse {ev.override.second_nurse}{ordered}"
                 }
             )
         if ev.prior:

@@ -164,6 +164,8 @@ class PatientHandover:
     recommendations: tuple[str, ...]
     discrepancies: tuple[tuple[str, str, str], ...]
     unverified: tuple[str, ...]
+    discharge: tuple[tuple[str, str, str, bool], ...] = ()
+    """Discharge and follow-up items: (title, text, source, verified)."""
 
     @property
     def header(self) -> str:
@@ -425,14 +427,7 @@ def build_patient(
         (e for e in events if isinstance(e, EligibilityScreen)), key=lambda e: e.effective_at
     )
     checks = sorted((e for e in events if isinstance(e, NeuroCheck)), key=lambda e: e.effective_at)
-    changed = tuple(
-        c
-        for c in checks
-        if c.handwriting_changed
-        or c.movement_changed
-        or c.facial_asymmetry
-        or c.personality_changed
-    )
+    changed = tuple(c for c in checks if c.positive)
     notes = tuple(
         n
         for n in sorted((e for e in events if isinstance(e, Note)), key=lambda e: e.effective_at)
@@ -449,6 +444,7 @@ def build_patient(
         if g is not None
     )
     wanted = {d for g in guidance for d in g.discrepancies}
+    wanted |= {d.id for d in protocol.discrepancies_for("monitoring", "discharge", "toxicities")}
     discrepancies = tuple(
         (d.id, d.topic, d.current_position) for d in protocol.discrepancies if d.id in wanted
     )
@@ -484,7 +480,31 @@ def build_patient(
         recommendations=tuple(_recommendations(due, budget, crs_now, now)),
         discrepancies=discrepancies,
         unverified=tuple(unverified_rules(protocol)),
+        discharge=tuple(_discharge(protocol, patient.product)),
     )
+
+
+def _discharge(protocol: Protocol, product: str) -> list[tuple[str, str, str, bool]]:
+    """Follow-up items for discharge: post-infusion figures, later toxicities, malignancy."""
+    version = protocol.monitoring.post_infusion[protocol.monitoring.post_infusion_current]
+    out: list[tuple[str, str, str, bool]] = []
+    figures = (
+        ("Monitoring", version.total_monitoring_days, "at least {} days after infusion"),
+        ("Stay near the centre", version.proximity_days, "{} days after infusion"),
+        ("No driving", version.driving_days, "{} days after infusion"),
+    )
+    for title, table, text in figures:
+        n = table.get(product)  # type: ignore[call-overload]
+        if n is not None:
+            out.append(
+                (title, text.format(f"{n.value:g}") + f" ({version.title})", n.source, n.verified)
+            )
+    items = protocol.toxicity.discharge
+    keys = [k for k in items if k != "delayed_neurotoxicity" or product == "cilta-cel"]
+    for key in keys:
+        t = items[key]
+        out.append((key.replace("_", " ").capitalize(), t.text, t.source, t.verified))
+    return out
 
 
 def _bed_key(ph: PatientHandover) -> tuple[str, str]:
@@ -732,6 +752,11 @@ def _patient_html(ph: PatientHandover) -> str:
         f"{el.prior_lines} prior lines) screened {_t(el.effective_at)}"
         + (f"; unmet: {_e('; '.join(el.unmet))}" if el.unmet else "")
         + (f"; cautions: {_e('; '.join(el.cautions))}" if el.cautions else "")
+        + (
+            f"; <b>SUPERSEDED label version</b> — reason: {_e(el.criteria_reason or '')}"
+            if el.superseded
+            else ""
+        )
         if el
         else "no screening recorded"
     )
@@ -794,6 +819,11 @@ def _patient_html(ph: PatientHandover) -> str:
                 extra.append(
                     f"<b>OVERRIDE</b> ({_e(', '.join(m.override.limits))}): "
                     f"{_e(m.override.reason)} — 2nd nurse {_e(m.override.second_nurse)}"
+                    + (
+                        f" — ordered by {_e(m.override.prescriber)}"
+                        if m.override.prescriber
+                        else ""
+                    )
                 )
             if m.origin:
                 extra.append(f"imported: {_e(m.origin)}")
@@ -932,27 +962,18 @@ def _patient_html(ph: PatientHandover) -> str:
         )
     else:
         out.append("<p>None recorded.</p>")
-    if p.product == "cilta-cel" or ph.last_neuro_check is not None:
+    if p.infusion_at is not None or ph.last_neuro_check is not None:
         nc = ph.last_neuro_check
         if nc is None:
-            txt = "no delayed-neurotoxicity check recorded"
+            txt = "no neurological check recorded"
         else:
-            flags = [
-                name
-                for name, on in (
-                    ("handwriting changed", nc.handwriting_changed),
-                    ("movement changed", nc.movement_changed),
-                    ("facial asymmetry", nc.facial_asymmetry),
-                    ("personality changed", nc.personality_changed),
-                )
-                if on
-            ]
+            flags = [f.replace("_", " ") for f in nc.positive]
             txt = f"last check {_t(nc.effective_at)}: " + (
                 f"<b>CHANGES: {_e(', '.join(flags))}</b>" if flags else "no changes"
             )
             if ph.neuro_changes and not flags:
                 txt += f" (earlier changes on {len(ph.neuro_changes)} check(s))"
-        out.append(f"<p><b>Delayed neurotoxicity:</b> {txt}</p>")
+        out.append(f"<p><b>Neurological check:</b> {txt}</p>")
     if ph.notes:
         out.append("<h3>Nursing notes (last 24 h)</h3>")
         out.append(
@@ -985,15 +1006,31 @@ def _patient_html(ph: PatientHandover) -> str:
                 ]
             )
         out.append(_table(["For", "Guidance"], rows, (20, 80)))
-        if ph.discrepancies:
-            out.append(
-                '<p class="small">'
-                + "<br/>".join(
-                    f"<b>{_e(i)}</b> {_e(t)} — current position: {_e(c)}"
-                    for i, t, c in ph.discrepancies
-                )
-                + "</p>"
+    if ph.discrepancies:
+        out.append(
+            '<p class="small"><b>Seed article vs current labels and guidelines:</b><br/>'
+            + "<br/>".join(
+                f"<b>{_e(i)}</b> {_e(t)} — current position: {_e(c)}"
+                for i, t, c in ph.discrepancies
             )
+            + "</p>"
+        )
+
+    if ph.discharge:
+        out.append("<h3>Discharge and follow-up</h3>")
+        out.append(
+            _table(
+                ["Item", "What to tell the patient and the next team"],
+                [
+                    [
+                        f"<b>{_e(title)}</b>{_unv(verified)}",
+                        f'{_e(text)} <span class="small">[{_e(source)}]</span>',
+                    ]
+                    for title, text, source, verified in ph.discharge
+                ],
+                (22, 78),
+            )
+        )
 
     # Episode summary ---------------------------------------------------
     out.append("<h2>Episode summary (registry fields)</h2>")
@@ -1057,7 +1094,9 @@ def summary_html(s: EpisodeSummary) -> str:
     if s.overrides:
         ov += ": " + "; ".join(
             f"{format_local(o.at)} {o.drug} ({', '.join(o.limits)}) — {o.reason} "
-            f"[{o.given_by}/{o.second_nurse}]"
+            f"[{o.given_by}/{o.second_nurse}"
+            + (f", ordered by {o.prescriber}" if o.prescriber else "")
+            + "]"
             for o in s.overrides
         )
     parts.append(

@@ -214,6 +214,9 @@ class Override(Strict):
     limits: list[LimitReason | Literal["history_incomplete"]]
     reason: str = Field(min_length=5, max_length=500)
     second_nurse: Initials
+    prescriber: str | None = Field(default=None, min_length=2, max_length=80)
+    """Who ordered the dose beyond the label maxima (required by the protocol's override policy
+    for new overrides; absent on overrides recorded before that rule)."""
 
 
 class Medication(EventBase):
@@ -282,16 +285,66 @@ class Toxicity(EventBase):
     episode_id: str | None = None
 
 
+NeuroFinding = Literal[
+    "handwriting",
+    "movement",
+    "tremor",
+    "bradykinesia",
+    "rigidity",
+    "gait",
+    "facial_palsy",
+    "cranial_nerve_palsy_other",
+    "limb_weakness",
+    "numbness_tingling",
+    "reflexes_reduced",
+    "personality",
+]
+"""Items of the daily neurological check (labels and alert severities in the protocol)."""
+
+LEGACY_NEURO_FINDINGS: dict[str, str] = {
+    "handwriting_changed": "handwriting",
+    "movement_changed": "movement",
+    "facial_asymmetry": "facial_palsy",
+    "personality_changed": "personality",
+}
+
+
 class NeuroCheck(EventBase):
-    """Daily delayed-neurotoxicity check (cilta-cel): handwriting, movement, face, personality."""
+    """Daily neurological check: handwriting, movement, cranial nerves, limbs, personality.
+
+    The four booleans are the original cilta-cel check; ``findings`` lists every positive
+    item of the full check (boxed-warning parkinsonism, Guillain-Barré syndrome,
+    neuropathy, cranial nerve palsies). A positive item raises an alert.
+    """
 
     kind: Literal["neuro_check"] = "neuro_check"
     handwriting_changed: bool
     movement_changed: bool
     facial_asymmetry: bool
     personality_changed: bool
+    findings: list[NeuroFinding] = Field(default_factory=list)
+
+    @property
+    def positive(self) -> list[str]:
+        """Every positive item (the booleans mapped to their items, then ``findings``)."""
+        out = [item for flag, item in LEGACY_NEURO_FINDINGS.items() if getattr(self, flag)]
+        return out + [f for f in self.findings if f not in out]
+
     handwriting_sample: str | None = Field(default=None, max_length=500)
     note: str | None = Field(default=None, max_length=500)
+
+
+class ChecklistCheck(EventBase):
+    """One item of the boxed-warning checklist (prophylaxis, CMV/HBV, IgG, TLS) confirmed or not.
+
+    ``item`` is a key of the protocol's ``toxicity.checklist``; the latest check of an item
+    is its state. ``done`` false records that it was looked at and is still open.
+    """
+
+    kind: Literal["checklist"] = "checklist"
+    item: str = Field(pattern=r"^[a-z0-9_]{1,60}$")
+    done: bool
+    detail: str | None = Field(default=None, max_length=500)
 
 
 class EligibilityScreen(EventBase):
@@ -307,6 +360,9 @@ class EligibilityScreen(EventBase):
     unmet: list[str]
     cautions: list[str]
     explanation: str
+    superseded: bool = False
+    criteria_reason: str | None = Field(default=None, min_length=5, max_length=500)
+    """Why a superseded label version was used (required for new screenings under one)."""
 
 
 class AlertAck(EventBase):
@@ -398,6 +454,7 @@ Event = Annotated[
     | Lab
     | Toxicity
     | NeuroCheck
+    | ChecklistCheck
     | EligibilityScreen
     | AlertAck
     | ClockAnomaly
@@ -419,6 +476,7 @@ EVENT_TYPES: dict[str, type[EventBase]] = {
         Lab,
         Toxicity,
         NeuroCheck,
+        ChecklistCheck,
         EligibilityScreen,
         AlertAck,
         ClockAnomaly,

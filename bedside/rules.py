@@ -590,6 +590,9 @@ class EligibilityResult(Result):
     cautions: list[str]
     items: list[CriterionResult]
     criteria_title: str
+    superseded: bool
+    superseded_by: str | None
+    discrepancies: list[str]
 
 
 _CLASS_NAMES = {
@@ -670,12 +673,22 @@ def eligibility(inp: EligibilityInput, protocol: Protocol) -> EligibilityResult:
     detail += [f"caution: {cfg[k].text}" for k in cautions]
     explanation = lines[status] + (" — " + "; ".join(detail) if detail else "")
     explanation += f" [{ind.source}]"
+    superseded_by = crit.superseded_by
+    if superseded_by is not None:
+        current = protocol.eligibility.criteria[superseded_by]
+        explanation = (
+            f"SUPERSEDED label version: the current indication is {current.title} "
+            f"({current.products[inp.product].summary}). " + explanation
+        )
     return EligibilityResult(
         status=status,
         unmet=unmet,
         cautions=cautions,
         items=items,
         criteria_title=crit.title,
+        superseded=superseded_by is not None,
+        superseded_by=superseded_by,
+        discrepancies=list(crit.discrepancies),
         explanation=explanation,
     )
 

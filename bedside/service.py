@@ -339,6 +339,10 @@ class Ward:
         recorded = enforce(findings, confirmation)
         if recorded is not None:
             fields["confirmation"] = recorded
+        if kind == "checklist":
+            items = self.protocol_for(self.record(pid)).toxicity.checklist
+            if fields.get("item") not in items:
+                raise InputError(f"item: {fields.get('item')!r} is not on the protocol's checklist")
         return self._append(pid, kind, recorded_by=recorded_by, **fields)
 
     def _charting_findings(self, pid: str, kind: str, fields: dict[str, Any]) -> list[Finding]:
@@ -523,6 +527,14 @@ class Ward:
                 data["lln"] = lln
             res = ctcae_grade(_validate(CtcaeInput, data, "lab"), protocol)
             grade, explanation = res.grade, res.explanation
+        else:
+            want = protocol.toxicity.lab_units.get(test)
+            if want is None:
+                raise InputError(f"test: {test!r} is not a laboratory test this protocol knows")
+            if unit != want:
+                raise InputError(f"unit: {test.replace('_', ' ')} is charted in {want}")
+            if lln is not None:
+                raise InputError("lln: only for the CTCAE-graded blood counts")
         return self._append(
             pid,
             "lab",
@@ -537,13 +549,31 @@ class Ward:
         )
 
     def screen_eligibility(
-        self, pid: str, inputs: dict[str, Any], *, recorded_by: str
+        self,
+        pid: str,
+        inputs: dict[str, Any],
+        *,
+        recorded_by: str,
+        criteria_reason: str | None = None,
     ) -> tuple[EventBase, EligibilityResult]:
-        """Screen eligibility and record the result."""
+        """Screen eligibility and record the result.
+
+        Raises:
+            InputError: bad inputs, or a superseded label version without a reason
+                (``criteria_reason``, at least 5 characters); nothing is written.
+        """
         rec = self.record(pid)
         protocol = self.protocol_for(rec)
         elig_in = _validate(EligibilityInput, inputs, "eligibility")
         result = eligibility(elig_in, protocol)
+        reason = criteria_reason.strip() if criteria_reason else None
+        if result.superseded and (reason is None or len(reason) < 5):
+            raise InputError(
+                f"criteria_reason: '{result.criteria_title}' is superseded — write why this "
+                "older label version is used (at least 5 characters)"
+            )
+        if not result.superseded and reason:
+            raise InputError("criteria_reason: only needed for a superseded label version")
         return self._append(
             pid,
             "eligibility",
@@ -557,6 +587,8 @@ class Ward:
             unmet=result.unmet,
             cautions=result.cautions,
             explanation=result.explanation,
+            superseded=result.superseded,
+            criteria_reason=reason,
         ), result
 
     def plan_tocilizumab(self, pid: str, at: datetime | None = None) -> DosePlan:
@@ -671,17 +703,31 @@ class Ward:
             {"limits": given, "reason": (confirmation or {}).get("reason")},
         )
         ov: Override | None = None
+        policy = self.protocol_for(self.record(pid)).tocilizumab.override_policy
+        beyond_label = [x for x in plan.needs_override if x in ("min_interval", "max_per_24h")]
         if plan.needs_override:
+            who = "a reason, a second nurse" + (
+                " and the prescriber who ordered it"
+                if beyond_label and policy.requires_prescriber
+                else ""
+            )
             if override is None:
-                raise LimitError(
-                    "Needs an override (reason and a second nurse): "
-                    + ", ".join(plan.needs_override)
+                raise LimitError(f"Needs an override ({who}): " + ", ".join(plan.needs_override))
+            prescriber = override.get("prescriber")
+            if isinstance(prescriber, str):
+                prescriber = prescriber.strip() or None
+            if beyond_label and policy.requires_prescriber and not prescriber:
+                raise InputError(
+                    "override.prescriber: a dose beyond the label maxima ("
+                    + ", ".join(beyond_label)
+                    + ") needs the name of the prescriber who ordered it"
                 )
             ov = _validate(
                 Override,
                 {
                     **override,
                     "second_nurse": normalise_initials(override.get("second_nurse")),
+                    "prescriber": prescriber,
                     "limits": plan.needs_override,
                 },
                 "override",

@@ -448,10 +448,17 @@ class WardController(QObject):
         return event
 
     def screen_eligibility(
-        self, pid: str, inputs: dict[str, Any], *, recorded_by: str
+        self,
+        pid: str,
+        inputs: dict[str, Any],
+        *,
+        recorded_by: str,
+        criteria_reason: str | None = None,
     ) -> tuple[EventBase, Any]:
         """Screen eligibility and record the result."""
-        out = self.ward.screen_eligibility(pid, inputs, recorded_by=recorded_by)
+        out = self.ward.screen_eligibility(
+            pid, inputs, recorded_by=recorded_by, criteria_reason=criteria_reason
+        )
         self._saved(pid)
         return out
 

@@ -681,7 +681,9 @@ class DoseDialog(FormDialog):
         self.body.insertWidget(1, self.limit_box)
 
         # Override box (soft limits only).
-        self.override_box = QGroupBox("Override (soft limit) — reason and a second nurse")
+        self.override_box = QGroupBox(
+            "Override (soft limit) — reason, a second nurse and the prescriber's order"
+        )
         ol = QVBoxLayout(self.override_box)
         self.override_form = Form()
         self.reason = QPlainTextEdit()
@@ -695,6 +697,16 @@ class DoseDialog(FormDialog):
             "Second nurse:",
             self.second,
             hint="The second nurse types their own initials.",
+        )
+        self.prescriber = QLineEdit()
+        self.prescriber.setAccessibleName("Prescriber who ordered the dose")
+        self.prescriber.setMaxLength(80)
+        self.override_form.add(
+            "prescriber",
+            "Ordered by:",
+            self.prescriber,
+            aliases=("override.prescriber",),
+            hint="Beyond the 8 h interval or 3 doses in 24 h (label maxima): who ordered it.",
         )
         self.override_form.finish()
         ol.addWidget(self.override_form)
@@ -811,8 +823,15 @@ class DoseDialog(FormDialog):
             reasons = "; ".join(plan.check.reason_text[r] for r in soft)
             set_banner(
                 self.limit_banner,
-                f"SOFT LIMIT: {reasons}. Giving it now needs a documented reason and a second "
-                "nurse's initials.",
+                f"SOFT LIMIT: {reasons}. This is beyond the label maximum: giving it now needs "
+                + (
+                    "the prescriber's order, "
+                    if self.controller.protocol_for(
+                        self.pid
+                    ).tocilizumab.override_policy.requires_prescriber
+                    else ""
+                )
+                + "a documented reason and a second nurse's initials.",
             )
         self.hard_banner.setVisible(plan.hard_block)
         if plan.hard_block:
@@ -914,6 +933,9 @@ class DoseDialog(FormDialog):
                     "Needs an override: " + ", ".join(plan.needs_override).replace("_", " ")
                 )
             override = {"reason": reason, "second_nurse": second}
+            prescriber = self.prescriber.text().strip()
+            if prescriber:
+                override["prescriber"] = prescriber
         try:
             return self.controller.give_tocilizumab(
                 self.pid,

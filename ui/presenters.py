@@ -22,6 +22,7 @@ from bedside.labels import (
 )
 from bedside.record import (
     AlertAck,
+    ChecklistCheck,
     ClockAnomaly,
     Correction,
     CrsAssessment,
@@ -43,6 +44,9 @@ from bedside.rules import DEVICE_LABELS
 from bedside.timeutil import format_duration, format_local, local_zone
 
 logger = logging.getLogger(__name__)
+
+LEGACY_EXTRA_SKIP = frozenset({"handwriting", "movement", "facial_palsy", "personality"})
+"""Findings already shown through the four yes/no items of the neurological check."""
 
 STATE_LABELS = {"overdue": "OVERDUE", "due": "DUE NOW", "upcoming": "upcoming"}
 SEVERITY_LABELS = {"critical": "critical", "warning": "warning", "info": "routine"}
@@ -82,6 +86,15 @@ TAB_FOR_KIND = {
     "vitals_next": "crs",
     "monitoring_day": "timeline",
     "crs_grade_now": "crs",
+    "neuro_check_positive": "neuro",
+    "febrile_neutropenia": "toxicity",
+    "cytopenia_check": "toxicity",
+    "prolonged_cytopenia": "toxicity",
+    "ivig_consider": "toxicity",
+    "iec_hs_possible": "toxicity",
+    "tls_labs": "toxicity",
+    "checklist_open": "toxicity",
+    "igg_check": "toxicity",
 }
 """Which tab answers each kind of due item."""
 
@@ -96,8 +109,17 @@ DUE_KIND_LABELS = {
     "ice_next": "next ICE assessment",
     "vitals_next": "next vital signs",
     "monitoring_day": "daily monitoring period",
-    "delayed_neurotox_check": "delayed-neurotoxicity check",
     "crs_grade_now": "grade CRS now",
+    "delayed_neurotox_check": "daily neurological check",
+    "neuro_check_positive": "positive neurological check",
+    "febrile_neutropenia": "febrile neutropenia",
+    "cytopenia_check": "prolonged-cytopenia blood count",
+    "prolonged_cytopenia": "prolonged cytopenia",
+    "ivig_consider": "low IgG (IVIG)",
+    "iec_hs_possible": "possible IEC-HS",
+    "tls_labs": "tumour lysis labs",
+    "checklist_open": "boxed-warning checklist",
+    "igg_check": "serum IgG",
 }
 UNIT_LABELS = {"10^9/L": "×10⁹/L", "/uL": "cells/µL", "g/dL": "g/dL", "g/L": "g/L"}
 
@@ -272,7 +294,9 @@ def summarize(event: EventBase) -> str:
         if event.override is not None:
             text += (
                 f"; OVERRIDE of {', '.join(event.override.limits)} — "
-                f"“{event.override.reason}” (second nurse {event.override.second_nurse})"
+                f"“{event.override.reason}” (second nurse {event.override.second_nurse}"
+                + (f", ordered by {event.override.prescriber}" if event.override.prescriber else "")
+                + ")"
             )
         return text
     if isinstance(event, Lab):
@@ -295,12 +319,19 @@ def summarize(event: EventBase) -> str:
             "personality changed": event.personality_changed,
         }
         found = [k for k, v in flags.items() if v]
+        found += [f.replace("_", " ") for f in event.findings if f not in LEGACY_EXTRA_SKIP]
         text = "CHANGES: " + ", ".join(found) if found else "no change in any item"
         if event.note:
             text += f"; {event.note}"
         return text
+    if isinstance(event, ChecklistCheck):
+        state = "confirmed" if event.done else "still open"
+        return f"{event.item.replace('_', ' ')}: {state}" + (
+            f" — {event.detail}" if event.detail else ""
+        )
     if isinstance(event, EligibilityScreen):
-        return f"{event.status.replace('_', ' ')} — {event.explanation}"
+        reason = f" (reason: {event.criteria_reason})" if event.criteria_reason else ""
+        return f"{event.status.replace('_', ' ')} — {event.explanation}{reason}"
     if isinstance(event, AlertAck):
         kind = DUE_KIND_LABELS.get(event.alert_kind, event.alert_kind)
         text = f"{event.action}: {kind} (due {format_local(event.due_at)})"

@@ -72,22 +72,49 @@ def test_nurse_dose_path_and_limits(ward: Ward, clock: FakeClock) -> None:
             pid,
             given_by="AB",
             checked_by="CD",
-            override={"reason": "consultant order, refractory", "second_nurse": "AB"},
+            override={
+                "reason": "consultant order, refractory",
+                "second_nurse": "AB",
+                "prescriber": "Dr A. Okafor",
+            },
         )
+    with pytest.raises(InputError, match=r"override\.prescriber"):
+        ward.give_tocilizumab(
+            pid,
+            given_by="AB",
+            checked_by="CD",
+            override={"reason": "consultant order, refractory", "second_nurse": "EF"},
+        )
+    with pytest.raises(InputError, match=r"override\.prescriber"):
+        ward.give_tocilizumab(
+            pid,
+            given_by="AB",
+            checked_by="CD",
+            override={"reason": "consultant order", "second_nurse": "EF", "prescriber": "  "},
+        )
+    assert ward.budget(pid).total == 3  # nothing written by the refused attempts
     fourth = ward.give_tocilizumab(
         pid,
         given_by="AB",
         checked_by="CD",
-        override={"reason": "consultant order, refractory", "second_nurse": "EF"},
+        override={
+            "reason": "consultant order, refractory",
+            "second_nurse": "EF",
+            "prescriber": " Dr A. Okafor ",
+        },
     )
     assert fourth.override is not None
     assert set(fourth.override.limits) == {"min_interval", "max_per_24h"}
+    assert fourth.override.prescriber == "Dr A. Okafor"
     clock.advance(timedelta(days=2))
     plan = ward.plan_tocilizumab(pid)
     assert plan.hard_block and plan.check.reasons == ["max_total"]
     with pytest.raises(LimitError, match="Cannot give"):
         ward.give_tocilizumab(
-            pid, given_by="AB", checked_by="CD", override={"reason": "x" * 10, "second_nurse": "EF"}
+            pid,
+            given_by="AB",
+            checked_by="CD",
+            override={"reason": "x" * 10, "second_nurse": "EF", "prescriber": "Dr B"},
         )
     assert ward.budget(pid).total == 4
 

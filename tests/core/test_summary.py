@@ -234,7 +234,11 @@ def test_overrides_and_overdue_counts(ward: Ward, clock: FakeClock) -> None:
         pid,
         given_by="AB",
         checked_by="CD",
-        override={"reason": "consultant order, refractory shock", "second_nurse": "EF"},
+        override={
+            "reason": "consultant order, refractory shock",
+            "second_nurse": "EF",
+            "prescriber": "Dr Lee",
+        },
     )
     for action in ("raised", "acknowledged"):
         ward.add_event(

@@ -159,6 +159,32 @@ def test_eligibility_needs_initials_and_shows_unmet(
     assert session.controller.record(pid).events == []
 
 
+def test_superseded_label_needs_a_reason_and_says_superseded(
+    sessions: Sessions, data_dir: Path, dialog_log: DialogLog
+) -> None:
+    session = sessions.open(data_dir)
+    pid = add_patient(session, dialog_log, product="cilta-cel")
+    elig = session.window.open_patient(pid, "eligibility").eligibility
+    elig.product.setCurrentIndex(elig.product.findData("cilta-cel"))
+    elig.criteria.setCurrentIndex(elig.criteria.findData("label-2021"))
+    elig.lines.setValue(4)
+    for cb in elig.exposed.values():
+        cb.setChecked(True)
+    text = _banner(elig.verdict)
+    assert "SUPERSEDED" in text and "refractory to lenalidomide" in text
+    assert "D2" in elig.discrepancy_notes.text() and elig.criteria_reason.isEnabled()
+    elig.by.setText("AB")
+    elig.save()  # no reason: refused, nothing written
+    assert "superseded" in _error(elig.form, "criteria_reason")
+    assert session.controller.record(pid).events == []
+    elig.criteria_reason.setText("Approved by the MDT in March 2024")
+    elig.save()
+    (ev,) = session.controller.record(pid).events
+    assert ev.superseded and ev.criteria_reason == "Approved by the MDT in March 2024"
+    elig.criteria.setCurrentIndex(elig.criteria.findData("label-2024"))
+    assert not elig.criteria_reason.isEnabled() and "NOT ELIGIBLE" in _banner(elig.verdict)
+
+
 def test_dose_dialog_needs_an_independent_checker(
     sessions: Sessions, data_dir: Path, dialog_log: DialogLog
 ) -> None:

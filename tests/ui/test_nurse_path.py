@@ -70,9 +70,11 @@ def _give(session, dialog_log: DialogLog, *, checker: str = "CD", override=None)
         seen["button"] = dlg.ok_button.text()
         dlg.checked_by.setText(checker)
         if override is not None:
-            reason, second = override
+            reason, second, *rest = override
             dlg.reason.setPlainText(reason)
             dlg.second.setText(second)
+            if rest:
+                dlg.prescriber.setText(rest[0])
         seen["ok"] = dlg.submit()
         seen["override_errors"] = [
             e.text() for e in dlg.override_form.errors.values() if not e.isHidden()
@@ -163,16 +165,25 @@ def test_nurse_path_end_to_end(
     assert any("second nurse" in t for t in seen["override_errors"])
     assert len(_toci(session, pid)) == 3  # nothing written
 
-    # 9. ... and given with a reason and a second nurse's initials.
+    # 9. ... not without the prescriber who ordered it (beyond the label maxima) ...
     seen = _give(
         session,
         dialog_log,
         override=("Refractory hypotension, consultant asked for dose 4 now", "EF"),
     )
+    assert not seen["ok"]
+    assert any("prescriber" in e for e in seen["override_errors"]), seen
+    # ... and given with a reason, a second nurse's initials and the prescriber's name.
+    seen = _give(
+        session,
+        dialog_log,
+        override=("Refractory hypotension, consultant asked for dose 4 now", "EF", "Dr Okafor"),
+    )
     assert seen["ok"], seen
     fourth = _toci(session, pid)[-1]
     assert fourth.override is not None
     assert fourth.override.second_nurse == "EF"
+    assert fourth.override.prescriber == "Dr Okafor"
     assert set(fourth.override.limits) >= {"min_interval", "max_per_24h"}
 
     # 10. The course maximum is a hard limit: the dialog cannot give a fifth dose.

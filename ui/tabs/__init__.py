@@ -14,6 +14,7 @@ from PySide6.QtWidgets import (
     QGroupBox,
     QHBoxLayout,
     QHeaderView,
+    QLabel,
     QScrollArea,
     QTableView,
     QVBoxLayout,
@@ -21,7 +22,7 @@ from PySide6.QtWidgets import (
 )
 
 from bedside.errors import BedsideError
-from bedside.protocol import Protocol, Text
+from bedside.protocol import DiscrepancyArea, Protocol, Text
 from ui.controller import WardController
 from ui.forms import label, repolish
 
@@ -169,18 +170,28 @@ class GuidanceBox(QGroupBox):
             "Source: " + "; ".join(f"[{s}] {protocol.sources.get(s, '')}" for s in sources)
         )
         if entry.discrepancies:
-            by_id = {d.id: d for d in protocol.discrepancies}
-            lines = []
-            for d_id in entry.discrepancies:
-                d = by_id.get(d_id)
-                if d is not None:
-                    lines.append(
-                        f"Sources disagree ({d.id}, {d.topic}): this protocol follows "
-                        f"{d.protocol_follows}; current position: {d.current_position}"
-                    )
+            lines = protocol.discrepancy_lines(ids=entry.discrepancies)
             self.discrepancies.setText("\n".join(lines))
         else:
             self.discrepancies.setText("")
+
+
+class DiscrepancyNotes(QLabel):
+    """The seed-versus-current discrepancies of the rules a screen uses (protocol data)."""
+
+    def __init__(self, *areas: DiscrepancyArea, parent: QWidget | None = None) -> None:
+        super().__init__(parent)
+        self.areas = areas
+        self.setWordWrap(True)
+        self.setProperty("role", "hint")
+        self.setTextInteractionFlags(Qt.TextInteractionFlag.TextSelectableByMouse)
+        self.setAccessibleName("Discrepancy notes")
+
+    def show_for(self, protocol: Protocol) -> None:
+        """Show the protocol's notes for this screen's areas (hidden when there are none)."""
+        lines = protocol.discrepancy_lines(*self.areas)
+        self.setText("\n".join(f"⚠ {line}" for line in lines))
+        self.setVisible(bool(lines))
 
 
 class Columns(QWidget):

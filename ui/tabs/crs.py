@@ -45,7 +45,16 @@ from ui.forms import (
     set_banner,
 )
 from ui.models import ColumnModel
-from ui.tabs import Columns, GuidanceBox, PatientTab, footer, resize_columns, scrolling, table_view
+from ui.tabs import (
+    Columns,
+    DiscrepancyNotes,
+    GuidanceBox,
+    PatientTab,
+    footer,
+    resize_columns,
+    scrolling,
+    table_view,
+)
 
 logger = logging.getLogger(__name__)
 
@@ -121,6 +130,8 @@ class CrsTab(PatientTab):
         self.record_button = button("&Record CRS assessment", role="primary", slot=self.record)
         self.last_line = label("", "hint")
         bl.addWidget(self.last_line)
+        self.grading_notes = DiscrepancyNotes("crs_grading")
+        bl.addWidget(self.grading_notes)
 
         self.guidance = GuidanceBox("CRS management")
 
@@ -345,6 +356,7 @@ class CrsTab(PatientTab):
         )
         entry = protocol.management.crs.get(str(result.grade))
         self.guidance.show_guidance(protocol, entry, result.grade, "CRS")
+        self.grading_notes.show_for(protocol)
 
     def _grade_text(self, text: str, kind: str) -> None:
         set_banner(self.grade_banner, text, kind)
@@ -522,6 +534,7 @@ def _dose_notes(e: Medication) -> str:
         parts.append(
             f"OVERRIDE ({', '.join(e.override.limits)}): {e.override.reason} — "
             f"2nd nurse {e.override.second_nurse}"
+            + (f" — ordered by {e.override.prescriber}" if e.override.prescriber else "")
         )
     if e.drug == "other" and e.drug_name:
         parts.append(e.drug_name)
