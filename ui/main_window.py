@@ -173,9 +173,12 @@ class MainWindow(QMainWindow):
         outer.addWidget(self.splitter, 1)
         self.setCentralWidget(central)
 
+        self.saved_label = QLabel()
+        self.saved_label.setAccessibleName("Last saved")
+        self.saved_label.setProperty("role", "saved")
+        self.statusBar().addWidget(self.saved_label, 1)
         self.status_label = QLabel()
         self.statusBar().addPermanentWidget(self.status_label)
-        self.statusBar().showMessage(f"Data directory: {controller.data_dir}")
 
         self._build_menus()
 
@@ -186,6 +189,7 @@ class MainWindow(QMainWindow):
         self.timers.open_patient.connect(self._open_from_timer)
         controller.refreshed.connect(self._on_refreshed)
         controller.record_saved.connect(self._on_saved)
+        controller.announced.connect(self.show_saved)
         controller.patients_changed.connect(self._on_refreshed)
         controller.alarm_raised.connect(self._on_alarm)
         controller.clock_warning.connect(self._on_clock_warning)
@@ -403,16 +407,21 @@ class MainWindow(QMainWindow):
         self.failure_banner.setVisible(bool(failures))
         if self.workspace is not None and self.stack.currentWidget() is self.workspace:
             self.workspace.on_tick()
-        self.status_label.setText(
-            f"{len(c.patient_ids())} patients · tick {c.last_refresh_ms:.1f} ms"
-        )
+        n = len(c.patient_ids())
+        self.status_label.setText(f"{n} patient{'' if n == 1 else 's'} on the ward")
 
     def _on_saved(self, pid: str) -> None:
         if self.workspace is not None:
             self.workspace.record_saved(pid)
-        self.statusBar().showMessage(
-            f"Saved at {format_local(self.controller.clock.now(), seconds=True)}", 8000
+        p = self.controller.patient(pid) if pid in self.controller.patient_ids() else None
+        who = f" for {presenters.bed_or_name(p)}" if p is not None else ""
+        self.saved_label.setText(
+            f"✓ Saved{who} at {presenters.short_time(self.controller.now, self.controller.now)}"
         )
+
+    def show_saved(self, text: str) -> None:
+        """Confirm what a form saved, for whom and when (stays until the next save)."""
+        self.saved_label.setText("✓ " + text)
 
     def _on_alarm(self, rows: list[DueRow]) -> None:
         worst = rows[0]

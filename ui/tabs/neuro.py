@@ -14,7 +14,10 @@ import logging
 from typing import Any
 
 from pydantic import ValidationError
+from PySide6.QtCore import Qt
+from PySide6.QtGui import QKeyEvent
 from PySide6.QtWidgets import (
+    QApplication,
     QCheckBox,
     QComboBox,
     QGroupBox,
@@ -208,6 +211,18 @@ class NeuroTab(PatientTab):
                 self.grade_banner, label("Your initials:", wrap=False), self.by, self.record_button
             )
         )
+
+    def keyPressEvent(self, event: QKeyEvent) -> None:
+        """Enter in any field records what that part of the tab is for."""
+        if event.key() in (Qt.Key.Key_Return, Qt.Key.Key_Enter):
+            focus = QApplication.focusWidget()
+            if focus is not None and self.delayed_box.isAncestorOf(focus):
+                self.record_check()
+            else:
+                self.record()
+            event.accept()
+            return
+        super().keyPressEvent(event)
 
     @staticmethod
     def _combo(labels: dict[str, str], accessible: str) -> QComboBox:
