@@ -57,7 +57,7 @@ from bedside.record import EventBase, Medication
 from bedside.rules import DEVICE_LABELS
 from bedside.service import DosePlan
 from bedside.timeutil import format_duration, format_local
-from ui import presenters
+from ui import presenters, screens
 from ui.controller import DueRow, WardController
 from ui.forms import (
     UNSET,
@@ -355,10 +355,7 @@ class FormDialog(QDialog):
 
     def fit_to_screen(self) -> None:
         """Never larger than the available screen; tall content scrolls inside."""
-        screen = self.screen() or QApplication.primaryScreen()
-        if screen is None:
-            return
-        avail = screen.availableGeometry()
+        avail = screens.available_geometry(self.parentWidget() or self)
         content = self.holder.sizeHint()
         chrome = self.buttons.sizeHint().height() + 40
         width = min(max(self.width(), content.width() + 40), avail.width() - 24)

@@ -16,7 +16,8 @@ from collections.abc import Callable, Iterable, Sequence
 from datetime import UTC, datetime
 from typing import Any
 
-from PySide6.QtCore import QDateTime, Qt, QTimeZone, Signal
+from PySide6.QtCore import QDateTime, QSize, Qt, QTimeZone, Signal
+from PySide6.QtGui import QResizeEvent
 from PySide6.QtWidgets import (
     QAbstractButton,
     QButtonGroup,
@@ -73,6 +74,61 @@ def label(text: str, role: str | None = None, *, wrap: bool = True) -> QLabel:
     if role:
         set_role(lab, role)
     return lab
+
+
+class ElidedLabel(QLabel):
+    """One line that shortens itself with "…" when narrow; the full text is its tooltip."""
+
+    def __init__(self, text: str = "", role: str | None = None) -> None:
+        super().__init__()
+        self._full = ""
+        if role:
+            set_role(self, role)
+        self.setSizePolicy(QSizePolicy.Policy.Expanding, QSizePolicy.Policy.Preferred)
+        self.setText(text)
+
+    def setText(self, text: str) -> None:
+        """Keep the full text; show what fits."""
+        self._full = text
+        self.setToolTip(text)
+        self._elide()
+
+    def full_text(self) -> str:
+        """The text before shortening."""
+        return self._full
+
+    def text(self) -> str:
+        """The full text (what is shown may be shortened: :meth:`shown_text`)."""
+        return self._full
+
+    def shown_text(self) -> str:
+        """The text as shown, possibly shortened with "…"."""
+        return super().text()
+
+    def is_elided(self) -> bool:
+        """Whether the shown text is shortened."""
+        return super().text() != self._full
+
+    def _elide(self) -> None:
+        width = max(self.contentsRect().width(), 12)
+        shown = self.fontMetrics().elidedText(self._full, Qt.TextElideMode.ElideRight, width)
+        super().setText(shown)
+
+    def resizeEvent(self, event: QResizeEvent) -> None:
+        """Re-shorten for the new width."""
+        super().resizeEvent(event)
+        self._elide()
+
+    def sizeHint(self) -> QSize:
+        """As wide as the full text."""
+        hint = super().sizeHint()
+        return QSize(self.fontMetrics().horizontalAdvance(self._full) + 8, hint.height())
+
+    def minimumSizeHint(self) -> QSize:
+        """About eight characters wide (a surname stays recognisable)."""
+        return QSize(
+            self.fontMetrics().horizontalAdvance("Abcdefgh…") + 8, super().sizeHint().height()
+        )
 
 
 def button(

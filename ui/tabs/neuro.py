@@ -11,7 +11,7 @@ symmetry, personality) is recorded here too.
 from __future__ import annotations
 
 import logging
-from typing import Any
+from typing import Any, ClassVar
 
 from pydantic import ValidationError
 from PySide6.QtCore import Qt
@@ -69,12 +69,17 @@ class NeuroTab(PatientTab):
     """ICE/ICANS assessment and the cilta-cel delayed-neurotoxicity check."""
 
     title = "Neuro (ICE / ICANS)"
+    ITEM_WIDGETS: ClassVar[dict[str, str]] = {
+        "ice_next": "ice_box",
+        "delayed_neurotox_check": "delayed_box",
+    }
 
     def __init__(self, controller: Any, initials: Any, parent: QWidget | None = None) -> None:
         super().__init__(controller, initials, parent)
 
         ice_box = QGroupBox("ICE score — score every item (F3 jumps here)")
         ice_box.setAccessibleName("ICE assessment")
+        self.ice_box = ice_box
         il = QVBoxLayout(ice_box)
         self.form = Form()
         self.items: dict[str, ChoiceButtons] = {}
