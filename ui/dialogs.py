@@ -36,6 +36,7 @@ from PySide6.QtWidgets import (
     QGridLayout,
     QGroupBox,
     QLabel,
+    QLayout,
     QLineEdit,
     QMessageBox,
     QPlainTextEdit,
@@ -213,6 +214,16 @@ def _input_state(widget: QWidget) -> object:
     return None
 
 
+def _invalidate(layout: QLayout) -> None:
+    """Forget cached sizes in ``layout`` and every layout nested in it."""
+    layout.invalidate()
+    for i in range(layout.count()):
+        item = layout.itemAt(i)
+        child = item.layout() if item is not None else None
+        if child is not None:
+            _invalidate(child)
+
+
 def _is_input(widget: QWidget) -> bool:
     return isinstance(
         widget, (QLineEdit, QPlainTextEdit, QComboBox, QAbstractSpinBox, QAbstractButton)
@@ -356,7 +367,9 @@ class FormDialog(QDialog):
     def fit_to_screen(self) -> None:
         """Never larger than the available screen; tall content scrolls inside."""
         avail = screens.available_geometry(self.parentWidget() or self)
-        content = self.holder.sizeHint()
+        lay = self.holder.layout()
+        _invalidate(lay)  # not laid out yet before the first show: recompute
+        content = lay.sizeHint()
         chrome = self.buttons.sizeHint().height() + 40
         width = min(max(self.width(), content.width() + 40), avail.width() - 24)
         height = min(max(content.height() + chrome, 200), avail.height() - 48)

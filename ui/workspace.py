@@ -293,10 +293,11 @@ class PatientWorkspace(QWidget):
         self.status.setText(
             f"Weight {presenters.weight_text(p, now)} · {baseline}, {ice}{hist}{other}"
         )
-        if self.compact:  # one line: the warnings first, then the details
+        if self.compact:  # one line: warnings, day and weight first, then the rest
+            warn = f"{hist.lstrip(' ·')} · " if hist else ""
             self.facts.setText(
-                f"{hist.lstrip(' ·')}{' · ' if hist else ''}{self.status.text()} · "
-                f"{self.facts.text()}"
+                f"{warn}{day} · Weight {presenters.weight_text(p, now)} · {baseline}, {ice} · "
+                f"MRN {p.mrn} · born {p.date_of_birth:%d %b %Y} ({age} y) · {p.sex}{other}"
             )
 
     # ------------------------------------------------------------------ dialogs

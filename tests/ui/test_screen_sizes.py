@@ -147,6 +147,9 @@ def test_every_dialog_fits_with_its_buttons_on_screen(
         dlg.show()
         _settle(qtbot)
         assert dlg.width() <= size[0] and dlg.height() <= size[1], (case, dlg.size())
+        # ... and not needlessly small: the whole form shows when the screen has room.
+        want = dlg.holder.sizeHint().height() + dlg.buttons.height()
+        assert dlg.height() >= min(want, size[1] - 100), (case, dlg.height(), want)
         for btn in (dlg.ok_button, dlg.cancel_button):
             ok, why = _inside(btn, dlg)
             assert ok, f"{size} {case}: {btn.text()}: {why}"

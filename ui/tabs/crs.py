@@ -224,12 +224,11 @@ class CrsTab(PatientTab):
         sg.setHorizontalSpacing(12)
         sg.setVerticalSpacing(0)
         sg.addWidget(self.last_line, 0, 0)
-        sg.addWidget(self.counts, 0, 1)
-        sg.addWidget(self.give_button, 0, 2, 2, 1, Qt.AlignmentFlag.AlignVCenter)
-        sg.addWidget(self.next_line, 1, 0, 1, 2)
-        sg.addWidget(self.why_line, 2, 0, 1, 3)
+        sg.addWidget(self.counts, 1, 0)
+        sg.addWidget(self.next_line, 2, 0)
+        sg.addWidget(self.give_button, 0, 1, 3, 1, Qt.AlignmentFlag.AlignVCenter)
+        sg.addWidget(self.why_line, 3, 0, 1, 2)
         sg.setColumnStretch(0, 1)
-        sg.setColumnStretch(1, 1)
 
         outer = QVBoxLayout(self)
         outer.setContentsMargins(0, 0, 0, 0)
@@ -382,8 +381,8 @@ class CrsTab(PatientTab):
         events = self.controller.events(self.pid)
         last = presenters.latest(events, CrsAssessment)
         self.last_line.setText(
-            f"Recorded: CRS grade {last.grade} · {format_local(last.effective_at)} "
-            f"· {last.recorded_by}"
+            f"Recorded: CRS grade {last.grade} · "
+            f"{presenters.short_time(last.effective_at, self.controller.now)} · {last.recorded_by}"
             if isinstance(last, CrsAssessment)
             else "No CRS grade recorded yet"
         )
