@@ -76,8 +76,11 @@ from ui.forms import (
     set_banner,
     split_error,
 )
+from ui.wording import BAD_PATTERNS, ISO_RE, nurse_text, sources_tooltip, split_sources
 
 logger = logging.getLogger(__name__)
+
+UUID_RE = BAD_PATTERNS["UUID"]
 
 VASOPRESSORS = (
     "norepinephrine",
@@ -104,7 +107,7 @@ def _box(
     text: str,
     details: str | None = None,
 ) -> QMessageBox:
-    box = QMessageBox(icon, title, text, QMessageBox.StandardButton.Ok, parent)
+    box = QMessageBox(icon, title, nurse_text(text), QMessageBox.StandardButton.Ok, parent)
     box.setTextInteractionFlags(Qt.TextInteractionFlag.TextSelectableByMouse)
     if details:
         box.setDetailedText(details)
@@ -1015,7 +1018,11 @@ class DoseDialog(FormDialog):
             return
         d = plan.dose
         self.dose_big.setText(f"{d.dose_mg:g} mg   ·   {d.volume_ml:g} mL")
-        self.dose_calc.setText(d.explanation)
+        calc, keys = split_sources(d.explanation)
+        self.dose_calc.setText(nurse_text(calc))
+        self.dose_calc.setToolTip(
+            sources_tooltip(keys, self.controller.protocol_for(self.pid).sources)
+        )
         self.volume.setText(
             f"Volume: {d.volume_ml:g} mL of 20 mg/mL concentrate (dilute as per pharmacy)"
         )
@@ -1417,11 +1424,12 @@ class CorrectionDialog(FormDialog):
         grid = Form()
         data = event.model_dump(mode="json")
         for name, value in data.items():
-            if name in _FIXED or isinstance(value, (dict, list)):
+            if name in _FIXED or isinstance(value, (dict, list)) or _not_amendable(name, value):
                 continue
             edit = QLineEdit("" if value is None else str(value))
-            edit.setAccessibleName(f"Amended {name}")
-            grid.add(name, f"{name}:", edit)
+            words = presenters.FIELD_LABELS.get(name, name.replace("_", " "))
+            edit.setAccessibleName(f"Amended {words}")
+            grid.add(name, f"{words[:1].upper()}{words[1:]}:", edit)
             self.fields[name] = edit
         grid.finish()
         self.amend_form = grid
@@ -1494,6 +1502,20 @@ class CorrectionDialog(FormDialog):
             if msg.startswith("amendment") or msg.startswith("amended"):
                 self.amend_form.show_error(msg)
             raise
+
+
+_DERIVED = {"explanation", "drivers", "hash", "prev_hash"}
+
+
+def _not_amendable(name: str, value: object) -> bool:
+    """Identifiers, instants and derived text are not typed over in a correction.
+
+    (Ids and alert keys mean nothing to a nurse; a time is corrected by voiding and
+    charting again at the right time; explanations are recomputed by the rules.)
+    """
+    if name in _DERIVED or name.endswith(("_id", "_key")) or name in {"key", "target"}:
+        return True
+    return isinstance(value, str) and bool(ISO_RE.search(value) or UUID_RE.search(value))
 
 
 def _looks_numeric(text: str) -> bool:

@@ -34,6 +34,7 @@ from PySide6.QtWidgets import (
 )
 
 from bedside.timeutil import local_zone
+from ui.wording import nurse_text, sources_tooltip, split_sources
 
 logger = logging.getLogger(__name__)
 
@@ -378,6 +379,7 @@ class Form(QWidget):
         if name not in self.errors:
             self._form_message(message)
             return
+        message = nurse_text(message)
         err = self.errors[name]
         text = err.text()
         err.setText(("⚠ " + message) if not text else f"{text}\n⚠ {message}")
@@ -387,6 +389,7 @@ class Form(QWidget):
         repolish(w)
 
     def _form_message(self, message: str) -> None:
+        message = nurse_text(message)
         text = self.form_error.text()
         self.form_error.setText(("⚠ " + message) if not text else f"{text}\n⚠ {message}")
         self.form_error.setVisible(True)
@@ -502,10 +505,18 @@ def banner(text: str, kind: str, *, icon_name: str | None = None) -> QFrame:
         pic.setAccessibleName(icon_name)
         pic.setObjectName("bannerIcon")
         lay.addWidget(pic)
-    lab = label(text)
+    lab = label("")
     lab.setObjectName("bannerText")
     lay.addWidget(lab, 1)
+    _banner_words(frame, lab, text)
     return frame
+
+
+def _banner_words(frame: QFrame, lab: QLabel, text: str) -> None:
+    """Nurse words in the banner; citation keys go to its tooltip."""
+    clean, keys = split_sources(text)
+    lab.setText(nurse_text(clean) if clean else "")
+    frame.setToolTip(sources_tooltip(keys))
 
 
 KIND_ICONS = {
@@ -525,7 +536,7 @@ def set_banner(
 
     if icon_name is None and kind is not None:
         icon_name = KIND_ICONS.get(kind)
-    banner_text(frame).setText(text)
+    _banner_words(frame, banner_text(frame), text)
     if kind is not None and frame.property("banner") != kind:
         frame.setProperty("banner", kind)
         repolish(frame)

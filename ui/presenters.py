@@ -236,7 +236,13 @@ def _num(value: Any, unit: str) -> str:
 
 
 def summarize(event: EventBase) -> str:
-    """A one-line description of an event with units."""
+    """A one-line description of an event with units, in nurse words (no citation keys)."""
+    from ui.wording import nurse_text
+
+    return nurse_text(_summarize(event))
+
+
+def _summarize(event: EventBase) -> str:
     if isinstance(event, Vitals):
         parts = [f"T {_num(event.temperature_c, '°C')}"]
         if event.heart_rate is not None:

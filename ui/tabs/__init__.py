@@ -204,9 +204,9 @@ class GuidanceBox(QGroupBox):
         repolish(self.status)
         self.text.setText(entry.text)
         sources = [s.strip() for s in entry.source.split(",")]
-        self.source.setText(
-            "Source: " + "; ".join(f"[{s}] {protocol.sources.get(s, '')}" for s in sources)
-        )
+        titles = [protocol.sources.get(s, "") or "local ward policy" for s in sources]
+        self.source.setText("Source: " + "; ".join(dict.fromkeys(titles)))
+        self.source.setToolTip("Protocol source keys: " + ", ".join(sources))
         if entry.discrepancies:
             by_id = {d.id: d for d in protocol.discrepancies}
             lines = []

@@ -44,6 +44,7 @@ from ui.forms import (
 )
 from ui.models import ColumnModel
 from ui.tabs import Columns, GuidanceBox, PatientTab, footer, resize_columns, scrolling, table_view
+from ui.wording import nurse_text
 
 logger = logging.getLogger(__name__)
 
@@ -419,7 +420,9 @@ class CrsTab(PatientTab):
         elif check.allowed:
             self.why_line.setText("The interval, 24 h and course limits all allow a dose now.")
         else:
-            self.why_line.setText("Why not now: " + "; ".join(check.reason_text.values()) + ".")
+            self.why_line.setText(
+                nurse_text("Why not now: " + "; ".join(check.reason_text.values()) + ".")
+            )
         self.window_line.setText(
             f"The 24 h window frees at {format_local(check.window_frees_at)} "
             f"({presenters.countdown(check.window_frees_at, now)})."
