@@ -19,7 +19,7 @@ from collections.abc import Callable
 
 logger = logging.getLogger(__name__)
 
-_SOURCE_KEY = r"(?:S\d+|SEED|LOCAL)"
+_SOURCE_KEY = r"(?:S\d+[a-z]?|SEED|LOCAL)"
 SOURCES_RE = re.compile(rf"\s*\[({_SOURCE_KEY}(?:\s*,\s*{_SOURCE_KEY})*)\]")
 """A citation such as ``[S2, S3, S10, SEED]`` (with the space before it)."""
 
@@ -121,7 +121,9 @@ BAD_PATTERNS: dict[str, re.Pattern[str]] = {
     "ISO timestamp": ISO_RE,
     "citation key": re.compile(rf"\[{_SOURCE_KEY}"),
     "UUID": re.compile(r"\b[0-9a-f]{8}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{12}\b", re.I),
-    "software word": re.compile(r"\bQt|PySide|Traceback|Exception|\bNone\b|\bms\b"),
+    "software word": re.compile(
+        r"\bQt|PySide|Traceback|Exception|=None|\(None\)|: None\b|\bms\b|data director"
+    ),
 }
 """What must never reach a nurse (checked by the tests on every message shown)."""
 
