@@ -17,7 +17,7 @@ from datetime import UTC, datetime
 from typing import Any
 
 from PySide6.QtCore import QDateTime, QSize, Qt, QTimeZone, Signal
-from PySide6.QtGui import QResizeEvent
+from PySide6.QtGui import QKeyEvent, QResizeEvent
 from PySide6.QtWidgets import (
     QAbstractButton,
     QButtonGroup,
@@ -251,6 +251,34 @@ class ChoiceButtons(QWidget):
         if isinstance(layout, QHBoxLayout):
             layout.addStretch(1)
         self._group.idClicked.connect(lambda _i: self.changed.emit())
+
+    def keyPressEvent(self, event: QKeyEvent) -> None:
+        """A digit chooses the button showing that number and moves on to the next field."""
+        text = event.text()
+        if text.isdigit():
+            for btn in self._group.buttons():
+                if btn.text() == text and btn.isEnabled():
+                    btn.click()
+                    self._focus_next()
+                    event.accept()
+                    return
+        super().keyPressEvent(event)
+
+    def _focus_next(self) -> None:
+        widget = self.nextInFocusChain()
+        for _ in range(500):
+            if widget is None or widget is self.window():
+                return
+            if (
+                not self.isAncestorOf(widget)
+                and widget is not self
+                and widget.focusPolicy() & Qt.FocusPolicy.TabFocus
+                and widget.isVisible()
+                and widget.isEnabled()
+            ):
+                widget.setFocus(Qt.FocusReason.TabFocusReason)
+                return
+            widget = widget.nextInFocusChain()
 
     def value(self) -> Any:
         """The chosen value, or :data:`UNSET`."""

@@ -100,9 +100,14 @@ def _run_steps(counter: Counter, container: Any, steps: list[Step], how: str) ->
             counter.tab_to(widget)
             counter.type(text)
         else:
-            counter.tab_to(widget.parentWidget())  # Tab stops once per group of choices
-            counter.arrow_to(widget)
-            counter.key(Qt.Key.Key_Space)
+            group = widget.parentWidget()
+            if not group.isAncestorOf(QApplication.focusWidget()):
+                counter.tab_to(group)  # Tab stops once per group of choices
+            if widget.text().isdigit():
+                counter.type(widget.text())  # a digit chooses that score and moves on
+            else:
+                counter.arrow_to(widget)
+                counter.key(Qt.Key.Key_Space)
 
 
 def _submit(counter: Counter, submit_button: QWidget, how: str) -> None:
