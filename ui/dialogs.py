@@ -76,7 +76,14 @@ from ui.forms import (
     set_banner,
     split_error,
 )
-from ui.wording import BAD_PATTERNS, ISO_RE, nurse_text, sources_tooltip, split_sources
+from ui.wording import (
+    BAD_PATTERNS,
+    ISO_RE,
+    SNAKE_RE,
+    nurse_text,
+    sources_tooltip,
+    split_sources,
+)
 
 logger = logging.getLogger(__name__)
 
@@ -1515,7 +1522,10 @@ def _not_amendable(name: str, value: object) -> bool:
     """
     if name in _DERIVED or name.endswith(("_id", "_key")) or name in {"key", "target"}:
         return True
-    return isinstance(value, str) and bool(ISO_RE.search(value) or UUID_RE.search(value))
+    if not isinstance(value, str):
+        return False
+    # Instants, ids and coded values (``tocilizumab_reassess``) are not typed over.
+    return bool(ISO_RE.search(value) or UUID_RE.search(value) or SNAKE_RE.fullmatch(value))
 
 
 def _looks_numeric(text: str) -> bool:
