@@ -300,3 +300,32 @@ def test_dose_saved_with_enter_and_confirmed(ward: tuple[Any, str], qtbot: Any) 
     assert dlg.result() == QDialog.DialogCode.Accepted
     text = session.window.saved_label.text()
     assert text.startswith("✓ Saved: Tocilizumab 560 mg") and "bed 4A-02" in text, text
+
+
+def test_enter_records_the_tab_forms_too(ward: tuple[Any, str], qtbot: Any) -> None:
+    """Labs and ICE live in tabs, not dialogs: Enter in their fields records them as well."""
+    from bedside.record import IceAssessment, Lab
+
+    session, pid = ward
+    window = session.window
+    tox = window.open_patient(pid, "toxicity").toxicity
+    window.activateWindow()
+    qtbot.waitUntil(lambda: QApplication.activeWindow() is window, timeout=2000)
+    tox.test.setCurrentIndex(tox.test.findData("hemoglobin"))
+    tox.unit.setCurrentIndex(tox.unit.findData("g/L"))
+    tox.lab_by.setText("AB")
+    tox.value.setFocus()
+    QTest.keyClicks(tox.value, "78")
+    QTest.keyClick(tox.value, Qt.Key.Key_Return)
+    labs = [e for e in session.controller.events(pid) if isinstance(e, Lab)]
+    assert [(lab.value, lab.unit) for lab in labs] == [(78.0, "g/L")]
+
+    neuro = window.open_patient(pid, "neuro").neuro
+    neuro.focus_first_item()
+    for digit in "43111":  # a digit chooses that score and moves to the next item
+        QTest.keyClicks(_focus(), digit)
+    assert neuro.score() == 10
+    neuro.consciousness.buttons()[0].click()
+    QTest.keyClick(_focus(), Qt.Key.Key_Return)
+    ice = [e for e in session.controller.events(pid) if isinstance(e, IceAssessment)]
+    assert [e.ice_score for e in ice] == [10]
