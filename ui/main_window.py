@@ -31,6 +31,7 @@ from PySide6.QtWidgets import (
 )
 
 from bedside import __version__
+from bedside.timesafety import SYSTEM_INITIALS
 from bedside.timeutil import format_local
 from ui import presenters, screens
 from ui.alarm import Alarm
@@ -431,10 +432,17 @@ class MainWindow(QMainWindow):
     def _on_saved(self, pid: str) -> None:
         if self.workspace is not None:
             self.workspace.record_saved(pid)
-        p = self.controller.patient(pid) if pid in self.controller.patient_ids() else None
-        who = f" for {presenters.bed_or_name(p)}" if p is not None else ""
+        if pid not in self.controller.patient_ids():
+            return
+        p = self.controller.patient(pid)
+        events = [e for e in self.controller.record(pid).events if e.recorded_by != SYSTEM_INITIALS]
+        what = presenters.summarize(events[-1]).split(" — ")[0].split(";")[0] if events else ""
+        if len(what) > 70:
+            what = what[:69] + "…"
+        when = events[-1].effective_at if events else self.controller.now
         self.saved_label.setText(
-            f"✓ Saved{who} at {presenters.short_time(self.controller.now, self.controller.now)}"
+            f"✓ Saved: {what + ', ' if what else ''}{presenters.bed_or_name(p)}, "
+            f"{presenters.short_time(when, self.controller.now)}"
         )
 
     def show_saved(self, text: str) -> None:

@@ -329,3 +329,14 @@ def test_enter_records_the_tab_forms_too(ward: tuple[Any, str], qtbot: Any) -> N
     QTest.keyClick(_focus(), Qt.Key.Key_Return)
     ice = [e for e in session.controller.events(pid) if isinstance(e, IceAssessment)]
     assert [e.ice_score for e in ice] == [10]
+
+
+def test_tab_forms_confirm_what_was_saved(ward: tuple[Any, str]) -> None:
+    """A CRS assessment recorded in its tab is confirmed with what, for whom and when."""
+    session, pid = ward
+    crs = session.window.open_patient(pid, "crs").crs
+    crs.temp.setText("38.6")
+    crs.by.setText("AB")
+    crs.record()
+    text = session.window.saved_label.text()
+    assert text.startswith("✓ Saved: CRS grade 1") and "bed 4A-02" in text, text
