@@ -183,7 +183,7 @@ class MainWindow(QMainWindow):
         self.splitter.setStretchFactor(0, 3)
         self.splitter.setStretchFactor(1, 1)
         self.splitter.setChildrenCollapsible(False)
-        self.splitter.setSizes([1100, 500])
+        self.splitter.setSizes([1000, 360])
         outer.addWidget(self.splitter, 1)
         self.setCentralWidget(central)
 

@@ -34,7 +34,7 @@ class TimersPanel(QWidget):
         self.controller = controller
         self.initials = initials
         self.setAccessibleName("Timers panel")
-        self.setMinimumWidth(380)
+        self.setMinimumWidth(350)
         lay = QVBoxLayout(self)
         lay.setContentsMargins(6, 6, 6, 6)
         self.title = label("Timers", "section")
