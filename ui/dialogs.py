@@ -543,6 +543,14 @@ class FormDialog(QDialog):
         self.controller.announce(text)
 
 
+def _require(form: Form, name: str, value: str, what: str) -> str:
+    """A required text, raising at once (older form code; :meth:`FormDialog.need` lists
+    every problem together instead)."""
+    if not value:
+        raise ParseError(f"{name}: enter {what}")
+    return value
+
+
 def _combo(items: list[tuple[str, str]], accessible: str) -> QComboBox:
     box = QComboBox()
     box.setAccessibleName(accessible)
