@@ -80,7 +80,7 @@ class BoardView(QWidget):
         self.table.setModel(self.model)
         header = self.table.horizontalHeader()
         header.setDefaultAlignment(Qt.AlignmentFlag.AlignLeft)
-        widths = [60, 215, 300, 105, 165, 220]
+        widths = [56, 215, 240, 100, 140, 200]
         for i, w in enumerate(widths):
             header.setSectionResizeMode(i, QHeaderView.ResizeMode.Interactive)
             header.resizeSection(i, w)

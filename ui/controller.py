@@ -131,6 +131,8 @@ class WardController(QObject):
 
     record_saved = Signal(str)
     """A patient's record changed (patient id)."""
+    announced = Signal(str)
+    """What a form just saved, in words, for the main window ("Saved: …")."""
     patients_changed = Signal()
     """A patient was added (the board must be rebuilt)."""
     refreshed = Signal()
@@ -387,6 +389,10 @@ class WardController(QObject):
         if new_patient:
             self.patients_changed.emit()
         self.record_saved.emit(pid)
+
+    def announce(self, text: str) -> None:
+        """Tell the window what was just saved (shown in the status bar)."""
+        self.announced.emit(text)
 
     def reload(self) -> None:
         """Reload every file from disk (after a conflict) and rebuild everything."""

@@ -14,15 +14,19 @@ nothing was saved.
 
 from __future__ import annotations
 
+import itertools
 import logging
 import uuid
 from collections.abc import Callable
 from datetime import date, datetime, timedelta
 from typing import Any
 
-from PySide6.QtCore import QDate, Qt
-from PySide6.QtGui import QKeySequence
+from PySide6.QtCore import QDate, QEvent, QObject, Qt
+from PySide6.QtGui import QKeyEvent, QKeySequence
 from PySide6.QtWidgets import (
+    QAbstractButton,
+    QAbstractSpinBox,
+    QApplication,
     QCheckBox,
     QComboBox,
     QDateEdit,
@@ -32,6 +36,7 @@ from PySide6.QtWidgets import (
     QGridLayout,
     QGroupBox,
     QLabel,
+    QLayout,
     QLineEdit,
     QMessageBox,
     QPlainTextEdit,
@@ -55,7 +60,7 @@ from bedside.record import EventBase, Medication
 from bedside.rules import DEVICE_LABELS
 from bedside.service import DosePlan
 from bedside.timeutil import format_duration, format_local
-from ui import presenters
+from ui import presenters, screens
 from ui.controller import DueRow, WardController
 from ui.forms import (
     UNSET,
@@ -71,9 +76,20 @@ from ui.forms import (
     parse_number,
     repolish,
     set_banner,
+    split_error,
+)
+from ui.wording import (
+    BAD_PATTERNS,
+    ISO_RE,
+    SNAKE_RE,
+    nurse_text,
+    sources_tooltip,
+    split_sources,
 )
 
 logger = logging.getLogger(__name__)
+
+UUID_RE = BAD_PATTERNS["UUID"]
 
 VASOPRESSORS = (
     "norepinephrine",
@@ -100,7 +116,7 @@ def _box(
     text: str,
     details: str | None = None,
 ) -> QMessageBox:
-    box = QMessageBox(icon, title, text, QMessageBox.StandardButton.Ok, parent)
+    box = QMessageBox(icon, title, nurse_text(text), QMessageBox.StandardButton.Ok, parent)
     box.setTextInteractionFlags(Qt.TextInteractionFlag.TextSelectableByMouse)
     if details:
         box.setDetailedText(details)
@@ -206,8 +222,77 @@ def with_confirmation(
 # --------------------------------------------------------------------------- base
 
 
+class Problems(BedsideError):
+    """Several problems found in one form, each named by its field."""
+
+    def __init__(self, problems: list[tuple[str, str]]) -> None:
+        super().__init__("; ".join(f"{n}: {t}" for n, t in problems))
+        self.problems = problems
+
+
+def ask_discard(parent: QWidget | None) -> bool:
+    """Ask before throwing typed data away; True only when the nurse chooses Discard."""
+    box = QMessageBox(
+        QMessageBox.Icon.Question,
+        "Discard what you typed?",
+        "Discard what you typed?\n\nNothing from this form has been saved yet.",
+        QMessageBox.StandardButton.NoButton,
+        parent,
+    )
+    keep = box.addButton("Keep editing", QMessageBox.ButtonRole.RejectRole)
+    discard = box.addButton("Discard", QMessageBox.ButtonRole.DestructiveRole)
+    box.setDefaultButton(keep)
+    box.setEscapeButton(keep)
+    box.exec()
+    return box.clickedButton() is discard
+
+
+def _input_state(widget: QWidget) -> object:
+    """What a nurse could have changed in ``widget`` (None for non-input widgets)."""
+    if isinstance(widget, QPlainTextEdit):
+        return widget.toPlainText()
+    if isinstance(widget, QComboBox):
+        return widget.currentIndex()
+    if isinstance(widget, QAbstractSpinBox):
+        return widget.text()
+    if isinstance(widget, QLineEdit):
+        return widget.text()
+    if isinstance(widget, QAbstractButton) and widget.isCheckable():
+        return widget.isChecked()
+    return None
+
+
+def _invalidate(layout: QLayout) -> None:
+    """Forget cached sizes in ``layout`` and every layout nested in it."""
+    layout.invalidate()
+    for i in range(layout.count()):
+        item = layout.itemAt(i)
+        child = item.layout() if item is not None else None
+        if child is not None:
+            _invalidate(child)
+
+
+def _is_input(widget: QWidget) -> bool:
+    return isinstance(
+        widget, (QLineEdit, QPlainTextEdit, QComboBox, QAbstractSpinBox, QAbstractButton)
+    )
+
+
 class FormDialog(QDialog):
-    """A dialog around a :class:`Form` whose main button runs :meth:`apply`."""
+    """The one base of every dialog that takes input (tests check none bypasses it).
+
+    It cannot lose what a nurse typed:
+
+    * it opens with the keyboard in the first field that still needs typing;
+    * Enter in any field (Shift+Enter for a new line in a text box) presses the main
+      button: the entry is saved, or every problem is shown next to its field and the
+      dialog stays open with everything still there;
+    * the main and Cancel buttons come last in the Tab order; Cancel is never the default;
+    * Cancel, Esc or the close box with anything typed asks "Discard what you typed?"
+      (default: keep editing);
+    * after a save the main window says what was saved, for whom and when;
+    * the body scrolls, so the buttons stay on screen on a small or scaled display.
+    """
 
     def __init__(
         self,
@@ -222,53 +307,283 @@ class FormDialog(QDialog):
         self.setWindowTitle(title)
         self.setAccessibleName(title)
         self.setModal(True)
+        self.setSizeGripEnabled(True)
         self.result_value: Any = None
+        self.pid: str | None = None
+        self._problems: list[tuple[str, str]] = []
+        self._snapshot: list[tuple[QWidget, object]] | None = None
+        self._prepared = False
         outer = QVBoxLayout(self)
-        self.header = QVBoxLayout()
-        outer.addLayout(self.header)
-        self.form = Form()
-        scroll = QScrollArea()
-        scroll.setWidgetResizable(True)
-        scroll.setFrameShape(QFrame.Shape.NoFrame)
+        self.scroll = QScrollArea()
+        self.scroll.setWidgetResizable(True)
+        self.scroll.setFrameShape(QFrame.Shape.NoFrame)
+        self.scroll.setFocusPolicy(Qt.FocusPolicy.NoFocus)
+        self.scroll.setHorizontalScrollBarPolicy(Qt.ScrollBarPolicy.ScrollBarAlwaysOff)
         holder = QWidget()
-        self.body = QVBoxLayout(holder)
+        inner = QVBoxLayout(holder)
+        inner.setContentsMargins(0, 0, 0, 0)
+        self.header = QVBoxLayout()
+        inner.addLayout(self.header)
+        self.form = Form()
+        self.body = QVBoxLayout()
         self.body.setContentsMargins(0, 0, 0, 0)
         self.body.addWidget(self.form)
         self.body.addStretch(1)
-        scroll.setWidget(holder)
-        outer.addWidget(scroll, 1)
+        inner.addLayout(self.body, 1)
+        self.scroll.setWidget(holder)
+        self.holder = holder
+        outer.addWidget(self.scroll, 1)
         self.buttons = QDialogButtonBox()
         self.ok_button = button(ok_text, role="primary", slot=self.submit)
         self.ok_button.setDefault(True)
         self.cancel_button = button("Cancel", slot=self.reject)
+        self.cancel_button.setAutoDefault(False)
+        self.cancel_button.setDefault(False)
         self.buttons.addButton(self.ok_button, QDialogButtonBox.ButtonRole.ActionRole)
         self.buttons.addButton(self.cancel_button, QDialogButtonBox.ButtonRole.RejectRole)
         outer.addWidget(self.buttons)
         self.resize(640, 560)
 
+    # ------------------------------------------------------------------ opening
+
+    def setVisible(self, visible: bool) -> None:
+        """Before the first show: tab order and size for the screen (see :meth:`prepare`)."""
+        first = visible and not self._prepared
+        if first:
+            self.prepare()
+        super().setVisible(visible)
+        if first:
+            focus = self.first_field()
+            if focus is not None:
+                focus.setFocus(Qt.FocusReason.TabFocusReason)
+
+    def prepare(self) -> None:
+        """Order the Tab chain (fields, then buttons), size for the screen, note the start."""
+        self._prepared = True
+        for btn in self.findChildren(QPushButton):
+            if btn is not self.ok_button:
+                btn.setAutoDefault(False)
+                btn.setDefault(False)
+        self.ok_button.setDefault(True)
+        chain = [w for w in self.focus_chain() if w not in (self.ok_button, self.cancel_button)]
+        chain += [self.ok_button, self.cancel_button]
+        for a, b in itertools.pairwise(chain):
+            QWidget.setTabOrder(a, b)
+        for edit in self.findChildren(QPlainTextEdit):
+            edit.installEventFilter(self)
+        self.fit_to_screen()
+        self._snapshot = self._state()
+
+    def focus_chain(self) -> list[QWidget]:
+        """The dialog's widgets that take the keyboard, in Tab order."""
+        out: list[QWidget] = []
+        w = self.nextInFocusChain()
+        seen: set[int] = set()
+        while w is not None and w is not self and id(w) not in seen:
+            seen.add(id(w))
+            if self.isAncestorOf(w) and w.focusPolicy() & Qt.FocusPolicy.TabFocus:
+                out.append(w)
+            w = w.nextInFocusChain()
+        return out
+
+    def input_fields(self) -> list[QWidget]:
+        """The input widgets a nurse can reach with Tab now (buttons of the box excluded)."""
+        return [
+            w
+            for w in self.focus_chain()
+            if w not in (self.ok_button, self.cancel_button)
+            and _is_input(w)
+            and w.isVisibleTo(self)
+            and w.isEnabled()
+        ]
+
+    def first_field(self) -> QWidget | None:
+        """The first field still needing input, else the first field."""
+        fields = self.input_fields()
+        for w in fields:
+            if isinstance(w, QLineEdit) and not w.text() and not w.isReadOnly():
+                if isinstance(w.parentWidget(), QAbstractSpinBox):
+                    continue
+                return w
+            if isinstance(w, QPlainTextEdit) and not w.toPlainText():
+                return w
+            group = w.parentWidget()
+            if isinstance(group, ChoiceButtons) and not group.is_set():
+                return w
+        return fields[0] if fields else None
+
+    def fit_to_screen(self) -> None:
+        """Never larger than the available screen; tall content scrolls inside."""
+        avail = screens.available_geometry(self.parentWidget() or self)
+        lay = self.holder.layout()
+        _invalidate(lay)  # not laid out yet before the first show: recompute
+        content = lay.sizeHint()
+        chrome = self.buttons.sizeHint().height() + 40
+        width = min(max(self.width(), content.width() + 40), avail.width() - 24)
+        height = min(max(content.height() + chrome, 200), avail.height() - 48)
+        self.setMaximumHeight(max(avail.height() - 24, 200))
+        self.setMinimumWidth(min(self.minimumWidth(), width))
+        self.resize(width, height)
+        geo = self.frameGeometry()
+        geo.moveCenter(avail.center())
+        self.move(max(avail.left(), geo.left()), max(avail.top(), geo.top()))
+
+    # ------------------------------------------------------------------ keys
+
+    def keyPressEvent(self, event: QKeyEvent) -> None:
+        """Enter anywhere saves (the main button); Esc asks before discarding."""
+        if event.key() in (Qt.Key.Key_Return, Qt.Key.Key_Enter):
+            self.press_ok()
+            event.accept()
+            return
+        super().keyPressEvent(event)
+
+    def eventFilter(self, watched: QObject, event: QEvent) -> bool:
+        """Enter in a text box saves too; Shift+Enter makes a new line."""
+        if (
+            event.type() == QEvent.Type.KeyPress
+            and isinstance(event, QKeyEvent)
+            and event.key() in (Qt.Key.Key_Return, Qt.Key.Key_Enter)
+            and not event.modifiers() & Qt.KeyboardModifier.ShiftModifier
+        ):
+            self.press_ok()
+            return True
+        return super().eventFilter(watched, event)
+
+    def focusNextPrevChild(self, next: bool) -> bool:
+        """Tab wraps from Cancel back to the first field (and Shift+Tab the other way)."""
+        chain = [w for w in self.focus_chain() if w.isVisibleTo(self) and w.isEnabled()]
+        focus = QApplication.focusWidget()
+        if chain and focus is not None:
+            if next and focus is chain[-1]:
+                chain[0].setFocus(Qt.FocusReason.TabFocusReason)
+                return True
+            if not next and focus is chain[0]:
+                chain[-1].setFocus(Qt.FocusReason.BacktabFocusReason)
+                return True
+        return super().focusNextPrevChild(next)
+
+    def press_ok(self) -> None:
+        """What Enter does: the main button, when it can be pressed."""
+        if self.ok_button.isEnabled() and self.ok_button.isVisible():
+            self.ok_button.click()
+
+    # ------------------------------------------------------------------ closing
+
+    def _state(self) -> list[tuple[QWidget, object]]:
+        return [(w, st) for w in self.findChildren(QWidget) if (st := _input_state(w)) is not None]
+
+    def is_dirty(self) -> bool:
+        """Whether anything was typed or chosen since the dialog opened."""
+        if self._snapshot is None:
+            return False
+        return any(_input_state(w) != st for w, st in self._snapshot)
+
+    def reject(self) -> None:
+        """Cancel, Esc and the close box: ask first when something was typed."""
+        try:
+            dirty = self.is_dirty()
+        except Exception:  # never lose typed data to a bug: ask instead
+            logger.exception("could not tell whether the form was changed")
+            dirty = True
+        if dirty and not ask_discard(self):
+            return
+        super().reject()
+
+    # ------------------------------------------------------------------ saving
+
+    def problem(self, name: str, text: str) -> None:
+        """Note a problem with field ``name`` (shown with the others at the end)."""
+        self._problems.append((name, text))
+
+    def need(self, name: str, value: str, what: str) -> str:
+        """A required text; an empty one is noted as a problem."""
+        if not value:
+            self.problem(name, f"enter {what}")
+        return value
+
+    def number(
+        self, name: str, text: str, *, integer: bool = False, required: str | None = None
+    ) -> float | None:
+        """A number read from ``text``; unreadable (or missing when required) is noted."""
+        try:
+            value = parse_number(text, what=name, integer=integer)
+        except ParseError as exc:
+            self.problem(name, split_error(str(exc))[0][1])
+            return None
+        if value is None and required:
+            self.problem(name, required)
+        return value
+
+    def check(self) -> None:
+        """Stop before saving when any problem was noted (all of them are shown)."""
+        if self._problems:
+            raise Problems(list(self._problems))
+
+    def forms(self) -> list[Form]:
+        """Every form of the dialog (errors are placed in the one that has the field)."""
+        return [self.form, *(f for f in self.findChildren(Form) if f is not self.form)]
+
+    def show_problems(self, problems: list[tuple[str, str]]) -> None:
+        """Each problem next to its field (the form line when no field matches)."""
+        forms = self.forms()
+        for name, text in problems:
+            target = next((f for f in forms if f.aliases.get(name, name) in f.errors), self.form)
+            target.set_error(name, text)
+        for f in forms:
+            focus = f.first_invalid()
+            if focus is not None:
+                focus.setFocus()
+                break
+
     def submit(self) -> bool:
         """Validate and apply; True (and accepted) on success."""
-        self.form.clear_errors()
+        for f in self.forms():
+            f.clear_errors()
+        self._problems = []
         try:
             self.result_value = self.apply()
+        except Problems as exc:
+            self.show_problems(exc.problems)
+            return False
         except ParseError as exc:
+            self.show_problems(self._problems)
             self.form.show_error(str(exc))
             return False
         except (InputError, LimitError) as exc:
+            self.show_problems(self._problems)
             self.form.show_error(str(exc))
             return False
         except BedsideError as exc:
             self.form.show_error(core_error_text(exc))
             return False
+        self.announce(self.result_value)
+        self._snapshot = None
         self.accept()
         return True
 
-    def apply(self) -> Any:
-        """Subclasses: read the form and call the controller (raise core errors)."""
-        raise NotImplementedError
+    def saved_what(self, result: Any) -> str:
+        """Subclasses: a few words for what was saved (default: the event's summary)."""
+        if isinstance(result, EventBase):
+            return presenters.summarize(result).split(";")[0]
+        return self.windowTitle()
+
+    def announce(self, result: Any) -> None:
+        """Tell the main window what was saved, for whom and when."""
+        when = result.effective_at if isinstance(result, EventBase) else self.controller.now
+        who = ""
+        pid = self.pid or (result if isinstance(result, str) else None)
+        if pid is not None and pid in self.controller.patient_ids():
+            p = self.controller.patient(pid)
+            who = f", {presenters.bed_or_name(p)}"
+        at = presenters.short_time(when, self.controller.now)
+        text = f"Saved: {self.saved_what(result)}{who}, {at}"
+        self.controller.announce(text)
 
 
 def _require(form: Form, name: str, value: str, what: str) -> str:
+    """A required text, raising at once (older form code; :meth:`FormDialog.need` lists
+    every problem together instead)."""
     if not value:
         raise ParseError(f"{name}: enter {what}")
     return value
@@ -349,6 +664,10 @@ class AddPatientDialog(FormDialog):
         self.infused.toggled.connect(self._sync)
         self._sync()
 
+    def saved_what(self, result: Any) -> str:
+        """``new patient Jane Doe``."""
+        return f"new patient {self.name.text().strip()}"
+
     def _sync(self) -> None:
         on = self.infused.isChecked()
         self.infusion_at.setEnabled(on)
@@ -356,7 +675,6 @@ class AddPatientDialog(FormDialog):
 
     def apply(self) -> str:
         """Create the patient."""
-        f = self.form
         fields: dict[str, Any] = {
             "patient_id": "p" + uuid.uuid4().hex[:12],
             "name": self.name.text().strip(),
@@ -368,16 +686,17 @@ class AddPatientDialog(FormDialog):
         bed = self.bed.text().strip()
         if bed:
             fields["bed"] = bed
-        weight = parse_number(self.weight.text(), what="weight_kg")
+        weight = self.number("weight_kg", self.weight.text())
         if weight is not None:
             fields["weight_kg"] = weight
             fields["weight_measured_at"] = self.controller.clock.now()
         if self.infused.isChecked():
             fields["infusion_at"] = self.infusion_at.instant()
             if not self.history.is_set():
-                raise ParseError("dose_history_complete: say whether the full history is known")
+                self.problem("dose_history_complete", "say whether the full history is known")
             fields["dose_history_complete"] = bool(self.history.value())
-        initials = _require(f, "recorded_by", self.by.value(), "your initials")
+        initials = self.need("recorded_by", self.by.value(), "your initials")
+        self.check()
         return self.controller.add_patient(recorded_by=initials, **fields)
 
 
@@ -414,12 +733,15 @@ class WeightDialog(FormDialog):
         self.form.finish()
         self.resize(560, 360)
 
+    def saved_what(self, result: Any) -> str:
+        """``weight 72 kg``."""
+        return f"weight {self.weight.text().strip()} kg"
+
     def apply(self) -> EventBase:
         """Save the weight as a patient update."""
-        weight = parse_number(self.weight.text(), what="weight_kg")
-        if weight is None:
-            raise ParseError("weight_kg: enter the weight in kg")
-        initials = _require(self.form, "recorded_by", self.by.value(), "your initials")
+        weight = self.number("weight_kg", self.weight.text(), required="enter the weight in kg")
+        initials = self.need("recorded_by", self.by.value(), "your initials")
+        self.check()
         when = self.when.instant()
         return with_confirmation(
             self,
@@ -463,9 +785,14 @@ class InfusionDialog(FormDialog):
         self.form.finish()
         self.resize(600, 360)
 
+    def saved_what(self, result: Any) -> str:
+        """``CAR T infusion``."""
+        return "CAR T infusion (day 0)"
+
     def apply(self) -> EventBase:
         """Save infusion time and lot."""
-        initials = _require(self.form, "recorded_by", self.by.value(), "your initials")
+        initials = self.need("recorded_by", self.by.value(), "your initials")
+        self.check()
         changes: dict[str, Any] = {"infusion_at": self.when.instant().isoformat()}
         lot = self.lot.text().strip()
         if lot:
@@ -496,12 +823,17 @@ class NoteDialog(FormDialog):
         self.form.finish()
         self.resize(600, 380)
 
+    def saved_what(self, result: Any) -> str:
+        """``note``."""
+        return "note"
+
     def apply(self) -> EventBase:
         """Save the note."""
         text = self.text.toPlainText().strip()
         if not text:
-            raise ParseError("text: write the note")
-        initials = _require(self.form, "recorded_by", self.by.value(), "your initials")
+            self.problem("text", "write the note")
+        initials = self.need("recorded_by", self.by.value(), "your initials")
+        self.check()
         return self.controller.chart(self.pid, "note", recorded_by=initials, text=text)
 
 
@@ -569,27 +901,32 @@ class VitalsDialog(FormDialog):
         f.finish()
 
     def values(self) -> dict[str, Any]:
-        """The vitals typed so far (parse errors raise)."""
+        """The vitals typed so far (unreadable numbers are noted as problems)."""
         out: dict[str, Any] = {
-            "temperature_c": parse_number(self.temp.text(), what="temperature_c"),
-            "heart_rate": parse_number(self.hr.text(), what="heart_rate", integer=True),
-            "systolic_mmhg": parse_number(self.sbp.text(), what="systolic_mmhg", integer=True),
-            "diastolic_mmhg": parse_number(self.dbp.text(), what="diastolic_mmhg", integer=True),
-            "spo2_pct": parse_number(self.spo2.text(), what="spo2_pct", integer=True),
-            "respiratory_rate": parse_number(self.rr.text(), what="respiratory_rate", integer=True),
+            "temperature_c": self.number("temperature_c", self.temp.text()),
+            "heart_rate": self.number("heart_rate", self.hr.text(), integer=True),
+            "systolic_mmhg": self.number("systolic_mmhg", self.sbp.text(), integer=True),
+            "diastolic_mmhg": self.number("diastolic_mmhg", self.dbp.text(), integer=True),
+            "spo2_pct": self.number("spo2_pct", self.spo2.text(), integer=True),
+            "respiratory_rate": self.number("respiratory_rate", self.rr.text(), integer=True),
             "oxygen_device": self.device.currentData(),
-            "oxygen_flow_l_min": parse_number(self.flow.text(), what="oxygen_flow_l_min"),
+            "oxygen_flow_l_min": self.number("oxygen_flow_l_min", self.flow.text()),
             "vasopressors": [n for n, cb in self.pressors.items() if cb.isChecked()],
         }
         return out
+
+    def saved_what(self, result: Any) -> str:
+        """``vital signs (T 37.2 °C, HR 88 /min, …)``."""
+        return f"vital signs ({presenters.summarize(result)})"
 
     def apply(self) -> EventBase:
         """Chart the vitals."""
         vals = self.values()
         measured = [k for k, v in vals.items() if v not in (None, [], "none")]
-        if not measured:
-            raise ParseError("temperature_c: enter at least one measurement")
-        initials = _require(self.form, "recorded_by", self.by.value(), "your initials")
+        if not measured and not self._problems:
+            self.problem("temperature_c", "enter at least one measurement")
+        initials = self.need("recorded_by", self.by.value(), "your initials")
+        self.check()
         return self.controller.chart(
             self.pid,
             "vitals",
@@ -767,7 +1104,9 @@ class DoseDialog(FormDialog):
         protocol = self.controller.protocol_for(self.pid)
         mg, ml = shown_dose_mg(d.dose_mg, protocol), shown_volume_ml(d.volume_ml, protocol)
         self.dose_big.setText(f"{mg}   ·   {ml}")
-        self.dose_calc.setText(d.explanation)
+        calc, keys = split_sources(d.explanation)
+        self.dose_calc.setText(nurse_text(calc))
+        self.dose_calc.setToolTip(sources_tooltip(keys, protocol.sources))
         self.volume.setText(
             f"Volume: {ml} of {protocol.tocilizumab.concentration_mg_per_ml.value:g} mg/mL "
             "concentrate (dilute as per pharmacy)"
@@ -892,22 +1231,22 @@ class DoseDialog(FormDialog):
             raise ParseError(f"weight_kg: {self.plan_error or 'no usable weight'}")
         if plan.hard_block:
             raise LimitError("Cannot give: " + plan.check.explanation)
-        given_by = _require(self.form, "given_by", self.given_by.value(), "your initials")
-        checked_by = _require(
-            self.form, "checked_by", self.checked_by.value(), "the checking nurse's initials"
+        given_by = self.need("given_by", self.given_by.value(), "your initials")
+        checked_by = self.need(
+            "checked_by", self.checked_by.value(), "the checking nurse's initials"
         )
         codes = [f.code for f in plan.confirmations]
         limits = [c for c in codes if c != "stale_weight"]
         if limits and not self.confirm_weight.isChecked():
             why = "dose is capped" if "dose_capped" in limits else "see the note above"
-            raise ParseError(f"weight_confirmed: tick the box to confirm the weight ({why})")
+            self.problem("weight_confirmed", f"tick the box to confirm the weight ({why})")
         reason = self.weight_reason.text().strip()
         if "stale_weight" in codes:
             if len(reason) < 5:
-                self.weight_reason.setFocus()
-                raise ParseError(
-                    "weight_reason: the weight is old — write why the dose is given on it "
-                    "(at least 5 characters), or record a new weight"
+                self.problem(
+                    "weight_reason",
+                    "the weight is old — write why the dose is given on it "
+                    "(at least 5 characters), or record a new weight",
                 )
             limits.append("stale_weight")
         confirmation = (
@@ -919,23 +1258,17 @@ class DoseDialog(FormDialog):
         if plan.needs_override:
             reason = self.reason.toPlainText().strip()
             second = self.second.value()
-            problems = []
             if not reason:
-                problems.append(("reason", "write why the dose is given despite the limit"))
+                self.problem("reason", "write why the dose is given despite the limit")
             if not second:
-                problems.append(("second_nurse", "the second nurse must type their initials"))
+                self.problem("second_nurse", "the second nurse must type their initials")
             elif second.upper() == given_by.upper():
-                problems.append(("second_nurse", "must be a different nurse from the one giving"))
-            if problems:
-                for name, text in problems:
-                    self.override_form.set_error(name, text)
-                raise LimitError(
-                    "Needs an override: " + ", ".join(plan.needs_override).replace("_", " ")
-                )
+                self.problem("second_nurse", "must be a different nurse from the one giving")
             override = {"reason": reason, "second_nurse": second}
             prescriber = self.prescriber.text().strip()
             if prescriber:
                 override["prescriber"] = prescriber
+        self.check()
         try:
             return self.controller.give_tocilizumab(
                 self.pid,
@@ -1039,10 +1372,8 @@ class MedicationDialog(FormDialog):
 
     def apply(self) -> EventBase:
         """Chart the administration."""
-        dose = parse_number(self.dose.text(), what="dose")
-        if dose is None:
-            raise ParseError("dose: enter the dose")
-        given_by = _require(self.form, "given_by", self.given_by.value(), "your initials")
+        dose = self.number("dose", self.dose.text(), required="enter the dose")
+        given_by = self.need("given_by", self.given_by.value(), "your initials")
         fields: dict[str, Any] = {
             "drug": self.drug.currentData(),
             "dose": dose,
@@ -1051,7 +1382,7 @@ class MedicationDialog(FormDialog):
             "given_by": given_by,
             "effective_at": self.when.instant(),
         }
-        every = parse_number(self.every.text(), what="every_h")
+        every = self.number("every_h", self.every.text())
         if every is not None:
             fields["every_h"] = every
         if fields["drug"] == "other":
@@ -1059,6 +1390,7 @@ class MedicationDialog(FormDialog):
         checked = self.checked_by.value()
         if checked:
             fields["checked_by"] = checked
+        self.check()
         return with_confirmation(
             self,
             "Record this dose as prescribed?",
@@ -1113,11 +1445,11 @@ class PriorDoseDialog(FormDialog):
 
     def apply(self) -> EventBase:
         """Record the prior dose."""
-        dose = parse_number(self.dose.text(), what="dose_mg")
-        if dose is None:
-            raise ParseError("dose_mg: enter the dose in mg")
-        src = _require(self.form, "source", self.source.text().strip(), "where this comes from")
-        initials = _require(self.form, "recorded_by", self.by.value(), "your initials")
+        dose = self.number("dose_mg", self.dose.text(), required="enter the dose in mg")
+        src = self.need("source", self.source.text().strip(), "where this comes from")
+        initials = self.need("recorded_by", self.by.value(), "your initials")
+        self.check()
+        assert dose is not None
         return with_confirmation(
             self,
             "Record this dose as given?",
@@ -1163,12 +1495,17 @@ class HistoryDialog(FormDialog):
         self.form.finish()
         self.resize(640, 380)
 
+    def saved_what(self, result: Any) -> str:
+        """``dose history complete``."""
+        return "dose history " + ("complete" if self.complete.value() else "still incomplete")
+
     def apply(self) -> EventBase:
         """Record the confirmation."""
         if not self.complete.is_set():
-            raise ParseError("complete: choose complete or incomplete")
-        src = _require(self.form, "source", self.source.text().strip(), "the source you checked")
-        initials = _require(self.form, "recorded_by", self.by.value(), "your initials")
+            self.problem("complete", "choose complete or incomplete")
+        src = self.need("source", self.source.text().strip(), "the source you checked")
+        initials = self.need("recorded_by", self.by.value(), "your initials")
+        self.check()
         return self.controller.chart(
             self.pid,
             "history_confirmation",
@@ -1228,11 +1565,12 @@ class CorrectionDialog(FormDialog):
         grid = Form()
         data = event.model_dump(mode="json")
         for name, value in data.items():
-            if name in _FIXED or isinstance(value, (dict, list)):
+            if name in _FIXED or isinstance(value, (dict, list)) or _not_amendable(name, value):
                 continue
             edit = QLineEdit("" if value is None else str(value))
-            edit.setAccessibleName(f"Amended {name}")
-            grid.add(name, f"{name}:", edit)
+            words = presenters.FIELD_LABELS.get(name, name.replace("_", " "))
+            edit.setAccessibleName(f"Amended {words}")
+            grid.add(name, f"{words[:1].upper()}{words[1:]}:", edit)
             self.fields[name] = edit
         grid.finish()
         self.amend_form = grid
@@ -1274,18 +1612,23 @@ class CorrectionDialog(FormDialog):
         self.amend_form.clear_errors()
         return super().submit()
 
+    def saved_what(self, result: Any) -> str:
+        """``correction (void)``."""
+        return "correction (entry voided)" if self.action.value() == "void" else "correction"
+
     def apply(self) -> EventBase:
         """Save the correction."""
         action = self.action.value()
         if action is UNSET:
-            raise ParseError("action: choose void or amend")
-        reason = _require(self.form, "reason", self.reason.text().strip(), "the reason")
-        initials = _require(self.form, "recorded_by", self.by.value(), "your initials")
+            self.problem("action", "choose void or amend")
+        reason = self.need("reason", self.reason.text().strip(), "the reason")
+        initials = self.need("recorded_by", self.by.value(), "your initials")
         amended = None
         if action == "amend":
             amended = self.amended()
-            if not amended:
-                raise ParseError("action: change at least one value to amend")
+            if not amended and not self._problems:
+                self.problem("action", "change at least one value to amend")
+        self.check()
         try:
             return self.controller.correct(
                 self.pid,
@@ -1300,6 +1643,23 @@ class CorrectionDialog(FormDialog):
             if msg.startswith("amendment") or msg.startswith("amended"):
                 self.amend_form.show_error(msg)
             raise
+
+
+_DERIVED = {"explanation", "drivers", "hash", "prev_hash"}
+
+
+def _not_amendable(name: str, value: object) -> bool:
+    """Identifiers, instants and derived text are not typed over in a correction.
+
+    (Ids and alert keys mean nothing to a nurse; a time is corrected by voiding and
+    charting again at the right time; explanations are recomputed by the rules.)
+    """
+    if name in _DERIVED or name.endswith(("_id", "_key")) or name in {"key", "target"}:
+        return True
+    if not isinstance(value, str):
+        return False
+    # Instants, ids and coded values (``tocilizumab_reassess``) are not typed over.
+    return bool(ISO_RE.search(value) or UUID_RE.search(value) or SNAKE_RE.fullmatch(value))
 
 
 def _looks_numeric(text: str) -> bool:
@@ -1327,6 +1687,7 @@ class AlertDialog(FormDialog):
         title = "Acknowledge alert" if mode == "acknowledge" else "Snooze alert"
         super().__init__(controller, title, ok_text=title.split()[0], parent=parent)
         self.row = row
+        self.pid = row.pid
         self.mode = mode
         item = row.item
         kind = "danger" if item.state == "overdue" else "warning"
@@ -1380,10 +1741,18 @@ class AlertDialog(FormDialog):
         f.finish()
         self.resize(620, 420)
 
+    def saved_what(self, result: Any) -> str:
+        """``alert acknowledged: …`` or ``alert snoozed 10 min: …``."""
+        what = presenters.DUE_KIND_LABELS.get(self.row.item.kind, self.row.item.message)
+        if self.mode == "snooze":
+            return f"alert snoozed {self.minutes.value()} min ({what})"
+        return f"alert acknowledged ({what})"
+
     def apply(self) -> None:
         """Acknowledge or snooze through the core."""
-        initials = _require(self.form, "initials", self.by.value(), "your initials")
+        initials = self.need("initials", self.by.value(), "your initials")
         reason = self.reason.text().strip() or None
+        self.check()
         if self.mode == "snooze":
             self.controller.snooze(self.row.pid, self.row.item.key, initials, self.minutes.value())
         else:
@@ -1412,9 +1781,14 @@ class ClockDialog(FormDialog):
         self.form.finish()
         self.resize(600, 320)
 
+    def saved_what(self, result: Any) -> str:
+        """``time confirmed``."""
+        return "computer time confirmed"
+
     def apply(self) -> None:
         """Record the confirmation (lifts the restrictions)."""
-        initials = _require(self.form, "initials", self.by.value(), "your initials")
+        initials = self.need("initials", self.by.value(), "your initials")
+        self.check()
         self.controller.confirm_clock(initials)
 
 
@@ -1470,9 +1844,11 @@ __all__ = [
     "MedicationDialog",
     "NoteDialog",
     "PriorDoseDialog",
+    "Problems",
     "ShortcutsDialog",
     "VitalsDialog",
     "WeightDialog",
+    "ask_discard",
     "confirm",
     "exec_dialog",
     "inform",

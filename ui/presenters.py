@@ -180,6 +180,11 @@ def short_time(dt: datetime, now: datetime) -> str:
     return format_local(dt)
 
 
+def bed_or_name(patient: Patient) -> str:
+    """``bed 4A-02`` when the patient has a bed, else the patient's name."""
+    return f"bed {patient.bed}" if patient.bed else patient.name
+
+
 def weight_text(patient: Patient, now: datetime) -> str:
     """``70 kg (weighed 2 h 05 min ago)`` or ``no weight``."""
     if patient.weight_kg is None or patient.weight_measured_at is None:
@@ -255,7 +260,13 @@ def _num(value: Any, unit: str) -> str:
 
 
 def summarize(event: EventBase) -> str:
-    """A one-line description of an event with units."""
+    """A one-line description of an event with units, in nurse words (no citation keys)."""
+    from ui.wording import nurse_text
+
+    return nurse_text(_summarize(event))
+
+
+def _summarize(event: EventBase) -> str:
     if isinstance(event, Vitals):
         parts = [f"T {_num(event.temperature_c, '°C')}"]
         if event.heart_rate is not None:
@@ -346,16 +357,68 @@ def summarize(event: EventBase) -> str:
         return event.text
     if isinstance(event, Correction):
         verb = "Voided" if event.action == "void" else "Amended"
-        extra = f" → {event.amended}" if event.amended else ""
+        extra = (
+            " → "
+            + ", ".join(
+                f"{FIELD_LABELS.get(k, k.replace('_', ' '))} {_update_value(k, v)}"
+                for k, v in event.amended.items()
+            )
+            if event.amended
+            else ""
+        )
         return f"{verb} an earlier entry: “{event.reason}”{extra}"
     if isinstance(event, PatientUpdate):
-        return ", ".join(f"{k} → {_update_value(k, v)}" for k, v in event.changes.items())
+        return ", ".join(
+            f"{FIELD_LABELS.get(k, k.replace('_', ' '))} → {_update_value(k, v)}"
+            for k, v in event.changes.items()
+        )
     if isinstance(event, HistoryConfirmation):
         state = "complete" if event.complete else "NOT complete"
         return f"history {state} (source: {event.source})"
     if isinstance(event, Restored):
         return f"restored from backup {event.backup_name}; later doses may be missing"
     return event.__class__.__name__
+
+
+FIELD_LABELS: dict[str, str] = {
+    "weight_kg": "weight",
+    "weight_measured_at": "weighed at",
+    "infusion_at": "infusion",
+    "lot_number": "lot number",
+    "baseline_ice": "baseline ICE",
+    "bed": "bed",
+    "name": "name",
+    "mrn": "MRN",
+    "date_of_birth": "date of birth",
+    "product": "product",
+    "dose_history_complete": "dose history complete",
+    "temperature_c": "temperature (°C)",
+    "heart_rate": "heart rate",
+    "systolic_mmhg": "systolic BP",
+    "diastolic_mmhg": "diastolic BP",
+    "spo2_pct": "SpO₂ (%)",
+    "respiratory_rate": "respiratory rate",
+    "oxygen_device": "oxygen device",
+    "oxygen_flow_l_min": "oxygen flow (L/min)",
+    "vasopressors": "vasopressors",
+    "effective_at": "time",
+    "dose": "dose",
+    "unit": "unit",
+    "route": "route",
+    "every_h": "every (h)",
+    "drug": "drug",
+    "drug_name": "drug name",
+    "given_by": "given by",
+    "checked_by": "checked by",
+    "text": "text",
+    "value": "value",
+    "test": "test",
+    "description": "description",
+    "status": "status",
+    "note": "note",
+    "reason": "reason",
+}
+"""Words for record fields wherever a nurse sees them (timeline, corrections)."""
 
 
 def _update_value(key: str, value: Any) -> str:

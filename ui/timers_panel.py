@@ -34,7 +34,7 @@ class TimersPanel(QWidget):
         self.controller = controller
         self.initials = initials
         self.setAccessibleName("Timers panel")
-        self.setMinimumWidth(380)
+        self.setMinimumWidth(350)
         lay = QVBoxLayout(self)
         lay.setContentsMargins(6, 6, 6, 6)
         self.title = label("Timers", "section")
@@ -90,9 +90,10 @@ class TimersPanel(QWidget):
         """Show the no-sound warning when alarms cannot be heard."""
         self.sound_warning.setVisible(not available)
         if not available and reason:
+            logger.info("no alarm sound: %s", reason)
             banner_text(self.sound_warning).setText(
-                f"NO SOUND DEVICE ({reason}): alarms are visual only, with the system beep at "
-                "most. Keep this panel in view."
+                "NO ALARM SOUND on this computer: alarms are visual only, with the system beep "
+                "at most. Keep this panel in view, and tell IT."
             )
 
     def rows(self) -> list[DueRow]:

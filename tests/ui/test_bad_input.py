@@ -53,6 +53,7 @@ def test_crs_tab_bad_input(sessions: Sessions, data_dir: Path, dialog_log: Dialo
     crs.flow.setText("0")  # nasal cannula at 0 L/min is a contradiction, not oxygen
     assert "does not fit" in _error(crs.form, "oxygen_flow_l_min")
     assert "fix the field" in _banner(crs.grade_banner)
+    assert "oxygen_flow_l_min" not in _error(crs.form, "oxygen_flow_l_min")
     crs.flow.setText("4")
     assert "GRADE 2" in _banner(crs.grade_banner)
     crs.by.setText("")

@@ -13,6 +13,7 @@ from pathlib import Path
 
 from PySide6.QtCore import Qt
 from PySide6.QtGui import QAction
+from PySide6.QtWidgets import QLabel
 from ui_helpers import T0, DialogLog, Sessions, add_patient
 
 from bedside.record import CrsAssessment, EligibilityScreen, Medication
@@ -56,7 +57,7 @@ def _grade_crs_2(session) -> None:
     crs.prefill()
     assert crs.temp.text() == "38.9"  # taken from the vitals just charted
     crs.hypotension.setChecked(True)
-    assert "CRS GRADE 2" in crs.grade_banner.findChild(type(crs.last_line), "bannerText").text()
+    assert "CRS GRADE 2" in crs.grade_banner.findChild(QLabel, "bannerText").text()
     crs.by.setText("AB")
     crs.record()
 

@@ -12,12 +12,13 @@ nurse's "improved" confirmation.
 from __future__ import annotations
 
 import logging
-from typing import Any
+from typing import Any, ClassVar
 
-from PySide6.QtCore import Signal
+from PySide6.QtCore import Qt, Signal
 from PySide6.QtWidgets import (
     QCheckBox,
     QComboBox,
+    QFrame,
     QGridLayout,
     QGroupBox,
     QVBoxLayout,
@@ -33,6 +34,7 @@ from bedside.timeutil import format_local
 from ui import dialogs, presenters
 from ui.dialogs import VASOPRESSORS
 from ui.forms import (
+    ElidedLabel,
     Form,
     InitialsEdit,
     NumberEdit,
@@ -55,6 +57,7 @@ from ui.tabs import (
     scrolling,
     table_view,
 )
+from ui.wording import nurse_text
 
 logger = logging.getLogger(__name__)
 
@@ -63,6 +66,15 @@ class CrsTab(PatientTab):
     """Assessment form with live grade; tocilizumab budget; steroid doses."""
 
     title = "CRS & tocilizumab"
+    ITEM_WIDGETS: ClassVar[dict[str, str]] = {
+        "tocilizumab_reassess": "assess_box",
+        "crs_escalation": "assess_box",
+        "crs_prolonged_grade1": "assess_box",
+        "vitals_next": "assess_box",
+        "tocilizumab_limit": "toci_box",
+        "dexamethasone_next": "steroid_box",
+        "methylprednisolone_next": "steroid_box",
+    }
     dose_requested = Signal()
 
     def __init__(self, controller: Any, initials: Any, parent: QWidget | None = None) -> None:
@@ -72,6 +84,7 @@ class CrsTab(PatientTab):
         # ---------------------------------------------------------- assessment
         box = QGroupBox("CRS assessment (ASTCT 2019)")
         box.setAccessibleName("CRS assessment")
+        self.assess_box = box
         bl = QVBoxLayout(box)
         self.source_line = label("", "hint")
         bl.addWidget(self.source_line)
@@ -128,8 +141,8 @@ class CrsTab(PatientTab):
         self.by = InitialsEdit("Your initials")
         self.by.setPlaceholderText("your initials")
         self.record_button = button("&Record CRS assessment", role="primary", slot=self.record)
-        self.last_line = label("", "hint")
-        bl.addWidget(self.last_line)
+        self.last_line = ElidedLabel("", "section")
+        self.last_line.setAccessibleName("Recorded CRS grade")
         self.grading_notes = DiscrepancyNotes("crs_grading")
         bl.addWidget(self.grading_notes)
 
@@ -138,8 +151,9 @@ class CrsTab(PatientTab):
         # ---------------------------------------------------------- tocilizumab
         tbox = QGroupBox("Tocilizumab")
         tbox.setAccessibleName("Tocilizumab budget")
+        self.toci_box = tbox
         tl = QVBoxLayout(tbox)
-        self.counts = label("", "big")
+        self.counts = ElidedLabel("", "section")
         self.counts.setAccessibleName("Tocilizumab doses")
         self.next_line = label("")
         self.next_line.setAccessibleName("Next tocilizumab dose")
@@ -151,14 +165,7 @@ class CrsTab(PatientTab):
             icon_name="warning",
         )
         self.course_banner = banner("", "danger", icon_name="blocked")
-        for w in (
-            self.counts,
-            self.next_line,
-            self.why_line,
-            self.window_line,
-            self.history_banner,
-            self.course_banner,
-        ):
+        for w in (self.window_line, self.history_banner, self.course_banner):
             tl.addWidget(w)
         brow = QGridLayout()
         self.give_button = button(
@@ -167,7 +174,6 @@ class CrsTab(PatientTab):
             name="Give tocilizumab",
             slot=self.dose_requested.emit,
         )
-        brow.addWidget(self.give_button, 0, 0, 1, 2)
         brow.addWidget(button("Dose given &elsewhere…", slot=self._prior), 1, 0)
         brow.addWidget(button("Confirm &history…", slot=self._history), 1, 1)
         brow.setColumnStretch(2, 1)
@@ -200,6 +206,7 @@ class CrsTab(PatientTab):
         tl.addWidget(self.doses)
 
         sbox = QGroupBox("Steroids and other drugs")
+        self.steroid_box = sbox
         sl = QVBoxLayout(sbox)
         self.steroid_line = label("")
         self.steroid_line.setAccessibleName("Steroid schedule")
@@ -222,8 +229,25 @@ class CrsTab(PatientTab):
             [box, self.guidance], [tbox, sbox], single=[box, tbox, self.guidance, sbox]
         )
 
+        # Always in view (never scrolls away): the recorded grade, the tocilizumab counts,
+        # the next allowed time with its reason, and the Give button.
+        self.summary = QFrame()
+        self.summary.setProperty("card", True)
+        self.summary.setAccessibleName("CRS and tocilizumab summary")
+        sg = QGridLayout(self.summary)
+        sg.setContentsMargins(8, 4, 8, 4)
+        sg.setHorizontalSpacing(12)
+        sg.setVerticalSpacing(0)
+        sg.addWidget(self.last_line, 0, 0)
+        sg.addWidget(self.counts, 1, 0)
+        sg.addWidget(self.next_line, 2, 0)
+        sg.addWidget(self.give_button, 0, 1, 3, 1, Qt.AlignmentFlag.AlignVCenter)
+        sg.addWidget(self.why_line, 3, 0, 1, 2)
+        sg.setColumnStretch(0, 1)
+
         outer = QVBoxLayout(self)
         outer.setContentsMargins(0, 0, 0, 0)
+        outer.addWidget(self.summary)
         outer.addWidget(scrolling(content), 1)
         outer.addWidget(
             footer(
@@ -368,10 +392,10 @@ class CrsTab(PatientTab):
         events = self.controller.events(self.pid)
         last = presenters.latest(events, CrsAssessment)
         self.last_line.setText(
-            f"Last recorded: CRS grade {last.grade} at {format_local(last.effective_at)} "
-            f"by {last.recorded_by}"
+            f"Recorded: CRS grade {last.grade} · "
+            f"{presenters.short_time(last.effective_at, self.controller.now)} · {last.recorded_by}"
             if isinstance(last, CrsAssessment)
-            else "No CRS assessment recorded yet."
+            else "No CRS grade recorded yet"
         )
         meds = sorted(
             (e for e in events if isinstance(e, Medication)),
@@ -392,8 +416,8 @@ class CrsTab(PatientTab):
             return
         prefix = "" if budget.history_complete else "≥ "
         self.counts.setText(
-            f"{prefix}{budget.doses_last_24h} / {budget.max_per_24h} in the last 24 h   ·   "
-            f"{prefix}{budget.total} / {budget.max_total} in the course"
+            f"Tocilizumab {prefix}{budget.doses_last_24h}/{budget.max_per_24h} in 24 h · "
+            f"{prefix}{budget.total}/{budget.max_total} in the course"
         )
         _, nxt = presenters.budget_lines(budget, now)
         self.next_line.setText(nxt[0].upper() + nxt[1:])
@@ -406,7 +430,9 @@ class CrsTab(PatientTab):
         elif check.allowed:
             self.why_line.setText("The interval, 24 h and course limits all allow a dose now.")
         else:
-            self.why_line.setText("Why not now: " + "; ".join(check.reason_text.values()) + ".")
+            self.why_line.setText(
+                nurse_text("Why not now: " + "; ".join(check.reason_text.values()) + ".")
+            )
         self.window_line.setText(
             f"The 24 h window frees at {format_local(check.window_frees_at)} "
             f"({presenters.countdown(check.window_frees_at, now)})."

@@ -32,6 +32,7 @@ from bedside.timeutil import format_local
 from ui import presenters
 from ui.forms import Form, InitialsEdit, banner, banner_text, button, label, set_banner
 from ui.tabs import Columns, DiscrepancyNotes, PatientTab, scrolling
+from ui.wording import nurse_text, sources_tooltip
 
 logger = logging.getLogger(__name__)
 
@@ -254,9 +255,12 @@ class EligibilityTab(PatientTab):
         self.discrepancy_notes.show_for(protocol)
         crit = protocol.eligibility.criteria[self.criteria.currentData()]
         ind = crit.products[self.product.currentData()]
-        self.indication.setText(f"Indication ({crit.title}): {ind.summary} [{ind.source}]")
+        self.indication.setText(f"Indication ({crit.title}): {ind.summary}")
+        self.indication.setToolTip(sources_tooltip([ind.source], protocol.sources))
         lines = []
+        keys: list[str] = []
         for it in result.items:
+            keys += [k.strip() for k in it.source.split(",") if k.strip() not in keys]
             if it.kind == "indication":
                 mark, color = ("✔ MET", "#1b5e20") if it.met else ("✘ NOT MET", "#b00020")
             else:
@@ -264,10 +268,10 @@ class EligibilityTab(PatientTab):
             ver = "" if it.verified else " — <b>UNVERIFIED rule</b>"
             lines.append(
                 f'<p style="margin:2px 0"><b style="color:{color}">{mark}</b>: '
-                f'{html.escape(it.text)} <span style="color:#44505c">'
-                f"[{html.escape(it.source)}]</span>{ver}</p>"
+                f"{html.escape(nurse_text(it.text))}{ver}</p>"
             )
         self.checklist_text.setText("".join(lines))
+        self.checklist_text.setToolTip(sources_tooltip(keys, protocol.sources))
 
     def _show_reason(self, superseded: bool) -> None:
         # The typed reason is kept when the label is switched back and forth (never discarded).
@@ -317,6 +321,6 @@ class EligibilityTab(PatientTab):
         except BedsideError as exc:
             self.report(exc)
             return
-        banner_text(self.verdict).setText(
-            f"SAVED: {result.status.replace('_', ' ').upper()}\n{result.explanation}"
+        set_banner(
+            self.verdict, f"SAVED: {result.status.replace('_', ' ').upper()}\n{result.explanation}"
         )

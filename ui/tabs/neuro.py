@@ -11,10 +11,13 @@ symmetry, personality) is recorded here too.
 from __future__ import annotations
 
 import logging
-from typing import Any
+from typing import Any, ClassVar
 
 from pydantic import ValidationError
+from PySide6.QtCore import Qt
+from PySide6.QtGui import QKeyEvent
 from PySide6.QtWidgets import (
+    QApplication,
     QCheckBox,
     QComboBox,
     QGridLayout,
@@ -77,12 +80,17 @@ class NeuroTab(PatientTab):
     """ICE/ICANS assessment and the cilta-cel delayed-neurotoxicity check."""
 
     title = "Neuro (ICE / ICANS)"
+    ITEM_WIDGETS: ClassVar[dict[str, str]] = {
+        "ice_next": "ice_box",
+        "delayed_neurotox_check": "delayed_box",
+    }
 
     def __init__(self, controller: Any, initials: Any, parent: QWidget | None = None) -> None:
         super().__init__(controller, initials, parent)
 
         ice_box = QGroupBox("ICE score — score every item (F3 jumps here)")
         ice_box.setAccessibleName("ICE assessment")
+        self.ice_box = ice_box
         il = QVBoxLayout(ice_box)
         self.form = Form()
         self.items: dict[str, ChoiceButtons] = {}
@@ -242,6 +250,18 @@ class NeuroTab(PatientTab):
                 self.grade_banner, label("Your initials:", wrap=False), self.by, self.record_button
             )
         )
+
+    def keyPressEvent(self, event: QKeyEvent) -> None:
+        """Enter in any field records what that part of the tab is for."""
+        if event.key() in (Qt.Key.Key_Return, Qt.Key.Key_Enter):
+            focus = QApplication.focusWidget()
+            if focus is not None and self.delayed_box.isAncestorOf(focus):
+                self.record_check()
+            else:
+                self.record()
+            event.accept()
+            return
+        super().keyPressEvent(event)
 
     @staticmethod
     def _combo(labels: dict[str, str], accessible: str) -> QComboBox:

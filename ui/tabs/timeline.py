@@ -18,7 +18,14 @@ from ui import dialogs, presenters
 from ui.forms import button, label
 from ui.models import ROW_KEY_ROLE
 from ui.models.timeline import TimelineModel
-from ui.tabs import DiscrepancyNotes, PatientTab, resize_columns, scrolling, table_view
+from ui.tabs import (
+    DiscrepancyNotes,
+    PatientTab,
+    resize_columns,
+    scrolling,
+    set_sourced,
+    table_view,
+)
 
 logger = logging.getLogger(__name__)
 
@@ -159,9 +166,11 @@ class TimelineTab(PatientTab):
         ):
             n = table.get(product)
             if n is not None:
-                flag = "" if n.verified else ", UNVERIFIED"
-                parts.append(f"{what} {n.value:g} days [{n.source}{flag}]")
-        self.post_infusion.setText(f"{version.title} — {product}: " + "; ".join(parts))
+                flag = "" if n.verified else " (UNVERIFIED)"
+                parts.append(f"{what} {n.value:g} days{flag} [{n.source}]")
+        set_sourced(
+            self.post_infusion, f"{version.title} — {product}: " + "; ".join(parts), protocol
+        )
         self.discrepancy_notes.show_for(protocol)
         rows = presenters.timeline_rows(list(record.events))
         rows.sort(key=lambda r: (r.effective_at, r.recorded_at), reverse=True)

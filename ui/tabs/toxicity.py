@@ -13,7 +13,10 @@ from datetime import datetime
 from typing import Any
 
 from pydantic import ValidationError
+from PySide6.QtCore import Qt
+from PySide6.QtGui import QKeyEvent
 from PySide6.QtWidgets import (
+    QApplication,
     QCheckBox,
     QComboBox,
     QGridLayout,
@@ -76,6 +79,7 @@ class ToxicityTab(PatientTab):
 
         lab_box = QGroupBox("Laboratory result (blood counts CTCAE graded)")
         lab_box.setAccessibleName("Laboratory result")
+        self.lab_box = lab_box
         ll = QVBoxLayout(lab_box)
         f = self.lab_form = Form()
         self.test = QComboBox()
@@ -220,6 +224,18 @@ class ToxicityTab(PatientTab):
         self.value.textChanged.connect(lambda _t: self.preview())
         self.lln.textChanged.connect(lambda _t: self.preview())
         self._units()
+
+    def keyPressEvent(self, event: QKeyEvent) -> None:
+        """Enter in a field records the form it belongs to (lab result or toxicity)."""
+        if event.key() in (Qt.Key.Key_Return, Qt.Key.Key_Enter):
+            focus = QApplication.focusWidget()
+            if focus is not None and self.lab_box.isAncestorOf(focus):
+                self.record_lab()
+            else:
+                self.record_toxicity()
+            event.accept()
+            return
+        super().keyPressEvent(event)
 
     def _units(self) -> None:
         test = self.test.currentData()
