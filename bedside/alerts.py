@@ -19,6 +19,9 @@ Rules:
   cannot be snoozed; a snooze recorded before an item became critical stops counting
   when it does.
 * A voided alert event does not count (corrections work as for every event).
+* A sounding alert sounds again at the protocol's interval (``monitoring.alarm_repeat_*_s``:
+  due, overdue, critical) until it is acknowledged, snoozed or done. Which repetition is due
+  is derived from the item, its alert events and ``now`` (:func:`alarm_call`), never counted.
 
 Bad input (no initials, zero/negative/too long snooze, missing reason, unknown or
 not-yet-due key) raises :class:`~bedside.errors.InputError` naming the field; a snooze of
@@ -42,11 +45,14 @@ from bedside.escalations import DueItem, derive_due
 from bedside.record import AlertAck, EventBase, Record, effective_events, make_event
 
 if TYPE_CHECKING:
+    from bedside.protocol import Monitoring
     from bedside.service import Ward
 
 logger = logging.getLogger(__name__)
 
 AlertState = Literal["active", "acknowledged", "snoozed"]
+AlarmTone = Literal["due", "critical"]
+"""The two alarm sounds: ``due`` (a timed item is due) and ``critical`` (overdue or critical)."""
 INITIALS_RE = re.compile(r"^[A-Za-z][A-Za-z.'-]{1,5}$")
 """A nurse's initials as typed (2–6 letters; stored upper-case)."""
 
@@ -76,6 +82,61 @@ class AlertStatus:
     def by(self) -> str | None:
         """Initials of the nurse who last acknowledged or snoozed it."""
         return self.last_action.recorded_by if self.last_action else None
+
+
+@dataclass(frozen=True, slots=True)
+class AlarmCall:
+    """One sounding of an alarm: which alert, which tone, and which repetition.
+
+    Attributes:
+        key: The item's key.
+        due_at: The item's due instant (with ``key``, the alert's identity).
+        tone: ``due`` or ``critical`` (overdue items and critical items).
+        since: When the current phase began: due, overdue, or the end of an expired snooze.
+        interval: How often it sounds again while nobody deals with it.
+        round: Whole intervals since ``since`` (0 = the first sounding of this phase).
+    """
+
+    key: str
+    due_at: datetime
+    tone: AlarmTone
+    since: datetime
+    interval: timedelta
+    round: int
+
+    @property
+    def identity(self) -> tuple[str, datetime, AlarmTone, datetime, int]:
+        """Equal for two calls exactly when they are the same sounding."""
+        return (self.key, self.due_at, self.tone, self.since, self.round)
+
+
+def alarm_call(status: AlertStatus, now: datetime, monitoring: Monitoring) -> AlarmCall | None:
+    """The sounding an alert owes at ``now`` (pure), or None when it must be silent.
+
+    Silent when the item is upcoming, acknowledged or snoozed. Otherwise the alarm sounds at
+    the start of its phase and again every ``monitoring.alarm_repeat_{due,overdue,critical}_s``
+    (critical wins over overdue): the caller sounds whenever :attr:`AlarmCall.identity`
+    changes, so a missed tick never skips the next sounding and never sounds twice.
+    """
+    if not status.sounding:
+        return None
+    item = status.item
+    grace = timedelta(minutes=monitoring.due_grace_min.value)
+    since = item.due_at + grace if item.state == "overdue" else item.due_at
+    if item.severity == "critical":
+        tone: AlarmTone = "critical"
+        seconds = monitoring.alarm_repeat_critical_s.value
+    elif item.state == "overdue":
+        tone, seconds = "critical", monitoring.alarm_repeat_overdue_s.value
+    else:
+        tone, seconds = "due", monitoring.alarm_repeat_due_s.value
+    last = status.last_action
+    if last is not None and last.snooze_until is not None and last.snooze_until <= now:
+        since = max(since, last.snooze_until)
+    interval = timedelta(seconds=seconds)
+    elapsed = now - since
+    rounds = max(0, math.floor(elapsed / interval)) if elapsed > timedelta(0) else 0
+    return AlarmCall(item.key, item.due_at, tone, since, interval, rounds)
 
 
 def _alert_events(events: Iterable[EventBase]) -> dict[tuple[str, datetime], list[AlertAck]]:
@@ -330,9 +391,12 @@ def record_raised(ward: Ward, pid: str, recorded_by: str) -> list[AlertAck]:
 
 
 __all__ = [
+    "AlarmCall",
+    "AlarmTone",
     "AlertState",
     "AlertStatus",
     "acknowledge",
+    "alarm_call",
     "alert_states",
     "check_initials",
     "patient_alerts",

@@ -9,7 +9,9 @@ builds the window over a :class:`~bedside.clock.SystemClock`.
 Options: ``--data-dir DIR``, ``--demo`` (a temporary demo ward, bannered DEMO DATA),
 ``--smoke-test`` (build the window, render every screen, round-trip a save, exit 0),
 ``--quit-after-show`` (exit once the window has painted; start-up measurement),
-``--no-error-dialog`` (errors go to stderr only) and ``--version``.
+``--no-error-dialog`` (errors go to stderr only), ``--alarm-test`` (play the critical
+alarm once through the real output; exit 0, or 3 printing why there is no sound) and
+``--version``.
 """
 
 from __future__ import annotations
@@ -61,6 +63,11 @@ def parse_args(argv: list[str]) -> argparse.Namespace:
     )
     parser.add_argument(
         "--no-error-dialog", action="store_true", help="report errors on stderr only, no dialogs"
+    )
+    parser.add_argument(
+        "--alarm-test",
+        action="store_true",
+        help="play the critical alarm once and exit (status 3 and why, when there is no sound)",
     )
     parser.add_argument("--version", action="store_true", help="print the version and exit")
     return parser.parse_args(argv)
@@ -250,6 +257,10 @@ def main(argv: list[str] | None = None) -> int:
 
         print(f"bedside {__version__} (protocol {load_default_protocol().label})")  # noqa: T201
         return EXIT_OK
+    if args.alarm_test:
+        from ui.alarm import alarm_test
+
+        return alarm_test()
 
     from bedside.paths import log_dir, resolve_data_dir
 

@@ -67,6 +67,12 @@ def stylesheet() -> str:
         return ""
 
 
-def alarm_sound() -> Path:
-    """The alarm sound file."""
-    return SOUNDS / "alarm.wav"
+ALARM_TONES: tuple[str, ...] = ("due", "critical")
+"""The alarm sounds: ``due`` (a timed item is due) and ``critical`` (overdue or critical)."""
+
+
+def alarm_sound(tone: str = "critical") -> Path:
+    """The sound file of an alarm tone (``due`` or ``critical``)."""
+    if tone not in ALARM_TONES:
+        raise ValueError(f"unknown alarm tone {tone!r}")
+    return SOUNDS / f"{tone}.wav"

@@ -91,8 +91,9 @@ class TimersPanel(QWidget):
         self.sound_warning.setVisible(not available)
         if not available and reason:
             banner_text(self.sound_warning).setText(
-                f"NO SOUND DEVICE ({reason}): alarms are visual only, with the system beep at "
-                "most. Keep this panel in view."
+                f"NO ALARM SOUND: {reason}. Alarms show only on this screen (system beep at "
+                "most): keep this panel in view. Check the speakers and volume or call IT, "
+                "then Help ▸ Test alarm sound."
             )
 
     def rows(self) -> list[DueRow]:
