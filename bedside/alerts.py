@@ -42,7 +42,14 @@ from typing import TYPE_CHECKING, Literal
 
 from bedside.errors import InputError, LimitError
 from bedside.escalations import DueItem, derive_due
-from bedside.record import AlertAck, EventBase, Record, effective_events, make_event
+from bedside.record import (
+    AlertAck,
+    DoctorInformed,
+    EventBase,
+    Record,
+    effective_events,
+    make_event,
+)
 
 if TYPE_CHECKING:
     from bedside.protocol import Monitoring
@@ -370,6 +377,78 @@ def snooze(
     return saved
 
 
+DOCTOR_REVIEW_KINDS: frozenset[str] = frozenset({"crs_escalation"})
+"""Due items that are closed by informing the doctor (with a plan and the next review)."""
+
+
+def inform_doctor(
+    ward: Ward,
+    pid: str,
+    key: str,
+    initials: str,
+    doctor: str,
+    plan: str,
+    next_review_at: datetime,
+) -> DoctorInformed:
+    """Record that the doctor was told about an escalation review, the plan and the next review.
+
+    The review is then not due (nor overdue) until ``next_review_at``, when it comes back as
+    a new alert. ``next_review_at`` must be later than now and at most
+    ``monitoring.doctor_review_max_h`` ahead.
+
+    Raises:
+        InputError: Missing/invalid initials, doctor's name, plan or review time; unknown
+            key; an item that is not an escalation review. Nothing is written.
+    """
+    nurse = check_initials(initials)
+    name = doctor.strip() if isinstance(doctor, str) else ""
+    if len(name) < 2:
+        raise InputError("doctor: the name of the doctor who was informed is required")
+    text = plan.strip() if isinstance(plan, str) else ""
+    if len(text) < 3:
+        raise InputError("plan: the doctor's plan is required (at least 3 characters)")
+    if not isinstance(next_review_at, datetime) or next_review_at.tzinfo is None:
+        raise InputError("next_review_at: the next review time is required")
+    now = ward.clock.now()
+    record = ward.record(pid)
+    cap = ward.protocol_for(record).monitoring.doctor_review_max_h.value
+    if next_review_at <= now:
+        raise InputError("next_review_at: the next review must be later than now")
+    if next_review_at > now + timedelta(hours=cap):
+        raise InputError(
+            f"next_review_at: the next review can be at most {cap:g} h from now "
+            "(protocol monitoring.doctor_review_max_h)"
+        )
+    item = _find(ward, pid, key, now)
+    if item.kind not in DOCTOR_REVIEW_KINDS:
+        raise InputError("key: only an escalation review is closed by informing the doctor")
+    event = make_event(
+        "doctor_informed",
+        effective_at=now,
+        recorded_at=now,
+        recorded_by=nurse,
+        alert_key=item.key,
+        alert_kind=item.kind,
+        due_at=item.due_at,
+        review_of=_review_anchor(ward, pid, item),
+        doctor=name,
+        plan=text,
+        next_review_at=next_review_at.astimezone(UTC),
+    )
+    saved = ward.add_event(pid, event)
+    assert isinstance(saved, DoctorInformed)
+    logger.info("doctor informed (%s)", item.kind)
+    return saved
+
+
+def _review_anchor(ward: Ward, pid: str, item: DueItem) -> str:
+    """The first-dose event a review counts from (also after earlier 'doctor informed')."""
+    for ev in effective_events(ward.record(pid)):
+        if isinstance(ev, DoctorInformed) and ev.id == item.anchor_id:
+            return ev.review_of
+    return item.anchor_id
+
+
 def record_raised(ward: Ward, pid: str, recorded_by: str) -> list[AlertAck]:
     """Write a ``raised`` event for every due or overdue item not yet raised (audit of display).
 
@@ -399,6 +478,7 @@ __all__ = [
     "alarm_call",
     "alert_states",
     "check_initials",
+    "inform_doctor",
     "patient_alerts",
     "record_raised",
     "snooze",

@@ -71,6 +71,7 @@ from bedside.errors import InputError
 from bedside.protocol import Product, Protocol, Severity, format_validation_error
 from bedside.record import (
     CrsAssessment,
+    DoctorInformed,
     EventBase,
     IceAssessment,
     Medication,
@@ -116,6 +117,7 @@ MarkKind = Literal[
     "ice",
     "vitals",
     "neuro_check",
+    "doctor_informed",
 ]
 
 _STATE_RANK = {"overdue": 0, "due": 1, "upcoming": 2}
@@ -138,6 +140,9 @@ class Mark:
     every_h: float | None = None
     temperature_c: float | None = None
     label: str | None = None
+    ref: str | None = None
+    until: datetime | None = None
+    note: str | None = None
 
 
 @dataclass(frozen=True, slots=True)
@@ -253,6 +258,16 @@ def _build_timeline(record: Record) -> Timeline:
             mark = Mark("vitals", ev.effective_at, ev.id, temperature_c=ev.temperature_c)
         elif isinstance(ev, NeuroCheck):
             mark = Mark("neuro_check", ev.effective_at, ev.id)
+        elif isinstance(ev, DoctorInformed):
+            mark = Mark(
+                "doctor_informed",
+                ev.effective_at,
+                ev.id,
+                label=ev.doctor,
+                ref=ev.review_of,
+                until=ev.next_review_at,
+                note=ev.plan,
+            )
         if mark is not None:
             marks.append((_order_key(ev, index), mark))
     marks.sort(key=lambda pair: pair[0])
@@ -447,17 +462,34 @@ def derive_timeline(
             if latest_grade == 2
             else f"CRS is grade {latest_grade}: if not improving, escalate to the doctor"
         )
-        b.add(
-            "crs_escalation",
-            first.at + timedelta(hours=hours),
-            first.id,
-            "warning",
-            f"Escalation review {_h(hours)} after the first tocilizumab dose of this CRS "
-            f"episode ({when(first.at)}): {then}",
-            "monitoring.crs_escalation_after_first_tocilizumab_h",
-            mon.crs_escalation_after_first_tocilizumab_h,
-            critical_when_active=True,
-        )
+        informed = [m for m in by_kind.get("doctor_informed", []) if m.ref == first.id]
+        told = informed[-1] if informed else None
+        if told is not None and told.until is not None:
+            # The doctor was told: the review is next due when the doctor said (a new alert).
+            review_at = told.until
+            b.add(
+                "crs_escalation",
+                review_at,
+                told.id,
+                "warning",
+                f"Doctor informed {when(told.at)} ({told.label}), review {when(review_at)}. "
+                f"Plan: {told.note}. At the review: {then}",
+                "monitoring.doctor_review_max_h",
+                mon.doctor_review_max_h,
+                critical_when_active=True,
+            )
+        else:
+            b.add(
+                "crs_escalation",
+                first.at + timedelta(hours=hours),
+                first.id,
+                "warning",
+                f"Escalation review {_h(hours)} after the first tocilizumab dose of this CRS "
+                f"episode ({when(first.at)}): {then}",
+                "monitoring.crs_escalation_after_first_tocilizumab_h",
+                mon.crs_escalation_after_first_tocilizumab_h,
+                critical_when_active=True,
+            )
 
     # Prolonged grade 1 CRS without tocilizumab.
     if onset is not None and all(g == 1 for g in episode_grades) and not episode_doses:

@@ -252,6 +252,7 @@ class Monitoring(_Model):
     alarm_repeat_due_s: PositiveNumber
     alarm_repeat_overdue_s: PositiveNumber
     alarm_repeat_critical_s: PositiveNumber
+    doctor_review_max_h: PositiveNumber
 
 
 class Management(_Model):

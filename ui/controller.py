@@ -511,10 +511,24 @@ class WardController(QObject):
         alerts.acknowledge(self.ward, pid, key, initials, reason=reason)
         self._saved(pid)
 
-    def snooze(self, pid: str, key: str, initials: str, minutes: int) -> None:
-        """Snooze an alert for ``minutes`` (capped by the protocol; written to the record)."""
-        alerts.snooze(self.ward, pid, key, initials, minutes)
+    def snooze(
+        self, pid: str, key: str, initials: str, minutes: int, reason: str | None = None
+    ) -> None:
+        """Snooze an alert for ``minutes`` (capped by the protocol; written with the reason)."""
+        alerts.snooze(self.ward, pid, key, initials, minutes, reason=reason)
         self._saved(pid)
+
+    def inform_doctor(
+        self, pid: str, key: str, initials: str, doctor: str, plan: str, next_review_at: datetime
+    ) -> None:
+        """Record that the doctor was informed of an escalation review (plan, next review)."""
+        alerts.inform_doctor(self.ward, pid, key, initials, doctor, plan, next_review_at)
+        self._saved(pid)
+
+    @property
+    def doctor_review_max_h(self) -> float:
+        """The protocol's longest time to the next review after informing the doctor."""
+        return self.protocol.monitoring.doctor_review_max_h.value
 
     @property
     def snooze_max_min(self) -> float:

@@ -269,6 +269,12 @@ class MainWindow(QMainWindow):
         self._action(
             alerts, "&Snooze selected alert…", self.timers.snooze, "Ctrl+Shift+K", name="snooze"
         )
+        self._action(
+            alerts,
+            "&Doctor informed (escalation review)…",
+            self.timers.doctor_informed,
+            name="doctor_informed",
+        )
 
         help_menu = bar.addMenu("&Help")
         self._action(help_menu, "&Test alarm sound", self.test_alarm, name="test_alarm")
