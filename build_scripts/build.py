@@ -61,11 +61,12 @@ CHECK_TIMEOUT_S = 120.0
 
 # --------------------------------------------------------------------------- what to leave out
 
-USED_QT_MODULES: tuple[str, ...] = ("QtCore", "QtGui", "QtWidgets", "QtNetwork")
-"""PySide6 modules Bedside imports (QtNetwork: QLocalServer/QLocalSocket, single instance)."""
+USED_QT_MODULES: tuple[str, ...] = ("QtCore", "QtGui", "QtWidgets", "QtNetwork", "QtPrintSupport")
+"""PySide6 modules Bedside imports (QtNetwork: QLocalServer/QLocalSocket, single instance;
+QtPrintSupport: the print dialog of the handover)."""
 
-OPTIONAL_QT_MODULES: tuple[str, ...] = ("QtMultimedia",)
-"""Imported when present (the alarm sound); PySide6-Essentials does not ship it."""
+OPTIONAL_QT_MODULES: tuple[str, ...] = ()
+"""Imported when present (none: the alarm plays through the platform's own player)."""
 
 PYTHON_EXCLUDES: dict[str, tuple[str, ...]] = {
     # pydantic's hook collects every pydantic submodule: pydantic.mypy drags in mypy,
@@ -213,6 +214,7 @@ REQUIRED_FILES_LINUX: tuple[str, ...] = (
     "_internal/PySide6/Qt/plugins/iconengines/libqsvgicon.so",
     "_internal/PySide6/Qt/plugins/imageformats/libqsvg.so",
     "_internal/PySide6/Qt/plugins/platforminputcontexts/libcomposeplatforminputcontextplugin.so",
+    "_internal/PySide6/Qt/plugins/printsupport/libcupsprintersupport.so",
     "_internal/resources/protocols/default.json",
     "_internal/resources/styles/app.qss",
     "_internal/resources/sounds/due.wav",

@@ -367,6 +367,29 @@ def warm_up() -> None:
     logger.debug("warm-up done (%s)", ui.dialogs.__name__)
 
 
+def _smoke_print(session: Session) -> list[str]:
+    """Print the handover through Qt's printing module (a PDF-file printer, no dialog)."""
+    from PySide6.QtPrintSupport import QPrinter
+
+    from bedside.handover import build_handover, render_html
+    from ui.printing import print_document
+
+    ward = session.controller.ward
+    with tempfile.TemporaryDirectory(prefix="bedside-smoke-print-") as tmp:
+        printer = QPrinter(QPrinter.PrinterMode.HighResolution)
+        printer.setOutputFormat(QPrinter.OutputFormat.PdfFormat)
+        printer.setOutputFileName(str(Path(tmp) / "printed.pdf"))
+        try:
+            doc = build_handover(ward, ward.clock.now())
+            pages = print_document(render_html(doc, appendix=True), printer)
+        except Exception as exc:  # noqa: BLE001 - reported as a smoke-test failure
+            return [f"printing failed: {type(exc).__name__}: {exc}"]
+        del printer
+        if pages < 1 or not (Path(tmp) / "printed.pdf").is_file():
+            return ["printing wrote nothing"]
+    return []
+
+
 def smoke_test(session: Session) -> int:
     """Render every screen offscreen, load every icon, round-trip a save; 0 when all pass."""
     from PySide6.QtWidgets import QApplication
@@ -396,6 +419,7 @@ def smoke_test(session: Session) -> int:
                 problems.append(f"tab {key} did not render")
             shots += 1
     window.show_board()
+    problems += _smoke_print(session)
     # Save round trip in a scratch ward (never writes into the nurse's data directory).
     scratch = Path(tempfile.mkdtemp(prefix="bedside-smoke-"))
     try:

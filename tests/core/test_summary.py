@@ -281,10 +281,26 @@ def test_ward_handover_names_every_patient_and_budget(demo_ward: tuple[Ward, dat
     assert html.count(SECTION_MARK) == len(doc.patients) + 1
     assert doc.protocols == (load_default_protocol().label,)
     assert load_default_protocol().label in html
-    # SBAR headings and the episode summary for each patient
-    for head in ("S — Situation", "B — Background", "A — Assessment", "R — Recommendation"):
+    # SBAR headings and the due items / open alerts for each patient
+    for head in (
+        "S — Situation",
+        "B — Background",
+        "A — Assessment",
+        "Due items and open alerts",
+        "R — Recommendation",
+    ):
         assert html.count(head) == len(doc.patients)
-    assert html.count("Episode summary (registry fields)") == len(doc.patients)
+    # Rule paths and the registry summary are only in the optional appendix.
+    assert "Episode summary (registry fields)" not in html
+    assert "monitoring.vitals_interval" not in html and "rule:" not in html
+    with_appendix = render_html(doc, appendix=True)
+    assert with_appendix.count(SECTION_MARK) == len(doc.patients) + 2
+    assert with_appendix.count("Episode summary (registry fields)") == 1
+    assert "monitoring.vitals_interval_h" in with_appendix
+    # Dates as in the application, never ISO.
+    for ph in doc.patients:
+        dob = ph.patient.date_of_birth
+        assert f"born {dob:%d %b %Y}" in html and dob.isoformat() not in html
 
 
 def test_handover_marks_unverified_and_states_in_words(demo_ward: tuple[Ward, datetime]) -> None:
