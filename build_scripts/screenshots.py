@@ -1,6 +1,6 @@
 """Render every screen of the demo ward offscreen to PNG, to look at them as a nurse would.
 
-    python build_scripts/screenshots.py --data-dir DIR --out DIR [--scale 1.5]
+    python build_scripts/screenshots.py --data-dir DIR --out DIR [--scale 1.5] [--theme night]
 
 If DIR holds no patients the demo ward is written into it first. The ward in DIR is
 opened read-write (the screenshots themselves change nothing); the states that need a
@@ -36,6 +36,9 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--scale", type=float, default=1.0, help="QT_SCALE_FACTOR (e.g. 1.5)")
     parser.add_argument("--width", type=int, default=1600)
     parser.add_argument("--height", type=int, default=1000)
+    parser.add_argument(
+        "--theme", choices=("day", "night"), default="day", help="View > Night colours"
+    )
     ns = parser.parse_args(argv)
     os.environ.setdefault("QT_QPA_PLATFORM", "offscreen")
     if ns.scale != 1.0:
@@ -50,12 +53,17 @@ def main(argv: list[str] | None = None) -> int:
     from ui.app import build_session, create_application
 
     app = create_application("bedside-screenshots")
+    from ui import theme
+
+    theme.apply(ns.theme, app)
     ns.out.mkdir(parents=True, exist_ok=True)
     clock = SystemClock()
     if not DataDir(ns.data_dir, clock=clock).patient_ids():
         write_demo_ward(ns.data_dir, clock)
     written: list[str] = []
-    suffix = "" if ns.scale == 1.0 else f"@{ns.scale:g}x"
+    suffix = ("" if ns.scale == 1.0 else f"@{ns.scale:g}x") + (
+        "-night" if ns.theme == "night" else ""
+    )
 
     def save(widget: QWidget, name: str) -> None:
         app.processEvents()

@@ -222,7 +222,7 @@ class NoPlayer:
 def default_player() -> Player:
     """The platform's player (``BEDSIDE_SOUND=off`` gives none)."""
     if os.environ.get("BEDSIDE_SOUND", "").lower() == "off":
-        return NoPlayer("sound is switched off on this workstation (BEDSIDE_SOUND=off)")
+        return NoPlayer("sound switched off (BEDSIDE_SOUND=off)")
     if sys.platform == "win32":
         return WinSoundPlayer()
     if sys.platform == "darwin":

@@ -272,6 +272,10 @@ def main(argv: list[str] | None = None) -> int:
     from ui.single_instance import ask_running_instance_to_raise, refusal_text
 
     app = create_application(sys.argv[0] if sys.argv else "bedside")
+    if not args.smoke_test:
+        from ui import theme
+
+        theme.apply(theme.saved())  # View ▸ Night, remembered
     install_qt_message_handler()
     show_dialogs = not args.no_error_dialog and not args.smoke_test
     clock = SystemClock()

@@ -31,7 +31,7 @@ from bedside.clock import Clock
 from bedside.errors import BedsideError
 from bedside.handover import HandoverDoc, build_handover, render_html
 from bedside.timeutil import local_zone
-from ui import printing, transfer_actions
+from ui import printing, theme, transfer_actions
 
 logger = logging.getLogger(__name__)
 
@@ -118,7 +118,7 @@ class HandoverView(QWidget):
             return
         self.html = render_html(self.doc, appendix=self.appendix.isChecked())
         scroll = self.browser.verticalScrollBar().value()
-        self.browser.setHtml(self.html)
+        self.browser.setHtml(screen_html(self.html))
         self.browser.verticalScrollBar().setValue(scroll)
         if self.pid is None:
             self.title.setText(f"Ward handover — {len(self.doc.patients)} patient(s)")
@@ -178,6 +178,23 @@ class HandoverView(QWidget):
             return 0
         self.status.setText(f"Sent to the printer: {pages} page(s).")
         return pages
+
+
+_NIGHT_HTML = (
+    ("color: #000", "color: #c9d1d9"),
+    ("border-color: #000", "border-color: #56616d"),
+    ("border: 1px solid #000", "border: 1px solid #56616d"),
+    ("background-color: #e6e6e6", "background-color: #262b31"),
+)
+
+
+def screen_html(text: str) -> str:
+    """The handover as shown on screen: in night colours under View ▸ Night (paper: unchanged)."""
+    if theme.current() != "night":
+        return text
+    for day, night in _NIGHT_HTML:
+        text = text.replace(day, night)
+    return text
 
 
 def choose_printer(parent: QWidget) -> Any:

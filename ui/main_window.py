@@ -30,7 +30,7 @@ from PySide6.QtWidgets import (
 
 from bedside import __version__
 from bedside.timeutil import format_local
-from ui import presenters
+from ui import presenters, theme
 from ui.alarm import NO_DEVICE_ADVICE, Alarm
 from ui.board_view import BoardView
 from ui.controller import DueRow, WardController
@@ -276,6 +276,13 @@ class MainWindow(QMainWindow):
             name="doctor_informed",
         )
 
+        view_menu = bar.addMenu("&View")
+        self.night_action = self._action(
+            view_menu, "&Night (dim colours)", self.toggle_night, name="night"
+        )
+        self.night_action.setCheckable(True)
+        self.night_action.setChecked(theme.current() == "night")
+
         help_menu = bar.addMenu("&Help")
         self._action(help_menu, "&Test alarm sound", self.test_alarm, name="test_alarm")
         self._action(help_menu, "&Keyboard shortcuts", self.show_shortcuts, "F1", name="shortcuts")
@@ -289,6 +296,7 @@ class MainWindow(QMainWindow):
         self._action(menu, "&Export…", self.export, "Ctrl+E", name="export")
         self._action(menu, "&Import patient file…", self.import_files, name="import")
         self._action(menu, "&Print handover…", self.print_handover, "Ctrl+P", name="print")
+        self._action(menu, "Handover to P&DF…", self.handover_pdf, name="handover_pdf")
 
     def export(self) -> None:
         """Export the current patient (or the whole ward from the board)."""
@@ -306,14 +314,23 @@ class MainWindow(QMainWindow):
             self.controller.reload()
 
     def print_handover(self) -> None:
-        """Print the handover of the current patient (or the ward) to PDF."""
+        """Print the handover of the current patient (or the ward) on a printer."""
+        self._handover(lambda view: view.print_direct())
+
+    def handover_pdf(self) -> None:
+        """Write the handover of the current patient (or the ward) as a PDF file."""
+        self._handover(lambda view: view.print_to_pdf())
+
+    def _handover(self, action: Callable[[Any], object]) -> None:
         from ui.handover_view import HandoverView
 
         pid = self.workspace.pid if self._in_workspace() else None
         view = HandoverView(self.controller.ward, self.controller.clock, pid, self)
         view.hide()
         try:
-            view.print_to_pdf()
+            action(view)
+            if view.status.text():
+                self.statusBar().showMessage(view.status.text(), 10000)
         finally:
             view.deleteLater()
 
@@ -512,6 +529,19 @@ class MainWindow(QMainWindow):
     def reload(self) -> None:
         """Reload every patient file from disk."""
         self.controller.reload()
+
+    def toggle_night(self) -> None:
+        """View ▸ Night: switch the dim night theme on or off (remembered for next time)."""
+        name = "night" if self.night_action.isChecked() else "day"
+        theme.apply(name)
+        theme.remember(name)
+        self.controller.refreshed.emit()  # repaint the painted colours (models, chart)
+        if self.workspace is not None:
+            self.workspace.update()
+        self.statusBar().showMessage(
+            "Night colours on: dim, same information." if name == "night" else "Day colours on.",
+            5000,
+        )
 
     def _on_alarm_sound(self, tone: str) -> None:
         """An alarm is owed (first sounding or a repetition): play its tone."""

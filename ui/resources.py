@@ -57,9 +57,9 @@ def icon(name: str) -> QIcon:
     return QIcon(str(ICONS / f"{name}.svg"))
 
 
-def stylesheet() -> str:
-    """The application style sheet (empty when missing: the app still works unstyled)."""
-    path = STYLES / "app.qss"
+def stylesheet(name: str = "app") -> str:
+    """A style sheet (``app``, or ``night`` laid over it); empty when missing (unstyled)."""
+    path = STYLES / f"{name}.qss"
     try:
         return path.read_text(encoding="utf-8")
     except OSError:

@@ -78,7 +78,7 @@ class TimersPanel(QWidget):
             "S&nooze…", name="Snooze alert", tooltip="Snooze (Ctrl+Shift+K)", slot=self.snooze
         )
         self.doctor_button = button(
-            "&Doctor informed…",
+            "&Doctor…",
             name="Doctor informed",
             tooltip="The doctor was told about this escalation review: name, plan, next review",
             slot=self.doctor_informed,
@@ -100,9 +100,8 @@ class TimersPanel(QWidget):
         self.sound_warning.setVisible(not available)
         if not available and reason:
             banner_text(self.sound_warning).setText(
-                f"NO ALARM SOUND: {reason}. Alarms show only on this screen (system beep at "
-                "most): keep this panel in view. Check the speakers and volume or call IT, "
-                "then Help ▸ Test alarm sound."
+                f"NO ALARM SOUND: {reason}. Alarms are on screen only: check the speakers "
+                "and volume or call IT, then Help ▸ Test alarm sound."
             )
 
     def rows(self) -> list[DueRow]:

@@ -163,7 +163,7 @@ def test_alarm_test_command_line_without_sound() -> None:
         check=False,
     )
     assert done.returncode == 3
-    assert "No alarm sound: sound is switched off" in done.stdout
+    assert "No alarm sound: sound switched off (BEDSIDE_SOUND=off)" in done.stdout
 
 
 def test_the_two_sounds_differ() -> None:

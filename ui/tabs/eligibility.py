@@ -28,7 +28,7 @@ from bedside.protocol import format_validation_error
 from bedside.record import EligibilityScreen
 from bedside.rules import EligibilityInput, eligibility
 from bedside.timeutil import format_local
-from ui import presenters
+from ui import presenters, theme
 from ui.forms import Form, InitialsEdit, banner, banner_text, button, label, set_banner
 from ui.tabs import Columns, PatientTab, scrolling
 
@@ -241,9 +241,10 @@ class EligibilityTab(PatientTab):
             else:
                 mark, color = "⚠ CAUTION", "#8a4b00"
             ver = "" if it.verified else " — <b>UNVERIFIED rule</b>"
+            color, grey = theme.ink(color).name(), theme.ink("#44505c").name()
             lines.append(
                 f'<p style="margin:2px 0"><b style="color:{color}">{mark}</b>: '
-                f'{html.escape(it.text)} <span style="color:#44505c">'
+                f'{html.escape(it.text)} <span style="color:{grey}">'
                 f"[{html.escape(it.source)}]</span>{ver}</p>"
             )
         self.checklist_text.setText("".join(lines))
