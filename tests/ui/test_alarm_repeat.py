@@ -9,6 +9,8 @@ from __future__ import annotations
 from datetime import timedelta
 from pathlib import Path
 
+from PySide6.QtGui import QAction
+from PySide6.QtWidgets import QLabel, QMenu
 from ui_helpers import DialogLog, Sessions, add_patient
 
 from bedside.record import Vitals
@@ -147,3 +149,33 @@ def test_snoozed_alarm_is_silent_and_resumes_after_the_snooze(
     assert player.starts() == ["start due"]
     _step(sessions, session, 60, 1)
     assert player.starts() == ["start due"] * 2
+
+
+def test_help_test_alarm_sound_plays_the_critical_alarm_or_says_why_not(
+    sessions: Sessions, data_dir: Path, dialog_log: DialogLog, tmp_path: Path
+) -> None:
+    from ui.alarm import NoPlayer
+
+    player = RecordingPlayer()
+    session = sessions.open(data_dir, alarm=Alarm(player=player))
+    actions = {a.objectName(): a for a in session.window.findChildren(QAction)}
+    help_menu = next(
+        m for m in session.window.menuBar().findChildren(QMenu) if m.title() == "&Help"
+    )
+    assert actions["test_alarm"] in help_menu.actions()
+    session.window.test_alarm()
+    assert player.starts() == ["start critical"]
+    kind, title, text = dialog_log.messages[-1]
+    assert (kind, title) == ("inform", "Test alarm sound") and "critical alarm" in text
+    silent = sessions.open(
+        tmp_path / "other", alarm=Alarm(player=NoPlayer("no sound card was found"))
+    )
+    silent.window.test_alarm()
+    kind, title, text = dialog_log.messages[-1]
+    assert kind == "warn" and "No alarm sound: no sound card was found" in text
+    assert "Test alarm sound" in text  # what to do next
+    assert not silent.alarm.available
+    assert (
+        "no sound card was found"
+        in silent.window.timers.sound_warning.findChild(QLabel, "bannerText").text()
+    )
