@@ -80,6 +80,7 @@ from bedside.protocol import Product, Protocol, Severity, format_validation_erro
 from bedside.record import (
     ChecklistCheck,
     CrsAssessment,
+    DoctorInformed,
     EventBase,
     IceAssessment,
     Lab,
@@ -140,6 +141,7 @@ MarkKind = Literal[
     "neuro_check",
     "lab",
     "checklist",
+    "doctor_informed",
 ]
 
 _STATE_RANK = {"overdue": 0, "due": 1, "upcoming": 2}
@@ -171,6 +173,9 @@ class Mark:
     test: str | None = None
     value: float | None = None
     unit: str | None = None
+    ref: str | None = None
+    until: datetime | None = None
+    note: str | None = None
 
 
 @dataclass(frozen=True, slots=True)
@@ -308,6 +313,16 @@ def _build_timeline(record: Record) -> Timeline:
             mark = Mark("lab", ev.effective_at, ev.id, test=ev.test, value=ev.value, unit=ev.unit)
         elif isinstance(ev, ChecklistCheck):
             mark = Mark("checklist", ev.effective_at, ev.id, label=ev.item, value=float(ev.done))
+        elif isinstance(ev, DoctorInformed):
+            mark = Mark(
+                "doctor_informed",
+                ev.effective_at,
+                ev.id,
+                label=ev.doctor,
+                ref=ev.review_of,
+                until=ev.next_review_at,
+                note=ev.plan,
+            )
         if mark is not None:
             marks.append((_order_key(ev, index), mark))
     marks.sort(key=lambda pair: pair[0])
@@ -532,17 +547,34 @@ def derive_timeline(
             if latest_grade == 2
             else f"CRS is grade {latest_grade}: if not improving, escalate to the doctor"
         )
-        b.add(
-            "crs_escalation",
-            first.at + timedelta(hours=hours),
-            first.id,
-            "warning",
-            f"Escalation review {_h(hours)} after the first tocilizumab dose of this CRS "
-            f"episode ({when(first.at)}): {then}",
-            "monitoring.crs_escalation_after_first_tocilizumab_h",
-            mon.crs_escalation_after_first_tocilizumab_h,
-            critical_when_active=True,
-        )
+        informed = [m for m in by_kind.get("doctor_informed", []) if m.ref == first.id]
+        told = informed[-1] if informed else None
+        if told is not None and told.until is not None:
+            # The doctor was told: the review is next due when the doctor said (a new alert).
+            review_at = told.until
+            b.add(
+                "crs_escalation",
+                review_at,
+                told.id,
+                "warning",
+                f"Doctor informed {when(told.at)} ({told.label}), review {when(review_at)}. "
+                f"Plan: {told.note}. At the review: {then}",
+                "monitoring.doctor_review_max_h",
+                mon.doctor_review_max_h,
+                critical_when_active=True,
+            )
+        else:
+            b.add(
+                "crs_escalation",
+                first.at + timedelta(hours=hours),
+                first.id,
+                "warning",
+                f"Escalation review {_h(hours)} after the first tocilizumab dose of this CRS "
+                f"episode ({when(first.at)}): {then}",
+                "monitoring.crs_escalation_after_first_tocilizumab_h",
+                mon.crs_escalation_after_first_tocilizumab_h,
+                critical_when_active=True,
+            )
 
     # Prolonged grade 1 CRS without tocilizumab.
     if onset is not None and all(g == 1 for g in episode_grades) and not episode_doses:

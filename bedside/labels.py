@@ -58,6 +58,7 @@ EVENT_KIND_LABELS: dict[str, str] = {
     "patient_update": "Patient details changed",
     "history_confirmation": "Dose history confirmed",
     "restored": "Restored from backup",
+    "doctor_informed": "Doctor informed",
 }
 TOXICITY_LABELS: dict[str, str] = {
     "infection": "Infection",

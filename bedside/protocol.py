@@ -284,6 +284,10 @@ class Monitoring(_Model):
     clock_jump_tolerance_min: PositiveNumber
     due_grace_min: PositiveNumber
     ack_reason_required_for: SeverityList
+    alarm_repeat_due_s: PositiveNumber
+    alarm_repeat_overdue_s: PositiveNumber
+    alarm_repeat_critical_s: PositiveNumber
+    doctor_review_max_h: PositiveNumber
 
     @model_validator(mode="after")
     def _current_version(self) -> Monitoring:

@@ -446,6 +446,23 @@ class Restored(EventBase):
     backup_name: str
 
 
+class DoctorInformed(EventBase):
+    """The doctor was told about a due escalation review: who, the plan, the next review.
+
+    ``effective_at`` is when the doctor was informed; the review item is not due again until
+    ``next_review_at`` (a new alert then).
+    """
+
+    kind: Literal["doctor_informed"] = "doctor_informed"
+    alert_key: str = Field(min_length=1, max_length=200)
+    alert_kind: str = Field(min_length=1, max_length=60)
+    due_at: Instant
+    review_of: str = Field(min_length=1, max_length=200)
+    doctor: str = Field(min_length=2, max_length=80)
+    plan: str = Field(min_length=3, max_length=1000)
+    next_review_at: Instant
+
+
 Event = Annotated[
     Vitals
     | CrsAssessment
@@ -462,7 +479,8 @@ Event = Annotated[
     | Correction
     | PatientUpdate
     | HistoryConfirmation
-    | Restored,
+    | Restored
+    | DoctorInformed,
     Field(discriminator="kind"),
 ]
 EVENT_ADAPTER: TypeAdapter[Event] = TypeAdapter(Event)
@@ -485,6 +503,7 @@ EVENT_TYPES: dict[str, type[EventBase]] = {
         PatientUpdate,
         HistoryConfirmation,
         Restored,
+        DoctorInformed,
     )
 }
 
@@ -783,6 +802,7 @@ __all__ = [
     "Confirmation",
     "Correction",
     "CrsAssessment",
+    "DoctorInformed",
     "EligibilityScreen",
     "Event",
     "EventBase",

@@ -9,6 +9,7 @@ takes the whole available screen, as maximised, and dialogs size themselves for 
 ``--ward-sizes`` renders every screen at 1366×768 (100 %) and 1920×1080 at 150 % and
 200 % (logical 1366×768, 1280×720, 960×540), each in its own sub-directory of ``--out``.
 Window geometry is remembered in a temporary config directory, never the user's.
+    python build_scripts/screenshots.py --data-dir DIR --out DIR --theme night
 
 If DIR holds no patients the demo ward is written into it first. The ward in DIR is
 opened read-write (the screenshots themselves change nothing); the states that need a
@@ -50,6 +51,9 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument(
         "--ward-sizes", action="store_true", help="1366x768 @1, 1920x1080 @1.5 and @2"
     )
+    parser.add_argument(
+        "--theme", choices=("day", "night"), default="day", help="View > Night colours"
+    )
     ns = parser.parse_args(argv)
     if ns.ward_sizes:
         return _ward_sizes(ns)
@@ -76,12 +80,17 @@ def main(argv: list[str] | None = None) -> int:
     from ui.app import build_session, create_application
 
     app = create_application("bedside-screenshots")
+    from ui import theme
+
+    theme.apply(ns.theme, app)
     ns.out.mkdir(parents=True, exist_ok=True)
     clock = SystemClock()
     if not DataDir(ns.data_dir, clock=clock).patient_ids():
         write_demo_ward(ns.data_dir, clock)
     written: list[str] = []
-    suffix = "" if ns.scale == 1.0 else f"@{ns.scale:g}x"
+    suffix = ("" if ns.scale == 1.0 else f"@{ns.scale:g}x") + (
+        "-night" if ns.theme == "night" else ""
+    )
 
     def place(window: QWidget) -> None:
         if ns.screen:

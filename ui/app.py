@@ -9,7 +9,9 @@ builds the window over a :class:`~bedside.clock.SystemClock`.
 Options: ``--data-dir DIR``, ``--demo`` (a temporary demo ward, bannered DEMO DATA),
 ``--smoke-test`` (build the window, render every screen, round-trip a save, exit 0),
 ``--quit-after-show`` (exit once the window has painted; start-up measurement),
-``--no-error-dialog`` (errors go to stderr only) and ``--version``.
+``--no-error-dialog`` (errors go to stderr only), ``--alarm-test`` (play the critical
+alarm once through the real output; exit 0, or 3 printing why there is no sound) and
+``--version``.
 """
 
 from __future__ import annotations
@@ -61,6 +63,11 @@ def parse_args(argv: list[str]) -> argparse.Namespace:
     )
     parser.add_argument(
         "--no-error-dialog", action="store_true", help="report errors on stderr only, no dialogs"
+    )
+    parser.add_argument(
+        "--alarm-test",
+        action="store_true",
+        help="play the critical alarm once and exit (status 3 and why, when there is no sound)",
     )
     parser.add_argument("--version", action="store_true", help="print the version and exit")
     return parser.parse_args(argv)
@@ -250,6 +257,10 @@ def main(argv: list[str] | None = None) -> int:
 
         print(f"bedside {__version__} (protocol {load_default_protocol().label})")  # noqa: T201
         return EXIT_OK
+    if args.alarm_test:
+        from ui.alarm import alarm_test
+
+        return alarm_test()
 
     from bedside.paths import log_dir, resolve_data_dir
 
@@ -261,6 +272,10 @@ def main(argv: list[str] | None = None) -> int:
     from ui.single_instance import ask_running_instance_to_raise, refusal_text
 
     app = create_application(sys.argv[0] if sys.argv else "bedside")
+    if not args.smoke_test:
+        from ui import theme
+
+        theme.apply(theme.saved())  # View ▸ Night, remembered
     install_qt_message_handler()
     show_dialogs = not args.no_error_dialog and not args.smoke_test
     clock = SystemClock()
@@ -356,6 +371,29 @@ def warm_up() -> None:
     logger.debug("warm-up done (%s)", ui.dialogs.__name__)
 
 
+def _smoke_print(session: Session) -> list[str]:
+    """Print the handover through Qt's printing module (a PDF-file printer, no dialog)."""
+    from PySide6.QtPrintSupport import QPrinter
+
+    from bedside.handover import build_handover, render_html
+    from ui.printing import print_document
+
+    ward = session.controller.ward
+    with tempfile.TemporaryDirectory(prefix="bedside-smoke-print-") as tmp:
+        printer = QPrinter(QPrinter.PrinterMode.HighResolution)
+        printer.setOutputFormat(QPrinter.OutputFormat.PdfFormat)
+        printer.setOutputFileName(str(Path(tmp) / "printed.pdf"))
+        try:
+            doc = build_handover(ward, ward.clock.now())
+            pages = print_document(render_html(doc, appendix=True), printer)
+        except Exception as exc:  # noqa: BLE001 - reported as a smoke-test failure
+            return [f"printing failed: {type(exc).__name__}: {exc}"]
+        del printer
+        if pages < 1 or not (Path(tmp) / "printed.pdf").is_file():
+            return ["printing wrote nothing"]
+    return []
+
+
 def smoke_test(session: Session) -> int:
     """Render every screen offscreen, load every icon, round-trip a save; 0 when all pass."""
     from PySide6.QtWidgets import QApplication
@@ -385,6 +423,7 @@ def smoke_test(session: Session) -> int:
                 problems.append(f"tab {key} did not render")
             shots += 1
     window.show_board()
+    problems += _smoke_print(session)
     # Save round trip in a scratch ward (never writes into the nurse's data directory).
     scratch = Path(tempfile.mkdtemp(prefix="bedside-smoke-"))
     try:

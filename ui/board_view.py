@@ -20,6 +20,7 @@ from PySide6.QtWidgets import (
 )
 
 from ui.controller import WardController
+from ui.delegates import StateKeepingDelegate
 from ui.forms import button, label
 from ui.models import ROW_KEY_ROLE
 from ui.models.board import BoardModel
@@ -78,6 +79,7 @@ class BoardView(QWidget):
         self.table.setTabKeyNavigation(False)
         self.model = BoardModel(self)
         self.table.setModel(self.model)
+        self.table.setItemDelegate(StateKeepingDelegate(self.table))
         header = self.table.horizontalHeader()
         header.setDefaultAlignment(Qt.AlignmentFlag.AlignLeft)
         widths = [56, 215, 240, 100, 140, 200]

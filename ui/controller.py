@@ -8,6 +8,9 @@ to the field. After a successful write it recomputes the derived state and emits
 records with the injected clock (``due = f(record, protocol, now)``) and emits
 :attr:`WardController.refreshed`; items that have just become due (and are neither
 acknowledged nor snoozed) are announced with :attr:`WardController.alarm_raised`.
+What the loudspeaker owes is :attr:`WardController.alarm_sound` (a tone, again at each
+protocol interval while an alert is left unattended, from :func:`bedside.alerts.alarm_call`)
+and :attr:`WardController.alarm_silenced` (nothing is sounding any more: stop at once).
 
 No clinical rule lives here: grades, budgets and timers all come from ``bedside``.
 """
@@ -139,6 +142,10 @@ class WardController(QObject):
     """Derived state (board rows, due items) was recomputed for the current time."""
     alarm_raised = Signal(list)
     """Items that just became due or overdue and are not silenced (list of DueRow)."""
+    alarm_sound = Signal(str)
+    """An alarm is owed now: its tone (``due`` or ``critical``; the most urgent of this tick)."""
+    alarm_silenced = Signal()
+    """No alert is sounding any more (acknowledged, snoozed or done): stop the sound."""
     clock_warning = Signal(str)
     """The wall clock went backwards or jumped (message for the nurse)."""
 
@@ -160,6 +167,7 @@ class WardController(QObject):
         self._board: list[BoardRow] = []
         self._due_rows: list[DueRow] = []
         self._sounding: set[str] = set()
+        self._calls: dict[str, tuple[str, datetime, str, datetime, int]] = {}
         self._pending_audit: set[str] = set()
         self._first_refresh = True
         self.last_refresh_ms = 0.0
@@ -269,6 +277,7 @@ class WardController(QObject):
         zone = local_zone()
         due_rows: list[DueRow] = []
         board: list[BoardRow] = []
+        calls: list[alerts.AlarmCall] = []
         for pid, c in self._cache.items():
             try:
                 c.due = escalations.derive_due(c.record, c.protocol, now, zone=zone)
@@ -276,7 +285,7 @@ class WardController(QObject):
             except BedsideError:
                 logger.exception("timers could not be derived for a patient")
                 c.due, c.budget = [], None
-            views = _alert_views(c.record, c.due, now, c.events)
+            views = _alert_views(c.record, c.due, now, c.events, c.protocol, calls)
             rows = [
                 DueRow(
                     pid, c.patient.bed or "—", c.patient.name, item, views.get(item.key, _ACTIVE)
@@ -334,11 +343,34 @@ class WardController(QObject):
             # Not on the first refresh: those saves (fsync) would delay the first paint.
             pending, self._pending_audit = self._pending_audit, set()
             self._audit_raised(pending)
+        owed = self._owed_tone(calls)
         self.last_refresh_ms = (time.perf_counter() - started) * 1000
         self.refreshed.emit()
         if new:
             self.alarm_raised.emit(new)
+        if owed == "silence":
+            self.alarm_silenced.emit()
+        elif owed:
+            self.alarm_sound.emit(owed)
         self._first_refresh = False
+
+    def sounding_tone(self) -> str:
+        """The tone owed by the alerts sounding now (``critical``, ``due`` or empty)."""
+        if not self._calls:
+            return ""
+        return "critical" if any(i[2] == "critical" for i in self._calls.values()) else "due"
+
+    def _owed_tone(self, calls: list[alerts.AlarmCall]) -> str:
+        """``due``/``critical`` when a sounding is owed now, ``silence`` when all stopped."""
+        current = {c.key: c.identity for c in calls}
+        fresh = [c for c in calls if self._calls.get(c.key) != c.identity]
+        was_sounding = bool(self._calls)
+        self._calls = current
+        if fresh:
+            return "critical" if any(c.tone == "critical" for c in fresh) else "due"
+        if was_sounding and not current:
+            return "silence"
+        return ""
 
     def _check_clock(self, now: datetime) -> None:
         """Per-tick clock check; anomalies are written to every record by the guard."""
@@ -495,10 +527,24 @@ class WardController(QObject):
         alerts.acknowledge(self.ward, pid, key, initials, reason=reason)
         self._saved(pid)
 
-    def snooze(self, pid: str, key: str, initials: str, minutes: int) -> None:
-        """Snooze an alert for ``minutes`` (capped by the protocol; written to the record)."""
-        alerts.snooze(self.ward, pid, key, initials, minutes)
+    def snooze(
+        self, pid: str, key: str, initials: str, minutes: int, reason: str | None = None
+    ) -> None:
+        """Snooze an alert for ``minutes`` (capped by the protocol; written with the reason)."""
+        alerts.snooze(self.ward, pid, key, initials, minutes, reason=reason)
         self._saved(pid)
+
+    def inform_doctor(
+        self, pid: str, key: str, initials: str, doctor: str, plan: str, next_review_at: datetime
+    ) -> None:
+        """Record that the doctor was informed of an escalation review (plan, next review)."""
+        alerts.inform_doctor(self.ward, pid, key, initials, doctor, plan, next_review_at)
+        self._saved(pid)
+
+    @property
+    def doctor_review_max_h(self) -> float:
+        """The protocol's longest time to the next review after informing the doctor."""
+        return self.protocol.monitoring.doctor_review_max_h.value
 
     @property
     def snooze_max_min(self) -> float:
@@ -514,11 +560,20 @@ _ACTIVE = AlertView()
 
 
 def _alert_views(
-    record: Record, items: list[DueItem], now: datetime, events: list[EventBase]
+    record: Record,
+    items: list[DueItem],
+    now: datetime,
+    events: list[EventBase],
+    protocol: Protocol,
+    calls: list[alerts.AlarmCall],
 ) -> dict[str, AlertView]:
-    """The alert state of each item, from :func:`bedside.alerts.alert_states`."""
+    """The alert state of each item (:func:`bedside.alerts.alert_states`); owed soundings
+    (:func:`bedside.alerts.alarm_call`) are appended to ``calls``."""
     out: dict[str, AlertView] = {}
     for st in alerts.alert_states(record, items, now, events=events):
+        call = alerts.alarm_call(st, now, protocol.monitoring)
+        if call is not None:
+            calls.append(call)
         last = st.last_action
         out[st.item.key] = AlertView(
             state=st.state,

@@ -1726,14 +1726,7 @@ class AlertDialog(FormDialog):
             hint="required for this alert" if needs else "optional",
             expand=True,
         )
-        f.add_widget(
-            label(
-                "Acknowledging silences the alarm for this item and is written to the "
-                "patient's record with your initials. The item stays on the list until the "
-                "task is done.",
-                "hint",
-            )
-        )
+        f.add_widget(label(_ALERT_HELP[mode], "hint"))
         self.by = f.add(
             "initials", "Your &initials:", InitialsEdit("Your initials"), aliases=("recorded_by",)
         )
@@ -1754,9 +1747,82 @@ class AlertDialog(FormDialog):
         reason = self.reason.text().strip() or None
         self.check()
         if self.mode == "snooze":
-            self.controller.snooze(self.row.pid, self.row.item.key, initials, self.minutes.value())
+            self.controller.snooze(
+                self.row.pid, self.row.item.key, initials, self.minutes.value(), reason=reason
+            )
         else:
             self.controller.acknowledge(self.row.pid, self.row.item.key, initials, reason=reason)
+
+
+_ALERT_HELP = {
+    "acknowledge": "Acknowledging says you have seen this alert: its alarm stops for good and "
+    "your initials (and reason) go into the patient's record. The item stays on the list "
+    "until the task is done.",
+    "snooze": "Snoozing silences this alarm for the minutes you choose; then it sounds again "
+    "if the task is still not done. Your initials and reason go into the patient's record and "
+    "are shown next to the item.",
+}
+"""What each mode of :class:`AlertDialog` does, in the nurse's words."""
+
+
+class DoctorInformedDialog(FormDialog):
+    """The doctor was told about the escalation review: name, plan and next review time."""
+
+    def __init__(
+        self,
+        controller: WardController,
+        row: DueRow,
+        initials: str = "",
+        parent: QWidget | None = None,
+    ) -> None:
+        super().__init__(controller, "Doctor informed", ok_text="Record", parent=parent)
+        self.row = row
+        item = row.item
+        self.header.addWidget(
+            banner(
+                f"{presenters.STATE_LABELS[item.state]} — {row.bed} {row.name}\n{item.message}",
+                "danger" if item.active else "info",
+                icon_name=item.state,
+            )
+        )
+        f = self.form
+        self.doctor = QLineEdit()
+        f.add("doctor", "&Doctor:", self.doctor, hint="name of the doctor you told", expand=True)
+        self.plan = QLineEdit()
+        f.add("plan", "&Plan:", self.plan, hint="what the doctor decided", expand=True)
+        cap = controller.doctor_review_max_h
+        self.review_at = LocalDateTimeEdit(
+            "Next review", controller.clock.now() + timedelta(hours=min(4.0, cap))
+        )
+        f.add(
+            "next_review_at",
+            "&Next review:",
+            self.review_at,
+            unit=self.review_at.zone_text(),
+            hint=f"at most {cap:g} h from now",
+        )
+        f.add_widget(
+            label(
+                "Recording this says the doctor knows and has a plan: the review stops "
+                "alarming and is not overdue until the next review time, when it comes back. "
+                "It is written to the patient's record with your initials.",
+                "hint",
+            )
+        )
+        self.by = f.add("initials", "Your &initials:", InitialsEdit("Your initials"))
+        self.by.setText(initials)
+        f.finish()
+        self.resize(640, 420)
+
+    def apply(self) -> None:
+        """Record it through the core."""
+        doctor = self.need("doctor", self.doctor.text().strip(), "the doctor's name")
+        plan = self.need("plan", self.plan.text().strip(), "the plan")
+        initials = self.need("initials", self.by.value(), "your initials")
+        self.check()
+        self.controller.inform_doctor(
+            self.row.pid, self.row.item.key, initials, doctor, plan, self.review_at.instant()
+        )
 
 
 class ClockDialog(FormDialog):

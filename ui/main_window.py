@@ -33,13 +33,13 @@ from PySide6.QtWidgets import (
 from bedside import __version__
 from bedside.timesafety import SYSTEM_INITIALS
 from bedside.timeutil import format_local
-from ui import presenters, screens
-from ui.alarm import Alarm
+from ui import presenters, screens, theme
+from ui.alarm import NO_DEVICE_ADVICE, Alarm
 from ui.board_view import BoardView
 from ui.controller import DueRow, WardController
 from ui.forms import ElidedLabel, InitialsEdit, banner, banner_text, button, label, set_banner
 from ui.resources import icon
-from ui.ticker import Ticker
+from ui.ticker import Ticker, single_shot
 from ui.timers_panel import TimersPanel
 
 if TYPE_CHECKING:
@@ -178,7 +178,7 @@ class MainWindow(QMainWindow):
         self.stack.addWidget(self.board)
         self.splitter.addWidget(self.stack)
         self.timers = TimersPanel(controller, self.initials)
-        self.timers.set_sound_available(self.alarm.available, self.alarm.reason)
+        self.alarm.device_changed.connect(self.timers.set_sound_available)
         self.splitter.addWidget(self.timers)
         self.splitter.setStretchFactor(0, 3)
         self.splitter.setStretchFactor(1, 1)
@@ -206,12 +206,23 @@ class MainWindow(QMainWindow):
         controller.announced.connect(self.show_saved)
         controller.patients_changed.connect(self._on_refreshed)
         controller.alarm_raised.connect(self._on_alarm)
+        controller.alarm_sound.connect(self._on_alarm_sound)
+        controller.alarm_silenced.connect(self.alarm.stop)
         controller.clock_warning.connect(self._on_clock_warning)
         ticker.ticked.connect(self.on_tick)
         self.place_on_screen()
         self._on_refreshed()
         for report in controller.start_reports:
             self._on_clock_warning(report.message)
+        # Asking the sound system takes a few ms: after the first paint.
+        single_shot(0, self, self._check_sound)
+
+    def _check_sound(self) -> None:
+        """Show whether alarms can be heard; sound what was already due when Bedside started."""
+        self.timers.set_sound_available(self.alarm.check(), self.alarm.reason)
+        tone = self.controller.sounding_tone()
+        if tone:
+            self.alarm.play(tone)
 
     # ------------------------------------------------------------------ menus
 
@@ -278,11 +289,22 @@ class MainWindow(QMainWindow):
         self._action(
             alerts, "&Snooze selected alert…", self.timers.snooze, "Ctrl+Shift+K", name="snooze"
         )
-        self.mute_action = self._action(
-            alerts, "Test the &alarm sound", self.test_alarm, name="test_alarm"
+        self._action(
+            alerts,
+            "&Doctor informed (escalation review)…",
+            self.timers.doctor_informed,
+            name="doctor_informed",
         )
 
+        view_menu = bar.addMenu("&View")
+        self.night_action = self._action(
+            view_menu, "&Night (dim colours)", self.toggle_night, name="night"
+        )
+        self.night_action.setCheckable(True)
+        self.night_action.setChecked(theme.current() == "night")
+
         help_menu = bar.addMenu("&Help")
+        self._action(help_menu, "&Test alarm sound", self.test_alarm, name="test_alarm")
         self._action(help_menu, "&Keyboard shortcuts", self.show_shortcuts, "F1", name="shortcuts")
         self._action(
             help_menu, "Type your &initials", self.initials_edit.setFocus, "Ctrl+I", name="initials"
@@ -294,6 +316,7 @@ class MainWindow(QMainWindow):
         self._action(menu, "&Export…", self.export, "Ctrl+E", name="export")
         self._action(menu, "&Import patient file…", self.import_files, name="import")
         self._action(menu, "&Print handover…", self.print_handover, "Ctrl+P", name="print")
+        self._action(menu, "Handover to P&DF…", self.handover_pdf, name="handover_pdf")
 
     def export(self) -> None:
         """Export the current patient (or the whole ward from the board)."""
@@ -311,14 +334,23 @@ class MainWindow(QMainWindow):
             self.controller.reload()
 
     def print_handover(self) -> None:
-        """Print the handover of the current patient (or the ward) to PDF."""
+        """Print the handover of the current patient (or the ward) on a printer."""
+        self._handover(lambda view: view.print_direct())
+
+    def handover_pdf(self) -> None:
+        """Write the handover of the current patient (or the ward) as a PDF file."""
+        self._handover(lambda view: view.print_to_pdf())
+
+    def _handover(self, action: Callable[[Any], object]) -> None:
         from ui.handover_view import HandoverView
 
         pid = self.workspace.pid if self._in_workspace() else None
         view = HandoverView(self.controller.ward, self.controller.clock, pid, self)
         view.hide()
         try:
-            view.print_to_pdf()
+            action(view)
+            if view.status.text():
+                self.statusBar().showMessage(view.status.text(), 10000)
         finally:
             view.deleteLater()
 
@@ -452,7 +484,6 @@ class MainWindow(QMainWindow):
     def _on_alarm(self, rows: list[DueRow]) -> None:
         worst = rows[0]
         logger.info("alarm: %d item(s) became due", len(rows))
-        self.alarm.play()
         QApplication.alert(self, 0)
         self.statusBar().showMessage(
             f"ALARM: {presenters.STATE_LABELS[worst.item.state]} — {worst.bed} "
@@ -538,15 +569,38 @@ class MainWindow(QMainWindow):
         """Reload every patient file from disk."""
         self.controller.reload()
 
+    def toggle_night(self) -> None:
+        """View ▸ Night: switch the dim night theme on or off (remembered for next time)."""
+        name = "night" if self.night_action.isChecked() else "day"
+        theme.apply(name)
+        theme.remember(name)
+        self.controller.refreshed.emit()  # repaint the painted colours (models, chart)
+        if self.workspace is not None:
+            self.workspace.update()
+        self.statusBar().showMessage(
+            "Night colours on: dim, same information." if name == "night" else "Day colours on.",
+            5000,
+        )
+
+    def _on_alarm_sound(self, tone: str) -> None:
+        """An alarm is owed (first sounding or a repetition): play its tone."""
+        self.alarm.play(tone)
+
     def test_alarm(self) -> None:
-        """Play the alarm once."""
-        how = self.alarm.play()
-        if how == "beep":
+        """Help ▸ Test alarm sound: play the critical alarm once and say what happened."""
+        how = self.alarm.play("critical")
+        if how == "sound":
             _dialogs().inform(
                 self,
-                "Alarm test",
-                "No sound device is available, so Bedside used the system beep. Alarms are "
-                "also shown in red in the timers panel and the banner.",
+                "Test alarm sound",
+                "Bedside played the critical alarm (the one for overdue and critical items). "
+                "If you did not hear it, check the loudspeaker volume, then call IT.",
+            )
+        else:
+            _dialogs().warn(
+                self,
+                "Test alarm sound",
+                f"No alarm sound: {self.alarm.reason or 'sound is muted'}. {NO_DEVICE_ADVICE}",
             )
 
     def show_shortcuts(self) -> None:

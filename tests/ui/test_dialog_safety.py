@@ -88,6 +88,11 @@ FACTORIES: dict[str, Factory] = {
         s.controller, _row(s, pid), "AB", w, mode="snooze"
     ),
     "ClockDialog": lambda s, pid, w: dialogs.ClockDialog(s.controller, "AB", w),
+    # The walk needs only a due row: a row that is not an escalation review is refused by the
+    # core and the dialog stays open with the reason (test_doctor_informed covers the review).
+    "DoctorInformedDialog": lambda s, pid, w: dialogs.DoctorInformedDialog(
+        s.controller, _row(s, pid), "AB", w
+    ),
 }
 
 

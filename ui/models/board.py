@@ -127,7 +127,9 @@ class BoardModel(RowTableModel[BoardRow]):
             if alert.state == "acknowledged" and item.state != "upcoming":
                 phrase += f" · acknowledged by {alert.by}"
             elif alert.state == "snoozed" and item.state != "upcoming":
-                phrase += f" · snoozed until {format_local(alert.until)}"
+                phrase += f" · snoozed until {format_local(alert.until)} by {alert.by}"
+                if alert.reason:
+                    phrase += f" ({alert.reason})"
             extra = row.due_count + row.overdue_count - (1 if item.state != "upcoming" else 0)
             more = f" · +{extra} more" if extra > 0 else ""
             return f"{phrase}{more}\n{item.message}"

@@ -29,7 +29,7 @@ from bedside.protocol import format_validation_error
 from bedside.record import EligibilityScreen
 from bedside.rules import EligibilityInput, eligibility
 from bedside.timeutil import format_local
-from ui import presenters
+from ui import presenters, theme
 from ui.forms import Form, InitialsEdit, banner, banner_text, button, label, set_banner
 from ui.tabs import Columns, DiscrepancyNotes, PatientTab, scrolling
 from ui.wording import nurse_text, sources_tooltip
@@ -266,6 +266,7 @@ class EligibilityTab(PatientTab):
             else:
                 mark, color = "⚠ CAUTION", "#8a4b00"
             ver = "" if it.verified else " — <b>UNVERIFIED rule</b>"
+            color = theme.ink(color).name()
             lines.append(
                 f'<p style="margin:2px 0"><b style="color:{color}">{mark}</b>: '
                 f"{html.escape(nurse_text(it.text))}{ver}</p>"
