@@ -86,7 +86,7 @@ class Patient(Strict):
     weight_kg: float | None = Field(default=None, gt=0, le=500)
     weight_measured_at: Instant | None = None
     product: Product
-    lot_number: str | None = Field(default=None, max_length=60)
+    lot_number: str | None = Field(default=None, max_length=200)  # a scanned GS1 string
     infusion_at: Instant | None = None
     protocol_id: str = Field(min_length=1)
     protocol_version: str = Field(min_length=1)

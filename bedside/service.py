@@ -30,6 +30,7 @@ from bedside.errors import (
     LimitError,
     StorageError,
 )
+from bedside.integrity import check_written, derivation_problem, duplicate_of
 from bedside.protocol import (
     Protocol,
     find_protocol,
@@ -72,7 +73,7 @@ from bedside.rules import (
     icans_grade,
     tocilizumab_dose,
 )
-from bedside.storage import DataDir, patient_hash
+from bedside.storage import DataDir, patient_hash, validate_patient_id
 
 logger = logging.getLogger(__name__)
 
@@ -160,9 +161,29 @@ class Ward:
                 self.failures[pid] = str(exc)
                 logger.warning("patient file %s failed to load", patient_hash(pid))
                 continue
+            except Exception as exc:  # noqa: BLE001 - one file never stops the ward opening
+                self.failures[pid] = f"cannot be loaded ({type(exc).__name__}: {exc})"
+                logger.error(
+                    "patient file %s could not be loaded: %s", patient_hash(pid), type(exc).__name__
+                )
+                continue
+            problem = self._underivable(loaded.value)
+            if problem is not None:
+                # One record that cannot be shown must not take the ward down with it.
+                self.failures[pid] = f"cannot display: {problem}"
+                logger.error("patient %s cannot be displayed: %s", patient_hash(pid), problem)
+                continue
             self.records[pid] = loaded.value
             self.tokens[pid] = loaded.token
             self._json_cache[pid] = list(loaded.raw["events"])
+
+    def _underivable(self, record: Record) -> str | None:
+        """Why ``record`` cannot be derived for display (None when it can)."""
+        try:
+            protocol = self.protocol_for(record)
+        except Exception as exc:  # noqa: BLE001 - isolates this patient; reason is logged
+            return f"its protocol cannot be loaded ({type(exc).__name__})"
+        return derivation_problem(record, protocol, self.clock.now())
 
     def newest_backup(self, pid: str) -> Path | None:
         """The newest backup of ``pid`` that verifies (offered when its file failed to load)."""
@@ -234,15 +255,6 @@ class Ward:
 
     # ------------------------------------------------------------------ writing
 
-    def _check_time(self, protocol: Protocol, effective_at: datetime) -> None:
-        now = self.clock.now()
-        tol = timedelta(minutes=protocol.monitoring.future_event_tolerance_min.value)
-        if effective_at > now + tol:
-            raise InputError(
-                f"effective_at: {effective_at.isoformat()} lies in the future "
-                f"(more than {tol.total_seconds() / 60:g} min after now)"
-            )
-
     def _commit(self, pid: str, record: Record, *, creating: bool = False) -> None:
         if self.read_only:
             raise StorageError("this ward is open read-only; nothing was saved")
@@ -289,8 +301,9 @@ class Ward:
         """Append an already-built (validated) event and save."""
         rec = self.record(pid)
         protocol = self.protocol_for(rec)
-        self._check_time(protocol, event.effective_at)
-        new = append(rec, event, self.clock.now())
+        now = self.clock.now()
+        new = append(rec, event, now)
+        check_written(new, new.events[-1:], protocol, now)
         self._commit(pid, new)
         return new.events[-1]
 
@@ -322,8 +335,15 @@ class Ward:
             raise InputError(f"kind: {kind} events are recorded through their own command")
         return self._append(pid, kind, recorded_by=recorded_by, **fields)
 
-    def create_patient(self, *, recorded_by: str, **fields: Any) -> str:
-        """Add a new patient (validated header; the file must not exist yet)."""
+    def create_patient(
+        self, *, recorded_by: str, confirm_not_duplicate: bool = False, **fields: Any
+    ) -> str:
+        """Add a new patient (validated header; the file must not exist yet).
+
+        Refused when another patient has the same MRN once normalised (Unicode NFKC,
+        case, spaces, zero-width characters, dash variants), and when another has the
+        same name and date of birth unless ``confirm_not_duplicate`` (a nurse checked).
+        """
         now = self.clock.now()
         protocol = load_default_protocol()
         fields.setdefault("protocol_id", protocol.protocol_id)
@@ -335,8 +355,26 @@ class Ward:
         patient: Patient = _validate(Patient, fields, "patient")
         if patient.patient_id in self.records or patient.patient_id in self.store.patient_ids():
             raise InputError(f"patient_id: {patient.patient_id!r} already exists in this ward")
-        if any(current_patient(r).mrn == patient.mrn for r in self.records.values()):
-            raise InputError("mrn: a patient with this MRN is already on the ward")
+        validate_patient_id(patient.patient_id)
+        dup = duplicate_of(
+            self.records,
+            patient_id=patient.patient_id,
+            mrn=patient.mrn,
+            name=patient.name,
+            date_of_birth=patient.date_of_birth,
+        )
+        if dup is not None and (dup[1] == "the same MRN" or not confirm_not_duplicate):
+            if dup[1] == "the same MRN":
+                raise InputError(
+                    "mrn: a patient with this MRN is already on the ward (compared ignoring "
+                    "case, spaces and dash variants)"
+                )
+            raise InputError(
+                "name: a patient with the same name and date of birth is already on the ward; "
+                "check it is not the same person, then confirm it is a different person"
+            )
+        if dup is not None:
+            logger.warning("patient created despite a same name and date of birth, confirmed")
         _ = recorded_by
         record = new_record(patient, [], now)
         self._commit(patient.patient_id, record, creating=True)

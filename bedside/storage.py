@@ -95,6 +95,14 @@ CHECKSUM_KEY = "_sha256"
 
 PATIENT_ID_PATTERN = r"^[A-Za-z0-9_-]{1,64}$"
 _PATIENT_ID_RE = re.compile(r"[A-Za-z0-9_-]{1,64}")
+WINDOWS_RESERVED_NAMES = frozenset(
+    ["CON", "PRN", "AUX", "NUL"]
+    + [f"COM{i}" for i in range(10)]
+    + [f"LPT{i}" for i in range(10)]
+    + ["COM¹", "COM²", "COM³", "LPT¹", "LPT²", "LPT³", "CONIN$", "CONOUT$"]
+)
+"""Windows device names: a file ``NUL.json`` cannot be created there, so never an id."""
+
 
 LOCK_FILE_NAME = "bedside.lock"
 LOCK_INFO_NAME = "bedside.lock.info"
@@ -197,6 +205,8 @@ def validate_patient_id(patient_id: str) -> str:
             f"patient_id must match {PATIENT_ID_PATTERN} (got a {type(patient_id).__name__}"
             + (f" of length {length})" if length is not None else ")")
         )
+    if patient_id.upper() in WINDOWS_RESERVED_NAMES:
+        raise InputError("patient_id: a Windows device name (CON, NUL, COM1…) cannot be an id")
     return patient_id
 
 
