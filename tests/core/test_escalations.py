@@ -63,7 +63,7 @@ def add_patient(
     fields = {
         "patient_id": pid,
         "mrn": f"MRN-{pid}",
-        "name": "Test Person",
+        "name": f"Test Person {pid}",
         "date_of_birth": "1960-05-01",
         "sex": "female",
         "weight_kg": 70.0,

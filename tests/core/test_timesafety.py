@@ -57,7 +57,7 @@ def add_patient(ward: Ward, pid: str) -> str:
         recorded_by="AB",
         patient_id=pid,
         mrn=f"MRN-{pid}",
-        name="Test Person",
+        name=f"Test Person {pid}",
         date_of_birth="1960-05-01",
         sex="female",
         weight_kg=70.0,
