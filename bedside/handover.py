@@ -527,9 +527,9 @@ def build_handover(ward: Any, now: datetime, pid: str | None = None) -> Handover
                     record, ward.protocol_for(record), now, budget=_ward_budget(ward, p, now)
                 )
             )
-        except BedsideError as exc:
-            logger.warning("handover of one patient could not be computed: %s", type(exc).__name__)
-            failures.append((p, f"handover could not be computed: {exc}"))
+        except Exception as exc:  # noqa: BLE001 - one patient never stops the ward's handover
+            logger.error("handover of one patient could not be computed: %s", type(exc).__name__)
+            failures.append((p, f"cannot display: handover could not be computed ({exc})"))
     patients.sort(key=_bed_key)
     labels = tuple(sorted({ph.protocol_label for ph in patients}))
     return HandoverDoc("ward", now, tuple(patients), tuple(failures), labels)

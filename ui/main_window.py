@@ -396,8 +396,9 @@ class MainWindow(QMainWindow):
         if failures:
             set_banner(
                 self.failure_banner,
-                f"{len(failures)} patient file(s) could not be loaded and were set aside "
-                "(quarantined, never overwritten). Their doses are NOT shown. Tell the ward "
+                f"{len(failures)} patient(s) cannot be displayed and were set aside (their files "
+                "are never overwritten); the rest of the ward works normally. Their doses and "
+                "timers are NOT shown: double-click the row for details and tell the ward "
                 "manager; a verified backup can be restored.",
             )
         self.failure_banner.setVisible(bool(failures))

@@ -97,6 +97,7 @@ def export_dialog_flow(parent: QWidget | None, ward: Any, pid: str | None) -> li
     if fmt is None:
         return []
     now = ward.clock.now()
+    problems: dict[str, str] = {}
     try:
         if pid is not None:
             out = ask_save_path(parent, "Export patient", f"{pid}{SUFFIXES[fmt]}", FILTERS[fmt])
@@ -107,16 +108,18 @@ def export_dialog_flow(parent: QWidget | None, ward: Any, pid: str | None) -> li
             folder = ask_directory(parent, "Export every patient to folder")
             if folder is None:
                 return []
-            written = export_ward(ward, fmt, folder, now)
+            written = export_ward(ward, fmt, folder, now, problems)
     except (BedsideError, OSError) as exc:
         logger.warning("export failed: %s", type(exc).__name__)
         _error(parent, "Export failed", f"Nothing usable was exported: {exc}")
         return []
     names = "\n".join(str(p) for p in written)
     skipped = ""
-    if pid is None and getattr(ward, "failures", None):
+    not_exported = {**getattr(ward, "failures", {}), **problems} if pid is None else {}
+    if not_exported:
         skipped = (
-            f"\n\n{len(ward.failures)} patient file(s) could not be loaded and were NOT exported."
+            f"\n\n{len(not_exported)} patient(s) could not be loaded or exported and were NOT "
+            "exported: " + ", ".join(sorted(not_exported))
         )
     _inform(parent, "Export", f"Wrote {len(written)} file(s):\n{names}{skipped}")
     return written
