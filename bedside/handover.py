@@ -367,7 +367,15 @@ def toci_next_text(budget: DoseBudget, now: datetime) -> str:
 
 
 def budget_text(budget: DoseBudget, *, short: bool = False) -> str:
-    """Doses in 24 h and in the course; says 'history incomplete' instead of bare counts."""
+    """Doses in 24 h and in the course; says 'history incomplete' instead of bare counts.
+
+    Voided doses are named next to the count (they stay visible, never silently gone).
+    """
+    voided = f"; {len(budget.voided)} voided dose(s) not counted" if budget.voided else ""
+    return _budget_counts(budget, short=short) + voided
+
+
+def _budget_counts(budget: DoseBudget, *, short: bool) -> str:
     if not budget.history_complete:
         if short:
             return f"history incomplete — dose count unknown ({budget.total} recorded here)"

@@ -38,6 +38,7 @@ from bedside.protocol import (
     load_default_protocol,
 )
 from bedside.record import (
+    CORRECTION_REASONS,
     Correction,
     EventBase,
     Medication,
@@ -636,8 +637,16 @@ class Ward:
         reason: str,
         recorded_by: str,
         amended: dict[str, Any] | None = None,
+        reason_code: str | None = None,
+        second_nurse: str | None = None,
     ) -> EventBase:
-        """Void or amend an earlier event (the original stays visible)."""
+        """Void or amend an earlier event (the original stays visible).
+
+        Voiding or amending a medication (a dose: it changes what counts against the
+        limits) needs a reason picked from :data:`~bedside.record.CORRECTION_REASONS`, a
+        free-text reason of at least 5 characters, and a second nurse's initials
+        (different from ``recorded_by``); all are recorded in the correction.
+        """
         rec = self.record(pid)
         targets = [e for e in rec.events if e.id == target_id]
         if not targets:
@@ -649,6 +658,29 @@ class Ward:
             raise InputError("target_id: this event is already voided")
         if action == "amend":
             validate_amendment(target, amended or {})
+        extra: dict[str, Any] = {}
+        if reason_code is not None:
+            extra["reason_code"] = reason_code
+        if isinstance(target, Medication):
+            if reason_code not in CORRECTION_REASONS:
+                raise InputError(
+                    "reason_code: choose why this dose is corrected ("
+                    + "; ".join(CORRECTION_REASONS.values())
+                    + ")"
+                )
+            if len((reason or "").strip()) < 5:
+                raise InputError("reason: describe what happened (at least 5 characters)")
+            second = normalise_initials(second_nurse)
+            if not second:
+                raise InputError(
+                    "second_nurse: correcting a dose needs a second nurse to check it; "
+                    "type their initials"
+                )
+            if second == normalise_initials(recorded_by):
+                raise InputError("second_nurse: must be a different nurse from you")
+            extra["second_nurse"] = second
+        elif second_nurse:
+            extra["second_nurse"] = normalise_initials(second_nurse)
         return self._append(
             pid,
             "correction",
@@ -657,6 +689,7 @@ class Ward:
             action=action,
             reason=reason,
             amended=amended,
+            **extra,
         )
 
 

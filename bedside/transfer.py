@@ -400,10 +400,10 @@ def plan_import(
     try:
         header = current_patient(incoming)
     except ValidationError as exc:
-        fields = sorted({".".join(str(p) for p in e.get("loc", ())) for e in exc.errors()})
+        bad = sorted({".".join(str(p) for p in e.get("loc", ())) for e in exc.errors()})
         raise TransferError(
             f"{pid}: refused — the patient header in the file is not valid with its own updates "
-            f"applied ({', '.join(fields)}); nothing was changed"
+            f"applied ({', '.join(bad)}); nothing was changed"
         ) from None
     dup = duplicate_of(
         ward.records,
@@ -425,11 +425,11 @@ def plan_import(
         )
 
     if pid not in ward.records:
-        new_events = [_marked(e, origin) for e in incoming.events]
-        record = _append_all(new_record(incoming.patient, [], now), new_events, now)
+        new_events: list[EventBase] = [_marked(e, origin) for e in incoming.events]
+        created = _append_all(new_record(incoming.patient, [], now), new_events, now)
         report.created = True
         report.added = len(new_events)
-        plan = ImportPlan(report, record, new_events)
+        plan = ImportPlan(report, created, new_events)
     else:
         local = ward.records[pid]
         mismatch = _identity_mismatch(local, incoming)
@@ -444,7 +444,7 @@ def plan_import(
                 f"header field(s) {', '.join(differs)} differ from this ward's; this ward's "
                 "kept (later changes travel as patient updates)"
             )
-        by_id = {e.id: e for e in local.events}
+        by_id: dict[str, EventBase] = {e.id: e for e in local.events}
         new_events = []
         for event in incoming.events:
             mine = by_id.get(event.id)
@@ -459,12 +459,12 @@ def plan_import(
                 report.conflicts.append(
                     Conflict(event.id, str(getattr(event, "kind", "?")), fields)
                 )
-        record = _append_all(local, new_events, now) if new_events else None
-        plan = ImportPlan(report, record, new_events)
+        merged = _append_all(local, new_events, now) if new_events else None
+        plan = ImportPlan(report, merged, new_events)
         known = {**by_id, **{e.id: e for e in incoming.events}}
-        for event in new_events:
-            if _changes_meaning(event):
-                line, dose = _describe_held(event, known)
+        for added in new_events:
+            if _changes_meaning(added):
+                line, dose = _describe_held(added, known)
                 plan.held.append(line)
                 if dose:
                     plan.voided_doses.append(dose)
