@@ -147,6 +147,10 @@ class Ward:
             if swept:
                 logger.info("swept %d stale temp file(s)", swept)
         self.reload()
+        if self.time_guard is None:
+            from bedside.timesafety import passive_guard  # (imports this module's types)
+
+            self.time_guard = passive_guard(self)
         return self
 
     def reload(self) -> None:
