@@ -147,6 +147,7 @@ __all__ = [
     "PatientNotFoundError",
     "QuarantinedError",
     "atomic_write",
+    "check_data_dir",
     "encode_envelope",
     "patient_hash",
     "validate_patient_id",
@@ -438,10 +439,83 @@ def _read_optional(path: Path) -> bytes | None:
         return None
 
 
-def _ensure_private_dir(path: Path) -> None:
-    path.mkdir(mode=_DIR_MODE, parents=True, exist_ok=True)
+def _ensure_private_dir(path: Path) -> bool:
+    """Create ``path`` (mode 0700) if missing; return whether it was created here.
+
+    Only a directory created here is chmod-ed (exactly 0700 whatever the umask). An
+    existing one is never chmod-ed through a symbolic link: a symlink is refused
+    (``OSError``), so nothing is ever written through one into another folder.
+    """
+    if path.is_symlink():
+        raise OSError(errno.ELOOP, f"{path.name}/ is a symbolic link; refused")
+    try:
+        path.mkdir(mode=_DIR_MODE)
+    except FileExistsError:
+        if not path.is_dir():
+            raise OSError(errno.ENOTDIR, f"{path.name} is not a directory") from None
+        return False
+    except FileNotFoundError:
+        path.parent.mkdir(parents=True, exist_ok=True)  # parents keep their default modes
+        path.mkdir(mode=_DIR_MODE)
     if _IS_POSIX:
         os.chmod(path, _DIR_MODE)
+    return True
+
+
+_BEDSIDE_ENTRIES = frozenset(
+    {
+        "patients",
+        "backups",
+        "quarantine",
+        "bedside.lock",
+        "bedside.lock.info",
+        "clock.json",
+    }
+)
+
+
+def check_data_dir(root: Path) -> None:
+    """Refuse a data directory that must never be used (nothing is created or changed).
+
+    Refused: an empty path or the current directory given as ``""``, the filesystem
+    root, the user's home directory, something that is not a directory, and a non-empty
+    directory that holds none of a Bedside data directory's entries.
+
+    Raises:
+        StorageError: Saying why, in words a nurse or IT can act on.
+    """
+    text = str(root)
+    if text.strip() in {"", "."}:
+        raise _storage_error(
+            "refused: the data directory path is empty (it would be the current folder); "
+            "give a folder name"
+        )
+    try:
+        resolved = Path(root).expanduser().resolve()
+    except (OSError, RuntimeError) as exc:
+        raise _storage_error(f"refused: the data directory cannot be resolved ({exc})") from exc
+    if resolved.parent == resolved:
+        raise _storage_error("refused: the data directory cannot be the filesystem root")
+    with contextlib.suppress(RuntimeError, KeyError, OSError):
+        if resolved == Path.home().resolve():
+            raise _storage_error(
+                "refused: the data directory cannot be your home folder; use a folder of its own"
+            )
+    if not resolved.exists():
+        return
+    if not resolved.is_dir():
+        raise _storage_error("refused: the data directory path is not a folder")
+    try:
+        entries = {e for e in os.listdir(resolved) if not e.startswith(".")}
+    except OSError as exc:
+        raise _storage_error(
+            f"refused: the data directory cannot be read ({_errno_text(exc)})"
+        ) from exc
+    if entries and not entries & _BEDSIDE_ENTRIES:
+        raise _storage_error(
+            "refused: the folder is not empty and is not a Bedside data directory "
+            "(no patients/ folder); choose an empty folder or an existing ward"
+        )
 
 
 # --------------------------------------------------------------------------- envelope codec
@@ -683,9 +757,22 @@ class DataDir:
         self.read_only = read_only
         if read_only:
             return
+        check_data_dir(self.root)
+        for sub in (self.patients_dir, self.backups_dir, self.quarantine_dir):
+            if sub.is_symlink():
+                raise _storage_error(
+                    f"refused: {sub.name}/ in the data directory is a symbolic link; Bedside "
+                    "never writes through one (ask IT to replace it with a real folder)"
+                )
         try:
-            for directory in (self.root, self.patients_dir, self.backups_dir, self.quarantine_dir):
-                _ensure_private_dir(directory)
+            bedside_root = self.patients_dir.is_dir()
+            linked_root = self.root.is_symlink() and self.root.is_dir()  # allowed: a real dir
+            created_root = False if linked_root else _ensure_private_dir(self.root)
+            if _IS_POSIX and bedside_root and not created_root and not self.root.is_symlink():
+                os.chmod(self.root, _DIR_MODE)  # an existing Bedside data directory
+            for directory in (self.patients_dir, self.backups_dir, self.quarantine_dir):
+                if not _ensure_private_dir(directory) and _IS_POSIX:
+                    os.chmod(directory, _DIR_MODE)  # Bedside's own sub-folder
             if _IS_POSIX:
                 for sub in self.backups_dir.iterdir():
                     if sub.is_dir() and not sub.is_symlink():
