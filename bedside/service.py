@@ -11,6 +11,7 @@ was, so what the UI shows is always what is on disk.
 
 from __future__ import annotations
 
+import hashlib
 import logging
 from collections.abc import Callable
 from dataclasses import dataclass, field
@@ -74,7 +75,7 @@ from bedside.rules import (
     icans_grade,
     tocilizumab_dose,
 )
-from bedside.storage import DataDir, patient_hash, validate_patient_id
+from bedside.storage import DataDir, encode_envelope, patient_hash, validate_patient_id
 
 logger = logging.getLogger(__name__)
 
@@ -133,6 +134,10 @@ class Ward:
     _protocols: dict[tuple[str, str], Protocol] = field(default_factory=dict, init=False)
     _json_cache: dict[str, list[dict[str, Any]]] = field(default_factory=dict, init=False)
     time_guard: DoseTimeGuard | None = field(default=None, init=False)
+    read_only_reason: str | None = field(default=None, init=False)
+    """Why the ward was opened read-only (None: asked for, or writable)."""
+    durability_warning: str | None = field(default=None, init=False)
+    """Set after a save whose bytes are on disk but whose durability was not confirmed."""
 
     def __post_init__(self) -> None:
         self.store = DataDir(self.root, clock=self.clock, read_only=self.read_only)
@@ -219,6 +224,20 @@ class Ward:
         logger.warning("patient %s restored from a backup", patient_hash(pid))
         return backup
 
+    def storage_warning(self) -> str | None:
+        """A banner text when the data directory is read-only, nearly full, or a save's
+        durability was not confirmed (None when all is well)."""
+        if self.read_only and self.read_only_reason:
+            return (
+                "READ-ONLY: this ward cannot be saved to — "
+                f"{self.read_only_reason}. Nothing can be charted here: chart on paper and "
+                "tell IT (free disk space or fix the folder's permissions), then restart Bedside."
+            )
+        low = self.store.low_space()
+        if low is not None:
+            return low
+        return self.durability_warning
+
     def close(self) -> None:
         """Release the writer lock."""
         if not self.read_only:
@@ -280,12 +299,40 @@ class Ward:
         except StorageError as exc:
             if not getattr(exc, "ambiguous", False):
                 raise
-            # The rename may have landed: the same envelope again is idempotent in storage.
-            logger.warning("ambiguous save of %s; retrying once", patient_hash(pid))
-            token = self.store.save(pid, envelope, expected_token=expected, validate=validate)
+            token = self._settle_ambiguous(pid, envelope, expected, exc)
         self.records[pid] = record
         self.tokens[pid] = token
         self._json_cache[pid] = events_json
+
+    def _settle_ambiguous(
+        self, pid: str, envelope: dict[str, Any], expected: str | None, exc: StorageError
+    ) -> str:
+        """After an ambiguous save, read the file back and go by what is actually on disk.
+
+        The new bytes on disk: the save counts (the rename landed; only its durability
+        could not be confirmed), ``durability_warning`` says so and the next save starts
+        from these bytes, so it is never refused because of this save's own write. The old
+        bytes on disk: nothing was saved (plain StorageError). Anything else: another
+        program changed the file (ConcurrentModificationError; reload).
+        """
+        wrote = hashlib.sha256(encode_envelope(envelope)).hexdigest()
+        on_disk = self.store.current_token(pid)
+        if on_disk == wrote:
+            self.durability_warning = (
+                "The last entry IS saved (the file was read back), but the disk did not "
+                f"confirm it is permanent ({exc}). Check the disk or tell IT."
+            )
+            logger.warning("ambiguous save of %s: the new content is on disk", patient_hash(pid))
+            return wrote
+        if on_disk == expected:
+            logger.warning("ambiguous save of %s: the old content is on disk", patient_hash(pid))
+            raise StorageError(
+                f"NOT SAVED: the file was read back and still holds the previous version ({exc})"
+            ) from exc
+        logger.error("ambiguous save of %s: the file holds other content", patient_hash(pid))
+        raise ConcurrentModificationError(
+            "NOT SAVED as typed: the file now holds something else; reload before charting again"
+        ) from exc
 
     def _events_json(self, pid: str) -> list[dict[str, Any]]:
         """The JSON of the saved events of ``pid`` (immutable, so cached after load/save)."""

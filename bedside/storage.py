@@ -52,6 +52,7 @@ import hashlib
 import logging
 import os
 import re
+import shutil
 import socket
 import sys
 import time
@@ -110,6 +111,9 @@ PATIENTS_DIR = "patients"
 BACKUPS_DIR = "backups"
 QUARANTINE_DIR = "quarantine"
 
+LOW_SPACE_BYTES = 200 * 2**20
+"""Below this much free space on the data directory's disk, a warning is shown."""
+
 DEFAULT_BACKUP_INTERVAL = timedelta(minutes=10)
 DEFAULT_BACKUP_KEEP = 20
 
@@ -142,6 +146,7 @@ __all__ = [
     "MIGRATIONS",
     "AmbiguousWriteError",
     "DataDir",
+    "DataDirRefusedError",
     "FileOps",
     "Loaded",
     "PatientNotFoundError",
@@ -165,6 +170,10 @@ class AmbiguousWriteError(StorageError):
     """
 
     ambiguous: bool = True
+
+
+class DataDirRefusedError(StorageError):
+    """The data directory must not be used at all (never opened read-only instead)."""
 
 
 class PatientNotFoundError(StorageError):
@@ -486,33 +495,35 @@ def check_data_dir(root: Path) -> None:
     """
     text = str(root)
     if text.strip() in {"", "."}:
-        raise _storage_error(
+        raise DataDirRefusedError(
             "refused: the data directory path is empty (it would be the current folder); "
             "give a folder name"
         )
     try:
         resolved = Path(root).expanduser().resolve()
     except (OSError, RuntimeError) as exc:
-        raise _storage_error(f"refused: the data directory cannot be resolved ({exc})") from exc
+        raise DataDirRefusedError(
+            f"refused: the data directory cannot be resolved ({exc})"
+        ) from exc
     if resolved.parent == resolved:
-        raise _storage_error("refused: the data directory cannot be the filesystem root")
+        raise DataDirRefusedError("refused: the data directory cannot be the filesystem root")
     with contextlib.suppress(RuntimeError, KeyError, OSError):
         if resolved == Path.home().resolve():
-            raise _storage_error(
+            raise DataDirRefusedError(
                 "refused: the data directory cannot be your home folder; use a folder of its own"
             )
     if not resolved.exists():
         return
     if not resolved.is_dir():
-        raise _storage_error("refused: the data directory path is not a folder")
+        raise DataDirRefusedError("refused: the data directory path is not a folder")
     try:
         entries = {e for e in os.listdir(resolved) if not e.startswith(".")}
     except OSError as exc:
-        raise _storage_error(
+        raise DataDirRefusedError(
             f"refused: the data directory cannot be read ({_errno_text(exc)})"
         ) from exc
     if entries and not entries & _BEDSIDE_ENTRIES:
-        raise _storage_error(
+        raise DataDirRefusedError(
             "refused: the folder is not empty and is not a Bedside data directory "
             "(no patients/ folder); choose an empty folder or an existing ward"
         )
@@ -760,7 +771,7 @@ class DataDir:
         check_data_dir(self.root)
         for sub in (self.patients_dir, self.backups_dir, self.quarantine_dir):
             if sub.is_symlink():
-                raise _storage_error(
+                raise DataDirRefusedError(
                     f"refused: {sub.name}/ in the data directory is a symbolic link; Bedside "
                     "never writes through one (ask IT to replace it with a real folder)"
                 )
@@ -962,6 +973,24 @@ class DataDir:
                     count += 1
         logger.info("temp sweep removed %d stale file(s)", count)
         return count
+
+    def current_token(self, patient_id: str) -> str | None:
+        """SHA-256 of the patient file's bytes as they are on disk now (None: no file)."""
+        data = _read_optional(self._patient_path(patient_id))
+        return None if data is None else _sha256(data)
+
+    def low_space(self, threshold: int = LOW_SPACE_BYTES) -> str | None:
+        """A warning while the data directory's disk has less than ``threshold`` bytes free."""
+        try:
+            free = shutil.disk_usage(self.root).free
+        except OSError:
+            return None
+        if free >= threshold:
+            return None
+        return (
+            f"LOW DISK SPACE: {free / 2**20:.0f} MB free where the ward's records are kept "
+            f"(warning below {threshold / 2**20:.0f} MB). Saving may soon fail: tell IT now."
+        )
 
     def patient_ids(self) -> list[str]:
         """Return the ids of all stored patients, sorted."""

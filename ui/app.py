@@ -155,7 +155,6 @@ def build_session(
     monotonic: Callable[[], float] | None = None,
 ) -> Session:
     """Open the ward in ``root`` and build the window (raises LockedError if held)."""
-    from bedside.service import open_ward
     from ui.alarm import Alarm
     from ui.controller import WardController
     from ui.crash import CrashHandler, redactor_for
@@ -163,7 +162,7 @@ def build_session(
     from ui.single_instance import InstanceServer
     from ui.ticker import Ticker
 
-    ward = open_ward(root, clock)
+    ward = open_ward_or_read_only(root, clock)
     try:
         controller = WardController(ward, clock, demo=demo, monotonic=monotonic)
         kwargs = {} if timer_factory is None else {"timer_factory": timer_factory}
@@ -194,6 +193,31 @@ def build_session(
             server.raise_requested.connect(lambda: _bring_to_front(window))
         session.server = server
     return session
+
+
+def open_ward_or_read_only(root: Path, clock: Any) -> Any:
+    """Open the ward for writing; if the folder cannot be written (full disk, read-only
+    mount, no permission) open it read-only with the reason, so the ward is still seen.
+
+    Raises:
+        LockedError: Another Bedside holds the ward (never opened twice).
+        StorageError: The folder is refused outright, or cannot even be read.
+    """
+    from bedside.errors import LockedError, StorageError
+    from bedside.service import open_ward
+    from bedside.storage import DataDirRefusedError
+
+    try:
+        return open_ward(root, clock)
+    except (LockedError, DataDirRefusedError):
+        raise
+    except StorageError as exc:
+        if not (Path(root) / "patients").is_dir():
+            raise
+        logger.error("the ward cannot be written; opening it read-only (%s)", type(exc).__name__)
+        ward = open_ward(root, clock, read_only=True)
+        ward.read_only_reason = str(exc)
+        return ward
 
 
 def _bring_to_front(window: Any) -> None:

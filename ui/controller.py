@@ -156,6 +156,7 @@ class WardController(QObject):
         self._demo_flag = demo
         self._cache: dict[str, _PatientCache] = {}
         self._display_failures: dict[str, str] = {}
+        self._storage_checked: tuple[float, str | None] | None = None
         self._board: list[BoardRow] = []
         self._due_rows: list[DueRow] = []
         self._sounding: set[str] = set()
@@ -220,6 +221,18 @@ class WardController(QObject):
     def due_rows(self) -> list[DueRow]:
         """Every due item of every patient, most urgent first."""
         return self._due_rows
+
+    def storage_warning(self) -> str | None:
+        """Read-only ward, low disk space or an unconfirmed save (checked every 30 s)."""
+        now = time.monotonic()
+        if self._storage_checked is None or now - self._storage_checked[0] >= 30.0:
+            try:
+                text = self.ward.storage_warning()
+            except Exception as exc:  # noqa: BLE001 - a warning check never stops the ward
+                logger.error("storage check failed (%s)", type(exc).__name__)
+                text = None
+            self._storage_checked = (now, text)
+        return self._storage_checked[1]
 
     def failures(self) -> dict[str, str]:
         """Patients not shown, with the reason: files that failed to load (quarantined) and

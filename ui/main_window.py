@@ -157,6 +157,11 @@ class MainWindow(QMainWindow):
         self.failure_banner.setVisible(False)
         outer.addWidget(self.failure_banner)
 
+        self.storage_banner = banner("", "danger", icon_name="warning")
+        self.storage_banner.setAccessibleName("Data storage warning")
+        self.storage_banner.setVisible(False)
+        outer.addWidget(self.storage_banner)
+
         # ----------------------------------------------------------- body
         self.splitter = QSplitter(Qt.Orientation.Horizontal)
         self.stack = QStackedWidget()
@@ -402,6 +407,10 @@ class MainWindow(QMainWindow):
                 "manager; a verified backup can be restored.",
             )
         self.failure_banner.setVisible(bool(failures))
+        storage = c.storage_warning()
+        if storage:
+            set_banner(self.storage_banner, storage)
+        self.storage_banner.setVisible(bool(storage))
         if self.workspace is not None and self.stack.currentWidget() is self.workspace:
             self.workspace.on_tick()
         self.status_label.setText(
