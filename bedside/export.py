@@ -893,7 +893,9 @@ def export_fhir_bundle(record: Record, protocol: Protocol, now: datetime) -> dic
 
 
 def _write(path: Path, data: bytes) -> None:
-    path.parent.mkdir(parents=True, exist_ok=True)
+    """Write an export atomically, mode 0600; the folder must already exist."""
+    if not path.parent.is_dir():
+        raise BedsideError(f"--out: the folder {path.parent} does not exist; nothing was written")
     atomic_write(path, data)
 
 
@@ -931,6 +933,14 @@ def export_ward(
     """
     written: list[Path] = []
     summaries: list[tuple[Record, EpisodeSummary]] = []
+    if not out_dir.parent.is_dir():
+        raise BedsideError(
+            f"--out: the folder {out_dir.parent} does not exist; nothing was written"
+        )
+    try:
+        out_dir.mkdir(mode=0o700, exist_ok=True)  # one level only: its parent must exist
+    except OSError as exc:
+        raise BedsideError(f"--out: cannot create {out_dir.name} ({exc.strerror})") from None
     for pid in sorted(ward.records):
         try:
             _export_one(ward, pid, fmt, out_dir, now, written, summaries)

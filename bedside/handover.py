@@ -1219,9 +1219,16 @@ def write_pdf(html_text: str, out: Path, *, timeout_s: float = RENDER_TIMEOUT_S)
     Raises:
         BedsideError: The renderer failed or timed out (its message is included).
     """
+    from bedside.paths import handover_tmp_dir
+
     out = Path(out)
-    out.parent.mkdir(parents=True, exist_ok=True)
-    with tempfile.TemporaryDirectory(prefix="bedside-handover-") as tmp:
+    if not out.parent.is_dir():
+        raise BedsideError(f"--out: the folder {out.parent} does not exist; nothing was written")
+    try:
+        private = handover_tmp_dir()
+    except OSError as exc:
+        raise BedsideError(f"no private folder for the handover ({exc})") from None
+    with tempfile.TemporaryDirectory(prefix="bedside-handover-", dir=private) as tmp:
         html_path = Path(tmp) / "handover.html"
         html_path.write_text(html_text, encoding="utf-8")
         env = dict(os.environ)
@@ -1246,6 +1253,8 @@ def write_pdf(html_text: str, out: Path, *, timeout_s: float = RENDER_TIMEOUT_S)
         raise BedsideError(
             "the PDF renderer failed: " + (" | ".join(detail) or f"exit {proc.returncode}")
         )
+    if os.name == "posix":
+        os.chmod(out, 0o600)  # patient data: readable by this user only
 
 
 # --------------------------------------------------------------------------- command
@@ -1270,12 +1279,18 @@ def main(argv: list[str]) -> int:
         sys.stderr.write(f"error: {root} is not a Bedside data directory (no patients/ folder)\n")
         return 2
     clock = SystemClock()
+    from bedside.paths import sweep_handover_tmp
+    from bedside.storage import atomic_write
+
+    sweep_handover_tmp(clock.now())
     try:
         ward = open_ward(root, clock, read_only=True)
         doc = build_handover(ward, clock.now(), ns.patient)
         text = render_html(doc)
         if ns.out.suffix.lower() in {".html", ".htm"}:
-            ns.out.write_text(text, encoding="utf-8")
+            if not ns.out.parent.is_dir():
+                raise BedsideError(f"--out: the folder {ns.out.parent} does not exist")
+            atomic_write(ns.out, text.encode("utf-8"))  # mode 0600
         else:
             write_pdf(text, ns.out)
     except BedsideError as exc:

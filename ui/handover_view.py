@@ -11,6 +11,7 @@ document with :func:`ui.printing.write_pdf`: A4, the patient on every page, page
 from __future__ import annotations
 
 import logging
+import os
 from pathlib import Path
 from typing import Any
 
@@ -134,6 +135,8 @@ class HandoverView(QWidget):
             out = out.with_suffix(".pdf")
         try:
             pages = printing.write_pdf(self.html, out)
+            if os.name == "posix":
+                os.chmod(out, 0o600)  # patient data: readable by this user only
         except OSError as exc:
             logger.warning("handover PDF could not be written: %s", type(exc).__name__)
             self.status.setText(f"The PDF was NOT written: {exc}")

@@ -277,9 +277,7 @@ def test_clock_set_back_then_back_dated_dose_needs_the_override(
     mono.advance(S)
     guard.tick()
     with pytest.raises(LimitError):
-        ward.give_tocilizumab(
-            pid, given_by="AB", checked_by="CD", effective_at=clock.now() - 6 * M
-        )
+        ward.give_tocilizumab(pid, given_by="AB", checked_by="CD", effective_at=clock.now() - 6 * M)
 
 
 @pytest.mark.parametrize("damage", ["missing", "corrupt"])
