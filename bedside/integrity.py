@@ -23,11 +23,13 @@ Messages and logs never carry field values of the record.
 
 from __future__ import annotations
 
+import contextlib
 import json
 import logging
 import unicodedata
 from collections.abc import Iterable
 from datetime import UTC, date, datetime, timedelta
+from typing import Any
 
 from pydantic import ValidationError
 
@@ -39,11 +41,13 @@ from bedside.record import (
     AlertAck,
     ClockAnomaly,
     EventBase,
+    PatientUpdate,
     Record,
     current_patient,
     effective_events,
     event_to_json,
 )
+from bedside.timeutil import parse_instant
 
 logger = logging.getLogger(__name__)
 
@@ -57,6 +61,7 @@ __all__ = [
     "EARLIEST",
     "MAX_EVENT_BYTES",
     "check_event_bounds",
+    "check_header_bounds",
     "check_written",
     "derivation_problem",
     "duplicate_of",
@@ -110,6 +115,40 @@ def check_event_bounds(event: EventBase, protocol: Protocol, now: datetime) -> N
         )
 
 
+_HEADER_INSTANTS = ("admitted_at", "weight_measured_at", "infusion_at")
+
+
+def check_header_bounds(values: dict[str, Any], protocol: Protocol, now: datetime) -> None:
+    """Refuse implausible header values being written (a new header, or an update's changes).
+
+    Every instant (admission, weight measurement, infusion: recorded facts, not plans)
+    lies between :data:`EARLIEST` and the future tolerance after now; a date of birth lies
+    between 1900 and today. Values already in the record are not re-judged.
+
+    Raises:
+        InputError: Naming the field.
+    """
+    latest = now + timedelta(minutes=protocol.monitoring.future_event_tolerance_min.value)
+    for name in _HEADER_INSTANTS:
+        raw = values.get(name)
+        if raw is None:
+            continue
+        try:
+            when = parse_instant(raw)
+        except ValueError:
+            continue  # the schema check names it
+        if when < EARLIEST:
+            raise InputError(f"{name}: {when.date().isoformat()} lies before 2000; check the date")
+        if when > latest:
+            raise InputError(f"{name}: {when.isoformat()} lies in the future")
+    dob = values.get("date_of_birth")
+    if isinstance(dob, str):
+        with contextlib.suppress(ValueError):
+            dob = date.fromisoformat(dob)
+    if isinstance(dob, date) and (dob > now.date() or dob.year < 1900):
+        raise InputError("date_of_birth: not a plausible date of birth")
+
+
 def derivation_problem(record: Record, protocol: Protocol, now: datetime) -> str | None:
     """Why the record cannot be derived for display (None when it can).
 
@@ -135,7 +174,12 @@ def derivation_problem(record: Record, protocol: Protocol, now: datetime) -> str
 
 
 def check_written(
-    after: Record, new_events: Iterable[EventBase], protocol: Protocol, now: datetime
+    after: Record,
+    new_events: Iterable[EventBase],
+    protocol: Protocol,
+    now: datetime,
+    *,
+    new_header: bool = False,
 ) -> None:
     """Refuse a write whose new events or resulting record are not valid (see the module).
 
@@ -144,12 +188,18 @@ def check_written(
         new_events: The events this write adds.
         protocol: The patient's protocol.
         now: The clock's current reading.
+        new_header: The header is written by this write too (a new patient, an import).
 
     Raises:
         InputError: Nothing may be written; the message says why in the nurse's words.
     """
-    for event in new_events:
+    added = list(new_events)
+    for event in added:
         check_event_bounds(event, protocol, now)
+        if isinstance(event, PatientUpdate):
+            check_header_bounds(event.changes, protocol, now)
+    if new_header:
+        check_header_bounds(after.patient.model_dump(), protocol, now)
     problem = derivation_problem(after, protocol, now)
     if problem is not None:
         logger.warning("a write was refused: it would leave a record underivable")

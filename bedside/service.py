@@ -429,6 +429,7 @@ class Ward:
             logger.warning("patient created despite a same name and date of birth, confirmed")
         _ = recorded_by
         record = new_record(patient, [], now)
+        check_written(record, [], self.protocol_for(record), now, new_header=True)
         self._commit(patient.patient_id, record, creating=True)
         logger.info("created patient %s", patient_hash(patient.patient_id))
         return patient.patient_id

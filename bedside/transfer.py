@@ -471,7 +471,13 @@ def plan_import(
         report.added = len(new_events)
     if plan.record is not None:
         try:
-            check_written(plan.record, plan.new_events, ward.protocol_for(plan.record), now)
+            check_written(
+                plan.record,
+                plan.new_events,
+                ward.protocol_for(plan.record),
+                now,
+                new_header=report.created,
+            )
         except InputError as exc:
             raise TransferError(f"{pid}: refused — {exc}; nothing was changed") from None
         report.warnings.extend(_dose_warnings(ward, plan.record, now))

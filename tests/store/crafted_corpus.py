@@ -460,6 +460,37 @@ CASES: list[Case] = [
     ),
     Case("vitals 20 h in the future", "write validity", "refused", _vitals_at(20 * H)),
     Case("vitals 3 min ahead", "write validity", "accepted", _vitals_at(timedelta(minutes=3))),
+    Case(
+        "infusion recorded for 2090",
+        "write validity",
+        "refused",
+        lambda c: attempt(
+            lambda: c.a.chart(
+                "p1",
+                "patient_update",
+                recorded_by="AB",
+                changes={"infusion_at": "2090-01-01T00:00:00Z"},
+            )
+        ),
+    ),
+    Case(
+        "new patient born in 2030",
+        "write validity",
+        "refused",
+        lambda c: attempt(
+            lambda: _patient(c.a, "p5", "MRN-5", "Future Child", date_of_birth="2030-01-01")
+        ),
+    ),
+    Case(
+        "imported new patient infused in 9999",
+        "import validity",
+        "refused",
+        _import_bytes(
+            lambda c: _new_patient_file(
+                c, "p6", mrn="MRN-6", name="Late Infusion", infusion_at="9999-01-01T00:00:00Z"
+            )
+        ),
+    ),
     # 2. Import reads before it checks.
     Case(
         "/dev/zero",
