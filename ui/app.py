@@ -381,7 +381,13 @@ def main(argv: list[str] | None = None) -> int:
         if cleanup is not None:
             cleanup()
         return EXIT_LOCKED
-    except BedsideError as exc:
+    except Exception as exc:
+        # Bedside's own errors carry identifier-free messages; anything else is logged by
+        # type with its frames only (the file handler strips exception messages).
+        if isinstance(exc, BedsideError):
+            logger.error("cannot open the ward: %s", exc)
+        else:
+            logger.error("cannot open the ward (%s)", type(exc).__name__, exc_info=exc)
         sys.stderr.write(f"bedside: cannot open the ward: {exc}\n")
         if show_dialogs:
             from ui import dialogs
