@@ -209,3 +209,37 @@ def test_dose_correction_dialog_needs_a_reason_from_the_list_and_a_second_nurse(
     assert budget.total == 0 and len(budget.voided) == 1
     (void,) = [e for e in session.controller.record("p1").events if isinstance(e, Correction)]
     assert void.second_nurse == "CD" and void.reason_code == "wrong_patient"
+
+
+def _validate_like_pydantic(values: dict[str, Any]) -> None:
+    raise ValueError(f"invalid input {values!r}")  # the message quotes the values
+
+
+def test_log_file_keeps_tracebacks_without_field_values(tmp_path: Path) -> None:
+    import os
+    import stat
+
+    from ui.app import NoFieldValues, _private_log_dir, _PrivateRotatingFileHandler
+
+    folder = tmp_path / "logs"
+    _private_log_dir(folder)
+    handler = _PrivateRotatingFileHandler(folder / "bedside.log", encoding="utf-8")
+    handler.addFilter(NoFieldValues())
+    handler.setFormatter(logging.Formatter("%(levelname)s %(message)s"))
+    log = logging.getLogger("test.privacy")
+    log.addHandler(handler)
+    try:
+        values = {"weight_kg": 600.0, "name": SECRET_NAME}  # runtime values, as in a record
+        try:
+            _validate_like_pydantic(values)
+        except ValueError:
+            log.exception("a record could not be prepared")
+    finally:
+        log.removeHandler(handler)
+        handler.close()
+    text = (folder / "bedside.log").read_text("utf-8")
+    assert "ValueError (message omitted)" in text and "Traceback" in text
+    assert SECRET_NAME not in text and "600.0" not in text
+    if os.name == "posix":
+        assert stat.S_IMODE(folder.stat().st_mode) == 0o700
+        assert stat.S_IMODE((folder / "bedside.log").stat().st_mode) == 0o600
