@@ -239,6 +239,12 @@ class WardController(QObject):
         records that loaded but could not be derived for display ("cannot display")."""
         return {**self.ward.failures, **self._display_failures}
 
+    def set_aside(self, pid: str, step: str, exc: BaseException) -> None:
+        """A view of ``pid`` failed (e.g. a tab): set the patient aside and refresh."""
+        self._isolate(pid, step, exc)
+        self.refresh(self.clock.now())
+        self.patients_changed.emit()
+
     def _isolate(self, pid: str, step: str, exc: BaseException) -> None:
         """Set one patient aside ("cannot display") so the rest of the ward keeps working.
 

@@ -342,10 +342,21 @@ class MainWindow(QMainWindow):
     def open_patient(self, pid: str, tab: str | None = None) -> PatientWorkspace:
         """Show the workspace of ``pid`` (optionally on ``tab``)."""
         ws = self._ensure_workspace()
-        if ws.pid != pid:
-            ws.set_patient(pid)
-        if tab:
-            ws.show_tab(tab)
+        try:
+            if ws.pid != pid:
+                ws.set_patient(pid)
+            if tab:
+                ws.show_tab(tab)
+        except Exception as exc:  # noqa: BLE001 - one patient never takes down the ward
+            ws.pid = None
+            self.controller.set_aside(pid, "patient tabs", exc)
+            self.show_board()
+            from ui import dialogs
+
+            dialogs.show_error(
+                self, "Cannot display this patient", self.controller.failures().get(pid, "")
+            )
+            return ws
         self.stack.setCurrentWidget(ws)
         self.board.select(pid)
         self.patient_opened.emit(pid)

@@ -243,3 +243,32 @@ def test_log_file_keeps_tracebacks_without_field_values(tmp_path: Path) -> None:
     if os.name == "posix":
         assert stat.S_IMODE(folder.stat().st_mode) == 0o700
         assert stat.S_IMODE((folder / "bedside.log").stat().st_mode) == 0o600
+
+
+def test_a_tab_that_fails_for_one_patient_sets_only_that_patient_aside(
+    sessions: Sessions,
+    data_dir: Path,
+    clock: FakeClock,
+    dialog_log: DialogLog,
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    _seed(data_dir, clock).close()
+    session = sessions.open(data_dir)
+    window = session.window
+    ws = window.open_patient("p1")
+    window.show_board()
+    tab = next(iter(ws.pages.values()))
+    original = type(tab).set_patient
+
+    def set_patient(self: Any, pid: str) -> None:
+        if pid == "p2":
+            raise KeyError("a value the tab did not expect")
+        original(self, pid)
+
+    monkeypatch.setattr(type(tab), "set_patient", set_patient)
+    window.open_patient("p2")
+    assert window.stack.currentWidget() is window.board
+    assert "p2" in session.controller.failures() and "p2" not in session.controller.patient_ids()
+    assert any("Cannot display this patient" in m[1] for m in dialog_log.messages)
+    ws = window.open_patient("p1")  # the rest of the ward works
+    assert ws.pid == "p1" and window.stack.currentWidget() is ws
