@@ -54,6 +54,12 @@ logger = logging.getLogger(__name__)
 EARLIEST = datetime(2000, 1, 1, tzinfo=UTC)
 """No charted instant lies before this (a typo such as 1026 or a zeroed clock)."""
 
+DERIVE_AFTER = frozenset(
+    {"patient_update", "correction", "restored", "history_confirmation", "alert"}
+)
+"""Event kinds after which a save derives the whole record (they change the header or what
+other events mean); the derivation of a 30-day record costs tens of ms per save."""
+
 MAX_EVENT_BYTES = 32 * 1024
 """Largest canonical JSON of one event (a CRS assessment with its inputs is ~1.5 KB)."""
 
@@ -180,6 +186,7 @@ def check_written(
     now: datetime,
     *,
     new_header: bool = False,
+    full: bool = False,
 ) -> None:
     """Refuse a write whose new events or resulting record are not valid (see the module).
 
@@ -189,6 +196,10 @@ def check_written(
         protocol: The patient's protocol.
         now: The clock's current reading.
         new_header: The header is written by this write too (a new patient, an import).
+        full: Derive the whole record whatever the new events are (imports). Otherwise the
+            derivation runs when a new event changes the header or what other events mean
+            (:data:`DERIVE_AFTER`); other kinds are bounded field by field, and a record
+            that still fails to derive is set aside at load, never the ward.
 
     Raises:
         InputError: Nothing may be written; the message says why in the nurse's words.
@@ -200,6 +211,8 @@ def check_written(
             check_header_bounds(event.changes, protocol, now)
     if new_header:
         check_header_bounds(after.patient.model_dump(), protocol, now)
+    if not (full or new_header or any(getattr(e, "kind", "") in DERIVE_AFTER for e in added)):
+        return
     problem = derivation_problem(after, protocol, now)
     if problem is not None:
         logger.warning("a write was refused: it would leave a record underivable")

@@ -477,6 +477,7 @@ def plan_import(
                 ward.protocol_for(plan.record),
                 now,
                 new_header=report.created,
+                full=True,
             )
         except InputError as exc:
             raise TransferError(f"{pid}: refused — {exc}; nothing was changed") from None
