@@ -351,6 +351,8 @@ def _describe_held(event: EventBase, by_id: dict[str, EventBase]) -> tuple[str, 
         target = by_id.get(event.target_id)
         what = str(getattr(target, "kind", "an unknown event")) if target else "an unknown event"
         text = f"{event.action} of {what} ({event.reason!r}) by {event.recorded_by}"
+        if event.amended:
+            text += ": " + ", ".join(f"{k} → {v}" for k, v in sorted(event.amended.items()))
         if isinstance(target, Medication) and target.drug == "tocilizumab":
             verb = "VOIDED" if event.action == "void" else "AMENDED"
             dose_line = (
@@ -361,7 +363,8 @@ def _describe_held(event: EventBase, by_id: dict[str, EventBase]) -> tuple[str, 
         until = f" until {format_local(event.snooze_until)}" if event.snooze_until else ""
         text = f"alert {event.action}{until} by {event.recorded_by}"
     elif isinstance(event, PatientUpdate):
-        text = f"header change of {', '.join(sorted(event.changes))} by {event.recorded_by}"
+        changes = ", ".join(f"{k} → {v}" for k, v in sorted(event.changes.items()))
+        text = f"header change: {changes} by {event.recorded_by}"
     elif isinstance(event, HistoryConfirmation):
         state = "complete" if event.complete else "incomplete"
         text = f"dose history confirmed {state} by {event.recorded_by}"

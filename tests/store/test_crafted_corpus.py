@@ -117,7 +117,7 @@ def test_cli_import_holds_with_exit_3(tmp_path: Path) -> None:
         check=False,
     )
     assert proc.returncode == 3, proc.stderr
-    assert "HELD for review" in proc.stderr and "header change of bed" in proc.stderr
+    assert "HELD for review" in proc.stderr and "header change: bed → 12" in proc.stderr
 
 
 def test_fifo_import_does_not_hold_the_lock(tmp_path: Path) -> None:
