@@ -211,6 +211,17 @@ def check_written(
             check_header_bounds(event.changes, protocol, now)
     if new_header:
         check_header_bounds(after.patient.model_dump(), protocol, now)
+    if any(isinstance(e, PatientUpdate) for e in added):
+        try:
+            current_patient(after)
+        except ValidationError as exc:
+            # Name the field so the form can show the reason next to it (nothing saved).
+            parts = [
+                f"{'.'.join(str(p) for p in e.get('loc', ()))}: {e.get('msg', 'not valid')}"
+                for e in exc.errors(include_url=False, include_input=False)
+            ]
+            logger.warning("a header update was refused: it would make the header invalid")
+            raise InputError("; ".join(parts) + " (not saved)") from None
     if not (full or new_header or any(getattr(e, "kind", "") in DERIVE_AFTER for e in added)):
         return
     problem = derivation_problem(after, protocol, now)

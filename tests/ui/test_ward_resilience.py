@@ -272,3 +272,24 @@ def test_a_tab_that_fails_for_one_patient_sets_only_that_patient_aside(
     assert any("Cannot display this patient" in m[1] for m in dialog_log.messages)
     ws = window.open_patient("p1")  # the rest of the ward works
     assert ws.pid == "p1" and window.stack.currentWidget() is ws
+
+
+def test_record_infusion_accepts_a_scanned_gs1_lot_and_names_an_overlong_one(
+    sessions: Sessions, data_dir: Path, clock: FakeClock, dialog_log: DialogLog
+) -> None:
+    _seed(data_dir, clock).close()
+    session = sessions.open(data_dir)
+    gs1 = "01095011015300031721123110" + "A" * 74  # 100 characters, as a scanner types it
+    dlg = dialogs.InfusionDialog(session.controller, "p2", initials="AB")
+    try:
+        dlg.lot.setText("X" * 260)
+        assert not dlg.submit()
+        error = dlg.form.errors["lot_number"].text()
+        assert "200" in error and dlg.form.errors["lot_number"].isVisibleTo(dlg)
+        assert dlg.lot.text() == "X" * 260  # what the nurse typed is kept
+        dlg.lot.setText(gs1)
+        assert dlg.submit()
+    finally:
+        dlg.close()
+    assert session.controller.patient("p2").lot_number == gs1
+    assert sorted(session.controller.patient_ids()) == ["p1", "p2"]  # the ward still works
