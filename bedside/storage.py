@@ -954,7 +954,7 @@ class DataDir:
         self._require_lock()
         dirs = [self.root, self.patients_dir]
         with contextlib.suppress(OSError):
-            dirs.extend(d for d in self.backups_dir.iterdir() if d.is_dir())
+            dirs.extend(d for d in self.backups_dir.iterdir() if d.is_dir() and not d.is_symlink())
         count = 0
         for directory in dirs:
             try:
