@@ -349,6 +349,25 @@ def _tampered_dose_removed(c: Ctx) -> Outcome:
     return "refused" if (not ok and "VANISHED" in text) else "accepted"
 
 
+def _clock_back(damage: str) -> Callable[[Ctx], Outcome]:
+    """The clock is set back 10 h while Bedside is closed and clock.json is missing or
+    damaged: a second dose 0 h after the first must not pass as 'allowed'."""
+
+    def run(c: Ctx) -> Outcome:
+        root = c.tmp / "a"
+        c.a.close()
+        clock_file = root / "clock.json"
+        if damage == "missing":
+            clock_file.unlink(missing_ok=True)
+        else:
+            clock_file.write_text('{"format": "bedside-clock/1", "high_water": "garbage"}')
+        c.clock.set(T0 - 9 * H)
+        c.a = open_ward(root, c.clock)
+        return attempt(lambda: c.a.give_tocilizumab("p1", given_by="AB", checked_by="CD"))
+
+    return run
+
+
 def _case_file_dup_expect(c: Ctx) -> Outcome:
     path = c.tmp / "cases.json"
     path.write_text(
@@ -666,7 +685,10 @@ CASES: list[Case] = [
     Case("void a dose alone", "dose void", "refused", _void(None, "wrong_patient")),
     Case("void a dose without a listed reason", "dose void", "refused", _void("CD", None)),
     Case("void a dose with a second nurse", "dose void", "accepted", _void("CD", "wrong_patient")),
-    # 8. Files at rest, data directories and case files.
+    # 8. Time: the clock guard is never off.
+    Case("clock back 10 h, clock.json missing", "time", "refused", _clock_back("missing")),
+    Case("clock back 10 h, clock.json corrupt", "time", "refused", _clock_back("corrupt")),
+    # 9. Files at rest, data directories and case files.
     Case(
         "record underivable on disk",
         "isolation",

@@ -64,6 +64,7 @@ def test_corpus_figures() -> None:
         "tampering",
         "strict case file",
         "data directory",
+        "time",
     } <= classes
 
 
