@@ -66,6 +66,7 @@ MAX_EVENT_BYTES = 32 * 1024
 __all__ = [
     "EARLIEST",
     "MAX_EVENT_BYTES",
+    "PossibleDuplicateError",
     "check_event_bounds",
     "check_header_bounds",
     "check_written",
@@ -234,6 +235,12 @@ def check_written(
 
 
 # --------------------------------------------------------------------------- duplicate patients
+
+
+class PossibleDuplicateError(InputError):
+    """Another patient has the same name and date of birth: a nurse must confirm it is a
+    different person (``confirm_not_duplicate``) before the record is created."""
+
 
 _ZERO_WIDTH = dict.fromkeys(map(ord, "\u200b\u200c\u200d\u2060\ufeff\u00ad"), None)
 _DASHES = dict.fromkeys(

@@ -31,7 +31,12 @@ from bedside.errors import (
     LimitError,
     StorageError,
 )
-from bedside.integrity import check_written, derivation_problem, duplicate_of
+from bedside.integrity import (
+    PossibleDuplicateError,
+    check_written,
+    derivation_problem,
+    duplicate_of,
+)
 from bedside.protocol import (
     Protocol,
     find_protocol,
@@ -421,7 +426,7 @@ class Ward:
                     "mrn: a patient with this MRN is already on the ward (compared ignoring "
                     "case, spaces and dash variants)"
                 )
-            raise InputError(
+            raise PossibleDuplicateError(
                 "name: a patient with the same name and date of birth is already on the ward; "
                 "check it is not the same person, then confirm it is a different person"
             )

@@ -49,6 +49,7 @@ from bedside.errors import (
     LimitError,
     StorageError,
 )
+from bedside.integrity import PossibleDuplicateError
 from bedside.record import CORRECTION_REASONS, EventBase, Medication
 from bedside.rules import DEVICE_LABELS
 from bedside.service import DosePlan
@@ -340,7 +341,20 @@ class AddPatientDialog(FormDialog):
                 raise ParseError("dose_history_complete: say whether the full history is known")
             fields["dose_history_complete"] = bool(self.history.value())
         initials = _require(f, "recorded_by", self.by.value(), "your initials")
-        return self.controller.add_patient(recorded_by=initials, **fields)
+        try:
+            return self.controller.add_patient(recorded_by=initials, **fields)
+        except PossibleDuplicateError:
+            if not confirm(
+                self,
+                "Same name and date of birth",
+                "Another patient on this ward has the same name and date of birth. Check the "
+                "MRN and the wristband. Is this a DIFFERENT person?",
+                yes="Yes, a different person",
+            ):
+                raise
+            return self.controller.add_patient(
+                recorded_by=initials, confirm_not_duplicate=True, **fields
+            )
 
 
 class WeightDialog(FormDialog):

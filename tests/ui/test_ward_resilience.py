@@ -293,3 +293,32 @@ def test_record_infusion_accepts_a_scanned_gs1_lot_and_names_an_overlong_one(
         dlg.close()
     assert session.controller.patient("p2").lot_number == gs1
     assert sorted(session.controller.patient_ids()) == ["p1", "p2"]  # the ward still works
+
+
+def test_same_name_and_birth_date_needs_the_nurse_to_confirm_a_different_person(
+    sessions: Sessions,
+    data_dir: Path,
+    dialog_log: DialogLog,
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    from ui_helpers import add_patient
+
+    session = sessions.open(data_dir)
+    add_patient(session, dialog_log, name="Sam Same", mrn="MRN-A")
+    asked: list[str] = []
+
+    def answer(parent: Any, title: str, text: str, **kw: Any) -> bool:
+        asked.append(title)
+        return False
+
+    monkeypatch.setattr(dialogs, "confirm", answer)
+    with pytest.raises(ValueError):  # the dialog stays open: no second patient
+        add_patient(session, dialog_log, name="sam  SAME", mrn="MRN-B")
+    assert asked == ["Same name and date of birth"] and len(session.controller.patient_ids()) == 1
+    monkeypatch.setattr(dialogs, "confirm", lambda *a, **k: True)
+    add_patient(session, dialog_log, name="Sam Same", mrn="MRN-C")
+    assert len(session.controller.patient_ids()) == 2
+    # The same MRN (normalised) is never confirmable.
+    with pytest.raises(ValueError):
+        add_patient(session, dialog_log, name="Other Person", mrn=" mrn-a ")
+    assert len(session.controller.patient_ids()) == 2
