@@ -128,10 +128,10 @@ def _patient(b: _Builder, pid: str, admitted: timedelta, **fields: Any) -> bool:
         return False
     b.at(admitted)
     fields.setdefault("admitted_at", b.clock.now())
-    # Header facts are recorded facts: the file is created once the latest of them is known.
-    known = [v for k, v in fields.items() if k.endswith("_at") and isinstance(v, datetime)]
-    if known and max(known) > b.clock.now():
-        b.clock.set(max(known) + 2 * M)
+    # A header weight is a recorded fact: the file is created once it has been measured.
+    weighed = fields.get("weight_measured_at")
+    if isinstance(weighed, datetime) and weighed > b.clock.now():
+        b.clock.set(weighed + 2 * M)
     b.ward.create_patient(recorded_by="CN", patient_id=pid, **fields)
     b.pid = pid
     return True

@@ -54,6 +54,9 @@ logger = logging.getLogger(__name__)
 EARLIEST = datetime(2000, 1, 1, tzinfo=UTC)
 """No charted instant lies before this (a typo such as 1026 or a zeroed clock)."""
 
+PLANNED_INFUSION_MAX = timedelta(days=366)
+"""How far ahead an infusion may be planned (a date sanity bound, not a clinical rule)."""
+
 DERIVE_AFTER = frozenset(
     {"patient_update", "correction", "restored", "history_confirmation", "alert"}
 )
@@ -128,9 +131,10 @@ _HEADER_INSTANTS = ("admitted_at", "weight_measured_at", "infusion_at")
 def check_header_bounds(values: dict[str, Any], protocol: Protocol, now: datetime) -> None:
     """Refuse implausible header values being written (a new header, or an update's changes).
 
-    Every instant (admission, weight measurement, infusion: recorded facts, not plans)
-    lies between :data:`EARLIEST` and the future tolerance after now; a date of birth lies
-    between 1900 and today. Values already in the record are not re-judged.
+    Every instant lies on or after :data:`EARLIEST`; the admission and the weight's
+    measurement (recorded facts) no later than the future tolerance after now; an infusion
+    may be planned, at most :data:`PLANNED_INFUSION_MAX` ahead; a date of birth lies between
+    1900 and today. Values already in the record are not re-judged.
 
     Raises:
         InputError: Naming the field.
@@ -146,7 +150,12 @@ def check_header_bounds(values: dict[str, Any], protocol: Protocol, now: datetim
             continue  # the schema check names it
         if when < EARLIEST:
             raise InputError(f"{name}: {when.date().isoformat()} lies before 2000; check the date")
-        if when > latest:
+        if name == "infusion_at":
+            if when > now + PLANNED_INFUSION_MAX:
+                raise InputError(
+                    f"{name}: {when.date().isoformat()} is more than a year ahead; check the date"
+                )
+        elif when > latest:
             raise InputError(f"{name}: {when.isoformat()} lies in the future")
     dob = values.get("date_of_birth")
     if isinstance(dob, str):
