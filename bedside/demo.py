@@ -153,6 +153,11 @@ def _patient(b: _Builder, pid: str, admitted: timedelta, **fields: Any) -> bool:
     if pid in b.ward.records or pid in b.ward.store.patient_ids():
         return False
     b.at(admitted)
+    fields.setdefault("admitted_at", b.clock.now())
+    # A header weight is a recorded fact: the file is created once it has been measured.
+    weighed = fields.get("weight_measured_at")
+    if isinstance(weighed, datetime) and weighed > b.clock.now():
+        b.clock.set(weighed + 2 * M)
     b.ward.create_patient(recorded_by="CN", patient_id=pid, **fields)
     b.pid = pid
     return True

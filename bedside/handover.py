@@ -394,7 +394,15 @@ def toci_next_text(budget: DoseBudget, now: datetime) -> str:
 
 
 def budget_text(budget: DoseBudget, *, short: bool = False) -> str:
-    """Doses in 24 h and in the course; says 'history incomplete' instead of bare counts."""
+    """Doses in 24 h and in the course; says 'history incomplete' instead of bare counts.
+
+    Voided doses are named next to the count (they stay visible, never silently gone).
+    """
+    voided = f"; {len(budget.voided)} voided dose(s) not counted" if budget.voided else ""
+    return _budget_counts(budget, short=short) + voided
+
+
+def _budget_counts(budget: DoseBudget, *, short: bool) -> str:
     if not budget.history_complete:
         if short:
             return f"history incomplete — dose count unknown ({budget.total} recorded here)"
@@ -581,9 +589,9 @@ def build_handover(ward: Any, now: datetime, pid: str | None = None) -> Handover
                     record, ward.protocol_for(record), now, budget=_ward_budget(ward, p, now)
                 )
             )
-        except BedsideError as exc:
-            logger.warning("handover of one patient could not be computed: %s", type(exc).__name__)
-            failures.append((p, f"handover could not be computed: {exc}"))
+        except Exception as exc:  # noqa: BLE001 - one patient never stops the ward's handover
+            logger.error("handover of one patient could not be computed: %s", type(exc).__name__)
+            failures.append((p, f"cannot display: handover could not be computed ({exc})"))
     patients.sort(key=_bed_key)
     labels = tuple(sorted({ph.protocol_label for ph in patients}))
     return HandoverDoc("ward", now, tuple(patients), tuple(failures), labels)
@@ -1387,9 +1395,16 @@ def write_pdf(html_text: str, out: Path, *, timeout_s: float = RENDER_TIMEOUT_S)
     Raises:
         BedsideError: The renderer failed or timed out (its message is included).
     """
+    from bedside.paths import handover_tmp_dir
+
     out = Path(out)
-    out.parent.mkdir(parents=True, exist_ok=True)
-    with tempfile.TemporaryDirectory(prefix="bedside-handover-") as tmp:
+    if not out.parent.is_dir():
+        raise BedsideError(f"--out: the folder {out.parent} does not exist; nothing was written")
+    try:
+        private = handover_tmp_dir()
+    except OSError as exc:
+        raise BedsideError(f"no private folder for the handover ({exc})") from None
+    with tempfile.TemporaryDirectory(prefix="bedside-handover-", dir=private) as tmp:
         html_path = Path(tmp) / "handover.html"
         html_path.write_text(html_text, encoding="utf-8")
         env = dict(os.environ)
@@ -1414,6 +1429,8 @@ def write_pdf(html_text: str, out: Path, *, timeout_s: float = RENDER_TIMEOUT_S)
         raise BedsideError(
             "the PDF renderer failed: " + (" | ".join(detail) or f"exit {proc.returncode}")
         )
+    if os.name == "posix":
+        os.chmod(out, 0o600)  # patient data: readable by this user only
 
 
 # --------------------------------------------------------------------------- command
@@ -1443,12 +1460,18 @@ def main(argv: list[str]) -> int:
         sys.stderr.write(f"error: {root} is not a Bedside data directory (no patients/ folder)\n")
         return 2
     clock = SystemClock()
+    from bedside.paths import sweep_handover_tmp
+    from bedside.storage import atomic_write
+
+    sweep_handover_tmp(clock.now())
     try:
         ward = open_ward(root, clock, read_only=True)
         doc = build_handover(ward, clock.now(), ns.patient)
         text = render_html(doc, appendix=ns.appendix)
         if ns.out.suffix.lower() in {".html", ".htm"}:
-            ns.out.write_text(text, encoding="utf-8")
+            if not ns.out.parent.is_dir():
+                raise BedsideError(f"--out: the folder {ns.out.parent} does not exist")
+            atomic_write(ns.out, text.encode("utf-8"))  # mode 0600
         else:
             write_pdf(text, ns.out)
     except BedsideError as exc:

@@ -9,7 +9,6 @@ whose message names the offending field.
 
 from __future__ import annotations
 
-import json
 import logging
 from datetime import date, datetime
 from functools import lru_cache
@@ -18,7 +17,7 @@ from typing import Literal
 
 from pydantic import BaseModel, ConfigDict, Field, ValidationError, model_validator
 
-from bedside.errors import ProtocolError
+from bedside.errors import BedsideError, ProtocolError
 
 logger = logging.getLogger(__name__)
 
@@ -616,19 +615,6 @@ def parse_protocol(text: str, *, what: str = "protocol") -> Protocol:
         raise ProtocolError(format_validation_error(exc, what=what)) from None
 
 
-def _reject_constant(name: str) -> float:
-    raise ProtocolError(f"non-finite number {name} is not allowed")
-
-
-def _no_duplicates(pairs: list[tuple[str, object]]) -> dict[str, object]:
-    out: dict[str, object] = {}
-    for key, value in pairs:
-        if key in out:
-            raise ProtocolError(f"duplicate key {key!r}")
-        out[key] = value
-    return out
-
-
 def load_protocol(path: Path) -> Protocol:
     """Load and validate a protocol file.
 
@@ -636,15 +622,16 @@ def load_protocol(path: Path) -> Protocol:
         ProtocolError: the file is unreadable, not JSON, or fails validation.
     """
     try:
-        text = path.read_text(encoding="utf-8")
+        raw = path.read_bytes()
     except OSError as exc:
         raise ProtocolError(f"{path.name}: cannot read protocol ({exc.strerror})") from None
+    from bedside.jsonio import strict_loads  # the one strict JSON reader (no cycle at import)
+
     try:
-        data = json.loads(text, object_pairs_hook=_no_duplicates, parse_constant=_reject_constant)
-    except json.JSONDecodeError as exc:
-        raise ProtocolError(f"{path.name}: not valid JSON ({exc.msg}, line {exc.lineno})") from None
-    except ProtocolError as exc:
-        raise ProtocolError(f"{path.name}: {exc}") from None
+        data = strict_loads(raw, source=path.name)
+    except BedsideError as exc:
+        raise ProtocolError(str(exc)) from None
+    text = raw.decode("utf-8")
     if not isinstance(data, dict):
         raise ProtocolError(f"{path.name}: a protocol must be a JSON object")
     protocol = parse_protocol(text, what=path.name)

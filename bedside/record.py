@@ -86,7 +86,7 @@ class Patient(Strict):
     weight_kg: float | None = Field(default=None, gt=0, le=500)
     weight_measured_at: Instant | None = None
     product: Product
-    lot_number: str | None = Field(default=None, max_length=60)
+    lot_number: str | None = Field(default=None, max_length=200)  # a scanned GS1 string
     infusion_at: Instant | None = None
     protocol_id: str = Field(min_length=1)
     protocol_version: str = Field(min_length=1)
@@ -393,14 +393,42 @@ class Note(EventBase):
     text: str = Field(min_length=1, max_length=4000)
 
 
+CorrectionReason = Literal[
+    "charted_in_error",
+    "wrong_patient",
+    "wrong_time",
+    "wrong_dose",
+    "duplicate_entry",
+    "not_given",
+    "other",
+]
+CORRECTION_REASONS: dict[str, str] = {
+    "charted_in_error": "Charted in error",
+    "wrong_patient": "Charted on the wrong patient",
+    "wrong_time": "Wrong time",
+    "wrong_dose": "Wrong dose or values",
+    "duplicate_entry": "Duplicate entry (charted twice)",
+    "not_given": "Prepared but not given",
+    "other": "Other (explain)",
+}
+"""The reasons a nurse picks from when voiding or amending a dose (plus free text)."""
+
+
 class Correction(EventBase):
-    """Void or amend an earlier event; the original stays in the record."""
+    """Void or amend an earlier event; the original stays in the record.
+
+    A correction of a medication (a dose) also carries ``reason_code`` (from
+    :data:`CORRECTION_REASONS`) and the ``second_nurse`` who checked it
+    (enforced by :meth:`bedside.service.Ward.correct`).
+    """
 
     kind: Literal["correction"] = "correction"
     target_id: str
     action: Literal["void", "amend"]
     reason: str = Field(min_length=3, max_length=500)
     amended: dict[str, Any] | None = None
+    reason_code: CorrectionReason | None = None
+    second_nurse: Initials | None = None
 
     @model_validator(mode="after")
     def _amend_has_fields(self) -> Correction:
@@ -408,6 +436,8 @@ class Correction(EventBase):
             raise ValueError("an amendment must give the amended fields")
         if self.action == "void" and self.amended:
             raise ValueError("a void carries no amended fields")
+        if self.second_nurse is not None and self.second_nurse == self.recorded_by:
+            raise ValueError("second_nurse must be a different nurse from recorded_by")
         return self
 
 
@@ -795,6 +825,7 @@ def day_post_infusion(patient: Patient, now: datetime, zone: tzinfo | None = Non
 
 
 __all__ = [
+    "CORRECTION_REASONS",
     "EVENT_TYPES",
     "SCHEMA_VERSION",
     "AlertAck",

@@ -11,6 +11,7 @@ was, so what the UI shows is always what is on disk.
 
 from __future__ import annotations
 
+import hashlib
 import logging
 from collections.abc import Callable
 from dataclasses import dataclass, field
@@ -40,6 +41,12 @@ from bedside.errors import (
     LimitError,
     StorageError,
 )
+from bedside.integrity import (
+    PossibleDuplicateError,
+    check_written,
+    derivation_problem,
+    duplicate_of,
+)
 from bedside.protocol import (
     Protocol,
     find_protocol,
@@ -47,6 +54,7 @@ from bedside.protocol import (
     load_default_protocol,
 )
 from bedside.record import (
+    CORRECTION_REASONS,
     Correction,
     EventBase,
     Medication,
@@ -82,7 +90,7 @@ from bedside.rules import (
     icans_grade,
     tocilizumab_dose,
 )
-from bedside.storage import DataDir, patient_hash
+from bedside.storage import DataDir, encode_envelope, patient_hash, validate_patient_id
 
 logger = logging.getLogger(__name__)
 
@@ -145,6 +153,10 @@ class Ward:
     _protocols: dict[tuple[str, str], Protocol] = field(default_factory=dict, init=False)
     _json_cache: dict[str, list[dict[str, Any]]] = field(default_factory=dict, init=False)
     time_guard: DoseTimeGuard | None = field(default=None, init=False)
+    read_only_reason: str | None = field(default=None, init=False)
+    """Why the ward was opened read-only (None: asked for, or writable)."""
+    durability_warning: str | None = field(default=None, init=False)
+    """Set after a save whose bytes are on disk but whose durability was not confirmed."""
 
     def __post_init__(self) -> None:
         self.store = DataDir(self.root, clock=self.clock, read_only=self.read_only)
@@ -159,6 +171,10 @@ class Ward:
             if swept:
                 logger.info("swept %d stale temp file(s)", swept)
         self.reload()
+        if self.time_guard is None:
+            from bedside.timesafety import passive_guard  # (imports this module's types)
+
+            self.time_guard = passive_guard(self)
         return self
 
     def reload(self) -> None:
@@ -174,9 +190,29 @@ class Ward:
                 self.failures[pid] = str(exc)
                 logger.warning("patient file %s failed to load", patient_hash(pid))
                 continue
+            except Exception as exc:  # noqa: BLE001 - one file never stops the ward opening
+                self.failures[pid] = f"cannot be loaded ({type(exc).__name__}: {exc})"
+                logger.error(
+                    "patient file %s could not be loaded: %s", patient_hash(pid), type(exc).__name__
+                )
+                continue
+            problem = self._underivable(loaded.value)
+            if problem is not None:
+                # One record that cannot be shown must not take the ward down with it.
+                self.failures[pid] = f"cannot display: {problem}"
+                logger.error("patient %s cannot be displayed: %s", patient_hash(pid), problem)
+                continue
             self.records[pid] = loaded.value
             self.tokens[pid] = loaded.token
             self._json_cache[pid] = list(loaded.raw["events"])
+
+    def _underivable(self, record: Record) -> str | None:
+        """Why ``record`` cannot be derived for display (None when it can)."""
+        try:
+            protocol = self.protocol_for(record)
+        except Exception as exc:  # noqa: BLE001 - isolates this patient; reason is logged
+            return f"its protocol cannot be loaded ({type(exc).__name__})"
+        return derivation_problem(record, protocol, self.clock.now())
 
     def newest_backup(self, pid: str) -> Path | None:
         """The newest backup of ``pid`` that verifies (offered when its file failed to load)."""
@@ -206,6 +242,20 @@ class Ward:
         )
         logger.warning("patient %s restored from a backup", patient_hash(pid))
         return backup
+
+    def storage_warning(self) -> str | None:
+        """A banner text when the data directory is read-only, nearly full, or a save's
+        durability was not confirmed (None when all is well)."""
+        if self.read_only and self.read_only_reason:
+            return (
+                "READ-ONLY: this ward cannot be saved to — "
+                f"{self.read_only_reason}. Nothing can be charted here: chart on paper and "
+                "tell IT (free disk space or fix the folder's permissions), then restart Bedside."
+            )
+        low = self.store.low_space()
+        if low is not None:
+            return low
+        return self.durability_warning
 
     def close(self) -> None:
         """Release the writer lock."""
@@ -248,15 +298,6 @@ class Ward:
 
     # ------------------------------------------------------------------ writing
 
-    def _check_time(self, protocol: Protocol, effective_at: datetime) -> None:
-        now = self.clock.now()
-        tol = timedelta(minutes=protocol.monitoring.future_event_tolerance_min.value)
-        if effective_at > now + tol:
-            raise InputError(
-                f"effective_at: {effective_at.isoformat()} lies in the future "
-                f"(more than {tol.total_seconds() / 60:g} min after now)"
-            )
-
     def _commit(self, pid: str, record: Record, *, creating: bool = False) -> None:
         if self.read_only:
             raise StorageError("this ward is open read-only; nothing was saved")
@@ -277,12 +318,40 @@ class Ward:
         except StorageError as exc:
             if not getattr(exc, "ambiguous", False):
                 raise
-            # The rename may have landed: the same envelope again is idempotent in storage.
-            logger.warning("ambiguous save of %s; retrying once", patient_hash(pid))
-            token = self.store.save(pid, envelope, expected_token=expected, validate=validate)
+            token = self._settle_ambiguous(pid, envelope, expected, exc)
         self.records[pid] = record
         self.tokens[pid] = token
         self._json_cache[pid] = events_json
+
+    def _settle_ambiguous(
+        self, pid: str, envelope: dict[str, Any], expected: str | None, exc: StorageError
+    ) -> str:
+        """After an ambiguous save, read the file back and go by what is actually on disk.
+
+        The new bytes on disk: the save counts (the rename landed; only its durability
+        could not be confirmed), ``durability_warning`` says so and the next save starts
+        from these bytes, so it is never refused because of this save's own write. The old
+        bytes on disk: nothing was saved (plain StorageError). Anything else: another
+        program changed the file (ConcurrentModificationError; reload).
+        """
+        wrote = hashlib.sha256(encode_envelope(envelope)).hexdigest()
+        on_disk = self.store.current_token(pid)
+        if on_disk == wrote:
+            self.durability_warning = (
+                "The last entry IS saved (the file was read back), but the disk did not "
+                f"confirm it is permanent ({exc}). Check the disk or tell IT."
+            )
+            logger.warning("ambiguous save of %s: the new content is on disk", patient_hash(pid))
+            return wrote
+        if on_disk == expected:
+            logger.warning("ambiguous save of %s: the old content is on disk", patient_hash(pid))
+            raise StorageError(
+                f"NOT SAVED: the file was read back and still holds the previous version ({exc})"
+            ) from exc
+        logger.error("ambiguous save of %s: the file holds other content", patient_hash(pid))
+        raise ConcurrentModificationError(
+            "NOT SAVED as typed: the file now holds something else; reload before charting again"
+        ) from exc
 
     def _events_json(self, pid: str) -> list[dict[str, Any]]:
         """The JSON of the saved events of ``pid`` (immutable, so cached after load/save)."""
@@ -303,8 +372,9 @@ class Ward:
         """Append an already-built (validated) event and save."""
         rec = self.record(pid)
         protocol = self.protocol_for(rec)
-        self._check_time(protocol, event.effective_at)
-        new = append(rec, event, self.clock.now())
+        now = self.clock.now()
+        new = append(rec, event, now)
+        check_written(new, new.events[-1:], protocol, now)
         self._commit(pid, new)
         return new.events[-1]
 
@@ -379,8 +449,15 @@ class Ward:
                 )
         return findings
 
-    def create_patient(self, *, recorded_by: str, **fields: Any) -> str:
-        """Add a new patient (validated header; the file must not exist yet)."""
+    def create_patient(
+        self, *, recorded_by: str, confirm_not_duplicate: bool = False, **fields: Any
+    ) -> str:
+        """Add a new patient (validated header; the file must not exist yet).
+
+        Refused when another patient has the same MRN once normalised (Unicode NFKC,
+        case, spaces, zero-width characters, dash variants), and when another has the
+        same name and date of birth unless ``confirm_not_duplicate`` (a nurse checked).
+        """
         now = self.clock.now()
         protocol = load_default_protocol()
         fields.setdefault("protocol_id", protocol.protocol_id)
@@ -395,10 +472,29 @@ class Ward:
             enforce(hard, None)
         if patient.patient_id in self.records or patient.patient_id in self.store.patient_ids():
             raise InputError(f"patient_id: {patient.patient_id!r} already exists in this ward")
-        if any(current_patient(r).mrn == patient.mrn for r in self.records.values()):
-            raise InputError("mrn: a patient with this MRN is already on the ward")
+        validate_patient_id(patient.patient_id)
+        dup = duplicate_of(
+            self.records,
+            patient_id=patient.patient_id,
+            mrn=patient.mrn,
+            name=patient.name,
+            date_of_birth=patient.date_of_birth,
+        )
+        if dup is not None and (dup[1] == "the same MRN" or not confirm_not_duplicate):
+            if dup[1] == "the same MRN":
+                raise InputError(
+                    "mrn: a patient with this MRN is already on the ward (compared ignoring "
+                    "case, spaces and dash variants)"
+                )
+            raise PossibleDuplicateError(
+                "name: a patient with the same name and date of birth is already on the ward; "
+                "check it is not the same person, then confirm it is a different person"
+            )
+        if dup is not None:
+            logger.warning("patient created despite a same name and date of birth, confirmed")
         _ = recorded_by
         record = new_record(patient, [], now)
+        check_written(record, [], self.protocol_for(record), now, new_header=True)
         self._commit(patient.patient_id, record, creating=True)
         logger.info("created patient %s", patient_hash(patient.patient_id))
         return patient.patient_id
@@ -802,8 +898,16 @@ class Ward:
         reason: str,
         recorded_by: str,
         amended: dict[str, Any] | None = None,
+        reason_code: str | None = None,
+        second_nurse: str | None = None,
     ) -> EventBase:
-        """Void or amend an earlier event (the original stays visible)."""
+        """Void or amend an earlier event (the original stays visible).
+
+        Voiding or amending a medication (a dose: it changes what counts against the
+        limits) needs a reason picked from :data:`~bedside.record.CORRECTION_REASONS`, a
+        free-text reason of at least 5 characters, and a second nurse's initials
+        (different from ``recorded_by``); all are recorded in the correction.
+        """
         rec = self.record(pid)
         targets = [e for e in rec.events if e.id == target_id]
         if not targets:
@@ -832,6 +936,29 @@ class Ward:
             else:
                 findings = self._charting_findings(pid, kind, merged)
             enforce([f for f in findings if f.hard], None)
+        extra: dict[str, Any] = {}
+        if reason_code is not None:
+            extra["reason_code"] = reason_code
+        if isinstance(target, Medication):
+            if reason_code not in CORRECTION_REASONS:
+                raise InputError(
+                    "reason_code: choose why this dose is corrected ("
+                    + "; ".join(CORRECTION_REASONS.values())
+                    + ")"
+                )
+            if len((reason or "").strip()) < 5:
+                raise InputError("reason: describe what happened (at least 5 characters)")
+            second = normalise_initials(second_nurse)
+            if not second:
+                raise InputError(
+                    "second_nurse: correcting a dose needs a second nurse to check it; "
+                    "type their initials"
+                )
+            if second == normalise_initials(recorded_by):
+                raise InputError("second_nurse: must be a different nurse from you")
+            extra["second_nurse"] = second
+        elif second_nurse:
+            extra["second_nurse"] = normalise_initials(second_nurse)
         return self._append(
             pid,
             "correction",
@@ -840,6 +967,7 @@ class Ward:
             action=action,
             reason=reason,
             amended=amended,
+            **extra,
         )
 
 

@@ -30,7 +30,6 @@ from PySide6.QtCore import QObject, Signal
 from bedside import alerts, escalations, timesafety
 from bedside.clock import Clock
 from bedside.doses import DoseBudget
-from bedside.errors import BedsideError
 from bedside.escalations import DueItem
 from bedside.protocol import Protocol, load_default_protocol
 from bedside.record import (
@@ -44,6 +43,7 @@ from bedside.record import (
     effective_events,
 )
 from bedside.service import DosePlan, Ward
+from bedside.storage import patient_hash
 from bedside.timeutil import local_zone
 from ui import presenters
 
@@ -164,6 +164,8 @@ class WardController(QObject):
         self.protocol = load_default_protocol()
         self._demo_flag = demo
         self._cache: dict[str, _PatientCache] = {}
+        self._display_failures: dict[str, str] = {}
+        self._storage_checked: tuple[float, str | None] | None = None
         self._board: list[BoardRow] = []
         self._due_rows: list[DueRow] = []
         self._sounding: set[str] = set()
@@ -230,9 +232,46 @@ class WardController(QObject):
         """Every due item of every patient, most urgent first."""
         return self._due_rows
 
+    def storage_warning(self) -> str | None:
+        """Read-only ward, low disk space or an unconfirmed save (checked every 30 s)."""
+        now = time.monotonic()
+        if self._storage_checked is None or now - self._storage_checked[0] >= 30.0:
+            try:
+                text = self.ward.storage_warning()
+            except Exception as exc:  # noqa: BLE001 - a warning check never stops the ward
+                logger.error("storage check failed (%s)", type(exc).__name__)
+                text = None
+            self._storage_checked = (now, text)
+        return self._storage_checked[1]
+
     def failures(self) -> dict[str, str]:
-        """Patient files that failed to load (quarantined), with the reason."""
-        return dict(self.ward.failures)
+        """Patients not shown, with the reason: files that failed to load (quarantined) and
+        records that loaded but could not be derived for display ("cannot display")."""
+        return {**self.ward.failures, **self._display_failures}
+
+    def set_aside(self, pid: str, step: str, exc: BaseException) -> None:
+        """A view of ``pid`` failed (e.g. a tab): set the patient aside and refresh."""
+        self._isolate(pid, step, exc)
+        self.refresh(self.clock.now())
+        self.patients_changed.emit()
+
+    def _isolate(self, pid: str, step: str, exc: BaseException) -> None:
+        """Set one patient aside ("cannot display") so the rest of the ward keeps working.
+
+        Logged with the error type only (never field values; the traceback can hold them).
+        """
+        self._cache.pop(pid, None)
+        self._display_failures[pid] = (
+            f"cannot display: the {step} could not be computed ({type(exc).__name__}). "
+            "The file is kept unchanged; tell the ward manager (a verified backup can be "
+            "restored)."
+        )
+        logger.error(
+            "patient %s cannot be displayed: %s failed (%s)",
+            patient_hash(pid),
+            step,
+            type(exc).__name__,
+        )
 
     def redaction_terms(self) -> list[str]:
         """Everything identifying a patient, for scrubbing logs."""
@@ -261,11 +300,12 @@ class WardController(QObject):
 
     def _rebuild_all(self) -> None:
         self._cache.clear()
+        self._display_failures.clear()
         for pid in sorted(self.ward.records):
             try:
                 self._rebuild(pid)
-            except BedsideError:
-                logger.exception("a patient record could not be prepared for display")
+            except Exception as exc:  # noqa: BLE001 - one record never takes down the ward
+                self._isolate(pid, "record view", exc)
         self.refresh(self.clock.now())
 
     def refresh(self, now: datetime | None = None) -> None:
@@ -278,14 +318,14 @@ class WardController(QObject):
         due_rows: list[DueRow] = []
         board: list[BoardRow] = []
         calls: list[alerts.AlarmCall] = []
-        for pid, c in self._cache.items():
+        for pid, c in list(self._cache.items()):
             try:
                 c.due = escalations.derive_due(c.record, c.protocol, now, zone=zone)
                 c.budget = self.ward.budget(pid, now)
-            except BedsideError:
-                logger.exception("timers could not be derived for a patient")
-                c.due, c.budget = [], None
-            views = _alert_views(c.record, c.due, now, c.events, c.protocol, calls)
+                views = _alert_views(c.record, c.due, now, c.events, c.protocol, calls)
+            except Exception as exc:  # noqa: BLE001 - one record never takes down the ward
+                self._isolate(pid, "timers", exc)
+                continue
             rows = [
                 DueRow(
                     pid, c.patient.bed or "—", c.patient.name, item, views.get(item.key, _ACTIVE)
@@ -310,7 +350,7 @@ class WardController(QObject):
                     overdue_count=sum(1 for r in rows if r.item.state == "overdue"),
                 )
             )
-        for pid, message in self.ward.failures.items():
+        for pid, message in self.failures().items():
             board.append(
                 BoardRow(
                     pid=pid,
@@ -378,13 +418,13 @@ class WardController(QObject):
             return
         try:
             reports = self.guard.tick()
-        except BedsideError:
-            logger.exception("clock check failed")
+        except Exception as exc:  # noqa: BLE001 - the ward keeps working; logged (type only)
+            logger.error("clock check failed (%s)", type(exc).__name__)
             return
         if reports:
             for pid in list(self._cache):
                 if pid in self.ward.records:
-                    self._rebuild(pid)
+                    self._rebuild_or_isolate(pid)
             for r in reports:
                 self.clock_warning.emit(r.message)
 
@@ -395,13 +435,13 @@ class WardController(QObject):
         for pid in sorted(pids):
             try:
                 written = alerts.record_raised(self.ward, pid, timesafety.SYSTEM_INITIALS)
-            except BedsideError:
-                logger.exception("could not record that an alert was raised")
+            except Exception as exc:  # noqa: BLE001 - audit failure never stops the ward
+                logger.error("could not record that an alert was raised (%s)", type(exc).__name__)
                 continue
-            if written:
+            if written and pid in self._cache:
                 old = self._cache[pid]
-                self._rebuild(pid)
-                self._cache[pid].due, self._cache[pid].budget = old.due, old.budget
+                if self._rebuild_or_isolate(pid):
+                    self._cache[pid].due, self._cache[pid].budget = old.due, old.budget
 
     @property
     def dosing_suspended(self) -> bool:
@@ -414,9 +454,19 @@ class WardController(QObject):
             self.guard.confirm_time(initials)
         self.refresh(self.clock.now())
 
+    def _rebuild_or_isolate(self, pid: str) -> bool:
+        """Rebuild one patient's view; on any failure set it aside. True when rebuilt."""
+        try:
+            self._rebuild(pid)
+        except Exception as exc:  # noqa: BLE001 - one record never takes down the ward
+            self._isolate(pid, "record view", exc)
+            return False
+        self._display_failures.pop(pid, None)
+        return True
+
     def _saved(self, pid: str) -> None:
         new_patient = pid not in self._cache
-        self._rebuild(pid)
+        self._rebuild_or_isolate(pid)
         self.refresh(self.clock.now())
         if new_patient:
             self.patients_changed.emit()

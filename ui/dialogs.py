@@ -56,7 +56,8 @@ from bedside.errors import (
     LimitError,
     StorageError,
 )
-from bedside.record import EventBase, Medication
+from bedside.integrity import PossibleDuplicateError
+from bedside.record import CORRECTION_REASONS, EventBase, Medication
 from bedside.rules import DEVICE_LABELS
 from bedside.service import DosePlan
 from bedside.timeutil import format_duration, format_local
@@ -697,7 +698,20 @@ class AddPatientDialog(FormDialog):
             fields["dose_history_complete"] = bool(self.history.value())
         initials = self.need("recorded_by", self.by.value(), "your initials")
         self.check()
-        return self.controller.add_patient(recorded_by=initials, **fields)
+        try:
+            return self.controller.add_patient(recorded_by=initials, **fields)
+        except PossibleDuplicateError:
+            if not confirm(
+                self,
+                "Same name and date of birth",
+                "Another patient on this ward has the same name and date of birth. Check the "
+                "MRN and the wristband. Is this a DIFFERENT person?",
+                yes="Yes, a different person",
+            ):
+                raise
+            return self.controller.add_patient(
+                recorded_by=initials, confirm_not_duplicate=True, **fields
+            )
 
 
 class WeightDialog(FormDialog):
@@ -1154,6 +1168,7 @@ class DoseDialog(FormDialog):
             f"This would be dose {prefix}{b.total + 1} of at most {b.max_total} in the course. "
             f"Doses in the 24 h before: {prefix}{b.doses_last_24h} of at most {b.max_per_24h}.\n"
             f"Next dose allowed by the limits: {next_text}.{frees}"
+            + (f"\n{presenters.voided_text(b)}" if b.voided else "")
         )
         self.history_banner.setVisible(not b.history_complete)
         soft = [r for r in plan.needs_override if r != "history_incomplete"]
@@ -1558,6 +1573,13 @@ class CorrectionDialog(FormDialog):
             accessible="Correction",
         )
         f.add("action", "Action:", self.action)
+        self.is_dose = isinstance(event, Medication)
+        self.reason_code: QComboBox | None = None
+        if self.is_dose:
+            self.reason_code = _combo(
+                [("", "— choose —"), *CORRECTION_REASONS.items()], "Reason for correcting a dose"
+            )
+            f.add("reason_code", "Why (dose):", self.reason_code, hint="required")
         self.reason = QLineEdit()
         f.add("reason", "&Reason:", self.reason, hint="required", expand=True)
         self.fields: dict[str, QLineEdit] = {}
@@ -1578,6 +1600,14 @@ class CorrectionDialog(FormDialog):
         self.body.insertWidget(1, self.amend_box)
         self.by = f.add("recorded_by", "Your &initials:", InitialsEdit("Your initials"))
         self.by.setText(initials)
+        self.second: InitialsEdit | None = None
+        if self.is_dose:
+            self.second = f.add(
+                "second_nurse",
+                "Second nurse:",
+                InitialsEdit("Second nurse initials"),
+                hint="a second nurse checks every dose correction",
+            )
         f.finish()
         self.action.changed.connect(self._sync)
         self.action.set_value(action)
@@ -1628,6 +1658,13 @@ class CorrectionDialog(FormDialog):
             amended = self.amended()
             if not amended and not self._problems:
                 self.problem("action", "change at least one value to amend")
+        extra: dict[str, Any] = {}
+        if self.reason_code is not None and self.second is not None:
+            code = self.reason_code.currentData()
+            extra["reason_code"] = self.need("reason_code", code or "", "why")
+            extra["second_nurse"] = self.need(
+                "second_nurse", self.second.value(), "the second nurse's initials"
+            )
         self.check()
         try:
             return self.controller.correct(
@@ -1637,6 +1674,7 @@ class CorrectionDialog(FormDialog):
                 reason=reason,
                 recorded_by=initials,
                 amended=amended,
+                **extra,
             )
         except InputError as exc:
             msg = str(exc)

@@ -14,6 +14,7 @@ optional last page: protocol keys, rule paths and the registry summary.
 from __future__ import annotations
 
 import logging
+import os
 from pathlib import Path
 from typing import Any
 
@@ -154,6 +155,8 @@ class HandoverView(QWidget):
             out = out.with_suffix(".pdf")
         try:
             pages = printing.write_pdf(self.html, out)
+            if os.name == "posix":
+                os.chmod(out, 0o600)  # patient data: readable by this user only
         except OSError as exc:
             logger.warning("handover PDF could not be written: %s", type(exc).__name__)
             self.status.setText(f"The PDF was NOT written: {exc}")

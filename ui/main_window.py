@@ -171,6 +171,11 @@ class MainWindow(QMainWindow):
         self.failure_banner.setVisible(False)
         outer.addWidget(self.failure_banner)
 
+        self.storage_banner = banner("", "danger", icon_name="warning")
+        self.storage_banner.setAccessibleName("Data storage warning")
+        self.storage_banner.setVisible(False)
+        outer.addWidget(self.storage_banner)
+
         # ----------------------------------------------------------- body
         self.splitter = QSplitter(Qt.Orientation.Horizontal)
         self.stack = QStackedWidget()
@@ -390,10 +395,21 @@ class MainWindow(QMainWindow):
     def open_patient(self, pid: str, tab: str | None = None) -> PatientWorkspace:
         """Show the workspace of ``pid`` (optionally on ``tab``)."""
         ws = self._ensure_workspace()
-        if ws.pid != pid:
-            ws.set_patient(pid)
-        if tab:
-            ws.show_tab(tab)
+        try:
+            if ws.pid != pid:
+                ws.set_patient(pid)
+            if tab:
+                ws.show_tab(tab)
+        except Exception as exc:  # noqa: BLE001 - one patient never takes down the ward
+            ws.pid = None
+            self.controller.set_aside(pid, "patient tabs", exc)
+            self.show_board()
+            from ui import dialogs
+
+            dialogs.show_error(
+                self, "Cannot display this patient", self.controller.failures().get(pid, "")
+            )
+            return ws
         self.stack.setCurrentWidget(ws)
         self.board.select(pid)
         self.patient_opened.emit(pid)
@@ -451,11 +467,16 @@ class MainWindow(QMainWindow):
         if failures:
             set_banner(
                 self.failure_banner,
-                f"{len(failures)} patient file(s) could not be loaded and were set aside "
-                "(quarantined, never overwritten). Their doses are NOT shown. Tell the ward "
+                f"{len(failures)} patient(s) cannot be displayed and were set aside (their files "
+                "are never overwritten); the rest of the ward works normally. Their doses and "
+                "timers are NOT shown: double-click the row for details and tell the ward "
                 "manager; a verified backup can be restored.",
             )
         self.failure_banner.setVisible(bool(failures))
+        storage = c.storage_warning()
+        if storage:
+            set_banner(self.storage_banner, storage)
+        self.storage_banner.setVisible(bool(storage))
         if self.workspace is not None and self.stack.currentWidget() is self.workspace:
             self.workspace.on_tick()
         n = len(c.patient_ids())

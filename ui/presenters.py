@@ -469,3 +469,12 @@ def timeline_rows(events: list[EventBase]) -> list[TimelineRow]:
             )
         )
     return rows
+
+
+def voided_text(budget: Any) -> str:
+    """Voided tocilizumab doses, shown next to the count (never hidden): "" when none."""
+    voided = getattr(budget, "voided", ())
+    if not voided:
+        return ""
+    times = ", ".join(format_local(d.effective_at) for d in voided)
+    return f"Voided (not counted): {len(voided)} dose(s), charted for {times}."

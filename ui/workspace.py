@@ -244,10 +244,14 @@ class PatientWorkspace(QWidget):
         """Time-dependent text."""
         if self.pid is None or self.pid not in self.controller.patient_ids():
             return
-        self.refresh_header()
-        current = self.tabs.currentWidget()
-        if isinstance(current, PatientTab):
-            current.on_tick()
+        try:
+            self.refresh_header()
+            current = self.tabs.currentWidget()
+            if isinstance(current, PatientTab):
+                current.on_tick()
+        except Exception as exc:  # noqa: BLE001 - one patient never takes down the ward
+            pid, self.pid = self.pid, None
+            self.controller.set_aside(pid, "patient tabs", exc)
 
     def refresh_header(self) -> None:
         """Name, bed, identifiers, day, weight, baseline."""

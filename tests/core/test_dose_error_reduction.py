@@ -320,7 +320,14 @@ def test_amendments_pass_the_hard_limits(ward: Ward, clock: FakeClock) -> None:
     )
     with pytest.raises(InputError, match="hard limit"):
         ward.correct(
-            pid, dex.id, action="amend", reason="typo", recorded_by="AB", amended={"dose": 100.0}
+            pid,
+            dex.id,
+            action="amend",
+            reason="typed the wrong dose",
+            reason_code="wrong_dose",
+            second_nurse="CD",
+            recorded_by="AB",
+            amended={"dose": 100.0},
         )
     upd = _weigh(ward, pid, 65.0)
     with pytest.raises(InputError, match="cannot be right"):

@@ -65,7 +65,7 @@ def add_patient(
     fields = {
         "patient_id": pid,
         "mrn": f"MRN-{pid}",
-        "name": "Test Person",
+        "name": f"Test Person {pid}",
         "date_of_birth": "1960-05-01",
         "sex": "female",
         "weight_kg": 70.0,
@@ -193,13 +193,23 @@ def test_voided_and_amended_events(ward: Ward, clock: FakeClock) -> None:
         dose,
         action="amend",
         reason="charted late, given at 07:45 UTC",
+        reason_code="wrong_time",
+        second_nurse="CD",
         recorded_by="AB",
         amended={"effective_at": "2026-06-10T07:45:00Z"},
     )
     items = due(ward, pid, clock.now())
     assert items["tocilizumab_reassess"].due_at == T0 - 15 * M + 8 * H
     # Voiding the only dose removes both tocilizumab timers.
-    ward.correct(pid, dose, action="void", reason="never given", recorded_by="AB")
+    ward.correct(
+        pid,
+        dose,
+        action="void",
+        reason="never given",
+        reason_code="not_given",
+        second_nurse="CD",
+        recorded_by="AB",
+    )
     items = due(ward, pid, clock.now())
     assert "tocilizumab_reassess" not in items and "crs_escalation" not in items
 

@@ -243,8 +243,52 @@ def test_voided_dose_does_not_count(ward: Ward, clock: FakeClock) -> None:
     dose = ward.give_tocilizumab(pid, given_by="AB", checked_by="CD")
     clock.advance(timedelta(hours=1))
     assert not ward.budget(pid).check.allowed
-    ward.correct(pid, dose.id, action="void", reason="charted on wrong patient", recorded_by="AB")
+    with pytest.raises(InputError, match="reason_code"):
+        ward.correct(
+            pid, dose.id, action="void", reason="charted on wrong patient", recorded_by="AB"
+        )
+    with pytest.raises(InputError, match="second_nurse"):
+        ward.correct(
+            pid,
+            dose.id,
+            action="void",
+            reason="charted on wrong patient",
+            reason_code="wrong_patient",
+            recorded_by="AB",
+        )
+    with pytest.raises(InputError, match="second_nurse: must be a different nurse"):
+        ward.correct(
+            pid,
+            dose.id,
+            action="void",
+            reason="charted on wrong patient",
+            reason_code="wrong_patient",
+            second_nurse="ab",
+            recorded_by="AB",
+        )
+    with pytest.raises(InputError, match="at least 5 characters"):
+        ward.correct(
+            pid,
+            dose.id,
+            action="void",
+            reason="oops",
+            reason_code="other",
+            second_nurse="CD",
+            recorded_by="AB",
+        )
+    assert ward.budget(pid).total == 1  # nothing was written by the refusals
+    void = ward.correct(
+        pid,
+        dose.id,
+        action="void",
+        reason="charted on wrong patient",
+        reason_code="wrong_patient",
+        second_nurse="cd",
+        recorded_by="AB",
+    )
+    assert void.second_nurse == "CD" and void.reason_code == "wrong_patient"
     assert ward.budget(pid).total == 0 and ward.budget(pid).check.allowed
+    assert [d.id for d in ward.budget(pid).voided] == [dose.id]
 
 
 def test_hash_chain_detects_edit_removal_reorder(ward: Ward, clock: FakeClock) -> None:

@@ -155,9 +155,11 @@ class BoardModel(RowTableModel[BoardRow]):
     def _failure_cell(self, row: BoardRow, column: int, role: int) -> Any:
         if role == Qt.ItemDataRole.DisplayRole:
             if column == COL_PATIENT:
-                return "Patient file could not be loaded"
+                return "Cannot display, details…"
             if column == COL_NEXT:
-                return "FILE QUARANTINED — open File ▸ Data directory problems"
+                if row.failure and row.failure.startswith("cannot display"):
+                    return "NOT SHOWN — record cannot be derived (double-click for details)"
+                return "FILE QUARANTINED — double-click for details"
             return "?"
         if role == Qt.ItemDataRole.ToolTipRole:
             return row.failure

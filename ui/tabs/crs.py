@@ -418,7 +418,9 @@ class CrsTab(PatientTab):
         self.counts.setText(
             f"Tocilizumab {prefix}{budget.doses_last_24h}/{budget.max_per_24h} in 24 h · "
             f"{prefix}{budget.total}/{budget.max_total} in the course"
+            + (f" · {len(budget.voided)} voided (not counted)" if budget.voided else "")
         )
+        self.counts.setToolTip(presenters.voided_text(budget))
         _, nxt = presenters.budget_lines(budget, now)
         self.next_line.setText(nxt[0].upper() + nxt[1:])
         check = budget.check
