@@ -345,5 +345,12 @@ def test_amendments_pass_the_hard_limits(ward: Ward, clock: FakeClock) -> None:
             pid, lab.id, action="amend", reason="typo", recorded_by="AB", amended={"value": 400.0}
         )
     ward.correct(
-        pid, dex.id, action="amend", reason="typo", recorded_by="AB", amended={"dose": 8.0}
+        pid,
+        dex.id,
+        action="amend",
+        reason="typed the wrong dose",
+        reason_code="wrong_dose",
+        second_nurse="CD",
+        recorded_by="AB",
+        amended={"dose": 8.0},
     )
