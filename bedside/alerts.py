@@ -19,6 +19,9 @@ Rules:
   cannot be snoozed; a snooze recorded before an item became critical stops counting
   when it does.
 * A voided alert event does not count (corrections work as for every event).
+* A sounding alert sounds again at the protocol's interval (``monitoring.alarm_repeat_*_s``:
+  due, overdue, critical) until it is acknowledged, snoozed or done. Which repetition is due
+  is derived from the item, its alert events and ``now`` (:func:`alarm_call`), never counted.
 
 Bad input (no initials, zero/negative/too long snooze, missing reason, unknown or
 not-yet-due key) raises :class:`~bedside.errors.InputError` naming the field; a snooze of
@@ -39,14 +42,24 @@ from typing import TYPE_CHECKING, Literal
 
 from bedside.errors import InputError, LimitError
 from bedside.escalations import DueItem, derive_due
-from bedside.record import AlertAck, EventBase, Record, effective_events, make_event
+from bedside.record import (
+    AlertAck,
+    DoctorInformed,
+    EventBase,
+    Record,
+    effective_events,
+    make_event,
+)
 
 if TYPE_CHECKING:
+    from bedside.protocol import Monitoring
     from bedside.service import Ward
 
 logger = logging.getLogger(__name__)
 
 AlertState = Literal["active", "acknowledged", "snoozed"]
+AlarmTone = Literal["due", "critical"]
+"""The two alarm sounds: ``due`` (a timed item is due) and ``critical`` (overdue or critical)."""
 INITIALS_RE = re.compile(r"^[A-Za-z][A-Za-z.'-]{1,5}$")
 """A nurse's initials as typed (2–6 letters; stored upper-case)."""
 
@@ -76,6 +89,61 @@ class AlertStatus:
     def by(self) -> str | None:
         """Initials of the nurse who last acknowledged or snoozed it."""
         return self.last_action.recorded_by if self.last_action else None
+
+
+@dataclass(frozen=True, slots=True)
+class AlarmCall:
+    """One sounding of an alarm: which alert, which tone, and which repetition.
+
+    Attributes:
+        key: The item's key.
+        due_at: The item's due instant (with ``key``, the alert's identity).
+        tone: ``due`` or ``critical`` (overdue items and critical items).
+        since: When the current phase began: due, overdue, or the end of an expired snooze.
+        interval: How often it sounds again while nobody deals with it.
+        round: Whole intervals since ``since`` (0 = the first sounding of this phase).
+    """
+
+    key: str
+    due_at: datetime
+    tone: AlarmTone
+    since: datetime
+    interval: timedelta
+    round: int
+
+    @property
+    def identity(self) -> tuple[str, datetime, AlarmTone, datetime, int]:
+        """Equal for two calls exactly when they are the same sounding."""
+        return (self.key, self.due_at, self.tone, self.since, self.round)
+
+
+def alarm_call(status: AlertStatus, now: datetime, monitoring: Monitoring) -> AlarmCall | None:
+    """The sounding an alert owes at ``now`` (pure), or None when it must be silent.
+
+    Silent when the item is upcoming, acknowledged or snoozed. Otherwise the alarm sounds at
+    the start of its phase and again every ``monitoring.alarm_repeat_{due,overdue,critical}_s``
+    (critical wins over overdue): the caller sounds whenever :attr:`AlarmCall.identity`
+    changes, so a missed tick never skips the next sounding and never sounds twice.
+    """
+    if not status.sounding:
+        return None
+    item = status.item
+    grace = timedelta(minutes=monitoring.due_grace_min.value)
+    since = item.due_at + grace if item.state == "overdue" else item.due_at
+    if item.severity == "critical":
+        tone: AlarmTone = "critical"
+        seconds = monitoring.alarm_repeat_critical_s.value
+    elif item.state == "overdue":
+        tone, seconds = "critical", monitoring.alarm_repeat_overdue_s.value
+    else:
+        tone, seconds = "due", monitoring.alarm_repeat_due_s.value
+    last = status.last_action
+    if last is not None and last.snooze_until is not None and last.snooze_until <= now:
+        since = max(since, last.snooze_until)
+    interval = timedelta(seconds=seconds)
+    elapsed = now - since
+    rounds = max(0, math.floor(elapsed / interval)) if elapsed > timedelta(0) else 0
+    return AlarmCall(item.key, item.due_at, tone, since, interval, rounds)
 
 
 def _alert_events(events: Iterable[EventBase]) -> dict[tuple[str, datetime], list[AlertAck]]:
@@ -309,6 +377,78 @@ def snooze(
     return saved
 
 
+DOCTOR_REVIEW_KINDS: frozenset[str] = frozenset({"crs_escalation"})
+"""Due items that are closed by informing the doctor (with a plan and the next review)."""
+
+
+def inform_doctor(
+    ward: Ward,
+    pid: str,
+    key: str,
+    initials: str,
+    doctor: str,
+    plan: str,
+    next_review_at: datetime,
+) -> DoctorInformed:
+    """Record that the doctor was told about an escalation review, the plan and the next review.
+
+    The review is then not due (nor overdue) until ``next_review_at``, when it comes back as
+    a new alert. ``next_review_at`` must be later than now and at most
+    ``monitoring.doctor_review_max_h`` ahead.
+
+    Raises:
+        InputError: Missing/invalid initials, doctor's name, plan or review time; unknown
+            key; an item that is not an escalation review. Nothing is written.
+    """
+    nurse = check_initials(initials)
+    name = doctor.strip() if isinstance(doctor, str) else ""
+    if len(name) < 2:
+        raise InputError("doctor: the name of the doctor who was informed is required")
+    text = plan.strip() if isinstance(plan, str) else ""
+    if len(text) < 3:
+        raise InputError("plan: the doctor's plan is required (at least 3 characters)")
+    if not isinstance(next_review_at, datetime) or next_review_at.tzinfo is None:
+        raise InputError("next_review_at: the next review time is required")
+    now = ward.clock.now()
+    record = ward.record(pid)
+    cap = ward.protocol_for(record).monitoring.doctor_review_max_h.value
+    if next_review_at <= now:
+        raise InputError("next_review_at: the next review must be later than now")
+    if next_review_at > now + timedelta(hours=cap):
+        raise InputError(
+            f"next_review_at: the next review can be at most {cap:g} h from now "
+            "(protocol monitoring.doctor_review_max_h)"
+        )
+    item = _find(ward, pid, key, now)
+    if item.kind not in DOCTOR_REVIEW_KINDS:
+        raise InputError("key: only an escalation review is closed by informing the doctor")
+    event = make_event(
+        "doctor_informed",
+        effective_at=now,
+        recorded_at=now,
+        recorded_by=nurse,
+        alert_key=item.key,
+        alert_kind=item.kind,
+        due_at=item.due_at,
+        review_of=_review_anchor(ward, pid, item),
+        doctor=name,
+        plan=text,
+        next_review_at=next_review_at.astimezone(UTC),
+    )
+    saved = ward.add_event(pid, event)
+    assert isinstance(saved, DoctorInformed)
+    logger.info("doctor informed (%s)", item.kind)
+    return saved
+
+
+def _review_anchor(ward: Ward, pid: str, item: DueItem) -> str:
+    """The first-dose event a review counts from (also after earlier 'doctor informed')."""
+    for ev in effective_events(ward.record(pid)):
+        if isinstance(ev, DoctorInformed) and ev.id == item.anchor_id:
+            return ev.review_of
+    return item.anchor_id
+
+
 def record_raised(ward: Ward, pid: str, recorded_by: str) -> list[AlertAck]:
     """Write a ``raised`` event for every due or overdue item not yet raised (audit of display).
 
@@ -330,11 +470,15 @@ def record_raised(ward: Ward, pid: str, recorded_by: str) -> list[AlertAck]:
 
 
 __all__ = [
+    "AlarmCall",
+    "AlarmTone",
     "AlertState",
     "AlertStatus",
     "acknowledge",
+    "alarm_call",
     "alert_states",
     "check_initials",
+    "inform_doctor",
     "patient_alerts",
     "record_raised",
     "snooze",

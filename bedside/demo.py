@@ -19,7 +19,10 @@ from pathlib import Path
 from typing import Any
 
 from bedside.clock import Clock, FakeClock, SystemClock
+from bedside.crsform import fever_masking, last_assessment
 from bedside.errors import BedsideError
+from bedside.record import effective_events
+from bedside.rules import CrsInput, crs_grade
 from bedside.service import Ward, open_ward
 
 logger = logging.getLogger(__name__)
@@ -63,7 +66,24 @@ class _Builder:
 
     def crs(self, offset: timedelta, by: str = "RN", **inputs: Any) -> None:
         when = self.at(offset)
-        self.ward.assess_crs(self.pid, inputs, recorded_by=by, effective_at=when)
+        rec = self.ward.record(self.pid)
+        protocol = self.ward.protocol_for(rec)
+        masked = fever_masking(rec, protocol, self.clock.now()).masked
+        last = last_assessment(effective_events(rec))
+        graded = crs_grade(
+            CrsInput.model_validate(
+                {**inputs, "fever_masked": masked or inputs.get("fever_masked", False)}
+            ),
+            protocol,
+        )
+        improved = last is not None and graded.grade < last.grade
+        self.ward.assess_crs(
+            self.pid,
+            inputs,
+            recorded_by=by,
+            effective_at=when,
+            confirmation={"limits": ["crs_improved"]} if improved else None,
+        )
 
     def ice(
         self,
@@ -123,10 +143,21 @@ class _Builder:
         )
 
 
+def _checklist_done(b: _Builder, infusion: timedelta) -> None:
+    """The boxed-warning checklist confirmed before the infusion."""
+    for key in b.ward.protocol_for(b.ward.record(b.pid)).toxicity.checklist:
+        b.chart(infusion - 2 * H, "checklist", item=key, done=True)
+
+
 def _patient(b: _Builder, pid: str, admitted: timedelta, **fields: Any) -> bool:
     if pid in b.ward.records or pid in b.ward.store.patient_ids():
         return False
     b.at(admitted)
+    fields.setdefault("admitted_at", b.clock.now())
+    # A header weight is a recorded fact: the file is created once it has been measured.
+    weighed = fields.get("weight_measured_at")
+    if isinstance(weighed, datetime) and weighed > b.clock.now():
+        b.clock.set(weighed + 2 * M)
     b.ward.create_patient(recorded_by="CN", patient_id=pid, **fields)
     b.pid = pid
     return True
@@ -185,6 +216,7 @@ def _idecel_day1(b: _Builder) -> None:
     ):
         return
     b.chart(infusion, "patient_update", changes={"infusion_at": (b.now + infusion).isoformat()})
+    _checklist_done(b, infusion)
     for h in range(-28, -10, 4):
         b.vitals(h * H, 37.1, 84, 124, 76, 97)
         b.ice(h * H + 5 * M, (4, 3, 1, 1, 1))
@@ -231,6 +263,7 @@ def _ciltacel_day7(b: _Builder) -> None:
     ):
         return
     b.chart(infusion, "patient_update", changes={"infusion_at": (b.now + infusion).isoformat()})
+    _checklist_done(b, infusion)
     b.chart(
         -40 * H,
         "patient_update",
@@ -335,6 +368,7 @@ def _icans(b: _Builder) -> None:
     ):
         return
     b.chart(infusion, "patient_update", changes={"infusion_at": (b.now + infusion).isoformat()})
+    _checklist_done(b, infusion)
     b.med(infusion + 1 * H, "levetiracetam", 500, 12)
     b.vitals(-70 * H, 38.2, 96, 128, 78, 98)
     b.crs(-70 * H + 5 * M, temperature_c=38.2)
@@ -350,6 +384,21 @@ def _icans(b: _Builder) -> None:
         "note",
         text="Word-finding difficulty; MRI brain and EEG requested; neurology informed.",
     )
+    _daily_neuro_checks(b, 3)
+
+
+def _daily_neuro_checks(b: _Builder, days: int, **findings: Any) -> None:
+    """A negative daily neurological check on each of the last ``days`` mornings."""
+    for d in range(days, 0, -1):
+        b.chart(
+            -d * 24 * H + 4 * H,
+            "neuro_check",
+            handwriting_changed=False,
+            movement_changed=False,
+            facial_asymmetry=False,
+            personality_changed=False,
+            **findings,
+        )
 
 
 def _neutropenia(b: _Builder) -> None:
@@ -371,6 +420,7 @@ def _neutropenia(b: _Builder) -> None:
     ):
         return
     b.chart(infusion, "patient_update", changes={"infusion_at": (b.now + infusion).isoformat()})
+    _checklist_done(b, infusion)
     for d, anc in ((14, 0.2), (10, 0.3), (7, 0.25), (4, 0.3), (1, 0.35)):
         b.lab(-d * 24 * H, "neutrophils", anc, "10^9/L")
         b.lab(-d * 24 * H, "platelets", 22 + d, "10^9/L")
@@ -420,6 +470,7 @@ def _recovered(b: _Builder) -> None:
     ):
         return
     b.chart(infusion, "patient_update", changes={"infusion_at": (b.now + infusion).isoformat()})
+    _checklist_done(b, infusion)
     b.vitals(infusion + 26 * H, 38.4, 98, 122, 74, 98)
     b.crs(infusion + 26 * H + 5 * M, temperature_c=38.4)
     b.vitals(infusion + 70 * H, 37.0, 80, 124, 76, 98)
@@ -429,6 +480,7 @@ def _recovered(b: _Builder) -> None:
     b.lab(-26 * H, "hemoglobin", 10.4, "g/dL")
     b.ice(-6 * H, (4, 3, 1, 1, 1))
     b.vitals(-3 * H, 36.8, 76, 122, 74, 98)
+    _daily_neuro_checks(b, 12)
     b.chart(
         -2 * H,
         "note",

@@ -61,6 +61,8 @@ class DoseBudget:
     check: TocilizumabCheckResult
     last_dose_at: datetime | None
     first_dose_at: datetime | None
+    voided: tuple[Medication, ...] = ()
+    """Tocilizumab doses charted and then voided: not counted, always shown next to the count."""
 
     @property
     def allowed_now(self) -> bool:
@@ -80,9 +82,10 @@ class DoseBudget:
     def summary(self) -> str:
         """One line for the board and the handover, never showing unknown as zero."""
         prefix = "" if self.history_complete else "history incomplete — at least "
+        voided = f" (+{len(self.voided)} voided, not counted)" if self.voided else ""
         return (
             f"{prefix}{self.doses_last_24h}/{self.max_per_24h} in 24 h, "
-            f"{prefix}{self.total}/{self.max_total} in course"
+            f"{prefix}{self.total}/{self.max_total} in course{voided}"
         )
 
 
@@ -103,7 +106,19 @@ def dose_budget(record: Record, protocol: Protocol, now: datetime) -> DoseBudget
         check=check,
         last_dose_at=doses[-1].effective_at if doses else None,
         first_dose_at=doses[0].effective_at if doses else None,
+        voided=tuple(voided_doses(record, events)),
     )
+
+
+def voided_doses(record: Record, events: list[EventBase] | None = None) -> list[Medication]:
+    """Tocilizumab doses in the record that a correction voided (by time)."""
+    live = {e.id for e in (events if events is not None else effective_events(record))}
+    gone = [
+        e
+        for e in record.events
+        if isinstance(e, Medication) and e.drug == "tocilizumab" and e.id not in live
+    ]
+    return sorted(gone, key=lambda e: e.effective_at)
 
 
 def weight_age(measured_at: datetime | None, at: datetime) -> timedelta | None:

@@ -7,6 +7,7 @@ Messages never contain patient names or identifiers (they may be logged).
 from __future__ import annotations
 
 from pathlib import Path
+from typing import Any
 
 
 class BedsideError(Exception):
@@ -19,6 +20,21 @@ class ProtocolError(BedsideError):
 
 class InputError(BedsideError):
     """Input to a rule or service was rejected; the message names the field and value."""
+
+
+class ConfirmationRequired(InputError):
+    """A soft limit: the value is recorded only once the nurse confirms it.
+
+    ``findings`` are the soft findings (each with ``code``, ``field``, ``message`` and
+    ``needs_reason``); ``needed`` their codes, to pass back as ``confirmation.limits``.
+    Nothing was written.
+    """
+
+    def __init__(self, findings: list[Any]) -> None:
+        self.findings = list(findings)
+        self.needed: list[str] = [f.code for f in self.findings]
+        self.needs_reason = any(getattr(f, "needs_reason", False) for f in self.findings)
+        super().__init__("; ".join(f"{f.field}: {f.message}" for f in self.findings))
 
 
 class StorageError(BedsideError):

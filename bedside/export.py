@@ -45,6 +45,7 @@ from bedside.handover import vitals_text
 from bedside.protocol import Protocol
 from bedside.record import (
     AlertAck,
+    ChecklistCheck,
     ClockAnomaly,
     Correction,
     CrsAssessment,
@@ -114,6 +115,7 @@ CSV_COLUMNS = (
     "override_limits",
     "override_reason",
     "override_second_nurse",
+    "override_prescriber",
     "test",
     "value",
     "ctcae_grade",
@@ -157,7 +159,9 @@ def describe_event(ev: EventBase) -> str:
         if ev.override:
             text += (
                 f"; OVERRIDE of {', '.join(ev.override.limits)}: {ev.override.reason} "
-                f"(second nurse {ev.override.second_nurse})"
+                f"(second nurse {ev.override.second_nurse}"
+                + (f", ordered by {ev.override.prescriber}" if ev.override.prescriber else "")
+                + ")"
             )
         return text
     if isinstance(ev, Lab):
@@ -167,20 +171,16 @@ def describe_event(ev: EventBase) -> str:
         grade = f", CTCAE grade {ev.ctcae_grade}" if ev.ctcae_grade is not None else ""
         return f"Toxicity ({ev.category}, {ev.status}{grade}): {ev.description}"
     if isinstance(ev, NeuroCheck):
-        flags = [
-            n
-            for n, on in (
-                ("handwriting changed", ev.handwriting_changed),
-                ("movement changed", ev.movement_changed),
-                ("facial asymmetry", ev.facial_asymmetry),
-                ("personality changed", ev.personality_changed),
-            )
-            if on
-        ]
+        flags = [f.replace("_", " ") for f in ev.positive]
         return "Neuro check: " + (", ".join(flags) if flags else "no changes")
     if isinstance(ev, EligibilityScreen):
         unmet = f"; unmet: {'; '.join(ev.unmet)}" if ev.unmet else ""
-        return f"Eligibility {ev.status} ({ev.criteria}, {ev.product}){unmet}"
+        old = (
+            f"; SUPERSEDED label version, reason: {ev.criteria_reason or 'not recorded'}"
+            if ev.superseded
+            else ""
+        )
+        return f"Eligibility {ev.status} ({ev.criteria}, {ev.product}){unmet}{old}"
     if isinstance(ev, AlertAck):
         return f"Alert {ev.action}: {ev.alert_kind} due {iso_utc(ev.due_at)}" + (
             f" — {ev.reason}" if ev.reason else ""
@@ -189,6 +189,11 @@ def describe_event(ev: EventBase) -> str:
         return f"Clock anomaly: {ev.anomaly} by {ev.delta_s:g} s"
     if isinstance(ev, Note):
         return f"Note: {ev.text}"
+    if isinstance(ev, ChecklistCheck):
+        state = "confirmed" if ev.done else "still open"
+        return f"Checklist {ev.item.replace('_', ' ')}: {state}" + (
+            f" — {ev.detail}" if ev.detail else ""
+        )
     if isinstance(ev, Correction):
         return f"Correction ({ev.action}) of event {ev.target_id}: {ev.reason}"
     if isinstance(ev, PatientUpdate):
@@ -260,6 +265,7 @@ def csv_rows(record: Record) -> list[dict[str, object]]:
                     override_limits=" ".join(ev.override.limits),
                     override_reason=ev.override.reason,
                     override_second_nurse=ev.override.second_nurse,
+                    override_prescriber=ev.override.prescriber or "",
                 )
         if isinstance(ev, Lab):
             row.update(test=ev.test, value=ev.value, unit=ev.unit)
@@ -694,10 +700,28 @@ class _FhirBuilder:
                     "actor": {"display": ev.override.second_nurse},
                 }
             )
+            ordered = ""
+            if ev.override.prescriber:
+                performers.append(
+                    {
+                        "function": {
+                            "coding": [
+                                {
+                                    "system": fc.LOCAL_PERFORM_FUNCTION,
+                                    "code": "prescriber",
+                                    "display": "Prescriber who ordered the dose",
+                                }
+                            ],
+                            "text": "Prescriber",
+                        },
+                        "actor": {"display": ev.override.prescriber},
+                    }
+                )
+                ordered = f" — ordered by {ev.override.prescriber}"
             notes.append(
                 {
                     "text": f"Limit override ({', '.join(ev.override.limits)}): "
-                    f"{ev.override.reason} — second nurse {ev.override.second_nurse}"
+                    f"{ev.override.reason} — second nurse {ev.override.second_nurse}{ordered}"
                 }
             )
         if ev.prior:
@@ -892,7 +916,9 @@ def export_fhir_bundle(record: Record, protocol: Protocol, now: datetime) -> dic
 
 
 def _write(path: Path, data: bytes) -> None:
-    path.parent.mkdir(parents=True, exist_ok=True)
+    """Write an export atomically, mode 0600; the folder must already exist."""
+    if not path.parent.is_dir():
+        raise BedsideError(f"--out: the folder {path.parent} does not exist; nothing was written")
     atomic_write(path, data)
 
 
@@ -920,28 +946,57 @@ def export_patient(ward: Any, pid: str, fmt: str, out: Path, now: datetime) -> l
 _SUFFIX = {"json": ".json", "csv": ".csv", "fhir": ".fhir.json"}
 
 
-def export_ward(ward: Any, fmt: str, out_dir: Path, now: datetime) -> list[Path]:
-    """Write one file per patient under ``out_dir`` (and the ward summary for csv)."""
+def export_ward(
+    ward: Any, fmt: str, out_dir: Path, now: datetime, problems: dict[str, str] | None = None
+) -> list[Path]:
+    """Write one file per patient under ``out_dir`` (and the ward summary for csv).
+
+    A patient whose export fails is left out and listed in ``problems`` (when given) with
+    the reason; the other patients are exported (one record never stops the ward's export).
+    """
     written: list[Path] = []
     summaries: list[tuple[Record, EpisodeSummary]] = []
+    if not out_dir.parent.is_dir():
+        raise BedsideError(
+            f"--out: the folder {out_dir.parent} does not exist; nothing was written"
+        )
+    try:
+        out_dir.mkdir(mode=0o700, exist_ok=True)  # one level only: its parent must exist
+    except OSError as exc:
+        raise BedsideError(f"--out: cannot create {out_dir.name} ({exc.strerror})") from None
     for pid in sorted(ward.records):
-        if fmt == "csv":
-            record = ward.record(pid)
-            protocol = ward.protocol_for(record)
-            _write(
-                out_dir / f"{pid}.csv", b"\xef\xbb\xbf" + export_csv_text(record).encode("utf-8")
-            )
-            written.append(out_dir / f"{pid}.csv")
-            summaries.append(
-                (record, summarize(record, now, due=derive_due(record, protocol, now)))
-            )
-        else:
-            written.extend(export_patient(ward, pid, fmt, out_dir / f"{pid}{_SUFFIX[fmt]}", now))
+        try:
+            _export_one(ward, pid, fmt, out_dir, now, written, summaries)
+        except Exception as exc:  # noqa: BLE001 - isolated, reported, logged without values
+            logger.error("export of one patient failed: %s", type(exc).__name__)
+            if problems is not None:
+                problems[pid] = f"cannot export ({type(exc).__name__}: {exc})"
     if fmt == "csv":
         path = out_dir / "episode-summary.csv"
         _write(path, b"\xef\xbb\xbf" + export_summary_csv_text(summaries).encode("utf-8"))
         written.append(path)
     return written
+
+
+def _export_one(
+    ward: Any,
+    pid: str,
+    fmt: str,
+    out_dir: Path,
+    now: datetime,
+    written: list[Path],
+    summaries: list[tuple[Record, EpisodeSummary]],
+) -> None:
+    """Export one patient (csv: its table, and its row of the episode summary)."""
+    if fmt != "csv":
+        written.extend(export_patient(ward, pid, fmt, out_dir / f"{pid}{_SUFFIX[fmt]}", now))
+        return
+    record = ward.record(pid)
+    protocol = ward.protocol_for(record)
+    summary = summarize(record, now, due=derive_due(record, protocol, now))
+    _write(out_dir / f"{pid}.csv", b"\xef\xbb\xbf" + export_csv_text(record).encode("utf-8"))
+    written.append(out_dir / f"{pid}.csv")
+    summaries.append((record, summary))
 
 
 def _inside(path: Path, root: Path) -> bool:
@@ -977,6 +1032,7 @@ def main(argv: list[str]) -> int:
         sys.stderr.write("error: --out must not be inside the data directory\n")
         return 2
     clock = SystemClock()
+    problems: dict[str, str] = {}
     try:
         ward = open_ward(root, clock, read_only=True)
         now = clock.now()
@@ -986,15 +1042,15 @@ def main(argv: list[str]) -> int:
             if ns.out.exists() and not ns.out.is_dir():
                 sys.stderr.write("error: without --patient, --out must be a directory\n")
                 return 2
-            written = export_ward(ward, ns.format, ns.out, now)
+            written = export_ward(ward, ns.format, ns.out, now, problems)
     except BedsideError as exc:
         sys.stderr.write(f"error: {exc}\n")
         return 1
     for path in written:
         sys.stdout.write(f"wrote {path}\n")
-    failures = {} if ns.patient else ward.failures
+    failures = {} if ns.patient else {**ward.failures, **problems}
     for pid, problem in sorted(failures.items()):
-        sys.stderr.write(f"warning: {pid} NOT exported — its file failed to load: {problem}\n")
+        sys.stderr.write(f"warning: {pid} NOT exported — {problem}\n")
     sys.stdout.write(
         f"exported {len(written)} file(s) as {ns.format} (Bedside {__version__})"
         + (f"; {len(failures)} patient(s) could not be exported" if failures else "")

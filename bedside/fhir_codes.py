@@ -35,6 +35,8 @@ LOCAL_MRN = "urn:bedside:mrn"
 LOCAL_PATIENT_ID = "urn:bedside:patient-id"
 LOCAL_EVENT_ID = "urn:bedside:event-id"
 LOCAL_TOXICITY = "urn:bedside:toxicity-category"
+LOCAL_PERFORM_FUNCTION = "urn:bedside:perform-function"
+"""Performer roles beyond the med-admin-perform-function codes (the ordering prescriber)."""
 
 # (code, display) -------------------------------------------------------------- LOINC
 BODY_TEMPERATURE = ("8310-5", "Body temperature")

@@ -38,9 +38,10 @@ from typing import Any, Literal
 
 from pydantic import BaseModel
 
+from bedside.alerts import alert_states
 from bedside.doses import DoseBudget, dose_budget, tocilizumab_doses
 from bedside.errors import BedsideError
-from bedside.escalations import derive_due
+from bedside.escalations import DueItem, derive_due
 from bedside.labels import LAB_TEST_LABELS
 from bedside.protocol import Protocol, Text
 from bedside.record import (
@@ -88,6 +89,8 @@ class DueEntry:
     source: str
     verified: bool = True
     key: str = ""
+    alert: str = ""
+    """The nurse's side: acknowledged/snoozed by whom and why (empty when nobody acted)."""
 
 
 @dataclass(frozen=True)
@@ -164,13 +167,15 @@ class PatientHandover:
     recommendations: tuple[str, ...]
     discrepancies: tuple[tuple[str, str, str], ...]
     unverified: tuple[str, ...]
+    discharge: tuple[tuple[str, str, str, bool], ...] = ()
+    """Discharge and follow-up items: (title, text, source, verified)."""
 
     @property
     def header(self) -> str:
         """The running header of this patient's pages."""
         p = self.patient
         bed = f"Bed {p.bed} · " if p.bed else ""
-        return f"{bed}{p.name} · MRN {p.mrn} · DOB {p.date_of_birth.isoformat()}"
+        return f"{bed}{p.name} · MRN {p.mrn} · born {date_text(p.date_of_birth)}"
 
 
 @dataclass(frozen=True)
@@ -194,7 +199,28 @@ def _derive_due(record: Record, protocol: Protocol, now: datetime) -> tuple[list
     return list(derive_due(record, protocol, now)), True
 
 
-def _due_entry(item: Any) -> DueEntry:
+def _alert_texts(
+    record: Record, items: Sequence[Any], now: datetime, events: list[EventBase]
+) -> dict[str, str]:
+    """What nurses did about each item: acknowledged / snoozed, by whom, when and why."""
+    real = [i for i in items if isinstance(i, DueItem)]
+    out: dict[str, str] = {}
+    for st in alert_states(record, real, now, events=events):
+        last = st.last_action
+        if last is None or (st.state == "active" and last.action != "snoozed"):
+            continue
+        why = f" ({last.reason})" if last.reason else ""
+        by = last.recorded_by
+        if st.state == "acknowledged":
+            out[st.item.key] = f"acknowledged {format_local(last.effective_at)} {by}{why}"
+        elif st.state == "snoozed":
+            out[st.item.key] = f"snoozed until {format_local(st.snoozed_until)} {by}{why}"
+        else:
+            out[st.item.key] = f"ALARM ON again (snooze by {by} ended){why}"
+    return out
+
+
+def _due_entry(item: Any, alert: str = "") -> DueEntry:
     source = getattr(item, "source", "")
     if isinstance(source, tuple | list):
         source = ", ".join(str(x) for x in source)
@@ -208,6 +234,7 @@ def _due_entry(item: Any) -> DueEntry:
         source=str(source),
         verified=bool(getattr(item, "verified", True)),
         key=str(getattr(item, "key", "")),
+        alert=alert,
     )
 
 
@@ -369,7 +396,15 @@ def toci_next_text(budget: DoseBudget, now: datetime) -> str:
 
 
 def budget_text(budget: DoseBudget, *, short: bool = False) -> str:
-    """Doses in 24 h and in the course; says 'history incomplete' instead of bare counts."""
+    """Doses in 24 h and in the course; says 'history incomplete' instead of bare counts.
+
+    Voided doses are named next to the count (they stay visible, never silently gone).
+    """
+    voided = f"; {len(budget.voided)} voided dose(s) not counted" if budget.voided else ""
+    return _budget_counts(budget, short=short) + voided
+
+
+def _budget_counts(budget: DoseBudget, *, short: bool) -> str:
     if not budget.history_complete:
         if short:
             return f"history incomplete — dose count unknown ({budget.total} recorded here)"
@@ -408,7 +443,11 @@ def build_patient(
     patient = current_patient(record)
     budget = budget or dose_budget(record, protocol, now)
     items, available = derive(record, protocol, now)
-    due = sorted((_due_entry(i) for i in items), key=_due_sort_key)
+    alert_texts = _alert_texts(record, items, now, events)
+    due = sorted(
+        (_due_entry(i, alert_texts.get(getattr(i, "key", ""), "")) for i in items),
+        key=_due_sort_key,
+    )
     summary = summarize(record, now, due=due if available else None, events=events)
 
     vitals = sorted(
@@ -427,14 +466,7 @@ def build_patient(
         (e for e in events if isinstance(e, EligibilityScreen)), key=lambda e: e.effective_at
     )
     checks = sorted((e for e in events if isinstance(e, NeuroCheck)), key=lambda e: e.effective_at)
-    changed = tuple(
-        c
-        for c in checks
-        if c.handwriting_changed
-        or c.movement_changed
-        or c.facial_asymmetry
-        or c.personality_changed
-    )
+    changed = tuple(c for c in checks if c.positive)
     notes = tuple(
         n
         for n in sorted((e for e in events if isinstance(e, Note)), key=lambda e: e.effective_at)
@@ -451,6 +483,7 @@ def build_patient(
         if g is not None
     )
     wanted = {d for g in guidance for d in g.discrepancies}
+    wanted |= {d.id for d in protocol.discrepancies_for("monitoring", "discharge", "toxicities")}
     discrepancies = tuple(
         (d.id, d.topic, d.current_position) for d in protocol.discrepancies if d.id in wanted
     )
@@ -486,7 +519,36 @@ def build_patient(
         recommendations=tuple(_recommendations(due, budget, crs_now, now)),
         discrepancies=discrepancies,
         unverified=tuple(unverified_rules(protocol)),
+        discharge=tuple(_discharge(protocol, patient.product)),
     )
+
+
+DISCHARGE_FIGURES = ("Monitoring", "Stay near the centre", "No driving")
+"""Titles of the post-infusion figures (shown on each patient's page; the rest once per product)."""
+
+
+def _discharge(protocol: Protocol, product: str) -> list[tuple[str, str, str, bool]]:
+    """Follow-up items for discharge: post-infusion figures, later toxicities, malignancy."""
+    version = protocol.monitoring.post_infusion[protocol.monitoring.post_infusion_current]
+    out: list[tuple[str, str, str, bool]] = []
+    figures = zip(
+        DISCHARGE_FIGURES,
+        (version.total_monitoring_days, version.proximity_days, version.driving_days),
+        ("at least {} days after infusion", "{} days after infusion", "{} days after infusion"),
+        strict=True,
+    )
+    for title, table, text in figures:
+        n = table.get(product)  # type: ignore[call-overload]
+        if n is not None:
+            out.append(
+                (title, text.format(f"{n.value:g}") + f" ({version.title})", n.source, n.verified)
+            )
+    items = protocol.toxicity.discharge
+    keys = [k for k in items if k != "delayed_neurotoxicity" or product == "cilta-cel"]
+    for key in keys:
+        t = items[key]
+        out.append((key.replace("_", " ").capitalize(), t.text, t.source, t.verified))
+    return out
 
 
 def _bed_key(ph: PatientHandover) -> tuple[str, str]:
@@ -531,9 +593,9 @@ def build_handover(ward: Any, now: datetime, pid: str | None = None) -> Handover
                     record, ward.protocol_for(record), now, budget=_ward_budget(ward, p, now)
                 )
             )
-        except BedsideError as exc:
-            logger.warning("handover of one patient could not be computed: %s", type(exc).__name__)
-            failures.append((p, f"handover could not be computed: {exc}"))
+        except Exception as exc:  # noqa: BLE001 - one patient never stops the ward's handover
+            logger.error("handover of one patient could not be computed: %s", type(exc).__name__)
+            failures.append((p, f"cannot display: handover could not be computed ({exc})"))
     patients.sort(key=_bed_key)
     labels = tuple(sorted({ph.protocol_label for ph in patients}))
     return HandoverDoc(
@@ -566,17 +628,19 @@ def _sync_html(doc: HandoverDoc) -> str:
 # --------------------------------------------------------------------------- HTML
 
 CSS = """
-body { font-family: 'DejaVu Sans', 'Segoe UI', Arial, sans-serif; font-size: 12pt; color: #000; }
-h1 { font-size: 19pt; font-weight: bold; margin-top: 0; margin-bottom: 4px; }
-h2 { font-size: 15pt; font-weight: bold; margin-top: 14px; margin-bottom: 4px; }
-h3 { font-size: 13pt; font-weight: bold; margin-top: 10px; margin-bottom: 2px; }
-p { margin-top: 2px; margin-bottom: 4px; }
+body { font-family: 'DejaVu Sans', 'Segoe UI', Arial, sans-serif; font-size: 10pt; color: #000; }
+h1 { font-size: 16pt; font-weight: bold; margin-top: 0; margin-bottom: 2px; }
+h2 { font-size: 12pt; font-weight: bold; margin-top: 8px; margin-bottom: 2px; }
+h3 { font-size: 11pt; font-weight: bold; margin-top: 6px; margin-bottom: 2px; }
+p { margin-top: 1px; margin-bottom: 2px; }
+ol { margin-top: 0; margin-bottom: 0; }
 table.grid { border-collapse: collapse; border-color: #000; border-style: solid; }
-table.grid td, table.grid th { border: 1px solid #000; padding: 4px; vertical-align: top; }
+table.grid td, table.grid th { border: 1px solid #000; padding: 2px; vertical-align: top; }
 th { font-weight: bold; text-align: left; background-color: #e6e6e6; }
 td.k { font-weight: bold; width: 26%; }
-.small { font-size: 10pt; }
-table.ov td { font-size: 11pt; }
+.small { font-size: 8.5pt; }
+table.ov td { font-size: 10pt; }
+table.ap td { font-size: 8.5pt; }
 .warn { font-weight: bold; }
 .unv { font-style: italic; font-weight: bold; }
 """
@@ -683,21 +747,49 @@ def _age(dob: date, now: datetime) -> int:
     return today.year - dob.year - ((today.month, today.day) < (dob.month, dob.day))
 
 
+def _day_text(ph: PatientHandover) -> str:
+    if ph.day is None:
+        return "not yet infused"
+    return f"day +{ph.day}" if ph.day >= 0 else f"day {ph.day}"
+
+
+def date_text(d: date) -> str:
+    """A calendar date as the application shows it (``30 Sep 1961``)."""
+    return f"{d.day:02d} {d:%b %Y}"
+
+
+RECENT_CHANGES = 4
+"""Grade changes shown on a patient's page (the earlier ones are in the record)."""
+RECENT_NOTES = 3
+
+
+def _recent_trajectory(points: Sequence[GradePoint], with_ice: bool) -> str:
+    shown = list(points)[-RECENT_CHANGES:]
+    text = _trajectory(shown, with_ice)
+    if len(points) > len(shown):
+        text = f"… {len(points) - len(shown)} earlier → " + text
+    return text
+
+
+def _lines(items: Sequence[str], empty: str) -> str:
+    return "<br/>".join(items) if items else _e(empty)
+
+
 def _patient_html(ph: PatientHandover) -> str:
+    """One patient on one page: SBAR, tocilizumab budget, due items and open alerts.
+
+    Protocol keys, rule paths, the registry summary and discrepancy notes are in the
+    appendix (:func:`_appendix_html`), not here.
+    """
     p = ph.patient
     s = ph.summary
     b = ph.budget
     out: list[str] = []
-    day = (
-        f"day +{ph.day}"
-        if ph.day is not None and ph.day >= 0
-        else (f"day {ph.day}" if ph.day is not None else "not yet infused")
-    )
     out.append(f"<h1>{_e(p.name)}</h1>")
     out.append(
-        f"<p><b>Bed {_e(p.bed or '—')}</b> · MRN {_e(p.mrn)} · "
-        f"DOB {_e(p.date_of_birth.isoformat())} ({_age(p.date_of_birth, ph.now)} y, "
-        f"{_e(p.sex)}) · ID {_e(p.patient_id)}</p>"
+        f"<p><b>Bed {_e(p.bed or '—')}</b> · MRN {_e(p.mrn)} · born "
+        f"{_e(date_text(p.date_of_birth))} ({_age(p.date_of_birth, ph.now)} y, {_e(p.sex)})"
+        f" · <b>{_e(p.product)}</b> · <b>{_e(_day_text(ph))}</b></p>"
     )
     signed = "" if ph.protocol_signed_off else " — <b>protocol NOT signed off</b>"
     out.append(
@@ -730,24 +822,19 @@ def _patient_html(ph: PatientHandover) -> str:
         else "none recorded"
     )
     tmax = f"{ph.max_temp_24h:.1f} °C" if ph.max_temp_24h is not None else "none recorded"
+    infused = (
+        f"{_e(p.product)}"
+        + (f" (lot {_e(p.lot_number)})" if p.lot_number else "")
+        + (f" · infused {_t(p.infusion_at)}" if p.infusion_at else " · <b>not yet infused</b>")
+    )
     out.append(
         _kv(
             [
-                (
-                    "Product / infusion",
-                    f"<b>{_e(p.product)}</b>"
-                    + (f" (lot {_e(p.lot_number)})" if p.lot_number else "")
-                    + (
-                        f" · infused {_t(p.infusion_at)} · <b>{_e(day)}</b>"
-                        if p.infusion_at
-                        else " · <b>not yet infused</b>"
-                    ),
-                ),
+                ("Product / infusion", infused),
                 ("CRS now", crs_txt),
                 ("ICANS now", icans_txt),
                 ("Latest vitals", vit),
                 ("Highest temperature 24 h", _e(tmax)),
-                ("Tocilizumab", f"<b>{_e(budget_text(b))}</b>"),
             ]
         )
     )
@@ -756,10 +843,15 @@ def _patient_html(ph: PatientHandover) -> str:
     out.append("<h2>B — Background</h2>")
     el = ph.eligibility
     el_txt = (
-        f"<b>{_e(el.status.replace('_', ' '))}</b> ({_e(el.criteria)}, {_e(el.product)}, "
-        f"{el.prior_lines} prior lines) screened {_t(el.effective_at)}"
+        f"<b>{_e(el.status.replace('_', ' '))}</b> ({_e(el.criteria)}) screened "
+        f"{_t(el.effective_at)}"
         + (f"; unmet: {_e('; '.join(el.unmet))}" if el.unmet else "")
         + (f"; cautions: {_e('; '.join(el.cautions))}" if el.cautions else "")
+        + (
+            f"; <b>SUPERSEDED label version</b> — reason: {_e(el.criteria_reason or '')}"
+            if el.superseded
+            else ""
+        )
         if el
         else "no screening recorded"
     )
@@ -768,126 +860,111 @@ def _patient_html(ph: PatientHandover) -> str:
         if p.weight_kg is not None
         else "<b>no weight recorded</b>"
     )
-    hist = (
-        "complete"
-        if b.history_complete
-        else "<b>INCOMPLETE</b> — doses may have been given before this workstation knew the "
-        "patient; confirm against the MAR/transfer letter"
+    baseline = (
+        f"ICE {_e(p.baseline_ice if p.baseline_ice is not None else 'not recorded')} · "
+        f"handwriting: {_e(p.baseline_handwriting or 'not recorded')}"
     )
     out.append(
         _kv(
             [
                 ("Eligibility", el_txt),
-                (
-                    "Baseline ICE",
-                    _e(p.baseline_ice if p.baseline_ice is not None else "not recorded"),
-                ),
-                ("Baseline handwriting", _e(p.baseline_handwriting or "not recorded")),
-                ("Weight", weight),
-                ("Admitted", _t(p.admitted_at)),
-                ("Tocilizumab dose history", hist),
+                ("Baseline", baseline),
+                ("Weight / admitted", f"{weight} · admitted {_t(p.admitted_at)}"),
             ]
         )
     )
 
     # A -----------------------------------------------------------------
     out.append("<h2>A — Assessment</h2>")
-    out.append("<h3>Grade trajectory (changes only)</h3>")
-    out.append(
-        _kv(
-            [
-                ("CRS", _trajectory(s.crs.changes(), with_ice=False)),
-                ("ICANS", _trajectory(s.icans.changes(), with_ice=True)),
-            ]
-        )
+    hist = (
+        ""
+        if b.history_complete
+        else "<br/><b>Dose history INCOMPLETE</b> — doses may have been given before this "
+        "workstation knew the patient; confirm against the MAR/transfer letter"
     )
-    out.append("<h3>Tocilizumab</h3>")
-    out.append(
-        _kv(
-            [
-                ("Budget", f"<b>{_e(budget_text(b))}</b>"),
-                ("Last dose", _t(b.last_dose_at)),
-                ("Next dose", f"<b>{_e(toci_next_text(b, ph.now))}</b>"),
-            ]
-        )
+    doses = []
+    for m in ph.toci_doses:
+        who = _e(m.given_by) + (f"/{_e(m.checked_by)}" if m.checked_by else "")
+        extra = " given elsewhere" if m.prior else ""
+        if m.override:
+            extra += (
+                f" <b>OVERRIDE</b> ({_e(', '.join(m.override.limits))}: "
+                f"{_e(m.override.reason)}, 2nd nurse {_e(m.override.second_nurse)}"
+                + (f", ordered by {_e(m.override.prescriber)}" if m.override.prescriber else "")
+                + ")"
+            )
+        doses.append(f"{_t(m.effective_at)} {m.dose:g} {_e(m.unit)} {_e(m.route)} ({who}){extra}")
+    toci = (
+        f"<b>{_e(budget_text(b))}</b> · next dose: <b>{_e(toci_next_text(b, ph.now))}</b>{hist}"
+        + (f"<br/>Given: {'; '.join(doses)}" if doses else "")
     )
-    if ph.toci_doses:
-        rows = []
-        for m in ph.toci_doses:
-            who = _e(m.given_by) + (f" / checked {_e(m.checked_by)}" if m.checked_by else "")
-            extra = []
-            if m.prior:
-                extra.append(f"given elsewhere: {_e(m.prior_source)}")
-            if m.override:
-                extra.append(
-                    f"<b>OVERRIDE</b> ({_e(', '.join(m.override.limits))}): "
-                    f"{_e(m.override.reason)} — 2nd nurse {_e(m.override.second_nurse)}"
+    steroids = []
+    for st in ph.steroids:
+        every = f"every {st.every_h:g} h" if st.every_h else "no interval charted"
+        nxt = st.next_due_at
+        nxt_txt = (
+            ""
+            if nxt is None
+            else (f" · <b>was due {_t(nxt)}</b>" if nxt < ph.now else f" · next {_t(nxt)}")
+        )
+        steroids.append(
+            f"{_e(st.drug)} {st.dose:g} {_e(st.unit)} {_e(st.route)} {_e(every)} · "
+            f"{st.doses_24h} in 24 h / {st.doses_total} total · last {_t(st.last_at)}{nxt_txt}"
+        )
+    others = [
+        f"{_t(m.effective_at)} {_e(drug_label(m))} {m.dose:g} {_e(m.unit)} {_e(m.route)}"
+        for m in ph.other_meds_24h
+    ]
+    labs = []
+    for lab in ph.labs:
+        grade = (
+            f" <b>CTCAE {lab.ctcae_grade}</b>"
+            if (lab.ctcae_grade or 0) >= 3
+            else (f" CTCAE {lab.ctcae_grade}" if lab.ctcae_grade is not None else "")
+        )
+        prev = (
+            f" (before: {lab.previous[0]:g} {_e(unit_text(lab.previous[1]))})"
+            if lab.previous
+            else ""
+        )
+        labs.append(
+            f"{_e(lab.label)} <b>{lab.value:g}</b> {_e(unit_text(lab.unit))}{grade} "
+            f"{_t(lab.at)}{prev}"
+        )
+    toxic = [
+        f"{_e(t.category.replace('_', ' '))}: {_e(t.description)}"
+        + (f" (CTCAE {t.ctcae_grade})" if t.ctcae_grade is not None else "")
+        + f" since {_t(t.effective_at)}"
+        for t in ph.toxicities
+    ]
+    rows = [
+        ("CRS changes", _recent_trajectory(s.crs.changes(), with_ice=False)),
+        ("ICANS changes", _recent_trajectory(s.icans.changes(), with_ice=True)),
+        ("Tocilizumab", toci),
+        ("Steroids (72 h)", _lines(steroids, "none in the last 72 h")),
+    ]
+    if others:
+        rows.append(("Other medication (24 h)", "<br/>".join(others)))
+    rows.append(("Latest labs", _lines(labs, "none recorded")))
+    rows.append(("Active toxicities", _lines(toxic, "none recorded")))
+    if p.infusion_at is not None or ph.last_neuro_check is not None:
+        rows.append(("Neurological check", _neuro_text(ph)))
+    if ph.notes:
+        recent = ph.notes[-RECENT_NOTES:]
+        more = len(ph.notes) - len(recent)
+        rows.append(
+            (
+                "Notes (24 h)",
+                "<br/>".join(
+                    f"{_t(n.effective_at)} {_e(n.recorded_by)}: {_e(n.text)}" for n in recent
                 )
-            if m.origin:
-                extra.append(f"imported: {_e(m.origin)}")
-            rows.append(
-                [
-                    _t(m.effective_at),
-                    f"{m.dose:g} {_e(m.unit)} {_e(m.route)}",
-                    who,
-                    "; ".join(extra),
-                ]
-            )
-        out.append(_table(["Given", "Dose", "By", "Notes"], rows, (22, 18, 20, 40)))
-    out.append("<h3>Steroids (last 72 h)</h3>")
-    if ph.steroids:
-        rows = []
-        for st in ph.steroids:
-            every = f"every {st.every_h:g} h" if st.every_h else "no interval charted"
-            nxt = st.next_due_at
-            if nxt is None:
-                nxt_txt = "—"
-            elif nxt < ph.now:
-                nxt_txt = f"<b>was due {_t(nxt)}</b>"
-            else:
-                nxt_txt = _t(nxt)
-            rows.append(
-                [
-                    _e(st.drug),
-                    f"{st.dose:g} {_e(st.unit)} {_e(st.route)} {_e(every)}",
-                    f"{_t(st.first_at)} / {_t(st.last_at)}",
-                    f"{st.doses_24h} / {st.doses_total}",
-                    nxt_txt,
-                ]
-            )
-        out.append(
-            _table(
-                [
-                    "Drug",
-                    "Regimen (as last charted)",
-                    "Started / last dose",
-                    "Doses 24 h / total",
-                    "Next by interval",
-                ],
-                rows,
-                (23, 24, 23, 12, 18),
+                + (f"<br/>… {more} earlier note(s) in the record" if more else ""),
             )
         )
-    else:
-        out.append("<p>No steroid in the last 72 h.</p>")
-    if ph.other_meds_24h:
-        out.append("<h3>Other medication (last 24 h)</h3>")
-        out.append(
-            _table(
-                ["Given", "Drug", "Dose", "By"],
-                [
-                    [
-                        _t(m.effective_at),
-                        _e(drug_label(m)),
-                        f"{m.dose:g} {_e(m.unit)} {_e(m.route)}",
-                        _e(m.given_by),
-                    ]
-                    for m in ph.other_meds_24h
-                ],
-                (22, 30, 28, 20),
-            )
-        )
-    out.append("<h3>Open timers and overdue items</h3>")
+    out.append(_kv(rows))
+
+    # Due items and open alerts ------------------------------------------
+    out.append("<h2>Due items and open alerts</h2>")
     if not ph.due_available:
         out.append(
             "<p><b>Timers could not be derived in this build</b> — check the timers panel.</p>"
@@ -895,144 +972,69 @@ def _patient_html(ph: PatientHandover) -> str:
     elif ph.due:
         out.append(
             _table(
-                ["State", "What", "Due"],
+                ["State", "What", "Due", "Alert"],
                 [
                     [
-                        _state_word(d.state),
-                        _e(d.message)
-                        + '<br/><span class="small">rule: '
-                        + _e(f"{d.rule} [{d.source}]" if d.source else d.rule)
-                        + "</span>"
-                        + _unv(d.verified),
+                        _state_word(d.state)
+                        + (" <b>critical</b>" if d.severity == "critical" else ""),
+                        _e(_clip(d.message)) + _unv(d.verified),
                         _t(d.due_at),
+                        _e(d.alert or ("ALARM ON" if d.state in {"due", "overdue"} else "—")),
                     ]
                     for d in ph.due
                 ],
-                (19, 59, 22),
+                (13, 55, 14, 18),
             )
         )
     else:
         out.append("<p>No open timers.</p>")
-    out.append("<h3>Latest labs</h3>")
-    if ph.labs:
-        rows = []
-        for lab in ph.labs:
-            grade = (
-                f"<b>CTCAE {lab.ctcae_grade}</b>"
-                if (lab.ctcae_grade or 0) >= 3
-                else (f"CTCAE {lab.ctcae_grade}" if lab.ctcae_grade is not None else "—")
-            )
-            prev = (
-                f"{lab.previous[0]:g} {_e(unit_text(lab.previous[1]))} ({_t(lab.previous[2])})"
-                if lab.previous
-                else "—"
-            )
-            rows.append(
-                [
-                    _e(lab.label),
-                    f"<b>{lab.value:g}</b> {_e(unit_text(lab.unit))}",
-                    grade,
-                    _t(lab.at),
-                    prev,
-                ]
-            )
-        out.append(
-            _table(["Test", "Value", "Grade", "Taken", "Previous"], rows, (22, 19, 14, 20, 25))
-        )
-    else:
-        out.append("<p>No labs recorded.</p>")
-    out.append("<h3>Active toxicities</h3>")
-    if ph.toxicities:
-        out.append(
-            _table(
-                ["Since", "Category", "Description", "CTCAE"],
-                [
-                    [
-                        _t(t.effective_at),
-                        _e(t.category.replace("_", " ")),
-                        _e(t.description),
-                        _e(t.ctcae_grade if t.ctcae_grade is not None else "—"),
-                    ]
-                    for t in ph.toxicities
-                ],
-                (20, 18, 50, 12),
-            )
-        )
-    else:
-        out.append("<p>None recorded.</p>")
-    if p.product == "cilta-cel" or ph.last_neuro_check is not None:
-        nc = ph.last_neuro_check
-        if nc is None:
-            txt = "no delayed-neurotoxicity check recorded"
-        else:
-            flags = [
-                name
-                for name, on in (
-                    ("handwriting changed", nc.handwriting_changed),
-                    ("movement changed", nc.movement_changed),
-                    ("facial asymmetry", nc.facial_asymmetry),
-                    ("personality changed", nc.personality_changed),
-                )
-                if on
-            ]
-            txt = f"last check {_t(nc.effective_at)}: " + (
-                f"<b>CHANGES: {_e(', '.join(flags))}</b>" if flags else "no changes"
-            )
-            if ph.neuro_changes and not flags:
-                txt += f" (earlier changes on {len(ph.neuro_changes)} check(s))"
-        out.append(f"<p><b>Delayed neurotoxicity:</b> {txt}</p>")
-    if ph.notes:
-        out.append("<h3>Nursing notes (last 24 h)</h3>")
-        out.append(
-            _table(
-                ["Time", "By", "Note"],
-                [[_t(n.effective_at), _e(n.recorded_by), _e(n.text)] for n in ph.notes],
-                (20, 8, 72),
-            )
-        )
 
     # R -----------------------------------------------------------------
     out.append("<h2>R — Recommendation</h2>")
     if ph.recommendations:
-        out.append("<ol>" + "".join(f"<li>{_e(r)}</li>" for r in ph.recommendations) + "</ol>")
+        # The due table above has the whole text: here the first clause of each, in order.
+        out.append(
+            "<ol>" + "".join(f"<li>{_e(_brief(r))}</li>" for r in ph.recommendations) + "</ol>"
+        )
     else:
         out.append("<p>Nothing due. Continue routine monitoring.</p>")
-    if ph.guidance:
-        out.append("<h3>Protocol guidance for the current grades</h3>")
-        rows = []
-        for g in ph.guidance:
-            disc = (
-                f"<br/>Discrepancy notes: {_e(', '.join(g.discrepancies))}"
-                if g.discrepancies
-                else ""
+    figures = [d for d in ph.discharge if d[0] in DISCHARGE_FIGURES]
+    tail = []
+    if figures:
+        tail.append(
+            "<b>Discharge:</b> "
+            + "; ".join(
+                f"{_e(title.lower())} {_e(text.split(' (')[0])}{_unv(verified)}"
+                for title, text, _src, verified in figures
             )
-            rows.append(
-                [
-                    f"<b>{_e(g.topic)}</b>{_unv(g.verified)}",
-                    f'{_e(g.text)}<br/><span class="small">Source: {_e(g.source)}</span>{disc}',
-                ]
-            )
-        out.append(_table(["For", "Guidance"], rows, (20, 80)))
-        if ph.discrepancies:
-            out.append(
-                '<p class="small">'
-                + "<br/>".join(
-                    f"<b>{_e(i)}</b> {_e(t)} — current position: {_e(c)}"
-                    for i, t, c in ph.discrepancies
-                )
-                + "</p>"
-            )
-
-    # Episode summary ---------------------------------------------------
-    out.append("<h2>Episode summary (registry fields)</h2>")
-    out.append(summary_html(s))
-    if ph.unverified:
-        out.append(
-            '<p class="small"><span class="unv">[UNVERIFIED]</span> protocol values in use: '
-            + _e("; ".join(ph.unverified))
-            + "</p>"
         )
+    if ph.guidance:
+        topics = ", ".join(f"{_e(g.topic)}{_unv(g.verified)}" for g in ph.guidance)
+        tail.append(f"<b>protocol guidance</b> for {topics}")
+    if tail:
+        out.append(f'<p class="small">{" · ".join(tail)} — on the last pages.</p>')
     return "".join(out)
+
+
+def _brief(recommendation: str) -> str:
+    """``OVERDUE since 02:10: Escalation review …`` cut to its first clause after the time."""
+    head, sep, rest = recommendation.partition(": ")
+    if not sep or head.startswith("Tocilizumab"):
+        return recommendation
+    return f"{head}: {_short(rest, 110)}"
+
+
+def _neuro_text(ph: PatientHandover) -> str:
+    nc = ph.last_neuro_check
+    if nc is None:
+        return "no neurological check recorded"
+    flags = [f.replace("_", " ") for f in nc.positive]
+    txt = f"last check {_t(nc.effective_at)}: " + (
+        f"<b>CHANGES: {_e(', '.join(flags))}</b>" if flags else "no changes"
+    )
+    if ph.neuro_changes and not flags:
+        txt += f" (earlier changes on {len(ph.neuro_changes)} check(s))"
+    return txt
 
 
 SUMMARY_FIELDS = (
@@ -1085,7 +1087,9 @@ def summary_html(s: EpisodeSummary) -> str:
     if s.overrides:
         ov += ": " + "; ".join(
             f"{format_local(o.at)} {o.drug} ({', '.join(o.limits)}) — {o.reason} "
-            f"[{o.given_by}/{o.second_nurse}]"
+            f"[{o.given_by}/{o.second_nurse}"
+            + (f", ordered by {o.prescriber}" if o.prescriber else "")
+            + "]"
             for o in s.overrides
         )
     parts.append(
@@ -1108,6 +1112,14 @@ def summary_html(s: EpisodeSummary) -> str:
         "(the record stores no indication); every tocilizumab dose counts for CRS.</p>"
     )
     return "".join(parts)
+
+
+def _clip(message: str, limit: int = 200) -> str:
+    """A due item's text cut at a word before ``limit`` (the whole text is on the screen)."""
+    if len(message) <= limit:
+        return message
+    cut = message.rfind(" ", 0, limit - 20)
+    return message[: cut if cut > 0 else limit - 20] + " … (whole text on the screen)"
 
 
 def _short(message: str, limit: int = 90) -> str:
@@ -1180,20 +1192,188 @@ class Section:
 
     header: str
     body: str
+    fit: bool = False
+    """Print on one page (slightly smaller when needed): a patient's page."""
 
 
-def render_sections(doc: HandoverDoc) -> list[Section]:
-    """The document as sections (ward overview first, then one per patient)."""
+def render_sections(doc: HandoverDoc, *, appendix: bool = False) -> list[Section]:
+    """The document as sections: ward overview first, one per patient, the appendix last."""
     sections: list[Section] = []
     if doc.scope == "ward":
         sections.append(Section("Ward handover", _overview_html(doc)))
     sync = _sync_html(doc) if doc.scope == "patient" else ""
-    sections.extend(Section(ph.header, sync + _patient_html(ph)) for ph in doc.patients)
+    sections.extend(Section(ph.header, sync + _patient_html(ph), fit=True) for ph in doc.patients)
+    if any(ph.discharge or ph.guidance for ph in doc.patients):
+        sections.append(Section("Guidance and discharge", _discharge_html(doc), fit=True))
+    if appendix and doc.patients:
+        sections.append(Section("Handover appendix", _appendix_html(doc), fit=True))
     return sections
 
 
+def _registry_row(ph: PatientHandover) -> list[str]:
+    s = ph.summary
+
+    def syndrome(sy: Any) -> str:
+        if sy.assessments == 0:
+            return "not assessed"
+        if not sy.occurred:
+            return "no"
+        day = f" day {sy.onset_day:+d}" if sy.onset_day is not None else ""
+        res = "ongoing" if sy.ongoing else f"resolved {_t(sy.resolved_at)}"
+        ther = ", ".join(f"{t.label} × {t.doses}" for t in sy.therapies)
+        return f"max G{sy.max_grade}, onset {_t(sy.onset_at)}{_e(day)}, {res}" + (
+            f"; {_e(ther)}" if ther else ""
+        )
+
+    g2 = (
+        format_duration(s.grade2_to_tocilizumab)
+        if s.grade2_to_tocilizumab is not None
+        else s.grade2_to_tocilizumab_note
+    )
+    return [
+        f"<b>{_e(ph.patient.bed or '—')}</b> {_e(ph.patient.name)}",
+        syndrome(s.crs),
+        syndrome(s.icans),
+        f"{_e(s.tocilizumab_text())}; G≥2 → toci {_e(g2)}",
+        f"{s.overdue_timer_count} overdue, {s.alarms_raised} alarms, "
+        f"{s.alarms_acknowledged} ack, {s.alarms_snoozed} snooze; "
+        f"{s.override_count} override(s); {s.voided_events + s.amended_events} correction(s)",
+    ]
+
+
+def _discharge_html(doc: HandoverDoc) -> str:
+    """Guidance for the grades on the ward (once each), then discharge advice per product."""
+    out = ["<h1>Guidance, discharge and follow-up</h1>"]
+    guidance: dict[tuple[str, str], Guidance] = {}
+    for ph in doc.patients:
+        for g in ph.guidance:
+            guidance.setdefault((g.topic, g.text), g)
+    if guidance:
+        out.append("<h2>Protocol guidance for the current grades</h2>")
+        out.append(
+            _kv(
+                [
+                    (
+                        g.topic,
+                        _unv(g.verified).lstrip()
+                        + f' {_e(g.text)} <span class="small">[{_e(g.source)}]'
+                        + (
+                            f" — discrepancy {_e(', '.join(g.discrepancies))}, below"
+                            if g.discrepancies
+                            else ""
+                        )
+                        + "</span>",
+                    )
+                    for g in guidance.values()
+                ]
+            )
+        )
+    out.append(
+        "<h2>Discharge and follow-up</h2>"
+        '<p class="small">What to tell the patient and the next team, per product; the '
+        "monitoring, proximity and driving days are on each patient's page.</p>"
+    )
+    notes: dict[str, tuple[str, str]] = {}
+    for ph in doc.patients:
+        for i, topic, current in ph.discrepancies:
+            notes.setdefault(i, (topic, current))
+    seen: set[str] = set()
+    for ph in doc.patients:
+        product = ph.patient.product
+        if not ph.discharge or product in seen:
+            continue
+        seen.add(product)
+        out.append(f"<h3>{_e(product)}</h3>")
+        out.append(
+            _kv(
+                [
+                    (
+                        title,
+                        _unv(verified).lstrip()
+                        + f' {_e(text)} <span class="small">[{_e(source)}]</span>',
+                    )
+                    for title, text, source, verified in ph.discharge
+                    if title not in DISCHARGE_FIGURES
+                ]
+            )
+        )
+    if notes:
+        out.append("<h3>Seed article vs current labels and guidelines</h3>")
+        out.append(
+            '<p class="small">Where the protocol departs from the seed article, for the rules '
+            "used on the patient pages (current position):<br/>"
+            + "<br/>".join(
+                f"<b>{_e(i)} {_e(topic)}:</b> {_e(current)}"
+                for i, (topic, current) in notes.items()
+            )
+            + "</p>"
+        )
+    return "".join(out)
+
+
+def _appendix_html(doc: HandoverDoc) -> str:
+    """Protocol keys, rule paths, discrepancy notes and the registry summary (optional)."""
+    out = [
+        "<h1>Appendix — rules and registry summary</h1>",
+        '<p class="small">For pharmacists, audit and the registry; the bedside handover is '
+        "on the pages before. Times are local.</p>",
+        "<h2>Episode summary (registry fields)</h2>",
+        _table(
+            ["Patient", "CRS", "ICANS", "Tocilizumab", "Timers, alarms, corrections"],
+            [_registry_row(ph) for ph in doc.patients],
+            (16, 23, 23, 18, 20),
+            css_class="grid ap",
+        ),
+        '<p class="small">Onset = first assessment with grade ≥ 1; resolution = first grade-0 '
+        "assessment after it. Therapies are doses given while the syndrome was active.</p>",
+    ]
+    rules: dict[str, tuple[str, bool, set[str]]] = {}
+    for ph in doc.patients:
+        for d in ph.due:
+            src, ver, kinds = rules.get(d.rule, (d.source, d.verified, set()))
+            kinds.add(d.kind.replace("_", " "))
+            rules[d.rule] = (src, ver, kinds)
+    if rules:
+        out.append("<h2>Protocol rules behind the timers</h2>")
+        out.append(
+            _table(
+                ["Protocol key", "Source", "Used for"],
+                [
+                    [_e(rule) + _unv(ver), _e(src), _e(", ".join(sorted(kinds)))]
+                    for rule, (src, ver, kinds) in sorted(rules.items())
+                ],
+                (42, 14, 44),
+                css_class="grid ap",
+            )
+        )
+    seen: dict[str, tuple[str, str]] = {}
+    for ph in doc.patients:
+        for i, t, c in ph.discrepancies:
+            seen.setdefault(i, (t, c))
+    if seen:
+        out.append("<h2>Discrepancy notes for the current grades</h2>")
+        out.append(
+            '<p class="small">'
+            + "<br/>".join(
+                f"<b>{_e(i)}</b> {_e(t)} — current position: {_e(c)}"
+                for i, (t, c) in sorted(seen.items())
+            )
+            + "</p>"
+        )
+    unverified = sorted({u for ph in doc.patients for u in ph.unverified})
+    if unverified:
+        out.append(
+            '<p class="small"><span class="unv">[UNVERIFIED]</span> protocol values in use '
+            "(need pharmacist sign-off): " + _e("; ".join(unverified)) + "</p>"
+        )
+    return "".join(out)
+
+
 def _marker(section: Section, footer: str) -> str:
-    payload = json.dumps({"header": section.header, "footer": footer}, ensure_ascii=True)
+    meta: dict[str, object] = {"header": section.header, "footer": footer}
+    if section.fit:
+        meta["fit"] = True
+    payload = json.dumps(meta, ensure_ascii=True)
     return SECTION_MARK + payload.replace("-", "\\u002d") + "-->"
 
 
@@ -1203,11 +1383,15 @@ def footer_text(doc: HandoverDoc) -> str:
     return f"Bedside handover · {format_local(doc.generated_at)} · protocol {protos} · CONFIDENTIAL"
 
 
-def render_html(doc: HandoverDoc) -> str:
-    """The whole document as one HTML page (sections separated by page breaks)."""
+def render_html(doc: HandoverDoc, *, appendix: bool = False) -> str:
+    """The whole document as one HTML page (sections separated by page breaks).
+
+    ``appendix`` adds the optional last page(s): protocol keys and rule paths, discrepancy
+    notes and the registry summary.
+    """
     footer = footer_text(doc)
     parts = []
-    for i, sec in enumerate(render_sections(doc)):
+    for i, sec in enumerate(render_sections(doc, appendix=appendix)):
         brk = ' style="page-break-before: always"' if i else ""
         parts.append(f"{_marker(sec, footer)}<div{brk}>{sec.body}</div>")
     if not parts:
@@ -1241,9 +1425,16 @@ def write_pdf(html_text: str, out: Path, *, timeout_s: float = RENDER_TIMEOUT_S)
     Raises:
         BedsideError: The renderer failed or timed out (its message is included).
     """
+    from bedside.paths import handover_tmp_dir
+
     out = Path(out)
-    out.parent.mkdir(parents=True, exist_ok=True)
-    with tempfile.TemporaryDirectory(prefix="bedside-handover-") as tmp:
+    if not out.parent.is_dir():
+        raise BedsideError(f"--out: the folder {out.parent} does not exist; nothing was written")
+    try:
+        private = handover_tmp_dir()
+    except OSError as exc:
+        raise BedsideError(f"no private folder for the handover ({exc})") from None
+    with tempfile.TemporaryDirectory(prefix="bedside-handover-", dir=private) as tmp:
         html_path = Path(tmp) / "handover.html"
         html_path.write_text(html_text, encoding="utf-8")
         env = dict(os.environ)
@@ -1268,6 +1459,8 @@ def write_pdf(html_text: str, out: Path, *, timeout_s: float = RENDER_TIMEOUT_S)
         raise BedsideError(
             "the PDF renderer failed: " + (" | ".join(detail) or f"exit {proc.returncode}")
         )
+    if os.name == "posix":
+        os.chmod(out, 0o600)  # patient data: readable by this user only
 
 
 # --------------------------------------------------------------------------- command
@@ -1286,18 +1479,29 @@ def main(argv: list[str]) -> int:
     parser.add_argument("--data-dir", type=Path, help="data directory (default: the user data dir)")
     parser.add_argument("--out", type=Path, required=True, help="PDF file to write (or .html)")
     parser.add_argument("--patient", help="one patient id (default: the whole ward)")
+    parser.add_argument(
+        "--appendix",
+        action="store_true",
+        help="add the appendix: protocol keys, rule paths, registry summary",
+    )
     ns = parser.parse_args(argv)
     root = resolve_data_dir(ns.data_dir)
     if not (root / "patients").is_dir():
         sys.stderr.write(f"error: {root} is not a Bedside data directory (no patients/ folder)\n")
         return 2
     clock = SystemClock()
+    from bedside.paths import sweep_handover_tmp
+    from bedside.storage import atomic_write
+
+    sweep_handover_tmp(clock.now())
     try:
         ward = open_ward(root, clock, read_only=True)
         doc = build_handover(ward, clock.now(), ns.patient)
-        text = render_html(doc)
+        text = render_html(doc, appendix=ns.appendix)
         if ns.out.suffix.lower() in {".html", ".htm"}:
-            ns.out.write_text(text, encoding="utf-8")
+            if not ns.out.parent.is_dir():
+                raise BedsideError(f"--out: the folder {ns.out.parent} does not exist")
+            atomic_write(ns.out, text.encode("utf-8"))  # mode 0600
         else:
             write_pdf(text, ns.out)
     except BedsideError as exc:

@@ -31,7 +31,36 @@ _UTF8_BOM = b"\xef\xbb\xbf"
 _SURROGATE_ESCAPE = re.compile(r"\\u[dD][89a-fA-F]")
 _MAX_KEY_IN_MESSAGE = 64
 
-__all__ = ["dumps_canonical", "dumps_compact", "strict_loads"]
+__all__ = ["dumps_canonical", "dumps_compact", "nesting_depth", "strict_loads"]
+
+
+_JSON_STRING = re.compile(rb'"[^"\\]*(?:\\.[^"\\]*)*"')
+_BRACKET = re.compile(rb"[\[\]{}]")
+
+
+def nesting_depth(data: bytes, *, stop_above: int | None = None) -> int:
+    """The deepest nesting of arrays/objects in JSON text, found without parsing it.
+
+    Strings are skipped (brackets inside them do not count). Used to refuse a file that
+    nests too deeply *before* any parser or validator recurses into it. Malformed text
+    gives some number; the parser refuses it afterwards anyway.
+
+    Args:
+        data: The raw JSON bytes.
+        stop_above: Return as soon as the depth exceeds this (cheap refusal).
+    """
+    depth = deepest = 0
+    stripped = _JSON_STRING.sub(b"", data)
+    for match in _BRACKET.finditer(stripped):
+        if match[0] in (b"[", b"{"):
+            depth += 1
+            if depth > deepest:
+                deepest = depth
+                if stop_above is not None and deepest > stop_above:
+                    return deepest
+        else:
+            depth -= 1
+    return deepest
 
 
 class _Refused(ValueError):

@@ -27,6 +27,19 @@ LAB_TEST_LABELS: dict[str, str] = {
     "hemoglobin": "Haemoglobin",
     "lymphocytes": "Lymphocytes",
     "wbc": "White cells (WBC)",
+    "ferritin": "Ferritin",
+    "fibrinogen": "Fibrinogen",
+    "triglycerides": "Triglycerides",
+    "ldh": "LDH",
+    "alt": "ALT",
+    "ast": "AST",
+    "bilirubin": "Bilirubin",
+    "crp": "CRP",
+    "igg": "IgG",
+    "uric_acid": "Uric acid",
+    "potassium": "Potassium",
+    "phosphate": "Phosphate",
+    "calcium": "Calcium",
 }
 EVENT_KIND_LABELS: dict[str, str] = {
     "vitals": "Vital signs",
@@ -35,7 +48,8 @@ EVENT_KIND_LABELS: dict[str, str] = {
     "medication": "Medication",
     "lab": "Laboratory result",
     "toxicity": "Toxicity",
-    "neuro_check": "Delayed-neurotoxicity check",
+    "neuro_check": "Neurological check",
+    "checklist": "Checklist item",
     "eligibility": "Eligibility screening",
     "alert": "Alert",
     "clock_anomaly": "Clock warning",
@@ -44,6 +58,7 @@ EVENT_KIND_LABELS: dict[str, str] = {
     "patient_update": "Patient details changed",
     "history_confirmation": "Dose history confirmed",
     "restored": "Restored from backup",
+    "doctor_informed": "Doctor informed",
 }
 TOXICITY_LABELS: dict[str, str] = {
     "infection": "Infection",

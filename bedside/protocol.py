@@ -9,7 +9,6 @@ whose message names the offending field.
 
 from __future__ import annotations
 
-import json
 import logging
 from datetime import date, datetime
 from functools import lru_cache
@@ -18,7 +17,7 @@ from typing import Literal
 
 from pydantic import BaseModel, ConfigDict, Field, ValidationError, model_validator
 
-from bedside.errors import ProtocolError
+from bedside.errors import BedsideError, ProtocolError
 
 logger = logging.getLogger(__name__)
 
@@ -88,6 +87,12 @@ class SignOff(_Model):
     signed_off_on: date | None = None
 
 
+class OverridePolicy(Sourced):
+    """How the soft dose limits may be passed (ward policy, cited LOCAL)."""
+
+    requires_prescriber: bool
+
+
 class Tocilizumab(_Model):
     """Tocilizumab dosing and timing limits."""
 
@@ -105,6 +110,8 @@ class Tocilizumab(_Model):
     window_h: PositiveNumber
     override_requires_second_nurse: Literal[True]
     """Bedside always asks a second nurse for an override; a protocol cannot switch that off."""
+    override_policy: OverridePolicy
+    """Whether a prescriber's name is needed too (beyond the label maxima is an order)."""
 
     @model_validator(mode="after")
     def _coherent(self) -> Tocilizumab:
@@ -200,10 +207,16 @@ class Indication(Sourced):
 
 
 class LabelCriteria(_Model):
-    """A label version (e.g. current US label) with its per-product indications."""
+    """A label version (e.g. current US label) with its per-product indications.
+
+    A superseded version (``superseded_by`` set) can still be chosen, for a patient
+    screened under it, but Bedside asks for a reason and shows it as superseded.
+    """
 
     title: str
     products: dict[Product, Indication]
+    superseded_by: LabelVersion | None = None
+    discrepancies: list[str] = Field(default_factory=list)
 
 
 class Caution(Sourced):
@@ -218,6 +231,8 @@ class Eligibility(_Model):
 
     default_criteria: LabelVersion
     criteria: dict[LabelVersion, LabelCriteria]
+    superseded_reason_required: Sourced
+    """Choosing a superseded label version needs a documented reason (ward policy)."""
     cautions: dict[str, Caution]
     ecog_review_at_or_above: Count
 
@@ -231,6 +246,19 @@ class SeverityList(Sourced):
     severities: list[Severity]
 
 
+class PostInfusionVersion(_Model):
+    """Post-infusion monitoring, proximity and driving figures under one label version."""
+
+    title: str
+    in_force_from: date
+    superseded: bool
+    daily_monitoring_days: dict[Product, PositiveNumber]
+    total_monitoring_days: dict[Product, PositiveNumber]
+    proximity_days: dict[Product, PositiveNumber]
+    driving_days: dict[Product, PositiveNumber]
+    discrepancies: list[str] = Field(default_factory=list)
+
+
 class Monitoring(_Model):
     """Monitoring intervals and escalation delays (hours unless stated)."""
 
@@ -238,12 +266,18 @@ class Monitoring(_Model):
     vitals_interval_febrile_h: PositiveNumber
     ice_interval_h: PositiveNumber
     ice_recheck_after_drop_min: PositiveNumber
+    ice_recheck_window_h: PositiveNumber
+    ice_recheck_stable_h: PositiveNumber
     tocilizumab_reassess_h: PositiveNumber
     crs_escalation_after_first_tocilizumab_h: PositiveNumber
     crs_prolonged_grade1_h: PositiveNumber
-    daily_monitoring_days: dict[Product, PositiveNumber]
+    crs_early_onset_h: PositiveNumber
+    vitals_tachycardia_above_bpm: PositiveNumber
+    vitals_frequent_while_crs_at_or_above: Count
+    post_infusion_current: str
+    post_infusion: dict[str, PostInfusionVersion]
     delayed_neurotox_check_interval_h: PositiveNumber
-    delayed_neurotox_check_days: PositiveNumber
+    delayed_neurotox_check_days: dict[Product, PositiveNumber]
     snooze_max_min: PositiveNumber
     future_event_tolerance_min: PositiveNumber
     clock_jump_tolerance_min: PositiveNumber
@@ -251,6 +285,70 @@ class Monitoring(_Model):
     peer_clock_tolerance_min: PositiveNumber
     due_grace_min: PositiveNumber
     ack_reason_required_for: SeverityList
+    alarm_repeat_due_s: PositiveNumber
+    alarm_repeat_overdue_s: PositiveNumber
+    alarm_repeat_critical_s: PositiveNumber
+    doctor_review_max_h: PositiveNumber
+
+    @model_validator(mode="after")
+    def _current_version(self) -> Monitoring:
+        if self.post_infusion_current not in self.post_infusion:
+            raise ValueError(
+                f"monitoring.post_infusion_current: {self.post_infusion_current!r} is not a key "
+                "of monitoring.post_infusion"
+            )
+        return self
+
+    @property
+    def daily_monitoring_days(self) -> dict[Product, PositiveNumber]:
+        """Daily-monitoring days per product under the label version in force."""
+        return self.post_infusion[self.post_infusion_current].daily_monitoring_days
+
+
+class NeuroItem(Sourced):
+    """One item of the daily neurological check and the alert a positive finding raises."""
+
+    label: str = Field(min_length=1)
+    severity: Literal["warning", "critical"]
+
+
+class TlsCriterion(Sourced):
+    """A laboratory tumour-lysis criterion (value at or above / at or below a limit)."""
+
+    limit: Literal["at_or_above", "at_or_below"]
+    value: float = Field(ge=0)
+    unit: str = Field(min_length=1)
+
+
+class ToxicityRules(_Model):
+    """Boxed-warning toxicities beyond CRS/ICANS: neuro checks, cytopenias, IEC-HS, IgG, TLS."""
+
+    neuro_check_items: dict[str, NeuroItem] = Field(min_length=1)
+    febrile_neutropenia_temp_c: Number
+    febrile_neutropenia_anc_below: PositiveNumber
+    febrile_neutropenia_anc_max_age_h: PositiveNumber
+    prolonged_cytopenia_day: PositiveNumber
+    prolonged_cytopenia_anc_below: PositiveNumber
+    prolonged_cytopenia_platelets_below: PositiveNumber
+    igg_check_interval_days: PositiveNumber
+    igg_check_window_days: PositiveNumber
+    igg_ivig_at_or_below_mg_dl: PositiveNumber
+    iec_hs_fibrinogen_below_mg_dl: PositiveNumber
+    iec_hs_anc_below: PositiveNumber
+    iec_hs_platelets_below: PositiveNumber
+    tls_criteria: dict[str, TlsCriterion] = Field(min_length=1)
+    tls_min_criteria: Count
+    tls_window_h: PositiveNumber
+    lab_units: dict[str, str]
+    checklist: dict[str, Text]
+    discharge: dict[str, Text]
+
+    @model_validator(mode="after")
+    def _tls_units(self) -> ToxicityRules:
+        for key, crit in self.tls_criteria.items():
+            if self.lab_units.get(key) != crit.unit:
+                raise ValueError(f"toxicity.tls_criteria.{key}.unit: not the unit of lab_units")
+        return self
 
 
 class Management(_Model):
@@ -260,14 +358,127 @@ class Management(_Model):
     icans: dict[str, Text]
 
 
+DiscrepancyArea = Literal[
+    "eligibility",
+    "crs_grading",
+    "crs_management",
+    "icans_management",
+    "infections",
+    "monitoring",
+    "discharge",
+    "toxicities",
+    "labs",
+]
+
+
 class Discrepancy(_Model):
-    """Where the seed article and current labels or guidelines disagree."""
+    """Where the seed article and current labels or guidelines disagree.
+
+    Attributes:
+        seed_statement: What the seed article says.
+        current_position: What the current label or guideline says (with ``source``).
+        protocol_follows: What this protocol encodes.
+        shown_in: The screens / rules where a nurse must see this note.
+    """
 
     id: str
     topic: str
-    protocol_follows: str
-    current_position: str
+    seed_statement: str = Field(min_length=1)
+    current_position: str = Field(min_length=1)
+    protocol_follows: str = Field(min_length=1)
     source: str = Field(min_length=1)
+    shown_in: list[DiscrepancyArea] = Field(min_length=1)
+
+
+class DoseRange(Sourced):
+    """Per-dose limits of one drug, as in a smart pump's drug library (values in ``unit``).
+
+    Outside ``soft_min``..``soft_max`` the dose needs an explicit confirmation; outside
+    ``hard_min``..``hard_max`` it is refused. ``names`` are the words a nurse may type for
+    a drug recorded by name; ``antipyretic`` marks drugs that mask fever (ASTCT).
+    """
+
+    unit: Literal["mg"]
+    soft_min: float | None = Field(default=None, ge=0)
+    soft_max: float | None = Field(default=None, gt=0)
+    hard_min: float | None = Field(default=None, ge=0)
+    hard_max: float | None = Field(default=None, gt=0)
+    names: list[str] = Field(default_factory=list)
+    antipyretic: bool = False
+
+    @model_validator(mode="after")
+    def _ordered(self) -> DoseRange:
+        values = [self.hard_min, self.soft_min, self.soft_max, self.hard_max]
+        given = [v for v in values if v is not None]
+        if given != sorted(given):
+            raise ValueError("dose range must satisfy hard_min <= soft_min <= soft_max <= hard_max")
+        return self
+
+
+class OxygenFlowRule(Sourced):
+    """The flows that make sense for one oxygen device (L/min); others are refused."""
+
+    min_l_min: float | None = Field(default=None, ge=0)
+    max_l_min: float = Field(ge=0)
+    flow_required: bool = False
+
+
+class DrugLibrary(_Model):
+    """Dose error reduction: weight, dose, temperature, lab and oxygen plausibility (LOCAL)."""
+
+    source: str = Field(min_length=1)
+    verified: bool
+    note: str | None = None
+    weight_soft_min_kg: PositiveNumber
+    weight_soft_max_kg: PositiveNumber
+    weight_hard_min_kg: PositiveNumber
+    weight_hard_max_kg: PositiveNumber
+    weight_change_confirm_pct: PositiveNumber
+    pounds_per_kg: PositiveNumber
+    pounds_match_tolerance_pct: PositiveNumber
+    fahrenheit_hint_min: PositiveNumber
+    fahrenheit_hint_max: PositiveNumber
+    lab_max: dict[str, PositiveNumber]
+    oxygen_flow: dict[str, OxygenFlowRule]
+    doses: dict[str, DoseRange]
+    volume_round_ml: PositiveNumber
+    dose_round_mg: PositiveNumber
+
+    @model_validator(mode="after")
+    def _coherent(self) -> DrugLibrary:
+        w = (
+            self.weight_hard_min_kg.value,
+            self.weight_soft_min_kg.value,
+            self.weight_soft_max_kg.value,
+            self.weight_hard_max_kg.value,
+        )
+        if list(w) != sorted(w) or w[0] == w[-1]:
+            raise ValueError(
+                "drug_library weights must satisfy hard_min <= soft_min <= soft_max <= hard_max"
+            )
+        return self
+
+
+class DrugList(Sourced):
+    """A sourced list of drug keys."""
+
+    drugs: list[str] = Field(min_length=1)
+
+
+class Flag(Sourced):
+    """A sourced yes/no policy."""
+
+    value: bool
+
+
+class CrsSupport(_Model):
+    """What the CRS form and the "grade CRS now" prompt need beyond the grading table."""
+
+    source: str = Field(min_length=1)
+    verified: bool
+    anti_cytokine_drugs: DrugList
+    antipyretics_mask_fever: Flag
+    hypotension_systolic_below_mmhg: PositiveNumber
 
 
 class Protocol(_Model):
@@ -286,8 +497,11 @@ class Protocol(_Model):
     ctcae: Ctcae
     eligibility: Eligibility
     monitoring: Monitoring
+    toxicity: ToxicityRules
     management: Management
     discrepancies: list[Discrepancy]
+    drug_library: DrugLibrary
+    crs_support: CrsSupport
 
     @model_validator(mode="after")
     def _sources_known(self) -> Protocol:
@@ -296,6 +510,47 @@ class Protocol(_Model):
                 if key and key not in self.sources:
                     raise ValueError(f"{path}.source: unknown source key {key!r}")
         return self
+
+    @model_validator(mode="after")
+    def _discrepancy_ids_known(self) -> Protocol:
+        known = {d.id for d in self.discrepancies}
+        cited: list[tuple[str, list[str]]] = [
+            (f"management.{syn}.{g}", t.discrepancies)
+            for syn, table in (("crs", self.management.crs), ("icans", self.management.icans))
+            for g, t in table.items()
+        ]
+        cited += [
+            (f"eligibility.criteria.{k}", c.discrepancies)
+            for k, c in self.eligibility.criteria.items()
+        ]
+        cited += [
+            (f"monitoring.post_infusion.{k}", v.discrepancies)
+            for k, v in self.monitoring.post_infusion.items()
+        ]
+        for path, ids in cited:
+            for d_id in ids:
+                if d_id not in known:
+                    raise ValueError(f"{path}.discrepancies: unknown discrepancy {d_id!r}")
+        for key, crit in self.eligibility.criteria.items():
+            if (
+                crit.superseded_by is not None
+                and crit.superseded_by not in self.eligibility.criteria
+            ):
+                raise ValueError(f"eligibility.criteria.{key}.superseded_by: unknown version")
+        return self
+
+    def discrepancies_for(self, *areas: DiscrepancyArea) -> list[Discrepancy]:
+        """The discrepancy notes a nurse must see where the rules of ``areas`` are used."""
+        return [d for d in self.discrepancies if any(a in d.shown_in for a in areas)]
+
+    def discrepancy_lines(self, *areas: DiscrepancyArea, ids: list[str] | None = None) -> list[str]:
+        """Readable notes for the discrepancies of ``areas`` (or the listed ``ids``)."""
+        chosen = (
+            [d for d in self.discrepancies if d.id in ids]
+            if ids is not None
+            else self.discrepancies_for(*areas)
+        )
+        return [discrepancy_text(d) for d in chosen]
 
     @property
     def label(self) -> str:
@@ -306,6 +561,15 @@ class Protocol(_Model):
     def signed_off(self) -> bool:
         """True when a named person signed this protocol off."""
         return bool(self.sign_off.signed_off_by)
+
+
+def discrepancy_text(d: Discrepancy) -> str:
+    """One discrepancy in the nurse's words: what the seed said, what holds now, what we do."""
+    return (
+        f"Sources disagree ({d.id}, {d.topic}): the seed article says “{d.seed_statement}”; "
+        f"current position [{d.source}]: {d.current_position}. This protocol follows: "
+        f"{d.protocol_follows}."
+    )
 
 
 def _iter_sources(obj: object, path: str = "protocol") -> list[tuple[str, str]]:
@@ -353,19 +617,6 @@ def parse_protocol(text: str, *, what: str = "protocol") -> Protocol:
         raise ProtocolError(format_validation_error(exc, what=what)) from None
 
 
-def _reject_constant(name: str) -> float:
-    raise ProtocolError(f"non-finite number {name} is not allowed")
-
-
-def _no_duplicates(pairs: list[tuple[str, object]]) -> dict[str, object]:
-    out: dict[str, object] = {}
-    for key, value in pairs:
-        if key in out:
-            raise ProtocolError(f"duplicate key {key!r}")
-        out[key] = value
-    return out
-
-
 def load_protocol(path: Path) -> Protocol:
     """Load and validate a protocol file.
 
@@ -373,15 +624,16 @@ def load_protocol(path: Path) -> Protocol:
         ProtocolError: the file is unreadable, not JSON, or fails validation.
     """
     try:
-        text = path.read_text(encoding="utf-8")
+        raw = path.read_bytes()
     except OSError as exc:
         raise ProtocolError(f"{path.name}: cannot read protocol ({exc.strerror})") from None
+    from bedside.jsonio import strict_loads  # the one strict JSON reader (no cycle at import)
+
     try:
-        data = json.loads(text, object_pairs_hook=_no_duplicates, parse_constant=_reject_constant)
-    except json.JSONDecodeError as exc:
-        raise ProtocolError(f"{path.name}: not valid JSON ({exc.msg}, line {exc.lineno})") from None
-    except ProtocolError as exc:
-        raise ProtocolError(f"{path.name}: {exc}") from None
+        data = strict_loads(raw, source=path.name)
+    except BedsideError as exc:
+        raise ProtocolError(str(exc)) from None
+    text = raw.decode("utf-8")
     if not isinstance(data, dict):
         raise ProtocolError(f"{path.name}: a protocol must be a JSON object")
     protocol = parse_protocol(text, what=path.name)

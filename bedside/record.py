@@ -86,7 +86,7 @@ class Patient(Strict):
     weight_kg: float | None = Field(default=None, gt=0, le=500)
     weight_measured_at: Instant | None = None
     product: Product
-    lot_number: str | None = Field(default=None, max_length=60)
+    lot_number: str | None = Field(default=None, max_length=200)  # a scanned GS1 string
     infusion_at: Instant | None = None
     protocol_id: str = Field(min_length=1)
     protocol_version: str = Field(min_length=1)
@@ -130,6 +130,17 @@ UPDATABLE_FIELDS = {
 # --------------------------------------------------------------------------- events
 
 
+class Confirmation(Strict):
+    """Soft limits the recording nurse knowingly confirmed (drug library, stale weight...)."""
+
+    limits: list[Annotated[str, Field(pattern=r"^[a-z_]{1,40}$")]] = Field(min_length=1)
+    reason: str | None = Field(default=None, min_length=5, max_length=500)
+
+
+def _omit_none(value: object) -> bool:
+    return value is None
+
+
 class EventBase(Strict):
     """Fields every event carries."""
 
@@ -165,6 +176,9 @@ class CrsAssessment(EventBase):
     grade: int = Field(ge=0, le=4)
     drivers: list[str]
     explanation: str
+    confirmation: Confirmation | None = Field(default=None, exclude_if=_omit_none)
+    """Soft limits confirmed by ``recorded_by`` (absent when none applied: older files
+    stay byte-identical, so their hashes hold)."""
 
 
 IceItem = int | None
@@ -200,6 +214,9 @@ class Override(Strict):
     limits: list[LimitReason | Literal["history_incomplete"]]
     reason: str = Field(min_length=5, max_length=500)
     second_nurse: Initials
+    prescriber: str | None = Field(default=None, min_length=2, max_length=80)
+    """Who ordered the dose beyond the label maxima (required by the protocol's override policy
+    for new overrides; absent on overrides recorded before that rule)."""
 
 
 class Medication(EventBase):
@@ -218,6 +235,9 @@ class Medication(EventBase):
     prior: bool = False
     prior_source: str | None = Field(default=None, max_length=200)
     override: Override | None = None
+    confirmation: Confirmation | None = Field(default=None, exclude_if=_omit_none)
+    """Soft limits confirmed by ``recorded_by`` (absent when none applied: older files
+    stay byte-identical, so their hashes hold)."""
 
     @model_validator(mode="after")
     def _coherent(self) -> Medication:
@@ -265,16 +285,66 @@ class Toxicity(EventBase):
     episode_id: str | None = None
 
 
+NeuroFinding = Literal[
+    "handwriting",
+    "movement",
+    "tremor",
+    "bradykinesia",
+    "rigidity",
+    "gait",
+    "facial_palsy",
+    "cranial_nerve_palsy_other",
+    "limb_weakness",
+    "numbness_tingling",
+    "reflexes_reduced",
+    "personality",
+]
+"""Items of the daily neurological check (labels and alert severities in the protocol)."""
+
+LEGACY_NEURO_FINDINGS: dict[str, str] = {
+    "handwriting_changed": "handwriting",
+    "movement_changed": "movement",
+    "facial_asymmetry": "facial_palsy",
+    "personality_changed": "personality",
+}
+
+
 class NeuroCheck(EventBase):
-    """Daily delayed-neurotoxicity check (cilta-cel): handwriting, movement, face, personality."""
+    """Daily neurological check: handwriting, movement, cranial nerves, limbs, personality.
+
+    The four booleans are the original cilta-cel check; ``findings`` lists every positive
+    item of the full check (boxed-warning parkinsonism, Guillain-Barré syndrome,
+    neuropathy, cranial nerve palsies). A positive item raises an alert.
+    """
 
     kind: Literal["neuro_check"] = "neuro_check"
     handwriting_changed: bool
     movement_changed: bool
     facial_asymmetry: bool
     personality_changed: bool
+    findings: list[NeuroFinding] = Field(default_factory=list)
+
+    @property
+    def positive(self) -> list[str]:
+        """Every positive item (the booleans mapped to their items, then ``findings``)."""
+        out = [item for flag, item in LEGACY_NEURO_FINDINGS.items() if getattr(self, flag)]
+        return out + [f for f in self.findings if f not in out]
+
     handwriting_sample: str | None = Field(default=None, max_length=500)
     note: str | None = Field(default=None, max_length=500)
+
+
+class ChecklistCheck(EventBase):
+    """One item of the boxed-warning checklist (prophylaxis, CMV/HBV, IgG, TLS) confirmed or not.
+
+    ``item`` is a key of the protocol's ``toxicity.checklist``; the latest check of an item
+    is its state. ``done`` false records that it was looked at and is still open.
+    """
+
+    kind: Literal["checklist"] = "checklist"
+    item: str = Field(pattern=r"^[a-z0-9_]{1,60}$")
+    done: bool
+    detail: str | None = Field(default=None, max_length=500)
 
 
 class EligibilityScreen(EventBase):
@@ -290,6 +360,9 @@ class EligibilityScreen(EventBase):
     unmet: list[str]
     cautions: list[str]
     explanation: str
+    superseded: bool = False
+    criteria_reason: str | None = Field(default=None, min_length=5, max_length=500)
+    """Why a superseded label version was used (required for new screenings under one)."""
 
 
 class AlertAck(EventBase):
@@ -320,14 +393,42 @@ class Note(EventBase):
     text: str = Field(min_length=1, max_length=4000)
 
 
+CorrectionReason = Literal[
+    "charted_in_error",
+    "wrong_patient",
+    "wrong_time",
+    "wrong_dose",
+    "duplicate_entry",
+    "not_given",
+    "other",
+]
+CORRECTION_REASONS: dict[str, str] = {
+    "charted_in_error": "Charted in error",
+    "wrong_patient": "Charted on the wrong patient",
+    "wrong_time": "Wrong time",
+    "wrong_dose": "Wrong dose or values",
+    "duplicate_entry": "Duplicate entry (charted twice)",
+    "not_given": "Prepared but not given",
+    "other": "Other (explain)",
+}
+"""The reasons a nurse picks from when voiding or amending a dose (plus free text)."""
+
+
 class Correction(EventBase):
-    """Void or amend an earlier event; the original stays in the record."""
+    """Void or amend an earlier event; the original stays in the record.
+
+    A correction of a medication (a dose) also carries ``reason_code`` (from
+    :data:`CORRECTION_REASONS`) and the ``second_nurse`` who checked it
+    (enforced by :meth:`bedside.service.Ward.correct`).
+    """
 
     kind: Literal["correction"] = "correction"
     target_id: str
     action: Literal["void", "amend"]
     reason: str = Field(min_length=3, max_length=500)
     amended: dict[str, Any] | None = None
+    reason_code: CorrectionReason | None = None
+    second_nurse: Initials | None = None
 
     @model_validator(mode="after")
     def _amend_has_fields(self) -> Correction:
@@ -335,6 +436,8 @@ class Correction(EventBase):
             raise ValueError("an amendment must give the amended fields")
         if self.action == "void" and self.amended:
             raise ValueError("a void carries no amended fields")
+        if self.second_nurse is not None and self.second_nurse == self.recorded_by:
+            raise ValueError("second_nurse must be a different nurse from recorded_by")
         return self
 
 
@@ -343,6 +446,9 @@ class PatientUpdate(EventBase):
 
     kind: Literal["patient_update"] = "patient_update"
     changes: dict[str, Any]
+    confirmation: Confirmation | None = Field(default=None, exclude_if=_omit_none)
+    """Soft limits confirmed by ``recorded_by`` (absent when none applied: older files
+    stay byte-identical, so their hashes hold)."""
 
     @field_validator("changes")
     @classmethod
@@ -370,6 +476,23 @@ class Restored(EventBase):
     backup_name: str
 
 
+class DoctorInformed(EventBase):
+    """The doctor was told about a due escalation review: who, the plan, the next review.
+
+    ``effective_at`` is when the doctor was informed; the review item is not due again until
+    ``next_review_at`` (a new alert then).
+    """
+
+    kind: Literal["doctor_informed"] = "doctor_informed"
+    alert_key: str = Field(min_length=1, max_length=200)
+    alert_kind: str = Field(min_length=1, max_length=60)
+    due_at: Instant
+    review_of: str = Field(min_length=1, max_length=200)
+    doctor: str = Field(min_length=2, max_length=80)
+    plan: str = Field(min_length=3, max_length=1000)
+    next_review_at: Instant
+
+
 Event = Annotated[
     Vitals
     | CrsAssessment
@@ -378,6 +501,7 @@ Event = Annotated[
     | Lab
     | Toxicity
     | NeuroCheck
+    | ChecklistCheck
     | EligibilityScreen
     | AlertAck
     | ClockAnomaly
@@ -385,7 +509,8 @@ Event = Annotated[
     | Correction
     | PatientUpdate
     | HistoryConfirmation
-    | Restored,
+    | Restored
+    | DoctorInformed,
     Field(discriminator="kind"),
 ]
 EVENT_ADAPTER: TypeAdapter[Event] = TypeAdapter(Event)
@@ -399,6 +524,7 @@ EVENT_TYPES: dict[str, type[EventBase]] = {
         Lab,
         Toxicity,
         NeuroCheck,
+        ChecklistCheck,
         EligibilityScreen,
         AlertAck,
         ClockAnomaly,
@@ -407,6 +533,7 @@ EVENT_TYPES: dict[str, type[EventBase]] = {
         PatientUpdate,
         HistoryConfirmation,
         Restored,
+        DoctorInformed,
     )
 }
 
@@ -698,12 +825,15 @@ def day_post_infusion(patient: Patient, now: datetime, zone: tzinfo | None = Non
 
 
 __all__ = [
+    "CORRECTION_REASONS",
     "EVENT_TYPES",
     "SCHEMA_VERSION",
     "AlertAck",
     "ClockAnomaly",
+    "Confirmation",
     "Correction",
     "CrsAssessment",
+    "DoctorInformed",
     "EligibilityScreen",
     "Event",
     "EventBase",

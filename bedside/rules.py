@@ -11,7 +11,7 @@ from __future__ import annotations
 import logging
 from collections.abc import Callable
 from datetime import datetime, timedelta
-from decimal import Decimal
+from decimal import ROUND_HALF_UP, Decimal
 from typing import Literal
 
 from pydantic import BaseModel, ConfigDict, Field, model_validator
@@ -438,8 +438,10 @@ def tocilizumab_dose(inp: TocilizumabDoseInput, protocol: Protocol) -> Tocilizum
             f"{float(dose):g} mg: capped at the {float(cap):g} mg maximum — the weight-based dose "
             f"would be {float(uncapped):g} mg ({inp.weight_kg:g} kg × {band}); confirm the weight"
         )
+    step = Decimal(str(protocol.drug_library.volume_round_ml.value))
+    shown_ml = (volume / step).quantize(Decimal(1), rounding=ROUND_HALF_UP) * step
     text += (
-        f"; {float(volume):g} mL of {t.concentration_mg_per_ml.value:g} mg/mL concentrate "
+        f"; {float(shown_ml):g} mL of {t.concentration_mg_per_ml.value:g} mg/mL concentrate "
         f"[{_src(protocol, t.mg_per_kg.source)}]"
     )
     return TocilizumabDoseResult(
@@ -588,6 +590,9 @@ class EligibilityResult(Result):
     cautions: list[str]
     items: list[CriterionResult]
     criteria_title: str
+    superseded: bool
+    superseded_by: str | None
+    discrepancies: list[str]
 
 
 _CLASS_NAMES = {
@@ -668,12 +673,22 @@ def eligibility(inp: EligibilityInput, protocol: Protocol) -> EligibilityResult:
     detail += [f"caution: {cfg[k].text}" for k in cautions]
     explanation = lines[status] + (" — " + "; ".join(detail) if detail else "")
     explanation += f" [{ind.source}]"
+    superseded_by = crit.superseded_by
+    if superseded_by is not None:
+        current = protocol.eligibility.criteria[superseded_by]
+        explanation = (
+            f"SUPERSEDED label version: the current indication is {current.title} "
+            f"({current.products[inp.product].summary}). " + explanation
+        )
     return EligibilityResult(
         status=status,
         unmet=unmet,
         cautions=cautions,
         items=items,
         criteria_title=crit.title,
+        superseded=superseded_by is not None,
+        superseded_by=superseded_by,
+        discrepancies=list(crit.discrepancies),
         explanation=explanation,
     )
 

@@ -11,6 +11,7 @@ was, so what the UI shows is always what is on disk.
 
 from __future__ import annotations
 
+import hashlib
 import logging
 from collections.abc import Callable
 from dataclasses import dataclass, field
@@ -22,6 +23,16 @@ from typing import Protocol as Interface
 from pydantic import ValidationError
 
 from bedside.clock import Clock
+from bedside.crsform import crs_record_findings, fever_masking
+from bedside.dosecheck import (
+    Finding,
+    check_dose,
+    check_lab,
+    check_oxygen,
+    check_temperature,
+    check_weight,
+    enforce,
+)
 from bedside.doses import DoseBudget, dose_budget, tocilizumab_doses
 from bedside.errors import (
     ConcurrentModificationError,
@@ -31,6 +42,12 @@ from bedside.errors import (
     StorageError,
 )
 from bedside.journal import JournalStore
+from bedside.integrity import (
+    PossibleDuplicateError,
+    check_written,
+    derivation_problem,
+    duplicate_of,
+)
 from bedside.protocol import (
     Protocol,
     find_protocol,
@@ -38,6 +55,7 @@ from bedside.protocol import (
     load_default_protocol,
 )
 from bedside.record import (
+    CORRECTION_REASONS,
     Correction,
     EventBase,
     Medication,
@@ -73,7 +91,7 @@ from bedside.rules import (
     icans_grade,
     tocilizumab_dose,
 )
-from bedside.storage import patient_hash
+from bedside.storage import DataDir, encode_envelope, patient_hash, validate_patient_id
 
 logger = logging.getLogger(__name__)
 
@@ -91,6 +109,10 @@ class DosePlan:
     weight_measured_at: datetime
     needs_override: list[str]
     hard_block: bool
+    confirmations: tuple[Finding, ...] = ()
+    """Soft findings the nurse must confirm before giving (capped dose, weight outside the
+    usual adult range, a weight older than the protocol's weight age...)."""
+    weight_stale: bool = False
 
     @property
     def can_give_without_override(self) -> bool:
@@ -133,6 +155,10 @@ class Ward:
     _protocols: dict[tuple[str, str], Protocol] = field(default_factory=dict, init=False)
     _json_cache: dict[str, list[dict[str, Any]]] = field(default_factory=dict, init=False)
     time_guard: DoseTimeGuard | None = field(default=None, init=False)
+    read_only_reason: str | None = field(default=None, init=False)
+    """Why the ward was opened read-only (None: asked for, or writable)."""
+    durability_warning: str | None = field(default=None, init=False)
+    """Set after a save whose bytes are on disk but whose durability was not confirmed."""
 
     def __post_init__(self) -> None:
         from bedside.wardsync import open_store
@@ -149,6 +175,10 @@ class Ward:
             if swept:
                 logger.info("swept %d stale temp file(s)", swept)
         self.reload()
+        if self.time_guard is None:
+            from bedside.timesafety import passive_guard  # (imports this module's types)
+
+            self.time_guard = passive_guard(self)
         return self
 
     def reload(self) -> None:
@@ -164,9 +194,29 @@ class Ward:
                 self.failures[pid] = str(exc)
                 logger.warning("patient file %s failed to load", patient_hash(pid))
                 continue
+            except Exception as exc:  # noqa: BLE001 - one file never stops the ward opening
+                self.failures[pid] = f"cannot be loaded ({type(exc).__name__}: {exc})"
+                logger.error(
+                    "patient file %s could not be loaded: %s", patient_hash(pid), type(exc).__name__
+                )
+                continue
+            problem = self._underivable(loaded.value)
+            if problem is not None:
+                # One record that cannot be shown must not take the ward down with it.
+                self.failures[pid] = f"cannot display: {problem}"
+                logger.error("patient %s cannot be displayed: %s", patient_hash(pid), problem)
+                continue
             self.records[pid] = loaded.value
             self.tokens[pid] = loaded.token
             self._json_cache[pid] = list(loaded.raw["events"])
+
+    def _underivable(self, record: Record) -> str | None:
+        """Why ``record`` cannot be derived for display (None when it can)."""
+        try:
+            protocol = self.protocol_for(record)
+        except Exception as exc:  # noqa: BLE001 - isolates this patient; reason is logged
+            return f"its protocol cannot be loaded ({type(exc).__name__})"
+        return derivation_problem(record, protocol, self.clock.now())
 
     def newest_backup(self, pid: str) -> Path | None:
         """The newest backup of ``pid`` that verifies (offered when its file failed to load)."""
@@ -196,6 +246,20 @@ class Ward:
         )
         logger.warning("patient %s restored from a backup", patient_hash(pid))
         return backup
+
+    def storage_warning(self) -> str | None:
+        """A banner text when the data directory is read-only, nearly full, or a save's
+        durability was not confirmed (None when all is well)."""
+        if self.read_only and self.read_only_reason:
+            return (
+                "READ-ONLY: this ward cannot be saved to — "
+                f"{self.read_only_reason}. Nothing can be charted here: chart on paper and "
+                "tell IT (free disk space or fix the folder's permissions), then restart Bedside."
+            )
+        low = self.store.low_space()
+        if low is not None:
+            return low
+        return self.durability_warning
 
     def close(self) -> None:
         """Release the writer lock."""
@@ -242,15 +306,6 @@ class Ward:
 
     # ------------------------------------------------------------------ writing
 
-    def _check_time(self, protocol: Protocol, effective_at: datetime) -> None:
-        now = self.clock.now()
-        tol = timedelta(minutes=protocol.monitoring.future_event_tolerance_min.value)
-        if effective_at > now + tol:
-            raise InputError(
-                f"effective_at: {effective_at.isoformat()} lies in the future "
-                f"(more than {tol.total_seconds() / 60:g} min after now)"
-            )
-
     def _commit(self, pid: str, record: Record, *, creating: bool = False) -> None:
         if self.read_only:
             raise StorageError("this ward is open read-only; nothing was saved")
@@ -271,12 +326,40 @@ class Ward:
         except StorageError as exc:
             if not getattr(exc, "ambiguous", False):
                 raise
-            # The rename may have landed: the same envelope again is idempotent in storage.
-            logger.warning("ambiguous save of %s; retrying once", patient_hash(pid))
-            token = self.store.save(pid, envelope, expected_token=expected, validate=validate)
+            token = self._settle_ambiguous(pid, envelope, expected, exc)
         self.records[pid] = record
         self.tokens[pid] = token
         self._json_cache[pid] = events_json
+
+    def _settle_ambiguous(
+        self, pid: str, envelope: dict[str, Any], expected: str | None, exc: StorageError
+    ) -> str:
+        """After an ambiguous save, read the file back and go by what is actually on disk.
+
+        The new bytes on disk: the save counts (the rename landed; only its durability
+        could not be confirmed), ``durability_warning`` says so and the next save starts
+        from these bytes, so it is never refused because of this save's own write. The old
+        bytes on disk: nothing was saved (plain StorageError). Anything else: another
+        program changed the file (ConcurrentModificationError; reload).
+        """
+        wrote = hashlib.sha256(encode_envelope(envelope)).hexdigest()
+        on_disk = self.store.current_token(pid)
+        if on_disk == wrote:
+            self.durability_warning = (
+                "The last entry IS saved (the file was read back), but the disk did not "
+                f"confirm it is permanent ({exc}). Check the disk or tell IT."
+            )
+            logger.warning("ambiguous save of %s: the new content is on disk", patient_hash(pid))
+            return wrote
+        if on_disk == expected:
+            logger.warning("ambiguous save of %s: the old content is on disk", patient_hash(pid))
+            raise StorageError(
+                f"NOT SAVED: the file was read back and still holds the previous version ({exc})"
+            ) from exc
+        logger.error("ambiguous save of %s: the file holds other content", patient_hash(pid))
+        raise ConcurrentModificationError(
+            "NOT SAVED as typed: the file now holds something else; reload before charting again"
+        ) from exc
 
     def _events_json(self, pid: str) -> list[dict[str, Any]]:
         """The JSON of the saved events of ``pid`` (immutable, so cached after load/save)."""
@@ -297,8 +380,9 @@ class Ward:
         """Append an already-built (validated) event and save."""
         rec = self.record(pid)
         protocol = self.protocol_for(rec)
-        self._check_time(protocol, event.effective_at)
-        new = append(rec, event, self.clock.now())
+        now = self.clock.now()
+        new = append(rec, event, now)
+        check_written(new, new.events[-1:], protocol, now)
         self._commit(pid, new)
         return new.events[-1]
 
@@ -328,10 +412,60 @@ class Ward:
             raise InputError("drug: tocilizumab must be given through the dose check")
         if kind in {"correction", "crs_assessment", "ice_assessment", "eligibility", "lab"}:
             raise InputError(f"kind: {kind} events are recorded through their own command")
+        confirmation = fields.pop("confirmation", None)
+        findings = self._charting_findings(pid, kind, fields)
+        recorded = enforce(findings, confirmation)
+        if recorded is not None:
+            fields["confirmation"] = recorded
+        if kind == "checklist":
+            items = self.protocol_for(self.record(pid)).toxicity.checklist
+            if fields.get("item") not in items:
+                raise InputError(f"item: {fields.get('item')!r} is not on the protocol's checklist")
         return self._append(pid, kind, recorded_by=recorded_by, **fields)
 
-    def create_patient(self, *, recorded_by: str, **fields: Any) -> str:
-        """Add a new patient (validated header; the file must not exist yet)."""
+    def _charting_findings(self, pid: str, kind: str, fields: dict[str, Any]) -> list[Finding]:
+        """Drug-library checks of a charted event (weights, doses, vitals)."""
+        rec = self.record(pid)
+        protocol = self.protocol_for(rec)
+        patient = current_patient(rec)
+        findings: list[Finding] = []
+        if kind == "patient_update":
+            changes = fields.get("changes")
+            weight = changes.get("weight_kg") if isinstance(changes, dict) else None
+            if isinstance(weight, (int, float)) and not isinstance(weight, bool) and weight > 0:
+                findings += check_weight(float(weight), patient.weight_kg, protocol)
+        elif kind == "vitals":
+            temp = fields.get("temperature_c")
+            if isinstance(temp, (int, float)) and not isinstance(temp, bool):
+                findings += check_temperature(float(temp), protocol)
+            flow = fields.get("oxygen_flow_l_min")
+            findings += check_oxygen(
+                str(fields.get("oxygen_device", "none")),
+                float(flow) if isinstance(flow, (int, float)) else None,
+                protocol,
+            )
+        elif kind == "medication":
+            dose = fields.get("dose")
+            if isinstance(dose, (int, float)) and not isinstance(dose, bool) and dose > 0:
+                findings += check_dose(
+                    str(fields.get("drug", "")),
+                    fields.get("drug_name"),
+                    float(dose),
+                    str(fields.get("unit", "")),
+                    patient.weight_kg,
+                    protocol,
+                )
+        return findings
+
+    def create_patient(
+        self, *, recorded_by: str, confirm_not_duplicate: bool = False, **fields: Any
+    ) -> str:
+        """Add a new patient (validated header; the file must not exist yet).
+
+        Refused when another patient has the same MRN once normalised (Unicode NFKC,
+        case, spaces, zero-width characters, dash variants), and when another has the
+        same name and date of birth unless ``confirm_not_duplicate`` (a nurse checked).
+        """
         now = self.clock.now()
         protocol = load_default_protocol()
         fields.setdefault("protocol_id", protocol.protocol_id)
@@ -341,12 +475,34 @@ class Ward:
             infusion = fields.get("infusion_at")
             fields["dose_history_complete"] = infusion is None
         patient: Patient = _validate(Patient, fields, "patient")
+        if patient.weight_kg is not None:
+            hard = [f for f in check_weight(patient.weight_kg, None, protocol) if f.hard]
+            enforce(hard, None)
         if patient.patient_id in self.records or patient.patient_id in self.store.patient_ids():
             raise InputError(f"patient_id: {patient.patient_id!r} already exists in this ward")
-        if any(current_patient(r).mrn == patient.mrn for r in self.records.values()):
-            raise InputError("mrn: a patient with this MRN is already on the ward")
+        validate_patient_id(patient.patient_id)
+        dup = duplicate_of(
+            self.records,
+            patient_id=patient.patient_id,
+            mrn=patient.mrn,
+            name=patient.name,
+            date_of_birth=patient.date_of_birth,
+        )
+        if dup is not None and (dup[1] == "the same MRN" or not confirm_not_duplicate):
+            if dup[1] == "the same MRN":
+                raise InputError(
+                    "mrn: a patient with this MRN is already on the ward (compared ignoring "
+                    "case, spaces and dash variants)"
+                )
+            raise PossibleDuplicateError(
+                "name: a patient with the same name and date of birth is already on the ward; "
+                "check it is not the same person, then confirm it is a different person"
+            )
+        if dup is not None:
+            logger.warning("patient created despite a same name and date of birth, confirmed")
         _ = recorded_by
         record = new_record(patient, [], now)
+        check_written(record, [], self.protocol_for(record), now, new_header=True)
         self._commit(patient.patient_id, record, creating=True)
         logger.info("created patient %s", patient_hash(patient.patient_id))
         return patient.patient_id
@@ -360,12 +516,36 @@ class Ward:
         *,
         recorded_by: str,
         effective_at: datetime | None = None,
+        confirmation: dict[str, Any] | None = None,
     ) -> tuple[EventBase, CrsResult]:
-        """Grade CRS from the observations and record the assessment."""
+        """Grade CRS from the observations and record the assessment.
+
+        Fever masking stays on once the record masks fever (tocilizumab, a steroid, or an
+        antipyretic after CRS began: :func:`bedside.crsform.fever_masking`), and is stored
+        as such in the inputs; a grade lower than the recorded one needs
+        ``confirmation={"limits": ["crs_improved"]}`` (recorded on the event).
+        """
         rec = self.record(pid)
         protocol = self.protocol_for(rec)
+        masking = fever_masking(rec, protocol, self.clock.now())
+        if masking.masked and not inputs.get("fever_masked"):
+            # ASTCT: after anti-cytokine therapy (or an antipyretic once CRS began) fever is
+            # no longer required; that is a fact of the record, not a choice on the form.
+            inputs = {**inputs, "fever_masked": True}
+            logger.info("fever masking applied from the record")
         crs_in = _validate(CrsInput, inputs, "crs")
+        enforce(
+            check_temperature(crs_in.temperature_c, protocol)
+            + check_oxygen(crs_in.oxygen_device, crs_in.oxygen_flow_l_min, protocol),
+            None,
+        )
         result = crs_grade(crs_in, protocol)
+        confirmed = enforce(
+            crs_record_findings(
+                rec, protocol, crs_in.model_dump(mode="json"), result, self.clock.now()
+            ),
+            confirmation,
+        )
         return self._append(
             pid,
             "crs_assessment",
@@ -375,6 +555,7 @@ class Ward:
             grade=result.grade,
             drivers=result.drivers,
             explanation=result.explanation,
+            **({"confirmation": confirmed} if confirmed else {}),
         ), result
 
     def assess_ice(
@@ -443,11 +624,21 @@ class Ward:
         grade = None
         explanation = None
         if test in CTCAE_TESTS:
+            if isinstance(value, (int, float)) and not isinstance(value, bool):
+                enforce(check_lab(test, float(value), unit, protocol), None)
             data: dict[str, Any] = {"test": test, "value": value, "unit": unit}
             if lln is not None:
                 data["lln"] = lln
             res = ctcae_grade(_validate(CtcaeInput, data, "lab"), protocol)
             grade, explanation = res.grade, res.explanation
+        else:
+            want = protocol.toxicity.lab_units.get(test)
+            if want is None:
+                raise InputError(f"test: {test!r} is not a laboratory test this protocol knows")
+            if unit != want:
+                raise InputError(f"unit: {test.replace('_', ' ')} is charted in {want}")
+            if lln is not None:
+                raise InputError("lln: only for the CTCAE-graded blood counts")
         return self._append(
             pid,
             "lab",
@@ -462,13 +653,31 @@ class Ward:
         )
 
     def screen_eligibility(
-        self, pid: str, inputs: dict[str, Any], *, recorded_by: str
+        self,
+        pid: str,
+        inputs: dict[str, Any],
+        *,
+        recorded_by: str,
+        criteria_reason: str | None = None,
     ) -> tuple[EventBase, EligibilityResult]:
-        """Screen eligibility and record the result."""
+        """Screen eligibility and record the result.
+
+        Raises:
+            InputError: bad inputs, or a superseded label version without a reason
+                (``criteria_reason``, at least 5 characters); nothing is written.
+        """
         rec = self.record(pid)
         protocol = self.protocol_for(rec)
         elig_in = _validate(EligibilityInput, inputs, "eligibility")
         result = eligibility(elig_in, protocol)
+        reason = criteria_reason.strip() if criteria_reason else None
+        if result.superseded and (reason is None or len(reason) < 5):
+            raise InputError(
+                f"criteria_reason: '{result.criteria_title}' is superseded — write why this "
+                "older label version is used (at least 5 characters)"
+            )
+        if not result.superseded and reason:
+            raise InputError("criteria_reason: only needed for a superseded label version")
         return self._append(
             pid,
             "eligibility",
@@ -482,6 +691,8 @@ class Ward:
             unmet=result.unmet,
             cautions=result.cautions,
             explanation=result.explanation,
+            superseded=result.superseded,
+            criteria_reason=reason,
         ), result
 
     def plan_tocilizumab(self, pid: str, at: datetime | None = None) -> DosePlan:
@@ -492,13 +703,54 @@ class Ward:
         at = at or self.clock.now()
         if patient.weight_kg is None or patient.weight_measured_at is None:
             raise InputError("weight_kg: no weight recorded; weigh the patient first")
-        max_age = timedelta(hours=protocol.tocilizumab.weight_max_age_h.value)
-        if at - patient.weight_measured_at > max_age:
+        weight_findings = check_weight(patient.weight_kg, None, protocol)
+        hard = [f for f in weight_findings if f.hard]
+        if hard:
             raise InputError(
-                "weight_kg: the recorded weight is older than "
-                f"{max_age.total_seconds() / 3600:g} h; re-measure before dosing"
+                hard[0].text() + " Record the correct weight before calculating the dose."
             )
+        confirmations: list[Finding] = []
+        max_age = timedelta(hours=protocol.tocilizumab.weight_max_age_h.value)
+        age = at - patient.weight_measured_at
+        stale = age > max_age
+        if stale:
+            confirmations.append(
+                Finding(
+                    "weight_reason",
+                    "stale_weight",
+                    f"The weight ({patient.weight_kg:g} kg) was measured "
+                    f"{age.total_seconds() / 3600:.0f} h ago, more than the "
+                    f"{max_age.total_seconds() / 3600:g} h the protocol allows. Weigh the "
+                    "patient if you can; to give the dose on the last weight, write why.",
+                    hard=False,
+                    needs_reason=True,
+                )
+            )
+        confirmations += weight_findings
         dose = tocilizumab_dose(TocilizumabDoseInput(weight_kg=patient.weight_kg), protocol)
+        if dose.capped:
+            confirmations.append(
+                Finding(
+                    "weight_confirmed",
+                    "dose_capped",
+                    f"The dose is capped at {dose.max_dose_mg:g} mg (by weight it would be "
+                    f"{dose.uncapped_mg:g} mg); confirm the weight first.",
+                    hard=False,
+                )
+            )
+        if not dose.capped and dose.uncapped_mg >= dose.max_dose_mg:
+            confirmations.append(
+                Finding(
+                    "weight_confirmed",
+                    "dose_at_max",
+                    f"The dose is exactly the {dose.max_dose_mg:g} mg maximum "
+                    f"({patient.weight_kg:g} kg): confirm the weight is in kilograms.",
+                    hard=False,
+                )
+            )
+        dose_findings = check_dose("tocilizumab", None, dose.dose_mg, "mg", None, protocol)
+        enforce([f for f in dose_findings if f.hard], None)
+        confirmations += dose_findings
         budget = dose_budget(rec, protocol, at)
         if self.time_guard is not None:  # a clock anomaly never makes a dose allowed
             budget = self.time_guard.restrict(rec, protocol, at, self.clock.now(), budget)
@@ -514,6 +766,8 @@ class Ward:
             weight_measured_at=patient.weight_measured_at,
             needs_override=needs,
             hard_block=check.hard_limit,
+            confirmations=tuple(confirmations),
+            weight_stale=stale,
         )
 
     def give_tocilizumab(
@@ -525,35 +779,59 @@ class Ward:
         effective_at: datetime | None = None,
         weight_confirmed: bool = False,
         override: dict[str, Any] | None = None,
+        confirmation: dict[str, Any] | None = None,
     ) -> Medication:
         """Record a tocilizumab dose after the dose calculation and every limit check.
 
         Raises:
-            InputError: weight missing/stale, cap not confirmed, bad override fields.
+            InputError: no usable weight, bad override fields.
+            ConfirmationRequired: a soft finding (capped dose, weight outside the usual
+                range, a stale weight without a written reason) is not confirmed;
+                ``weight_confirmed`` confirms the capped dose and the weight range.
             LimitError: a hard limit is reached, or a soft limit without a valid override.
         """
         at = effective_at or self.clock.now()
         plan = self.plan_tocilizumab(pid, at)
         if plan.hard_block:
             raise LimitError("Cannot give: " + plan.check.explanation)
-        if plan.dose.capped and not weight_confirmed:
-            raise InputError(
-                "weight_confirmed: the dose is capped at "
-                f"{plan.dose.max_dose_mg:g} mg (weight-based {plan.dose.uncapped_mg:g} mg); "
-                "confirm the weight first"
-            )
+        given = list((confirmation or {}).get("limits") or [])
+        if weight_confirmed:
+            given += [
+                f.code
+                for f in plan.confirmations
+                if f.code in ("dose_capped", "dose_at_max", "weight_soft_range")
+                and f.code not in given
+            ]
+        confirmed = enforce(
+            list(plan.confirmations),
+            {"limits": given, "reason": (confirmation or {}).get("reason")},
+        )
         ov: Override | None = None
+        policy = self.protocol_for(self.record(pid)).tocilizumab.override_policy
+        beyond_label = [x for x in plan.needs_override if x in ("min_interval", "max_per_24h")]
         if plan.needs_override:
+            who = "a reason, a second nurse" + (
+                " and the prescriber who ordered it"
+                if beyond_label and policy.requires_prescriber
+                else ""
+            )
             if override is None:
-                raise LimitError(
-                    "Needs an override (reason and a second nurse): "
-                    + ", ".join(plan.needs_override)
+                raise LimitError(f"Needs an override ({who}): " + ", ".join(plan.needs_override))
+            prescriber = override.get("prescriber")
+            if isinstance(prescriber, str):
+                prescriber = prescriber.strip() or None
+            if beyond_label and policy.requires_prescriber and not prescriber:
+                raise InputError(
+                    "override.prescriber: a dose beyond the label maxima ("
+                    + ", ".join(beyond_label)
+                    + ") needs the name of the prescriber who ordered it"
                 )
             ov = _validate(
                 Override,
                 {
                     **override,
                     "second_nurse": normalise_initials(override.get("second_nurse")),
+                    "prescriber": prescriber,
                     "limits": plan.needs_override,
                 },
                 "override",
@@ -575,14 +853,35 @@ class Ward:
             checked_by=checked_by,
             weight_kg_used=plan.weight_kg,
             override=ov.model_dump() if ov else None,
+            **({"confirmation": confirmed} if confirmed else {}),
         )
         assert isinstance(saved, Medication)
         return saved
 
     def record_prior_dose(
-        self, pid: str, *, effective_at: datetime, dose_mg: float, source: str, recorded_by: str
+        self,
+        pid: str,
+        *,
+        effective_at: datetime,
+        dose_mg: float,
+        source: str,
+        recorded_by: str,
+        confirmation: dict[str, Any] | None = None,
     ) -> EventBase:
-        """Record a tocilizumab dose given before the patient reached this workstation."""
+        """Record a tocilizumab dose given before the patient reached this workstation.
+
+        The dose is checked against the drug library (a soft limit needs ``confirmation``).
+        """
+        rec = self.record(pid)
+        findings = check_dose(
+            "tocilizumab",
+            None,
+            float(dose_mg),
+            "mg",
+            current_patient(rec).weight_kg,
+            self.protocol_for(rec),
+        )
+        confirmed = enforce(findings, confirmation)
         return self._append(
             pid,
             "medication",
@@ -595,6 +894,7 @@ class Ward:
             given_by=recorded_by,
             prior=True,
             prior_source=source,
+            **({"confirmation": confirmed} if confirmed else {}),
         )
 
     def correct(
@@ -606,8 +906,16 @@ class Ward:
         reason: str,
         recorded_by: str,
         amended: dict[str, Any] | None = None,
+        reason_code: str | None = None,
+        second_nurse: str | None = None,
     ) -> EventBase:
-        """Void or amend an earlier event (the original stays visible)."""
+        """Void or amend an earlier event (the original stays visible).
+
+        Voiding or amending a medication (a dose: it changes what counts against the
+        limits) needs a reason picked from :data:`~bedside.record.CORRECTION_REASONS`, a
+        free-text reason of at least 5 characters, and a second nurse's initials
+        (different from ``recorded_by``); all are recorded in the correction.
+        """
         rec = self.record(pid)
         targets = [e for e in rec.events if e.id == target_id]
         if not targets:
@@ -619,6 +927,46 @@ class Ward:
             raise InputError("target_id: this event is already voided")
         if action == "amend":
             validate_amendment(target, amended or {})
+            # An amendment passes the same hard drug-library limits as a new entry.
+            merged = {**event_to_json(target), **(amended or {})}
+            kind = str(merged.get("kind"))
+            if kind == "lab":
+                value = merged.get("value")
+                if isinstance(value, (int, float)) and not isinstance(value, bool):
+                    findings = check_lab(
+                        str(merged.get("test")),
+                        float(value),
+                        str(merged.get("unit")),
+                        self.protocol_for(rec),
+                    )
+                else:
+                    findings = []
+            else:
+                findings = self._charting_findings(pid, kind, merged)
+            enforce([f for f in findings if f.hard], None)
+        extra: dict[str, Any] = {}
+        if reason_code is not None:
+            extra["reason_code"] = reason_code
+        if isinstance(target, Medication):
+            if reason_code not in CORRECTION_REASONS:
+                raise InputError(
+                    "reason_code: choose why this dose is corrected ("
+                    + "; ".join(CORRECTION_REASONS.values())
+                    + ")"
+                )
+            if len((reason or "").strip()) < 5:
+                raise InputError("reason: describe what happened (at least 5 characters)")
+            second = normalise_initials(second_nurse)
+            if not second:
+                raise InputError(
+                    "second_nurse: correcting a dose needs a second nurse to check it; "
+                    "type their initials"
+                )
+            if second == normalise_initials(recorded_by):
+                raise InputError("second_nurse: must be a different nurse from you")
+            extra["second_nurse"] = second
+        elif second_nurse:
+            extra["second_nurse"] = normalise_initials(second_nurse)
         return self._append(
             pid,
             "correction",
@@ -627,6 +975,7 @@ class Ward:
             action=action,
             reason=reason,
             amended=amended,
+            **extra,
         )
 
 

@@ -52,6 +52,7 @@ import hashlib
 import logging
 import os
 import re
+import shutil
 import socket
 import sys
 import time
@@ -95,12 +96,23 @@ CHECKSUM_KEY = "_sha256"
 
 PATIENT_ID_PATTERN = r"^[A-Za-z0-9_-]{1,64}$"
 _PATIENT_ID_RE = re.compile(r"[A-Za-z0-9_-]{1,64}")
+WINDOWS_RESERVED_NAMES = frozenset(
+    ["CON", "PRN", "AUX", "NUL"]
+    + [f"COM{i}" for i in range(10)]
+    + [f"LPT{i}" for i in range(10)]
+    + ["COM¹", "COM²", "COM³", "LPT¹", "LPT²", "LPT³", "CONIN$", "CONOUT$"]
+)
+"""Windows device names: a file ``NUL.json`` cannot be created there, so never an id."""
+
 
 LOCK_FILE_NAME = "bedside.lock"
 LOCK_INFO_NAME = "bedside.lock.info"
 PATIENTS_DIR = "patients"
 BACKUPS_DIR = "backups"
 QUARANTINE_DIR = "quarantine"
+
+LOW_SPACE_BYTES = 200 * 2**20
+"""Below this much free space on the data directory's disk, a warning is shown."""
 
 DEFAULT_BACKUP_INTERVAL = timedelta(minutes=10)
 DEFAULT_BACKUP_KEEP = 20
@@ -134,11 +146,13 @@ __all__ = [
     "MIGRATIONS",
     "AmbiguousWriteError",
     "DataDir",
+    "DataDirRefusedError",
     "FileOps",
     "Loaded",
     "PatientNotFoundError",
     "QuarantinedError",
     "atomic_write",
+    "check_data_dir",
     "encode_envelope",
     "patient_hash",
     "validate_patient_id",
@@ -156,6 +170,10 @@ class AmbiguousWriteError(StorageError):
     """
 
     ambiguous: bool = True
+
+
+class DataDirRefusedError(StorageError):
+    """The data directory must not be used at all (never opened read-only instead)."""
 
 
 class PatientNotFoundError(StorageError):
@@ -197,6 +215,8 @@ def validate_patient_id(patient_id: str) -> str:
             f"patient_id must match {PATIENT_ID_PATTERN} (got a {type(patient_id).__name__}"
             + (f" of length {length})" if length is not None else ")")
         )
+    if patient_id.upper() in WINDOWS_RESERVED_NAMES:
+        raise InputError("patient_id: a Windows device name (CON, NUL, COM1…) cannot be an id")
     return patient_id
 
 
@@ -428,10 +448,85 @@ def _read_optional(path: Path) -> bytes | None:
         return None
 
 
-def _ensure_private_dir(path: Path) -> None:
-    path.mkdir(mode=_DIR_MODE, parents=True, exist_ok=True)
+def _ensure_private_dir(path: Path) -> bool:
+    """Create ``path`` (mode 0700) if missing; return whether it was created here.
+
+    Only a directory created here is chmod-ed (exactly 0700 whatever the umask). An
+    existing one is never chmod-ed through a symbolic link: a symlink is refused
+    (``OSError``), so nothing is ever written through one into another folder.
+    """
+    if path.is_symlink():
+        raise OSError(errno.ELOOP, f"{path.name}/ is a symbolic link; refused")
+    try:
+        path.mkdir(mode=_DIR_MODE)
+    except FileExistsError:
+        if not path.is_dir():
+            raise OSError(errno.ENOTDIR, f"{path.name} is not a directory") from None
+        return False
+    except FileNotFoundError:
+        path.parent.mkdir(parents=True, exist_ok=True)  # parents keep their default modes
+        path.mkdir(mode=_DIR_MODE)
     if _IS_POSIX:
         os.chmod(path, _DIR_MODE)
+    return True
+
+
+_BEDSIDE_ENTRIES = frozenset(
+    {
+        "patients",
+        "backups",
+        "quarantine",
+        "bedside.lock",
+        "bedside.lock.info",
+        "clock.json",
+    }
+)
+
+
+def check_data_dir(root: Path) -> None:
+    """Refuse a data directory that must never be used (nothing is created or changed).
+
+    Refused: an empty path or the current directory given as ``""``, the filesystem
+    root, the user's home directory, something that is not a directory, and a non-empty
+    directory that holds none of a Bedside data directory's entries.
+
+    Raises:
+        StorageError: Saying why, in words a nurse or IT can act on.
+    """
+    text = str(root)
+    if text.strip() in {"", "."}:
+        raise DataDirRefusedError(
+            "refused: the data directory path is empty (it would be the current folder); "
+            "give a folder name"
+        )
+    try:
+        resolved = Path(root).expanduser().resolve()
+    except (OSError, RuntimeError) as exc:
+        raise DataDirRefusedError(
+            f"refused: the data directory cannot be resolved ({exc})"
+        ) from exc
+    if resolved.parent == resolved:
+        raise DataDirRefusedError("refused: the data directory cannot be the filesystem root")
+    with contextlib.suppress(RuntimeError, KeyError, OSError):
+        if resolved == Path.home().resolve():
+            raise DataDirRefusedError(
+                "refused: the data directory cannot be your home folder; use a folder of its own"
+            )
+    if not resolved.exists():
+        return
+    if not resolved.is_dir():
+        raise DataDirRefusedError("refused: the data directory path is not a folder")
+    try:
+        entries = {e for e in os.listdir(resolved) if not e.startswith(".")}
+    except OSError as exc:
+        raise DataDirRefusedError(
+            f"refused: the data directory cannot be read ({_errno_text(exc)})"
+        ) from exc
+    if entries and not entries & _BEDSIDE_ENTRIES:
+        raise DataDirRefusedError(
+            "refused: the folder is not empty and is not a Bedside data directory "
+            "(no patients/ folder); choose an empty folder or an existing ward"
+        )
 
 
 # --------------------------------------------------------------------------- envelope codec
@@ -673,9 +768,22 @@ class DataDir:
         self.read_only = read_only
         if read_only:
             return
+        check_data_dir(self.root)
+        for sub in (self.patients_dir, self.backups_dir, self.quarantine_dir):
+            if sub.is_symlink():
+                raise DataDirRefusedError(
+                    f"refused: {sub.name}/ in the data directory is a symbolic link; Bedside "
+                    "never writes through one (ask IT to replace it with a real folder)"
+                )
         try:
-            for directory in (self.root, self.patients_dir, self.backups_dir, self.quarantine_dir):
-                _ensure_private_dir(directory)
+            bedside_root = self.patients_dir.is_dir()
+            linked_root = self.root.is_symlink() and self.root.is_dir()  # allowed: a real dir
+            created_root = False if linked_root else _ensure_private_dir(self.root)
+            if _IS_POSIX and bedside_root and not created_root and not self.root.is_symlink():
+                os.chmod(self.root, _DIR_MODE)  # an existing Bedside data directory
+            for directory in (self.patients_dir, self.backups_dir, self.quarantine_dir):
+                if not _ensure_private_dir(directory) and _IS_POSIX:
+                    os.chmod(directory, _DIR_MODE)  # Bedside's own sub-folder
             if _IS_POSIX:
                 for sub in self.backups_dir.iterdir():
                     if sub.is_dir() and not sub.is_symlink():
@@ -846,7 +954,7 @@ class DataDir:
         self._require_lock()
         dirs = [self.root, self.patients_dir]
         with contextlib.suppress(OSError):
-            dirs.extend(d for d in self.backups_dir.iterdir() if d.is_dir())
+            dirs.extend(d for d in self.backups_dir.iterdir() if d.is_dir() and not d.is_symlink())
         count = 0
         for directory in dirs:
             try:
@@ -865,6 +973,24 @@ class DataDir:
                     count += 1
         logger.info("temp sweep removed %d stale file(s)", count)
         return count
+
+    def current_token(self, patient_id: str) -> str | None:
+        """SHA-256 of the patient file's bytes as they are on disk now (None: no file)."""
+        data = _read_optional(self._patient_path(patient_id))
+        return None if data is None else _sha256(data)
+
+    def low_space(self, threshold: int = LOW_SPACE_BYTES) -> str | None:
+        """A warning while the data directory's disk has less than ``threshold`` bytes free."""
+        try:
+            free = shutil.disk_usage(self.root).free
+        except OSError:
+            return None
+        if free >= threshold:
+            return None
+        return (
+            f"LOW DISK SPACE: {free / 2**20:.0f} MB free where the ward's records are kept "
+            f"(warning below {threshold / 2**20:.0f} MB). Saving may soon fail: tell IT now."
+        )
 
     def patient_ids(self) -> list[str]:
         """Return the ids of all stored patients, sorted."""

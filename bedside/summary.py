@@ -193,6 +193,7 @@ class OverrideUse:
     reason: str
     given_by: str
     second_nurse: str
+    prescriber: str | None = None
 
 
 @dataclass(frozen=True)
@@ -381,6 +382,7 @@ def summarize(
             reason=m.override.reason,
             given_by=m.given_by,
             second_nurse=m.override.second_nurse,
+            prescriber=m.override.prescriber,
         )
         for m in meds
         if m.override is not None

@@ -28,8 +28,11 @@ ticks. What the wall clock cannot tell by itself is whether it is *right*. The
     (left by a clock that had been running fast) make a dose look 8 h away from the last
     one when it is not.
 
-  A dose back-charted at an explicit time (more than the tolerance away from now) is
-  checked at that time only: the nurse's time does not come from this clock.
+  A dose back-dated to an explicit time gets the same restrictions (its time was read
+  off, or typed against, the same doubtful clock).
+* **Never off.** A missing or unreadable ``clock.json`` falls back to the newest instant
+  the records hold (their ``recorded_at`` and ``saved_at``); every ward opened for writing
+  gets a guard (:meth:`bedside.service.Ward.open`), replaced by the UI's ticking one.
 """
 
 from __future__ import annotations
@@ -116,6 +119,8 @@ class ClockGuard:
         ward: Where anomalies are written (every open patient record); see :func:`attach`.
         persist: Write ``clock.json`` (False for a read-only ward).
         persist_every: Minimum advance of the mark between two writes while ticking.
+        record_events: Write ``clock_anomaly`` events into the ward's records (False for
+            the passive guard every ward gets at open, which only restricts dose checks).
     """
 
     def __init__(
@@ -128,6 +133,7 @@ class ClockGuard:
         ward: Ward | None = None,
         persist: bool = True,
         persist_every: timedelta = timedelta(minutes=1),
+        record_events: bool = True,
     ) -> None:
         self.path = Path(root) / CLOCK_FILE
         self.clock = clock
@@ -141,6 +147,7 @@ class ClockGuard:
         self.ward = ward
         self.persist = persist
         self.persist_every = persist_every
+        self.record_events = record_events
         self.reports: list[ClockReport] = []
         self._high_water: datetime | None = None
         self._persisted: datetime | None = None
@@ -188,6 +195,19 @@ class ClockGuard:
             logger.warning("clock file unreadable, high-water mark lost: %s", exc)
             return None, False
 
+    def _newest_recorded(self) -> datetime | None:
+        """The newest ``recorded_at``/``saved_at`` in the ward's records (None without any)."""
+        ward = self.ward
+        if ward is None:
+            return None
+        newest: datetime | None = None
+        for record in ward.records.values():
+            candidates = [record.saved_at, *(e.recorded_at for e in record.events[-50:])]
+            top = max(candidates)
+            if newest is None or top > newest:
+                newest = top
+        return newest
+
     def _save(self) -> None:
         if not self.persist or self._high_water is None:
             return
@@ -208,6 +228,10 @@ class ClockGuard:
         """Check the clock against the persisted mark; call once when the ward opens."""
         now = self.clock.now()
         mark, readable = self._load()
+        if mark is None:
+            # No (readable) mark: fall back to the newest instant the records hold, so a
+            # deleted or damaged clock file never switches the protection off.
+            mark = self._newest_recorded()
         reports: list[ClockReport] = []
         if not readable:
             reports.append(
@@ -339,7 +363,7 @@ class ClockGuard:
         for r in reports:
             logger.warning("clock anomaly: %s (%.0f s)", r.anomaly, r.delta_s)
         ward = self.ward
-        if ward is None or ward.read_only:
+        if ward is None or ward.read_only or not self.record_events:
             return
         for r in reports:
             if r.anomaly == "high_water_unreadable":
@@ -382,8 +406,8 @@ class ClockGuard:
             ``budget`` when the clock is trusted; otherwise a budget whose check is the
             stricter of the checks at each plausible time (hard-blocked after a forward jump).
         """
-        if abs(at - now) > self.tolerance:
-            return budget  # back-charted at an explicit time: this clock is not involved
+        # A back-dated entry is checked too: its time was read off (or typed against) the
+        # same doubtful clock, so it gets the same restrictions as a dose now.
         if self._suspended is not None:
             blocked = budget.check.model_copy(
                 update={
@@ -451,10 +475,35 @@ def attach(
     return guard, reports
 
 
+def passive_guard(ward: Ward) -> ClockGuard:
+    """A guard that writes nothing: the one every ward gets when it opens (never off).
+
+    It reads ``clock.json`` (or falls back to the newest instant in the records) and
+    restricts dose checks while the clock is behind that mark; the application replaces
+    it with a ticking guard (:func:`attach`).
+    """
+    guard = ClockGuard(
+        ward.root,
+        ward.clock,
+        tolerance=timedelta(
+            minutes=load_default_protocol().monitoring.clock_jump_tolerance_min.value
+        ),
+        ward=ward,
+        persist=False,
+        record_events=False,
+    )
+    reports = guard.start()
+    guard.reports.clear()
+    for r in reports:
+        logger.info("clock check at open: %s", r.anomaly)
+    return guard
+
+
 __all__ = [
     "CLOCK_FILE",
     "ClockGuard",
     "ClockReport",
     "attach",
+    "passive_guard",
     "suspend_aware_monotonic",
 ]

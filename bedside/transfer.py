@@ -19,6 +19,20 @@ Then:
   hashes) is skipped; the same id with different content is a **conflict**: reported,
   the local event is kept, nothing is overwritten.
 
+The file is untrusted: only a regular file is read, opened non-blocking, at most
+:data:`MAX_FILE_BYTES` (16 MB), nested at most :data:`MAX_DEPTH` (16) levels and holding at
+most :data:`MAX_EVENTS` (20,000) events, all checked before the schema validator runs. An
+event id that already belongs to another patient of the ward (events grafted from another
+record), a possible duplicate patient (normalised MRN, or name + date of birth) and a
+merged record that would not be valid (:func:`bedside.integrity.check_written`: instants
+before 2000 or beyond the future tolerance, over-long text, snoozes beyond the cap, a
+header invalid with its updates) are refused. Every imported event's ``origin`` names
+this import. Events that would change the meaning of this ward's events (voids,
+amendments, acknowledgements, snoozes, history confirmations, header changes, restores)
+are never applied unattended: :class:`ImportHeld` (``import`` exits 3, nothing changed);
+the application shows them (local doses that would be voided in red) and applies them
+only with a nurse's initials.
+
 Importing the same file twice changes nothing (not even the file bytes: nothing is
 saved when there is nothing new). Imported tocilizumab doses are ordinary
 administrations in the record, so they count towards every limit; after a merge the
@@ -31,12 +45,16 @@ from __future__ import annotations
 
 import argparse
 import logging
+import os
+import stat
 import sys
 from dataclasses import dataclass, field
 from datetime import datetime, timedelta
 from itertools import pairwise
 from pathlib import Path
 from typing import Any
+
+from pydantic import ValidationError
 
 from bedside.doses import dose_budget, tocilizumab_doses
 from bedside.errors import (
@@ -47,26 +65,44 @@ from bedside.errors import (
     MigrationError,
     SchemaTooNewError,
 )
+from bedside.integrity import check_written, duplicate_of
+from bedside.jsonio import nesting_depth
 from bedside.record import (
     GENESIS_HASH,
+    INITIALS_RE,
+    AlertAck,
+    Correction,
     EventBase,
+    HistoryConfirmation,
+    Medication,
+    PatientUpdate,
     Record,
     current_patient,
     effective_events,
     event_to_json,
     new_record,
+    normalise_initials,
     seal,
     validate_envelope,
 )
 from bedside.storage import decode_envelope, patient_hash
-from bedside.timeutil import iso_utc
+from bedside.timeutil import format_local, iso_utc
 
 logger = logging.getLogger(__name__)
 
-MAX_FILE_BYTES = 64 * 1024 * 1024
+MAX_FILE_BYTES = 16 * 1024 * 1024
+"""Largest patient file imported (a 30-day record of a busy patient is well under 2 MB)."""
+MAX_DEPTH = 16
+"""Deepest JSON nesting imported (a patient file nests 6 levels at most)."""
+MAX_EVENTS = 20_000
+"""Most events in one imported file (30 days of 15-minute vitals are under 3,000)."""
 ORIGIN_MAX = 200
 IDENTITY_FIELDS = ("mrn", "name", "date_of_birth", "sex")
 _CHAIN_FIELDS = frozenset({"origin", "prev_hash", "hash"})
+
+
+HELD_STATUS = 3
+"""Exit status of ``import`` when a file was held for review (nothing changed)."""
 
 
 class TransferError(InputError):
@@ -119,16 +155,30 @@ class ImportReport:
 # --------------------------------------------------------------------------- reading
 
 
+def _bounded_validator(doc: dict[str, Any]) -> Record:
+    """Count the events before the schema validator walks them (bounded work)."""
+    events = doc.get("events")
+    if isinstance(events, list) and len(events) > MAX_EVENTS:
+        raise TransferError(f"more than {MAX_EVENTS} events")
+    return validate_envelope(doc)
+
+
 def parse_patient_bytes(data: bytes, source: str) -> Record:
     """Verify and parse the bytes of a patient file; raise TransferError when refused.
 
-    Checks, in order: size, strict JSON, ``schema_version``, the integrity checksum,
-    migrations to the current schema, then the record schema and hash chain.
+    Checks, in order: size and nesting depth (before any parser runs), strict JSON,
+    ``schema_version``, the integrity checksum, migrations to the current schema, the
+    number of events, then the record schema and hash chain.
     """
     if len(data) > MAX_FILE_BYTES:
         raise TransferError(f"{source}: refused — larger than {MAX_FILE_BYTES // 2**20} MB")
+    if nesting_depth(data, stop_above=MAX_DEPTH) > MAX_DEPTH:
+        raise TransferError(
+            f"{source}: refused — nested more than {MAX_DEPTH} levels deep; "
+            "not a Bedside patient file"
+        )
     try:
-        _, record = decode_envelope(data, source=source, validate=validate_envelope)
+        _, record = decode_envelope(data, source=source, validate=_bounded_validator)
     except SchemaTooNewError as exc:
         raise TransferError(f"refused — written by a newer Bedside: {exc}") from None
     except (CorruptDataError, MigrationError) as exc:
@@ -136,14 +186,52 @@ def parse_patient_bytes(data: bytes, source: str) -> Record:
     return record
 
 
-def read_patient_file(path: Path) -> Record:
-    """Read and verify a patient file (see :func:`parse_patient_bytes`)."""
-    path = Path(path)
+def read_untrusted_file(path: Path, *, limit: int = MAX_FILE_BYTES) -> bytes:
+    """Read at most ``limit`` bytes of a regular file, never blocking.
+
+    The file is opened non-blocking (a FIFO or device never hangs the caller, and the
+    writer lock is never held waiting) and checked with ``fstat`` before a byte is read:
+    only a regular file no larger than ``limit`` is read, and never more than ``limit``
+    bytes even if it grows meanwhile.
+
+    Raises:
+        TransferError: Not a regular file, too large or unreadable (nothing was read).
+    """
+    flags = os.O_RDONLY | getattr(os, "O_NONBLOCK", 0) | getattr(os, "O_BINARY", 0)
     try:
-        data = path.read_bytes()
+        before = os.stat(path)
+        if not stat.S_ISREG(before.st_mode):
+            raise TransferError(f"{path.name}: refused — not a regular file")
+        fd = os.open(path, flags)
     except OSError as exc:
         raise TransferError(f"{path.name}: cannot be read ({exc.strerror})") from None
-    return parse_patient_bytes(data, path.name)
+    try:
+        st = os.fstat(fd)
+        if not stat.S_ISREG(st.st_mode):
+            raise TransferError(f"{path.name}: refused — not a regular file")
+        if st.st_size > limit:
+            raise TransferError(f"{path.name}: refused — larger than {limit // 2**20} MB")
+        chunks: list[bytes] = []
+        total = 0
+        while True:
+            chunk = os.read(fd, min(1 << 20, limit + 1 - total))
+            if not chunk:
+                break
+            chunks.append(chunk)
+            total += len(chunk)
+            if total > limit:
+                raise TransferError(f"{path.name}: refused — larger than {limit // 2**20} MB")
+    except OSError as exc:
+        raise TransferError(f"{path.name}: cannot be read ({exc.strerror})") from None
+    finally:
+        os.close(fd)
+    return b"".join(chunks)
+
+
+def read_patient_file(path: Path) -> Record:
+    """Read and verify a patient file (:func:`read_untrusted_file`, :func:`parse_patient_bytes`)."""
+    path = Path(path)
+    return parse_patient_bytes(read_untrusted_file(path), path.name)
 
 
 # --------------------------------------------------------------------------- merging
@@ -161,9 +249,11 @@ def _origin_label(incoming: Record, source: str, label: str | None) -> str:
 
 
 def _marked(event: EventBase, origin: str) -> EventBase:
-    if event.origin:
-        return event
-    return event.model_copy(update={"origin": origin})
+    """The event with this import as its origin (an earlier origin is kept after it)."""
+    text = f"{origin}; earlier: {event.origin}" if event.origin else origin
+    if len(text) > ORIGIN_MAX:
+        text = text[: ORIGIN_MAX - 1] + "…"
+    return event.model_copy(update={"origin": text})
 
 
 def _append_all(record: Record, events: list[EventBase], now: datetime) -> Record:
@@ -211,24 +301,95 @@ def _dose_warnings(ward: Any, record: Record, now: datetime) -> list[str]:
     return out
 
 
-def merge_into_ward(
+MEANING_CHANGING = ("correction", "alert", "history_confirmation", "patient_update", "restored")
+"""Event kinds that change what other (local) events mean; never merged unattended."""
+
+
+class ImportHeld(TransferError):
+    """The file holds changes to the meaning of local events: held for a nurse's review."""
+
+    def __init__(self, message: str, plan: ImportPlan) -> None:
+        super().__init__(message)
+        self.plan = plan
+
+
+@dataclass
+class ImportPlan:
+    """What an import would do, computed without writing anything.
+
+    ``held`` describes each event that would change the meaning of this ward's events
+    (voids, amendments, acknowledgements, snoozes, history confirmations, header changes);
+    ``voided_doses`` the local tocilizumab doses that would stop counting. Such an import
+    is applied only with a nurse's initials (:func:`merge_into_ward` ``confirmed_by``).
+    """
+
+    report: ImportReport
+    record: Record | None
+    new_events: list[EventBase] = field(default_factory=list)
+    held: list[str] = field(default_factory=list)
+    voided_doses: list[str] = field(default_factory=list)
+
+    @property
+    def needs_confirmation(self) -> bool:
+        """Whether a nurse must review and confirm before anything is written."""
+        return bool(self.held)
+
+
+def _changes_meaning(event: EventBase) -> bool:
+    kind = str(getattr(event, "kind", ""))
+    if kind == "alert":
+        return getattr(event, "action", None) != "raised"
+    return kind in MEANING_CHANGING
+
+
+def _describe_held(event: EventBase, by_id: dict[str, EventBase]) -> tuple[str, str | None]:
+    """(a line for the reviewer, a line when a tocilizumab dose stops counting or changes)."""
+    kind = str(getattr(event, "kind", "event"))
+    when = format_local(event.effective_at)
+    dose_line = None
+    if isinstance(event, Correction):
+        target = by_id.get(event.target_id)
+        what = str(getattr(target, "kind", "an unknown event")) if target else "an unknown event"
+        text = f"{event.action} of {what} ({event.reason!r}) by {event.recorded_by}"
+        if event.amended:
+            text += ": " + ", ".join(f"{k} → {v}" for k, v in sorted(event.amended.items()))
+        if isinstance(target, Medication) and target.drug == "tocilizumab":
+            verb = "VOIDED" if event.action == "void" else "AMENDED"
+            dose_line = (
+                f"tocilizumab {target.dose:g} {target.unit} given "
+                f"{format_local(target.effective_at)} by {target.given_by} would be {verb}"
+            )
+    elif isinstance(event, AlertAck):
+        until = f" until {format_local(event.snooze_until)}" if event.snooze_until else ""
+        text = f"alert {event.action}{until} by {event.recorded_by}"
+    elif isinstance(event, PatientUpdate):
+        changes = ", ".join(f"{k} → {v}" for k, v in sorted(event.changes.items()))
+        text = f"header change: {changes} by {event.recorded_by}"
+    elif isinstance(event, HistoryConfirmation):
+        state = "complete" if event.complete else "incomplete"
+        text = f"dose history confirmed {state} by {event.recorded_by}"
+    else:
+        text = f"{kind} by {event.recorded_by}"
+    return f"{when}: {text}", dose_line
+
+
+def _grafted(ward: Any, pid: str, incoming: Record) -> int:
+    """How many of the file's events already belong to another patient of this ward."""
+    ids = {e.id for e in incoming.events}
+    return sum(
+        1 for other, rec in ward.records.items() if other != pid for e in rec.events if e.id in ids
+    )
+
+
+def plan_import(
     ward: Any, incoming: Record, *, source: str, label: str | None = None
-) -> ImportReport:
-    """Add or merge a verified record into a writable ward (see the module docstring).
-
-    Args:
-        ward: A :class:`bedside.service.Ward` holding the writer lock.
-        incoming: The verified record from the file.
-        source: The file name (for messages and the origin).
-        label: Optional description of where the file came from (e.g. "Ward 7B").
-
-    Returns:
-        The report.
+) -> ImportPlan:
+    """Check a verified record against the ward and work out the merge; writes nothing.
 
     Raises:
-        TransferError: Refused (identity mismatch, MRN used by another patient, local
-            file of this patient unreadable); nothing was changed.
-        StorageError: The save failed; nothing was changed.
+        TransferError: Refused (identity mismatch, a possible duplicate of another
+            patient, events belonging to another patient, the ward's file of this patient
+            unreadable, or the merged record would not be valid).
     """
     pid = incoming.patient.patient_id
     origin = _origin_label(incoming, source, label)
@@ -239,66 +400,153 @@ def merge_into_ward(
             f"{pid}: refused — this ward's file of the patient failed to load (quarantined); "
             "restore it from a backup first"
         )
-    incoming_mrn = current_patient(incoming).mrn
-    for other_pid, rec in ward.records.items():
-        if other_pid != pid and current_patient(rec).mrn == incoming_mrn:
-            raise TransferError(
-                f"{pid}: refused — MRN {incoming_mrn} belongs to patient {other_pid} in this "
-                "ward; the same person cannot have two records"
-            )
-    tolerance = timedelta(minutes=5)
-    future = sum(1 for e in incoming.events if e.effective_at > now + tolerance)
-    if future:
-        report.warnings.append(
-            f"{future} event(s) lie in the future by this workstation's clock: check both clocks"
+    try:
+        header = current_patient(incoming)
+    except ValidationError as exc:
+        bad = sorted({".".join(str(p) for p in e.get("loc", ())) for e in exc.errors()})
+        raise TransferError(
+            f"{pid}: refused — the patient header in the file is not valid with its own updates "
+            f"applied ({', '.join(bad)}); nothing was changed"
+        ) from None
+    dup = duplicate_of(
+        ward.records,
+        patient_id=pid,
+        mrn=header.mrn,
+        name=header.name,
+        date_of_birth=header.date_of_birth,
+    )
+    if dup is not None:
+        raise TransferError(
+            f"{pid}: refused — patient {dup[0]} in this ward has {dup[1]}; the same person "
+            "cannot have two records. Nothing was changed"
+        )
+    grafted = _grafted(ward, pid, incoming)
+    if grafted:
+        raise TransferError(
+            f"{pid}: refused — {grafted} event(s) in the file belong to another patient of this "
+            "ward; nothing was changed"
         )
 
     if pid not in ward.records:
-        record = _append_all(
-            new_record(incoming.patient, [], now),
-            [_marked(e, origin) for e in incoming.events],
-            now,
-        )
+        new_events: list[EventBase] = [_marked(e, origin) for e in incoming.events]
+        created = _append_all(new_record(incoming.patient, [], now), new_events, now)
         report.created = True
-        report.added = len(incoming.events)
-        report.warnings.extend(_dose_warnings(ward, record, now))
-        ward.store_record(pid, record, creating=True)
-        logger.info("import: new patient %s, %d event(s)", patient_hash(pid), report.added)
-        return report
-
-    local = ward.records[pid]
-    mismatch = _identity_mismatch(local, incoming)
-    if mismatch:
-        raise TransferError(
-            f"{pid}: refused — same patient id but different {', '.join(mismatch)}: "
-            "this may be another person; nothing was changed"
-        )
-    differs = _header_differences(local, incoming)
-    if differs:
-        report.warnings.append(
-            f"header field(s) {', '.join(differs)} differ from this ward's; this ward's kept "
-            "(later changes travel as patient updates)"
-        )
-    by_id = {e.id: e for e in local.events}
-    new_events: list[EventBase] = []
-    for event in incoming.events:
-        mine = by_id.get(event.id)
-        if mine is None:
-            new_events.append(_marked(event, origin))
-            continue
-        a, b = event_content(mine), event_content(event)
-        if a == b:
-            report.already_present += 1
-        else:
-            fields = tuple(sorted(k for k in set(a) | set(b) if a.get(k) != b.get(k)))
-            report.conflicts.append(Conflict(event.id, str(getattr(event, "kind", "?")), fields))
-    if new_events:
-        record = _append_all(local, new_events, now)
         report.added = len(new_events)
-        report.warnings.extend(_dose_warnings(ward, record, now))
-        ward.store_record(pid, record)
+        plan = ImportPlan(report, created, new_events)
+    else:
+        local = ward.records[pid]
+        mismatch = _identity_mismatch(local, incoming)
+        if mismatch:
+            raise TransferError(
+                f"{pid}: refused — same patient id but different {', '.join(mismatch)}: "
+                "this may be another person; nothing was changed"
+            )
+        differs = _header_differences(local, incoming)
+        if differs:
+            report.warnings.append(
+                f"header field(s) {', '.join(differs)} differ from this ward's; this ward's "
+                "kept (later changes travel as patient updates)"
+            )
+        by_id: dict[str, EventBase] = {e.id: e for e in local.events}
+        new_events = []
+        for event in incoming.events:
+            mine = by_id.get(event.id)
+            if mine is None:
+                new_events.append(_marked(event, origin))
+                continue
+            a, b = event_content(mine), event_content(event)
+            if a == b:
+                report.already_present += 1
+            else:
+                fields = tuple(sorted(k for k in set(a) | set(b) if a.get(k) != b.get(k)))
+                report.conflicts.append(
+                    Conflict(event.id, str(getattr(event, "kind", "?")), fields)
+                )
+        merged = _append_all(local, new_events, now) if new_events else None
+        plan = ImportPlan(report, merged, new_events)
+        known = {**by_id, **{e.id: e for e in incoming.events}}
+        for added in new_events:
+            if _changes_meaning(added):
+                line, dose = _describe_held(added, known)
+                plan.held.append(line)
+                if dose:
+                    plan.voided_doses.append(dose)
+        report.added = len(new_events)
+    if plan.record is not None:
+        try:
+            check_written(
+                plan.record,
+                plan.new_events,
+                ward.protocol_for(plan.record),
+                now,
+                new_header=report.created,
+                full=True,
+            )
+        except InputError as exc:
+            raise TransferError(f"{pid}: refused — {exc}; nothing was changed") from None
+        report.warnings.extend(_dose_warnings(ward, plan.record, now))
+    return plan
+
+
+def merge_into_ward(
+    ward: Any,
+    incoming: Record,
+    *,
+    source: str,
+    label: str | None = None,
+    confirmed_by: str | None = None,
+) -> ImportReport:
+    """Add or merge a verified record into a writable ward (see the module docstring).
+
+    Args:
+        ward: A :class:`bedside.service.Ward` holding the writer lock.
+        incoming: The verified record from the file.
+        source: The file name (for messages and the origin).
+        label: Optional description of where the file came from (e.g. "Ward 7B").
+        confirmed_by: Initials of the nurse who reviewed the changes the file makes to
+            the meaning of this ward's events (:class:`ImportPlan`); without them such a
+            file is held (:class:`ImportHeld`) and nothing is written.
+
+    Returns:
+        The report.
+
+    Raises:
+        ImportHeld: Changes to local events' meaning need a nurse's confirmation.
+        TransferError: Refused (see :func:`plan_import`); nothing was changed.
+        StorageError: The save failed; nothing was changed.
+    """
+    plan = plan_import(ward, incoming, source=source, label=label)
+    report = plan.report
+    pid = report.patient_id
+    if plan.needs_confirmation:
+        if confirmed_by is None:
+            raise ImportHeld(
+                f"{pid}: HELD for review — the file would change what {len(plan.held)} of this "
+                "ward's entries mean (voids, amendments, acknowledgements, snoozes, history "
+                "confirmations or header changes). Nothing was changed; import it from the "
+                "application (File > Import) so a nurse can review and confirm.",
+                plan,
+            )
+        nurse = normalise_initials(confirmed_by)
+        if not isinstance(nurse, str) or INITIALS_RE.fullmatch(nurse) is None:
+            raise InputError("confirmed_by: type your initials (2-6 capital letters)")
+        origin = _origin_label(incoming, source, f"{label or source}, confirmed by {nurse}")
+        local = ward.records[pid]
+        events = [e.model_copy(update={"origin": origin}) for e in plan.new_events]
+        plan.record = _append_all(local, events, ward.clock.now())
+        report.origin = origin
+    if plan.record is None:
+        logger.info(
+            "import: %s unchanged, %d present, %d conflict(s)",
+            patient_hash(pid),
+            report.already_present,
+            len(report.conflicts),
+        )
+        return report
+    ward.store_record(pid, plan.record, creating=report.created)
     logger.info(
-        "import: merged %s, %d added, %d present, %d conflict(s)",
+        "import: %s %s, %d added, %d present, %d conflict(s)",
+        "new patient" if report.created else "merged",
         patient_hash(pid),
         report.added,
         report.already_present,
@@ -348,15 +596,21 @@ def main(argv: list[str]) -> int:
         for path in ns.files:
             try:
                 report = import_file(ward, path, label=ns.origin)
+            except ImportHeld as exc:
+                sys.stderr.write(f"{exc}\n")
+                sys.stderr.writelines(f"  would change: {line}\n" for line in exc.plan.held)
+                sys.stderr.writelines(f"  LOCAL DOSE: {line}\n" for line in exc.plan.voided_doses)
+                status = max(status, HELD_STATUS)
+                continue
             except BedsideError as exc:
                 text = str(exc)
                 prefix = "" if text.startswith(path.name) else f"{path.name}: "
                 sys.stderr.write(f"{prefix}{text}\n")
-                status = 1
+                status = max(status, 1)
                 continue
             sys.stdout.write("\n".join(report.lines()) + "\n")
             if report.conflicts:
-                status = 1
+                status = max(status, 1)
     finally:
         ward.close()
     return status

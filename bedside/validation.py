@@ -21,7 +21,8 @@ from pydantic import BaseModel, ValidationError
 
 import bedside.rules as rules_module
 from bedside import escalations
-from bedside.errors import BedsideError, InputError, ProtocolError
+from bedside.errors import BedsideError, CorruptDataError, InputError, ProtocolError
+from bedside.jsonio import strict_loads
 from bedside.protocol import (
     RESOURCES,
     Protocol,
@@ -175,17 +176,15 @@ def _case_label(path: Path, case_id: object) -> str:
 def load_case_file(path: Path, checks: dict[str, Check]) -> tuple[dict[str, Any], list[dict]]:
     """Parse and structurally check one case file; raise MalformedCaseFile."""
     try:
-        text = path.read_text(encoding="utf-8")
+        raw = path.read_bytes()
     except OSError as exc:
         raise MalformedCaseFile(f"{path}: cannot read ({exc.strerror})") from None
     try:
-        data = json.loads(text, parse_constant=_no_constants)
-    except json.JSONDecodeError as exc:
-        raise MalformedCaseFile(
-            f"{path.name}: not valid JSON ({exc.msg}, line {exc.lineno})"
-        ) from None
-    except ValueError as exc:
-        raise MalformedCaseFile(f"{path.name}: {exc}") from None
+        # The one strict reader shared with patient files and the protocol: duplicate
+        # keys (an "expect" written twice), NaN/Infinity, BOM and bad UTF-8 are refused.
+        data: Any = strict_loads(raw, source=path.name)
+    except CorruptDataError as exc:
+        raise MalformedCaseFile(str(exc)) from None
     if not isinstance(data, dict):
         raise MalformedCaseFile(f"{path.name}: top level must be an object")
     unknown = set(data) - {"format", "protocol", "cases", "description"}
@@ -237,10 +236,6 @@ def load_case_file(path: Path, checks: dict[str, Check]) -> tuple[dict[str, Any]
                     f"{case['check']!r} does not produce"
                 )
     return data, cases
-
-
-def _no_constants(name: str) -> float:
-    raise ValueError(f"non-finite number {name} is not valid here")
 
 
 def run_case(

@@ -2,7 +2,9 @@
 
 For each patient file: strict parse, integrity checksum, schema, every event's
 fields, the hash chain (edits, removals, reordering), unique event ids, that the file
-name matches the patient id inside, and that each of its backups verifies too. Prints
+name matches the patient id inside, that each of its backups verifies too, and that
+every event each backup holds is still in the file unchanged (a removal or edit whose
+chain and checksum were recomputed is found this way). Prints
 one line per file; exits 0 when all are sound, 1 when any is not. Never writes,
 renames, locks or quarantines anything.
 """
@@ -15,7 +17,7 @@ from pathlib import Path
 from typing import Any
 
 from bedside.clock import SystemClock
-from bedside.record import Record, validate_envelope
+from bedside.record import EventBase, Record, event_to_json, validate_envelope
 from bedside.storage import DataDir
 
 logger = logging.getLogger(__name__)
@@ -31,6 +33,40 @@ def _record_of(store: DataDir, path: Path) -> tuple[bool, str, Record | None]:
 
     ok, message = store.verify_file(path, validate=validate)
     return ok, message, (captured[0] if captured else None)
+
+
+def _content(event: EventBase) -> dict[str, Any]:
+    return {k: v for k, v in event_to_json(event).items() if k not in {"prev_hash", "hash"}}
+
+
+def _lost_since(older: Record, current: Record, backup_name: str) -> list[str]:
+    """Events an older backup holds that the current file lost or changed.
+
+    The record is append-only: every event of a backup must still be in the file, with
+    the same content. A file whose chain and checksum were recomputed after an event was
+    removed or edited verifies on its own; its backups give it away.
+    """
+    now = {e.id: e for e in current.events}
+    vanished: list[str] = []
+    changed: list[str] = []
+    for i, event in enumerate(older.events, start=1):
+        mine = now.get(event.id)
+        kind = str(getattr(event, "kind", "event"))
+        if mine is None:
+            vanished.append(f"#{i} {kind}")
+        elif _content(mine) != _content(event):
+            changed.append(f"#{i} {kind}")
+    out: list[str] = []
+    if vanished:
+        out.append(
+            f"{len(vanished)} event(s) in backup {backup_name} VANISHED from the file "
+            f"({', '.join(vanished[:5])})"
+        )
+    if changed:
+        out.append(
+            f"{len(changed)} event(s) CHANGED since backup {backup_name} ({', '.join(changed[:5])})"
+        )
+    return out
 
 
 def verify_dir(root: Path) -> tuple[bool, list[str]]:
@@ -53,9 +89,13 @@ def verify_dir(root: Path) -> tuple[bool, list[str]]:
             problems.append(f"file name does not match patient id {record.patient.patient_id!r}")
         backup_dir = store.backups_dir / path.stem
         backups = sorted(backup_dir.glob("*.json")) if backup_dir.is_dir() else []
-        bad_backups = [
-            b.name for b in backups if not store.verify_file(b, validate=validate_envelope)[0]
-        ]
+        bad_backups: list[str] = []
+        for backup in backups:
+            ok_b, _msg, older = _record_of(store, backup)
+            if not ok_b or older is None:
+                bad_backups.append(backup.name)
+            elif record is not None:
+                problems.extend(_lost_since(older, record, backup.name))
         if bad_backups:
             problems.append(
                 f"{len(bad_backups)} backup(s) fail verification: {', '.join(bad_backups[:3])}"

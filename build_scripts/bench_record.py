@@ -37,7 +37,7 @@ def _thirty_day_record(ward: Ward, clock: FakeClock, pid: str, n_events: int) ->
         recorded_by="AB",
         patient_id=pid,
         mrn=f"BENCH-{pid}",
-        name="Bench Patient",
+        name=f"Bench Patient {pid}",
         date_of_birth="1960-01-01",
         sex="female",
         weight_kg=70.0,

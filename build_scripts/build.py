@@ -61,11 +61,12 @@ CHECK_TIMEOUT_S = 120.0
 
 # --------------------------------------------------------------------------- what to leave out
 
-USED_QT_MODULES: tuple[str, ...] = ("QtCore", "QtGui", "QtWidgets", "QtNetwork")
-"""PySide6 modules Bedside imports (QtNetwork: QLocalServer/QLocalSocket, single instance)."""
+USED_QT_MODULES: tuple[str, ...] = ("QtCore", "QtGui", "QtWidgets", "QtNetwork", "QtPrintSupport")
+"""PySide6 modules Bedside imports (QtNetwork: QLocalServer/QLocalSocket, single instance;
+QtPrintSupport: the print dialog of the handover)."""
 
-OPTIONAL_QT_MODULES: tuple[str, ...] = ("QtMultimedia",)
-"""Imported when present (the alarm sound); PySide6-Essentials does not ship it."""
+OPTIONAL_QT_MODULES: tuple[str, ...] = ()
+"""Imported when present (none: the alarm plays through the platform's own player)."""
 
 PYTHON_EXCLUDES: dict[str, tuple[str, ...]] = {
     # pydantic's hook collects every pydantic submodule: pydantic.mypy drags in mypy,
@@ -213,15 +214,17 @@ REQUIRED_FILES_LINUX: tuple[str, ...] = (
     "_internal/PySide6/Qt/plugins/iconengines/libqsvgicon.so",
     "_internal/PySide6/Qt/plugins/imageformats/libqsvg.so",
     "_internal/PySide6/Qt/plugins/platforminputcontexts/libcomposeplatforminputcontextplugin.so",
+    "_internal/PySide6/Qt/plugins/printsupport/libcupsprintersupport.so",
     "_internal/resources/protocols/default.json",
     "_internal/resources/styles/app.qss",
-    "_internal/resources/sounds/alarm.wav",
+    "_internal/resources/sounds/due.wav",
+    "_internal/resources/sounds/critical.wav",
 )
 """Files the Linux bundle must contain after pruning (beyond every ``resources/`` file)."""
 
 STDERR_WHITELIST: tuple[str, ...] = (
-    # PySide6-Essentials has no QtMultimedia: the alarm falls back to the system beep and the
-    # window says so (ui/alarm.py).
+    # A workstation without a sound device (the frozen checks' environment may have none):
+    # the alarm falls back to the system beep and the window says so (ui/alarm.py).
     r"^WARNING ui\.alarm: no sound device for alarms \(.*\); using the system beep$",
     # The offscreen platform cannot do these; harmless (same list as pytest's qt_log_ignore).
     r"^WARNING qt: This plugin does not support "
@@ -672,7 +675,37 @@ def frozen_checks(exe: Path | None = None) -> list[CheckResult]:
                 counts = parse_validate(out)
                 res.detail = f"{counts[0]} passed, {counts[1]} failed" if counts else res.detail
             results.append(res)
+        results.append(alarm_check(env, exe))
     return results
+
+
+def alarm_check(env: dict[str, str], exe: Path | None = None) -> CheckResult:
+    """``--alarm-test`` in the bundle: played (0), or no device (3) saying why.
+
+    With ``BEDSIDE_REQUIRE_SOUND=1`` (``.ci/run``, which starts a PulseAudio null sink)
+    only "played" passes: the bundle's player must reach the real output.
+    """
+    t0 = time.monotonic()
+    try:
+        proc = subprocess.run(
+            [str(exe or executable()), "--alarm-test"],
+            env=env,
+            capture_output=True,
+            text=True,
+            timeout=CHECK_TIMEOUT_S,
+            check=False,
+        )
+    except (OSError, subprocess.TimeoutExpired) as exc:
+        return CheckResult("alarm test", False, f"could not run: {exc}", time.monotonic() - t0)
+    took = time.monotonic() - t0
+    last = (proc.stdout.strip().splitlines() or [""])[-1]
+    required = env.get("BEDSIDE_REQUIRE_SOUND", "") == "1"
+    played = proc.returncode == 0 and last.startswith("Alarm sound played")
+    silent = proc.returncode == 3 and last.startswith("No alarm sound:")
+    bad = unexpected_stderr(proc.stderr)
+    ok = not bad and (played or (silent and not required))
+    detail = last if not bad else "unexpected stderr: " + " | ".join(bad[:5])
+    return CheckResult("alarm test", ok, f"exit {proc.returncode}: {detail}", took)
 
 
 def missing_files(bundle: Path = BUNDLE) -> list[str]:

@@ -1,6 +1,15 @@
 """Render every screen of the demo ward offscreen to PNG, to look at them as a nurse would.
 
     python build_scripts/screenshots.py --data-dir DIR --out DIR [--scale 1.5]
+    python build_scripts/screenshots.py --data-dir DIR --out DIR --screen 1920x1080 --scale 2
+    python build_scripts/screenshots.py --data-dir DIR --out DIR --ward-sizes
+
+``--screen WxH`` renders on a simulated screen of that many physical pixels (the window
+takes the whole available screen, as maximised, and dialogs size themselves for it);
+``--ward-sizes`` renders every screen at 1366×768 (100 %) and 1920×1080 at 150 % and
+200 % (logical 1366×768, 1280×720, 960×540), each in its own sub-directory of ``--out``.
+Window geometry is remembered in a temporary config directory, never the user's.
+    python build_scripts/screenshots.py --data-dir DIR --out DIR --theme night
 
 If DIR holds no patients the demo ward is written into it first. The ward in DIR is
 opened read-write (the screenshots themselves change nothing); the states that need a
@@ -16,8 +25,10 @@ an overdue item.
 from __future__ import annotations
 
 import argparse
+import json
 import os
 import shutil
+import subprocess
 import sys
 import tempfile
 from datetime import timedelta
@@ -36,7 +47,26 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--scale", type=float, default=1.0, help="QT_SCALE_FACTOR (e.g. 1.5)")
     parser.add_argument("--width", type=int, default=1600)
     parser.add_argument("--height", type=int, default=1000)
+    parser.add_argument("--screen", help="simulated screen in physical pixels, e.g. 1366x768")
+    parser.add_argument(
+        "--ward-sizes", action="store_true", help="1366x768 @1, 1920x1080 @1.5 and @2"
+    )
+    parser.add_argument(
+        "--theme", choices=("day", "night"), default="day", help="View > Night colours"
+    )
     ns = parser.parse_args(argv)
+    if ns.ward_sizes:
+        return _ward_sizes(ns)
+    config_home = Path(tempfile.mkdtemp(prefix="bedside-shots-config-"))
+    os.environ["XDG_CONFIG_HOME"] = str(config_home)  # never the user's window settings
+    if ns.screen:
+        width, height = (int(v) for v in ns.screen.lower().split("x"))
+        screen = {"name": "ward", "x": 0, "y": 0, "width": width, "height": height}
+        screen.update({"logicalDpi": 96, "logicalBaseDpi": 96, "dpr": 1})
+        conf = config_home / "offscreen.json"
+        conf.write_text(json.dumps({"screens": [screen]}))
+        if os.environ.get("QT_QPA_PLATFORM", "offscreen").startswith("offscreen"):
+            os.environ["QT_QPA_PLATFORM"] = f"offscreen:configfile={conf}"
     os.environ.setdefault("QT_QPA_PLATFORM", "offscreen")
     if ns.scale != 1.0:
         os.environ["QT_SCALE_FACTOR"] = f"{ns.scale:g}"
@@ -50,12 +80,26 @@ def main(argv: list[str] | None = None) -> int:
     from ui.app import build_session, create_application
 
     app = create_application("bedside-screenshots")
+    from ui import theme
+
+    theme.apply(ns.theme, app)
     ns.out.mkdir(parents=True, exist_ok=True)
     clock = SystemClock()
     if not DataDir(ns.data_dir, clock=clock).patient_ids():
         write_demo_ward(ns.data_dir, clock)
     written: list[str] = []
-    suffix = "" if ns.scale == 1.0 else f"@{ns.scale:g}x"
+    suffix = ("" if ns.scale == 1.0 else f"@{ns.scale:g}x") + (
+        "-night" if ns.theme == "night" else ""
+    )
+
+    def place(window: QWidget) -> None:
+        if ns.screen:
+            from ui.screens import available_geometry
+
+            avail = available_geometry(window)
+            window.setGeometry(avail)  # as a maximised window
+        else:
+            window.resize(ns.width, ns.height)
 
     def save(widget: QWidget, name: str) -> None:
         app.processEvents()
@@ -64,7 +108,7 @@ def main(argv: list[str] | None = None) -> int:
         written.append(path.name)
 
     def show_dialog(dlg: QWidget, name: str, size: tuple[int, int] | None = None) -> None:
-        if size:
+        if size and not ns.screen:
             dlg.resize(*size)
         dlg.show()
         app.processEvents()
@@ -74,7 +118,7 @@ def main(argv: list[str] | None = None) -> int:
     # ------------------------------------------------------------------ the demo ward
     session = build_session(ns.data_dir, clock, show_error_dialogs=False, listen=False)
     window = session.window
-    window.resize(ns.width, ns.height)
+    place(window)
     window.initials_edit.setText("RN")
     window.show()
     session.ticker.tick()
@@ -161,7 +205,7 @@ def main(argv: list[str] | None = None) -> int:
                     c2.give_tocilizumab(target, given_by="RN", checked_by="JT", override=override)
             except Exception as exc:  # noqa: BLE001 - screenshots are best effort
                 print(f"note: could not prepare the hard-limit state: {exc}")
-            s2.window.resize(ns.width, ns.height)
+            place(s2.window)
             s2.window.show()
             s2.ticker.tick()
             s2.window.open_patient(target, "crs")
@@ -181,7 +225,7 @@ def main(argv: list[str] | None = None) -> int:
             listen=False,
             monotonic=lambda: later.now().timestamp(),
         )
-        s3.window.resize(ns.width, ns.height)
+        place(s3.window)
         s3.window.show()
         s3.ticker.tick()
         save(s3.window, "03-ward-board-three-days-later")
@@ -195,7 +239,7 @@ def main(argv: list[str] | None = None) -> int:
         # Empty ward.
         empty = scratch / "empty"
         s4 = build_session(empty, clock, show_error_dialogs=False, listen=False)
-        s4.window.resize(ns.width, ns.height)
+        place(s4.window)
         s4.window.show()
         s4.ticker.tick()
         save(s4.window, "00-empty-ward")
@@ -207,6 +251,22 @@ def main(argv: list[str] | None = None) -> int:
     for name in written:
         print(f"  {name}")
     return 0
+
+
+WARD_SIZES = (("1366x768", 1.0), ("1920x1080", 1.5), ("1920x1080", 2.0))
+"""The ward PC and a laptop at 150 % and 200 % (logical 1366×768, 1280×720, 960×540)."""
+
+
+def _ward_sizes(ns: argparse.Namespace) -> int:
+    """Run this script once per ward size (a scale factor needs a fresh process)."""
+    code = 0
+    for screen, scale in WARD_SIZES:
+        out = ns.out / f"{screen}@{scale:g}x"
+        args = [sys.executable, __file__, "--data-dir", str(ns.data_dir), "--out", str(out)]
+        args += ["--screen", screen, "--scale", f"{scale:g}"]
+        env = {k: v for k, v in os.environ.items() if k != "QT_SCALE_FACTOR"}
+        code = code or subprocess.run(args, env=env, check=False).returncode
+    return code
 
 
 if __name__ == "__main__":

@@ -6,6 +6,7 @@
   and ``BEDSIDE_DATA_DIR`` at the test's ``tmp_path``, so platformdirs (and therefore
   ``bedside.paths``) resolve inside it.
 * Tests under ``tests/ui`` are marked ``gui``.
+* ``BEDSIDE_SOUND=off``: alarms beep (and emit their signal) instead of playing.
 """
 
 from __future__ import annotations
@@ -19,6 +20,8 @@ import pytest
 
 if "--onscreen" not in sys.argv:
     os.environ.setdefault("QT_QPA_PLATFORM", "offscreen")
+# No test plays through the loudspeaker unless it asks to (tests/ui/test_alarm_sound.py).
+os.environ["BEDSIDE_SOUND"] = "off"
 
 
 def pytest_addoption(parser: pytest.Parser) -> None:

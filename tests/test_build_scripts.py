@@ -342,7 +342,7 @@ def test_active_rules_and_excludes(build: ModuleType) -> None:
     assert build.active_prune_rules({"prune"}) == []
     assert "tls" not in [r.key for r in build.active_prune_rules({"tls"})]
     unused = build.unused_pyside6_modules(["QtCore", "QtGui", "QtQml", "QtNetwork", "QtMultimedia"])
-    assert unused == ["PySide6.QtQml"]
+    assert unused == ["PySide6.QtMultimedia", "PySide6.QtQml"]
     assert "PySide6.QtQml" in build.python_excludes(set(), unused)
     assert "PySide6.QtQml" not in build.python_excludes({"pyside6-unused"}, unused)
     assert "numpy" not in build.python_excludes({"numpy"})

@@ -9,7 +9,9 @@ builds the window over a :class:`~bedside.clock.SystemClock`.
 Options: ``--data-dir DIR``, ``--demo`` (a temporary demo ward, bannered DEMO DATA),
 ``--smoke-test`` (build the window, render every screen, round-trip a save, exit 0),
 ``--quit-after-show`` (exit once the window has painted; start-up measurement),
-``--no-error-dialog`` (errors go to stderr only) and ``--version``.
+``--no-error-dialog`` (errors go to stderr only), ``--alarm-test`` (play the critical
+alarm once through the real output; exit 0, or 3 printing why there is no sound) and
+``--version``.
 """
 
 from __future__ import annotations
@@ -62,6 +64,11 @@ def parse_args(argv: list[str]) -> argparse.Namespace:
     parser.add_argument(
         "--no-error-dialog", action="store_true", help="report errors on stderr only, no dialogs"
     )
+    parser.add_argument(
+        "--alarm-test",
+        action="store_true",
+        help="play the critical alarm once and exit (status 3 and why, when there is no sound)",
+    )
     parser.add_argument("--version", action="store_true", help="print the version and exit")
     return parser.parse_args(argv)
 
@@ -79,15 +86,59 @@ def configure_logging(log_dir: Path | None) -> None:
     root.addHandler(stderr)
     if log_dir is not None:
         try:
-            log_dir.mkdir(parents=True, exist_ok=True)
-            handler = logging.handlers.RotatingFileHandler(
+            _private_log_dir(log_dir)
+            handler = _PrivateRotatingFileHandler(
                 log_dir / "bedside.log", maxBytes=2_000_000, backupCount=5, encoding="utf-8"
             )
             handler.setFormatter(fmt)
+            handler.addFilter(NoFieldValues())
             root.addHandler(handler)
         except OSError as exc:
             logger.warning("cannot write the log file (%s); logging to stderr only", exc.strerror)
     root._bedside_configured = True  # type: ignore[attr-defined]
+
+
+def _private_log_dir(path: Path) -> None:
+    """Create the log folder 0700 (only a folder created here, or the log folder itself)."""
+    path.parent.mkdir(parents=True, exist_ok=True)
+    path.mkdir(mode=0o700, exist_ok=True)
+    if os.name == "posix" and not path.is_symlink():
+        os.chmod(path, 0o700)  # Bedside's own log folder
+        for log in path.glob("bedside.log*"):
+            if log.is_file() and not log.is_symlink():
+                os.chmod(log, 0o600)
+
+
+class _PrivateRotatingFileHandler(logging.handlers.RotatingFileHandler):
+    """A rotating log whose files are created 0600 whatever the umask."""
+
+    def _open(self) -> Any:
+        fd = os.open(self.baseFilename, os.O_WRONLY | os.O_CREAT | os.O_APPEND, 0o600)
+        if os.name == "posix":
+            os.fchmod(fd, 0o600)
+        return os.fdopen(fd, self.mode, encoding=self.encoding, errors=self.errors)
+
+
+class NoFieldValues(logging.Filter):
+    """Keep tracebacks in the log file without the exception's message.
+
+    Exception messages can quote field values (a pydantic error repeats its input); the
+    file keeps the frames (code locations) and the exception type only.
+    """
+
+    def filter(self, record: logging.LogRecord) -> bool:
+        """Replace ``exc_info`` by its frames and type (never its message)."""
+        if record.exc_info and record.exc_info[1] is not None:
+            import traceback
+
+            etype, _value, tb = record.exc_info
+            frames = "".join(traceback.format_tb(tb))
+            name = etype.__name__ if etype is not None else "Exception"
+            record.exc_info = None
+            record.exc_text = (
+                f"Traceback (most recent call last):\n{frames}{name} (message omitted)"
+            )
+        return True
 
 
 @dataclass
@@ -155,7 +206,6 @@ def build_session(
     monotonic: Callable[[], float] | None = None,
 ) -> Session:
     """Open the ward in ``root`` and build the window (raises LockedError if held)."""
-    from bedside.service import open_ward
     from ui.alarm import Alarm
     from ui.controller import WardController
     from ui.crash import CrashHandler, redactor_for
@@ -163,7 +213,7 @@ def build_session(
     from ui.single_instance import InstanceServer
     from ui.ticker import Ticker
 
-    ward = open_ward(root, clock)
+    ward = open_ward_or_read_only(root, clock)
     try:
         controller = WardController(ward, clock, demo=demo, monotonic=monotonic)
         kwargs = {} if timer_factory is None else {"timer_factory": timer_factory}
@@ -194,6 +244,31 @@ def build_session(
             server.raise_requested.connect(lambda: _bring_to_front(window))
         session.server = server
     return session
+
+
+def open_ward_or_read_only(root: Path, clock: Any) -> Any:
+    """Open the ward for writing; if the folder cannot be written (full disk, read-only
+    mount, no permission) open it read-only with the reason, so the ward is still seen.
+
+    Raises:
+        LockedError: Another Bedside holds the ward (never opened twice).
+        StorageError: The folder is refused outright, or cannot even be read.
+    """
+    from bedside.errors import LockedError, StorageError
+    from bedside.service import open_ward
+    from bedside.storage import DataDirRefusedError
+
+    try:
+        return open_ward(root, clock)
+    except (LockedError, DataDirRefusedError):
+        raise
+    except StorageError as exc:
+        if not (Path(root) / "patients").is_dir():
+            raise
+        logger.error("the ward cannot be written; opening it read-only (%s)", type(exc).__name__)
+        ward = open_ward(root, clock, read_only=True)
+        ward.read_only_reason = str(exc)
+        return ward
 
 
 def _bring_to_front(window: Any) -> None:
@@ -231,6 +306,32 @@ def make_demo_dir(data_dir: Path | None, clock: Any) -> tuple[Path, Callable[[],
     return root, cleanup
 
 
+def copy_for_smoke_test(root: Path) -> tuple[Path, Callable[[], None]]:
+    """A private copy of the ward's patient files for ``--smoke-test`` (never the real ward).
+
+    The smoke test opens a window, ticks the clock guard and writes audit events; on the
+    copy, none of that reaches the nurses' records.
+    """
+    from bedside.errors import StorageError
+
+    scratch = Path(tempfile.mkdtemp(prefix="bedside-smoke-ward-"))
+
+    def cleanup() -> None:
+        shutil.rmtree(scratch, ignore_errors=True)
+
+    try:
+        patients = Path(root) / "patients"
+        if patients.is_dir():
+            shutil.copytree(patients, scratch / "patients", symlinks=False)
+        clock_file = Path(root) / "clock.json"
+        if clock_file.is_file():
+            shutil.copy2(clock_file, scratch / "clock.json")
+    except OSError as exc:
+        cleanup()
+        raise StorageError(f"the ward could not be copied for the smoke test ({exc})") from exc
+    return scratch, cleanup
+
+
 def main(argv: list[str] | None = None) -> int:
     """Run Bedside; returns the process exit status."""
     started = time.monotonic()
@@ -250,6 +351,10 @@ def main(argv: list[str] | None = None) -> int:
 
         print(f"bedside {__version__} (protocol {load_default_protocol().label})")  # noqa: T201
         return EXIT_OK
+    if args.alarm_test:
+        from ui.alarm import alarm_test
+
+        return alarm_test()
 
     from bedside.paths import log_dir, resolve_data_dir
 
@@ -261,15 +366,24 @@ def main(argv: list[str] | None = None) -> int:
     from ui.single_instance import ask_running_instance_to_raise, refusal_text
 
     app = create_application(sys.argv[0] if sys.argv else "bedside")
+    if not args.smoke_test:
+        from ui import theme
+
+        theme.apply(theme.saved())  # View ▸ Night, remembered
     install_qt_message_handler()
     show_dialogs = not args.no_error_dialog and not args.smoke_test
     clock = SystemClock()
+    from bedside.paths import sweep_handover_tmp
+
+    sweep_handover_tmp(clock.now())
     cleanup: Callable[[], None] | None = None
     try:
         if args.demo:
             root, cleanup = make_demo_dir(args.data_dir, clock)
         else:
             root = resolve_data_dir(args.data_dir)
+            if args.smoke_test:
+                root, cleanup = copy_for_smoke_test(root)
         session = build_session(root, clock, demo=args.demo, show_error_dialogs=show_dialogs)
     except LockedError as exc:
         raised = ask_running_instance_to_raise(resolve_data_dir(args.data_dir))
@@ -282,7 +396,13 @@ def main(argv: list[str] | None = None) -> int:
         if cleanup is not None:
             cleanup()
         return EXIT_LOCKED
-    except BedsideError as exc:
+    except Exception as exc:
+        # Bedside's own errors carry identifier-free messages; anything else is logged by
+        # type with its frames only (the file handler strips exception messages).
+        if isinstance(exc, BedsideError):
+            logger.error("cannot open the ward: %s", exc)
+        else:
+            logger.error("cannot open the ward (%s)", type(exc).__name__, exc_info=exc)
         sys.stderr.write(f"bedside: cannot open the ward: {exc}\n")
         if show_dialogs:
             from ui import dialogs
@@ -356,6 +476,29 @@ def warm_up() -> None:
     logger.debug("warm-up done (%s)", ui.dialogs.__name__)
 
 
+def _smoke_print(session: Session) -> list[str]:
+    """Print the handover through Qt's printing module (a PDF-file printer, no dialog)."""
+    from PySide6.QtPrintSupport import QPrinter
+
+    from bedside.handover import build_handover, render_html
+    from ui.printing import print_document
+
+    ward = session.controller.ward
+    with tempfile.TemporaryDirectory(prefix="bedside-smoke-print-") as tmp:
+        printer = QPrinter(QPrinter.PrinterMode.HighResolution)
+        printer.setOutputFormat(QPrinter.OutputFormat.PdfFormat)
+        printer.setOutputFileName(str(Path(tmp) / "printed.pdf"))
+        try:
+            doc = build_handover(ward, ward.clock.now())
+            pages = print_document(render_html(doc, appendix=True), printer)
+        except Exception as exc:  # noqa: BLE001 - reported as a smoke-test failure
+            return [f"printing failed: {type(exc).__name__}: {exc}"]
+        del printer
+        if pages < 1 or not (Path(tmp) / "printed.pdf").is_file():
+            return ["printing wrote nothing"]
+    return []
+
+
 def smoke_test(session: Session) -> int:
     """Render every screen offscreen, load every icon, round-trip a save; 0 when all pass."""
     from PySide6.QtWidgets import QApplication
@@ -385,6 +528,7 @@ def smoke_test(session: Session) -> int:
                 problems.append(f"tab {key} did not render")
             shots += 1
     window.show_board()
+    problems += _smoke_print(session)
     # Save round trip in a scratch ward (never writes into the nurse's data directory).
     scratch = Path(tempfile.mkdtemp(prefix="bedside-smoke-"))
     try:

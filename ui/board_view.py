@@ -20,6 +20,7 @@ from PySide6.QtWidgets import (
 )
 
 from ui.controller import WardController
+from ui.delegates import StateKeepingDelegate
 from ui.forms import button, label
 from ui.models import ROW_KEY_ROLE
 from ui.models.board import BoardModel
@@ -78,9 +79,10 @@ class BoardView(QWidget):
         self.table.setTabKeyNavigation(False)
         self.model = BoardModel(self)
         self.table.setModel(self.model)
+        self.table.setItemDelegate(StateKeepingDelegate(self.table))
         header = self.table.horizontalHeader()
         header.setDefaultAlignment(Qt.AlignmentFlag.AlignLeft)
-        widths = [60, 215, 300, 105, 165, 220]
+        widths = [56, 215, 240, 100, 140, 200]
         for i, w in enumerate(widths):
             header.setSectionResizeMode(i, QHeaderView.ResizeMode.Interactive)
             header.resizeSection(i, w)
@@ -153,14 +155,22 @@ class BoardView(QWidget):
             self.table.selectRow(row)
 
     def _open_index(self, index: QModelIndex) -> None:
-        pid = index.data(ROW_KEY_ROLE)
-        if pid and pid in self.controller.patient_ids():
-            self.open_patient.emit(pid)
+        self._open_pid(index.data(ROW_KEY_ROLE))
 
     def _open_selected(self) -> None:
-        pid = self.selected_pid()
-        if pid and pid in self.controller.patient_ids():
+        self._open_pid(self.selected_pid())
+
+    def _open_pid(self, pid: str | None) -> None:
+        if not pid:
+            return
+        if pid in self.controller.patient_ids():
             self.open_patient.emit(pid)
+            return
+        problem = self.controller.failures().get(pid)
+        if problem is not None:
+            from ui import dialogs
+
+            dialogs.show_error(self, "Cannot display this patient", f"{pid}: {problem}")
 
     def focus_table(self) -> None:
         """Keyboard focus on the board (selecting the first row if none)."""

@@ -18,8 +18,16 @@ from PySide6.QtGui import QColor, QFont, QFontMetrics, QPainter, QPainterPath, Q
 from PySide6.QtWidgets import QSizePolicy, QWidget
 
 from bedside.timeutil import format_local, local_zone
+from ui import theme
 
 logger = logging.getLogger(__name__)
+
+
+def _c(day: str, alpha: int = 255) -> QColor:
+    """A chart colour in the current theme (View ▸ Night)."""
+    out = theme.ink(day)
+    out.setAlpha(alpha)
+    return out
 
 
 @dataclass(frozen=True)
@@ -141,13 +149,13 @@ class TrendChart(QWidget):
         """Draw title, bands, threshold, axes and the series."""
         p = QPainter(self)
         p.setRenderHint(QPainter.RenderHint.Antialiasing)
-        p.fillRect(self.rect(), QColor("#ffffff"))
+        p.fillRect(self.rect(), _c("#ffffff"))
         base = QFont(self.font())
         fm = QFontMetrics(base)
         title_font = QFont(base)
         title_font.setBold(True)
         p.setFont(title_font)
-        p.setPen(QColor("#0d2a45"))
+        p.setPen(_c("#0d2a45"))
         p.drawText(QRectF(8, 4, self.width() - 16, fm.height() + 4), self.title)
         p.setFont(base)
         left = fm.horizontalAdvance("0000.0") + 14
@@ -155,10 +163,10 @@ class TrendChart(QWidget):
         top = fm.height() + 12
         bottom = fm.height() * 2 + 10
         plot = QRectF(left, top, max(10, self.width() - left - right), self.height() - top - bottom)
-        p.setPen(QPen(QColor("#9aa7b4"), 1))
+        p.setPen(QPen(_c("#9aa7b4"), 1))
         p.drawRect(plot)
         if not self.points:
-            p.setPen(QColor("#44505c"))
+            p.setPen(_c("#44505c"))
             p.drawText(plot, Qt.AlignmentFlag.AlignCenter, "No results recorded yet")
             p.end()
             return
@@ -180,20 +188,20 @@ class TrendChart(QWidget):
             rect = QRectF(plot.left(), max(y1, plot.top()), plot.width(), min(y2, plot.bottom()))
             rect.setBottom(min(y2, plot.bottom()))
             p.fillRect(rect, b.color)
-            p.setPen(QColor("#5d4037"))
+            p.setPen(_c("#5d4037"))
             p.drawText(
                 QRectF(plot.right() + 3, rect.top(), right, rect.height()),
                 Qt.AlignmentFlag.AlignVCenter | Qt.AlignmentFlag.AlignLeft,
                 b.label,
             )
         # Y ticks.
-        p.setPen(QColor("#333333"))
+        p.setPen(_c("#333333"))
         for tv in nice_ticks(lo, hi, 4):
             y = xy(start, tv).y()
             if plot.top() - 1 <= y <= plot.bottom() + 1:
-                p.setPen(QPen(QColor("#e1e6eb"), 1))
+                p.setPen(QPen(_c("#e1e6eb"), 1))
                 p.drawLine(QPointF(plot.left(), y), QPointF(plot.right(), y))
-                p.setPen(QColor("#333333"))
+                p.setPen(_c("#333333"))
                 p.drawText(
                     QRectF(0, y - fm.height() / 2, left - 6, fm.height()),
                     Qt.AlignmentFlag.AlignRight | Qt.AlignmentFlag.AlignVCenter,
@@ -209,13 +217,13 @@ class TrendChart(QWidget):
         if self.threshold is not None:
             tv, tlabel = self.threshold
             y = xy(start, tv).y()
-            pen = QPen(QColor("#b00020"), 1.5, Qt.PenStyle.DashLine)
+            pen = QPen(_c("#b00020"), 1.5, Qt.PenStyle.DashLine)
             p.setPen(pen)
             p.drawLine(QPointF(plot.left(), y), QPointF(plot.right(), y))
-            p.setPen(QColor("#b00020"))
+            p.setPen(_c("#b00020"))
             p.drawText(QPointF(plot.left() + 4, y - 3), tlabel)
         # X axis labels: start and end (local time with zone).
-        p.setPen(QColor("#333333"))
+        p.setPen(_c("#333333"))
         p.drawText(
             QRectF(plot.left(), plot.bottom() + fm.height() + 2, plot.width() / 2, fm.height()),
             Qt.AlignmentFlag.AlignLeft,
@@ -234,9 +242,9 @@ class TrendChart(QWidget):
         path.moveTo(pts[0])
         for pt in pts[1:]:
             path.lineTo(pt)
-        p.setPen(QPen(QColor("#1f4e79"), 2))
+        p.setPen(QPen(_c("#1f4e79"), 2))
         p.drawPath(path)
-        p.setBrush(QColor("#1f4e79"))
+        p.setBrush(_c("#1f4e79"))
         for pt in pts:
             p.drawEllipse(pt, 3.5, 3.5)
         # Latest value, in words.
@@ -251,9 +259,9 @@ class TrendChart(QWidget):
             fm.height() + 2,
         )
         p.setPen(Qt.PenStyle.NoPen)
-        p.setBrush(QColor(255, 255, 255, 220))
+        p.setBrush(_c("#ffffff", 220))
         p.drawRect(box)
-        p.setPen(QColor("#0d2a45"))
+        p.setPen(_c("#0d2a45"))
         p.drawText(box, Qt.AlignmentFlag.AlignCenter, text)
         p.end()
 

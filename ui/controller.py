@@ -8,6 +8,9 @@ to the field. After a successful write it recomputes the derived state and emits
 records with the injected clock (``due = f(record, protocol, now)``) and emits
 :attr:`WardController.refreshed`; items that have just become due (and are neither
 acknowledged nor snoozed) are announced with :attr:`WardController.alarm_raised`.
+What the loudspeaker owes is :attr:`WardController.alarm_sound` (a tone, again at each
+protocol interval while an alert is left unattended, from :func:`bedside.alerts.alarm_call`)
+and :attr:`WardController.alarm_silenced` (nothing is sounding any more: stop at once).
 
 No clinical rule lives here: grades, budgets and timers all come from ``bedside``.
 """
@@ -41,6 +44,7 @@ from bedside.record import (
     effective_events,
 )
 from bedside.service import DosePlan, Ward
+from bedside.storage import patient_hash
 from bedside.timeutil import local_zone
 from ui import presenters
 
@@ -131,12 +135,18 @@ class WardController(QObject):
 
     record_saved = Signal(str)
     """A patient's record changed (patient id)."""
+    announced = Signal(str)
+    """What a form just saved, in words, for the main window ("Saved: …")."""
     patients_changed = Signal()
     """A patient was added (the board must be rebuilt)."""
     refreshed = Signal()
     """Derived state (board rows, due items) was recomputed for the current time."""
     alarm_raised = Signal(list)
     """Items that just became due or overdue and are not silenced (list of DueRow)."""
+    alarm_sound = Signal(str)
+    """An alarm is owed now: its tone (``due`` or ``critical``; the most urgent of this tick)."""
+    alarm_silenced = Signal()
+    """No alert is sounding any more (acknowledged, snoozed or done): stop the sound."""
     clock_warning = Signal(str)
     """The wall clock went backwards or jumped (message for the nurse)."""
 
@@ -155,9 +165,12 @@ class WardController(QObject):
         self.protocol = load_default_protocol()
         self._demo_flag = demo
         self._cache: dict[str, _PatientCache] = {}
+        self._display_failures: dict[str, str] = {}
+        self._storage_checked: tuple[float, str | None] | None = None
         self._board: list[BoardRow] = []
         self._due_rows: list[DueRow] = []
         self._sounding: set[str] = set()
+        self._calls: dict[str, tuple[str, datetime, str, datetime, int]] = {}
         self._pending_audit: set[str] = set()
         self._first_refresh = True
         self.last_refresh_ms = 0.0
@@ -220,9 +233,46 @@ class WardController(QObject):
         """Every due item of every patient, most urgent first."""
         return self._due_rows
 
+    def storage_warning(self) -> str | None:
+        """Read-only ward, low disk space or an unconfirmed save (checked every 30 s)."""
+        now = time.monotonic()
+        if self._storage_checked is None or now - self._storage_checked[0] >= 30.0:
+            try:
+                text = self.ward.storage_warning()
+            except Exception as exc:  # noqa: BLE001 - a warning check never stops the ward
+                logger.error("storage check failed (%s)", type(exc).__name__)
+                text = None
+            self._storage_checked = (now, text)
+        return self._storage_checked[1]
+
     def failures(self) -> dict[str, str]:
-        """Patient files that failed to load (quarantined), with the reason."""
-        return dict(self.ward.failures)
+        """Patients not shown, with the reason: files that failed to load (quarantined) and
+        records that loaded but could not be derived for display ("cannot display")."""
+        return {**self.ward.failures, **self._display_failures}
+
+    def set_aside(self, pid: str, step: str, exc: BaseException) -> None:
+        """A view of ``pid`` failed (e.g. a tab): set the patient aside and refresh."""
+        self._isolate(pid, step, exc)
+        self.refresh(self.clock.now())
+        self.patients_changed.emit()
+
+    def _isolate(self, pid: str, step: str, exc: BaseException) -> None:
+        """Set one patient aside ("cannot display") so the rest of the ward keeps working.
+
+        Logged with the error type only (never field values; the traceback can hold them).
+        """
+        self._cache.pop(pid, None)
+        self._display_failures[pid] = (
+            f"cannot display: the {step} could not be computed ({type(exc).__name__}). "
+            "The file is kept unchanged; tell the ward manager (a verified backup can be "
+            "restored)."
+        )
+        logger.error(
+            "patient %s cannot be displayed: %s failed (%s)",
+            patient_hash(pid),
+            step,
+            type(exc).__name__,
+        )
 
     def redaction_terms(self) -> list[str]:
         """Everything identifying a patient, for scrubbing logs."""
@@ -251,11 +301,12 @@ class WardController(QObject):
 
     def _rebuild_all(self) -> None:
         self._cache.clear()
+        self._display_failures.clear()
         for pid in sorted(self.ward.records):
             try:
                 self._rebuild(pid)
-            except BedsideError:
-                logger.exception("a patient record could not be prepared for display")
+            except Exception as exc:  # noqa: BLE001 - one record never takes down the ward
+                self._isolate(pid, "record view", exc)
         self.refresh(self.clock.now())
 
     def _sync_ward(self) -> None:
@@ -297,14 +348,15 @@ class WardController(QObject):
         zone = local_zone()
         due_rows: list[DueRow] = []
         board: list[BoardRow] = []
-        for pid, c in self._cache.items():
+        calls: list[alerts.AlarmCall] = []
+        for pid, c in list(self._cache.items()):
             try:
                 c.due = escalations.derive_due(c.record, c.protocol, now, zone=zone)
                 c.budget = self.ward.budget(pid, now)
-            except BedsideError:
-                logger.exception("timers could not be derived for a patient")
-                c.due, c.budget = [], None
-            views = _alert_views(c.record, c.due, now, c.events)
+                views = _alert_views(c.record, c.due, now, c.events, c.protocol, calls)
+            except Exception as exc:  # noqa: BLE001 - one record never takes down the ward
+                self._isolate(pid, "timers", exc)
+                continue
             rows = [
                 DueRow(
                     pid, c.patient.bed or "—", c.patient.name, item, views.get(item.key, _ACTIVE)
@@ -329,7 +381,7 @@ class WardController(QObject):
                     overdue_count=sum(1 for r in rows if r.item.state == "overdue"),
                 )
             )
-        for pid, message in self.ward.failures.items():
+        for pid, message in self.failures().items():
             board.append(
                 BoardRow(
                     pid=pid,
@@ -362,11 +414,34 @@ class WardController(QObject):
             # Not on the first refresh: those saves (fsync) would delay the first paint.
             pending, self._pending_audit = self._pending_audit, set()
             self._audit_raised(pending)
+        owed = self._owed_tone(calls)
         self.last_refresh_ms = (time.perf_counter() - started) * 1000
         self.refreshed.emit()
         if new:
             self.alarm_raised.emit(new)
+        if owed == "silence":
+            self.alarm_silenced.emit()
+        elif owed:
+            self.alarm_sound.emit(owed)
         self._first_refresh = False
+
+    def sounding_tone(self) -> str:
+        """The tone owed by the alerts sounding now (``critical``, ``due`` or empty)."""
+        if not self._calls:
+            return ""
+        return "critical" if any(i[2] == "critical" for i in self._calls.values()) else "due"
+
+    def _owed_tone(self, calls: list[alerts.AlarmCall]) -> str:
+        """``due``/``critical`` when a sounding is owed now, ``silence`` when all stopped."""
+        current = {c.key: c.identity for c in calls}
+        fresh = [c for c in calls if self._calls.get(c.key) != c.identity]
+        was_sounding = bool(self._calls)
+        self._calls = current
+        if fresh:
+            return "critical" if any(c.tone == "critical" for c in fresh) else "due"
+        if was_sounding and not current:
+            return "silence"
+        return ""
 
     def _check_clock(self, now: datetime) -> None:
         """Per-tick clock check; anomalies are written to every record by the guard."""
@@ -374,13 +449,13 @@ class WardController(QObject):
             return
         try:
             reports = self.guard.tick()
-        except BedsideError:
-            logger.exception("clock check failed")
+        except Exception as exc:  # noqa: BLE001 - the ward keeps working; logged (type only)
+            logger.error("clock check failed (%s)", type(exc).__name__)
             return
         if reports:
             for pid in list(self._cache):
                 if pid in self.ward.records:
-                    self._rebuild(pid)
+                    self._rebuild_or_isolate(pid)
             for r in reports:
                 self.clock_warning.emit(r.message)
 
@@ -391,13 +466,13 @@ class WardController(QObject):
         for pid in sorted(pids):
             try:
                 written = alerts.record_raised(self.ward, pid, timesafety.SYSTEM_INITIALS)
-            except BedsideError:
-                logger.exception("could not record that an alert was raised")
+            except Exception as exc:  # noqa: BLE001 - audit failure never stops the ward
+                logger.error("could not record that an alert was raised (%s)", type(exc).__name__)
                 continue
-            if written:
+            if written and pid in self._cache:
                 old = self._cache[pid]
-                self._rebuild(pid)
-                self._cache[pid].due, self._cache[pid].budget = old.due, old.budget
+                if self._rebuild_or_isolate(pid):
+                    self._cache[pid].due, self._cache[pid].budget = old.due, old.budget
 
     @property
     def dosing_suspended(self) -> bool:
@@ -410,13 +485,27 @@ class WardController(QObject):
             self.guard.confirm_time(initials)
         self.refresh(self.clock.now())
 
+    def _rebuild_or_isolate(self, pid: str) -> bool:
+        """Rebuild one patient's view; on any failure set it aside. True when rebuilt."""
+        try:
+            self._rebuild(pid)
+        except Exception as exc:  # noqa: BLE001 - one record never takes down the ward
+            self._isolate(pid, "record view", exc)
+            return False
+        self._display_failures.pop(pid, None)
+        return True
+
     def _saved(self, pid: str) -> None:
         new_patient = pid not in self._cache
-        self._rebuild(pid)
+        self._rebuild_or_isolate(pid)
         self.refresh(self.clock.now())
         if new_patient:
             self.patients_changed.emit()
         self.record_saved.emit(pid)
+
+    def announce(self, text: str) -> None:
+        """Tell the window what was just saved (shown in the status bar)."""
+        self.announced.emit(text)
 
     def reload(self) -> None:
         """Reload every file from disk (after a conflict) and rebuild everything."""
@@ -439,11 +528,14 @@ class WardController(QObject):
         *,
         recorded_by: str,
         effective_at: datetime | None = None,
+        confirmation: dict[str, Any] | None = None,
     ) -> EventBase:
         """Record a change of a header fact (weight, infusion, bed, baseline...)."""
         fields: dict[str, Any] = {"changes": changes}
         if effective_at is not None:
             fields["effective_at"] = effective_at
+        if confirmation is not None:
+            fields["confirmation"] = confirmation
         return self.chart(pid, "patient_update", recorded_by=recorded_by, **fields)
 
     def chart(self, pid: str, kind: str, *, recorded_by: str, **fields: Any) -> EventBase:
@@ -453,10 +545,10 @@ class WardController(QObject):
         return event
 
     def assess_crs(
-        self, pid: str, inputs: dict[str, Any], *, recorded_by: str
+        self, pid: str, inputs: dict[str, Any], *, recorded_by: str, **kwargs: Any
     ) -> tuple[EventBase, Any]:
-        """Grade CRS and record the assessment."""
-        out = self.ward.assess_crs(pid, inputs, recorded_by=recorded_by)
+        """Grade CRS and record the assessment (``confirmation`` for a lower grade)."""
+        out = self.ward.assess_crs(pid, inputs, recorded_by=recorded_by, **kwargs)
         self._saved(pid)
         return out
 
@@ -475,10 +567,17 @@ class WardController(QObject):
         return event
 
     def screen_eligibility(
-        self, pid: str, inputs: dict[str, Any], *, recorded_by: str
+        self,
+        pid: str,
+        inputs: dict[str, Any],
+        *,
+        recorded_by: str,
+        criteria_reason: str | None = None,
     ) -> tuple[EventBase, Any]:
         """Screen eligibility and record the result."""
-        out = self.ward.screen_eligibility(pid, inputs, recorded_by=recorded_by)
+        out = self.ward.screen_eligibility(
+            pid, inputs, recorded_by=recorded_by, criteria_reason=criteria_reason
+        )
         self._saved(pid)
         return out
 
@@ -509,10 +608,24 @@ class WardController(QObject):
         alerts.acknowledge(self.ward, pid, key, initials, reason=reason)
         self._saved(pid)
 
-    def snooze(self, pid: str, key: str, initials: str, minutes: int) -> None:
-        """Snooze an alert for ``minutes`` (capped by the protocol; written to the record)."""
-        alerts.snooze(self.ward, pid, key, initials, minutes)
+    def snooze(
+        self, pid: str, key: str, initials: str, minutes: int, reason: str | None = None
+    ) -> None:
+        """Snooze an alert for ``minutes`` (capped by the protocol; written with the reason)."""
+        alerts.snooze(self.ward, pid, key, initials, minutes, reason=reason)
         self._saved(pid)
+
+    def inform_doctor(
+        self, pid: str, key: str, initials: str, doctor: str, plan: str, next_review_at: datetime
+    ) -> None:
+        """Record that the doctor was informed of an escalation review (plan, next review)."""
+        alerts.inform_doctor(self.ward, pid, key, initials, doctor, plan, next_review_at)
+        self._saved(pid)
+
+    @property
+    def doctor_review_max_h(self) -> float:
+        """The protocol's longest time to the next review after informing the doctor."""
+        return self.protocol.monitoring.doctor_review_max_h.value
 
     @property
     def snooze_max_min(self) -> float:
@@ -528,11 +641,20 @@ _ACTIVE = AlertView()
 
 
 def _alert_views(
-    record: Record, items: list[DueItem], now: datetime, events: list[EventBase]
+    record: Record,
+    items: list[DueItem],
+    now: datetime,
+    events: list[EventBase],
+    protocol: Protocol,
+    calls: list[alerts.AlarmCall],
 ) -> dict[str, AlertView]:
-    """The alert state of each item, from :func:`bedside.alerts.alert_states`."""
+    """The alert state of each item (:func:`bedside.alerts.alert_states`); owed soundings
+    (:func:`bedside.alerts.alarm_call`) are appended to ``calls``."""
     out: dict[str, AlertView] = {}
     for st in alerts.alert_states(record, items, now, events=events):
+        call = alerts.alarm_call(st, now, protocol.monitoring)
+        if call is not None:
+            calls.append(call)
         last = st.last_action
         out[st.item.key] = AlertView(
             state=st.state,

@@ -14,15 +14,19 @@ nothing was saved.
 
 from __future__ import annotations
 
+import itertools
 import logging
 import uuid
 from collections.abc import Callable
 from datetime import date, datetime, timedelta
 from typing import Any
 
-from PySide6.QtCore import QDate, Qt
-from PySide6.QtGui import QKeySequence
+from PySide6.QtCore import QDate, QEvent, QObject, Qt
+from PySide6.QtGui import QKeyEvent, QKeySequence
 from PySide6.QtWidgets import (
+    QAbstractButton,
+    QAbstractSpinBox,
+    QApplication,
     QCheckBox,
     QComboBox,
     QDateEdit,
@@ -32,6 +36,7 @@ from PySide6.QtWidgets import (
     QGridLayout,
     QGroupBox,
     QLabel,
+    QLayout,
     QLineEdit,
     QMessageBox,
     QPlainTextEdit,
@@ -42,18 +47,21 @@ from PySide6.QtWidgets import (
     QWidget,
 )
 
+from bedside.dosecheck import shown_dose_mg, shown_volume_ml
 from bedside.errors import (
     BedsideError,
     ConcurrentModificationError,
+    ConfirmationRequired,
     InputError,
     LimitError,
     StorageError,
 )
-from bedside.record import EventBase, Medication
+from bedside.integrity import PossibleDuplicateError
+from bedside.record import CORRECTION_REASONS, EventBase, Medication
 from bedside.rules import DEVICE_LABELS
 from bedside.service import DosePlan
 from bedside.timeutil import format_duration, format_local
-from ui import presenters
+from ui import presenters, screens
 from ui.controller import DueRow, WardController
 from ui.forms import (
     UNSET,
@@ -69,9 +77,20 @@ from ui.forms import (
     parse_number,
     repolish,
     set_banner,
+    split_error,
+)
+from ui.wording import (
+    BAD_PATTERNS,
+    ISO_RE,
+    SNAKE_RE,
+    nurse_text,
+    sources_tooltip,
+    split_sources,
 )
 
 logger = logging.getLogger(__name__)
+
+UUID_RE = BAD_PATTERNS["UUID"]
 
 VASOPRESSORS = (
     "norepinephrine",
@@ -98,7 +117,7 @@ def _box(
     text: str,
     details: str | None = None,
 ) -> QMessageBox:
-    box = QMessageBox(icon, title, text, QMessageBox.StandardButton.Ok, parent)
+    box = QMessageBox(icon, title, nurse_text(text), QMessageBox.StandardButton.Ok, parent)
     box.setTextInteractionFlags(Qt.TextInteractionFlag.TextSelectableByMouse)
     if details:
         box.setDetailedText(details)
@@ -120,13 +139,17 @@ def show_error(parent: QWidget | None, title: str, text: str, details: str | Non
     _box(parent, QMessageBox.Icon.Critical, title, text, details).exec()
 
 
-def confirm(parent: QWidget | None, title: str, text: str, *, yes: str = "Yes") -> bool:
-    """Ask a yes/no question; True for yes."""
+def confirm(
+    parent: QWidget | None, title: str, text: str, *, yes: str = "Yes", default_no: bool = False
+) -> bool:
+    """Ask a yes/no question; True for yes (``default_no``: Enter answers Cancel)."""
     box = QMessageBox(
         QMessageBox.Icon.Question, title, text, QMessageBox.StandardButton.NoButton, parent
     )
     yes_btn = box.addButton(yes, QMessageBox.ButtonRole.AcceptRole)
-    box.addButton("Cancel", QMessageBox.ButtonRole.RejectRole)
+    no_btn = box.addButton("Cancel", QMessageBox.ButtonRole.RejectRole)
+    if default_no:
+        box.setDefaultButton(no_btn)
     box.exec()
     return box.clickedButton() is yes_btn
 
@@ -165,11 +188,112 @@ def show_core_error(parent: QWidget | None, exc: BedsideError) -> None:
     show_error(parent, title, core_error_text(exc))
 
 
+def confirm_findings(
+    parent: QWidget | None,
+    exc: ConfirmationRequired,
+    question: str,
+    yes: str = "Yes, it is right",
+) -> bool:
+    """Ask the nurse to confirm the soft limits the core found (drug library, lower grade).
+
+    Like a pump's soft limit, Enter does not confirm: Cancel is the default button.
+    """
+    text = "\n\n".join(str(getattr(f, "message", f)) for f in exc.findings)
+    return confirm(parent, "Check before saving", f"{text}\n\n{question}", yes=yes, default_no=True)
+
+
+def with_confirmation(
+    parent: QWidget | None,
+    question: str,
+    call: Callable[[dict[str, Any] | None], Any],
+    yes: str = "Yes, it is right",
+) -> Any:
+    """Run ``call(None)``; on a soft limit ask, then run ``call(confirmation)`` once.
+
+    A "no" leaves the dialog open with the core's message next to its field.
+    """
+    try:
+        return call(None)
+    except ConfirmationRequired as exc:
+        if not confirm_findings(parent, exc, question, yes):
+            raise
+        return call({"limits": list(exc.needed)})
+
+
 # --------------------------------------------------------------------------- base
 
 
+class Problems(BedsideError):
+    """Several problems found in one form, each named by its field."""
+
+    def __init__(self, problems: list[tuple[str, str]]) -> None:
+        super().__init__("; ".join(f"{n}: {t}" for n, t in problems))
+        self.problems = problems
+
+
+def ask_discard(parent: QWidget | None) -> bool:
+    """Ask before throwing typed data away; True only when the nurse chooses Discard."""
+    box = QMessageBox(
+        QMessageBox.Icon.Question,
+        "Discard what you typed?",
+        "Discard what you typed?\n\nNothing from this form has been saved yet.",
+        QMessageBox.StandardButton.NoButton,
+        parent,
+    )
+    keep = box.addButton("Keep editing", QMessageBox.ButtonRole.RejectRole)
+    discard = box.addButton("Discard", QMessageBox.ButtonRole.DestructiveRole)
+    box.setDefaultButton(keep)
+    box.setEscapeButton(keep)
+    box.exec()
+    return box.clickedButton() is discard
+
+
+def _input_state(widget: QWidget) -> object:
+    """What a nurse could have changed in ``widget`` (None for non-input widgets)."""
+    if isinstance(widget, QPlainTextEdit):
+        return widget.toPlainText()
+    if isinstance(widget, QComboBox):
+        return widget.currentIndex()
+    if isinstance(widget, QAbstractSpinBox):
+        return widget.text()
+    if isinstance(widget, QLineEdit):
+        return widget.text()
+    if isinstance(widget, QAbstractButton) and widget.isCheckable():
+        return widget.isChecked()
+    return None
+
+
+def _invalidate(layout: QLayout) -> None:
+    """Forget cached sizes in ``layout`` and every layout nested in it."""
+    layout.invalidate()
+    for i in range(layout.count()):
+        item = layout.itemAt(i)
+        child = item.layout() if item is not None else None
+        if child is not None:
+            _invalidate(child)
+
+
+def _is_input(widget: QWidget) -> bool:
+    return isinstance(
+        widget, (QLineEdit, QPlainTextEdit, QComboBox, QAbstractSpinBox, QAbstractButton)
+    )
+
+
 class FormDialog(QDialog):
-    """A dialog around a :class:`Form` whose main button runs :meth:`apply`."""
+    """The one base of every dialog that takes input (tests check none bypasses it).
+
+    It cannot lose what a nurse typed:
+
+    * it opens with the keyboard in the first field that still needs typing;
+    * Enter in any field (Shift+Enter for a new line in a text box) presses the main
+      button: the entry is saved, or every problem is shown next to its field and the
+      dialog stays open with everything still there;
+    * the main and Cancel buttons come last in the Tab order; Cancel is never the default;
+    * Cancel, Esc or the close box with anything typed asks "Discard what you typed?"
+      (default: keep editing);
+    * after a save the main window says what was saved, for whom and when;
+    * the body scrolls, so the buttons stay on screen on a small or scaled display.
+    """
 
     def __init__(
         self,
@@ -184,53 +308,283 @@ class FormDialog(QDialog):
         self.setWindowTitle(title)
         self.setAccessibleName(title)
         self.setModal(True)
+        self.setSizeGripEnabled(True)
         self.result_value: Any = None
+        self.pid: str | None = None
+        self._problems: list[tuple[str, str]] = []
+        self._snapshot: list[tuple[QWidget, object]] | None = None
+        self._prepared = False
         outer = QVBoxLayout(self)
-        self.header = QVBoxLayout()
-        outer.addLayout(self.header)
-        self.form = Form()
-        scroll = QScrollArea()
-        scroll.setWidgetResizable(True)
-        scroll.setFrameShape(QFrame.Shape.NoFrame)
+        self.scroll = QScrollArea()
+        self.scroll.setWidgetResizable(True)
+        self.scroll.setFrameShape(QFrame.Shape.NoFrame)
+        self.scroll.setFocusPolicy(Qt.FocusPolicy.NoFocus)
+        self.scroll.setHorizontalScrollBarPolicy(Qt.ScrollBarPolicy.ScrollBarAlwaysOff)
         holder = QWidget()
-        self.body = QVBoxLayout(holder)
+        inner = QVBoxLayout(holder)
+        inner.setContentsMargins(0, 0, 0, 0)
+        self.header = QVBoxLayout()
+        inner.addLayout(self.header)
+        self.form = Form()
+        self.body = QVBoxLayout()
         self.body.setContentsMargins(0, 0, 0, 0)
         self.body.addWidget(self.form)
         self.body.addStretch(1)
-        scroll.setWidget(holder)
-        outer.addWidget(scroll, 1)
+        inner.addLayout(self.body, 1)
+        self.scroll.setWidget(holder)
+        self.holder = holder
+        outer.addWidget(self.scroll, 1)
         self.buttons = QDialogButtonBox()
         self.ok_button = button(ok_text, role="primary", slot=self.submit)
         self.ok_button.setDefault(True)
         self.cancel_button = button("Cancel", slot=self.reject)
+        self.cancel_button.setAutoDefault(False)
+        self.cancel_button.setDefault(False)
         self.buttons.addButton(self.ok_button, QDialogButtonBox.ButtonRole.ActionRole)
         self.buttons.addButton(self.cancel_button, QDialogButtonBox.ButtonRole.RejectRole)
         outer.addWidget(self.buttons)
         self.resize(640, 560)
 
+    # ------------------------------------------------------------------ opening
+
+    def setVisible(self, visible: bool) -> None:
+        """Before the first show: tab order and size for the screen (see :meth:`prepare`)."""
+        first = visible and not self._prepared
+        if first:
+            self.prepare()
+        super().setVisible(visible)
+        if first:
+            focus = self.first_field()
+            if focus is not None:
+                focus.setFocus(Qt.FocusReason.TabFocusReason)
+
+    def prepare(self) -> None:
+        """Order the Tab chain (fields, then buttons), size for the screen, note the start."""
+        self._prepared = True
+        for btn in self.findChildren(QPushButton):
+            if btn is not self.ok_button:
+                btn.setAutoDefault(False)
+                btn.setDefault(False)
+        self.ok_button.setDefault(True)
+        chain = [w for w in self.focus_chain() if w not in (self.ok_button, self.cancel_button)]
+        chain += [self.ok_button, self.cancel_button]
+        for a, b in itertools.pairwise(chain):
+            QWidget.setTabOrder(a, b)
+        for edit in self.findChildren(QPlainTextEdit):
+            edit.installEventFilter(self)
+        self.fit_to_screen()
+        self._snapshot = self._state()
+
+    def focus_chain(self) -> list[QWidget]:
+        """The dialog's widgets that take the keyboard, in Tab order."""
+        out: list[QWidget] = []
+        w = self.nextInFocusChain()
+        seen: set[int] = set()
+        while w is not None and w is not self and id(w) not in seen:
+            seen.add(id(w))
+            if self.isAncestorOf(w) and w.focusPolicy() & Qt.FocusPolicy.TabFocus:
+                out.append(w)
+            w = w.nextInFocusChain()
+        return out
+
+    def input_fields(self) -> list[QWidget]:
+        """The input widgets a nurse can reach with Tab now (buttons of the box excluded)."""
+        return [
+            w
+            for w in self.focus_chain()
+            if w not in (self.ok_button, self.cancel_button)
+            and _is_input(w)
+            and w.isVisibleTo(self)
+            and w.isEnabled()
+        ]
+
+    def first_field(self) -> QWidget | None:
+        """The first field still needing input, else the first field."""
+        fields = self.input_fields()
+        for w in fields:
+            if isinstance(w, QLineEdit) and not w.text() and not w.isReadOnly():
+                if isinstance(w.parentWidget(), QAbstractSpinBox):
+                    continue
+                return w
+            if isinstance(w, QPlainTextEdit) and not w.toPlainText():
+                return w
+            group = w.parentWidget()
+            if isinstance(group, ChoiceButtons) and not group.is_set():
+                return w
+        return fields[0] if fields else None
+
+    def fit_to_screen(self) -> None:
+        """Never larger than the available screen; tall content scrolls inside."""
+        avail = screens.available_geometry(self.parentWidget() or self)
+        lay = self.holder.layout()
+        _invalidate(lay)  # not laid out yet before the first show: recompute
+        content = lay.sizeHint()
+        chrome = self.buttons.sizeHint().height() + 40
+        width = min(max(self.width(), content.width() + 40), avail.width() - 24)
+        height = min(max(content.height() + chrome, 200), avail.height() - 48)
+        self.setMaximumHeight(max(avail.height() - 24, 200))
+        self.setMinimumWidth(min(self.minimumWidth(), width))
+        self.resize(width, height)
+        geo = self.frameGeometry()
+        geo.moveCenter(avail.center())
+        self.move(max(avail.left(), geo.left()), max(avail.top(), geo.top()))
+
+    # ------------------------------------------------------------------ keys
+
+    def keyPressEvent(self, event: QKeyEvent) -> None:
+        """Enter anywhere saves (the main button); Esc asks before discarding."""
+        if event.key() in (Qt.Key.Key_Return, Qt.Key.Key_Enter):
+            self.press_ok()
+            event.accept()
+            return
+        super().keyPressEvent(event)
+
+    def eventFilter(self, watched: QObject, event: QEvent) -> bool:
+        """Enter in a text box saves too; Shift+Enter makes a new line."""
+        if (
+            event.type() == QEvent.Type.KeyPress
+            and isinstance(event, QKeyEvent)
+            and event.key() in (Qt.Key.Key_Return, Qt.Key.Key_Enter)
+            and not event.modifiers() & Qt.KeyboardModifier.ShiftModifier
+        ):
+            self.press_ok()
+            return True
+        return super().eventFilter(watched, event)
+
+    def focusNextPrevChild(self, next: bool) -> bool:
+        """Tab wraps from Cancel back to the first field (and Shift+Tab the other way)."""
+        chain = [w for w in self.focus_chain() if w.isVisibleTo(self) and w.isEnabled()]
+        focus = QApplication.focusWidget()
+        if chain and focus is not None:
+            if next and focus is chain[-1]:
+                chain[0].setFocus(Qt.FocusReason.TabFocusReason)
+                return True
+            if not next and focus is chain[0]:
+                chain[-1].setFocus(Qt.FocusReason.BacktabFocusReason)
+                return True
+        return super().focusNextPrevChild(next)
+
+    def press_ok(self) -> None:
+        """What Enter does: the main button, when it can be pressed."""
+        if self.ok_button.isEnabled() and self.ok_button.isVisible():
+            self.ok_button.click()
+
+    # ------------------------------------------------------------------ closing
+
+    def _state(self) -> list[tuple[QWidget, object]]:
+        return [(w, st) for w in self.findChildren(QWidget) if (st := _input_state(w)) is not None]
+
+    def is_dirty(self) -> bool:
+        """Whether anything was typed or chosen since the dialog opened."""
+        if self._snapshot is None:
+            return False
+        return any(_input_state(w) != st for w, st in self._snapshot)
+
+    def reject(self) -> None:
+        """Cancel, Esc and the close box: ask first when something was typed."""
+        try:
+            dirty = self.is_dirty()
+        except Exception:  # never lose typed data to a bug: ask instead
+            logger.exception("could not tell whether the form was changed")
+            dirty = True
+        if dirty and not ask_discard(self):
+            return
+        super().reject()
+
+    # ------------------------------------------------------------------ saving
+
+    def problem(self, name: str, text: str) -> None:
+        """Note a problem with field ``name`` (shown with the others at the end)."""
+        self._problems.append((name, text))
+
+    def need(self, name: str, value: str, what: str) -> str:
+        """A required text; an empty one is noted as a problem."""
+        if not value:
+            self.problem(name, f"enter {what}")
+        return value
+
+    def number(
+        self, name: str, text: str, *, integer: bool = False, required: str | None = None
+    ) -> float | None:
+        """A number read from ``text``; unreadable (or missing when required) is noted."""
+        try:
+            value = parse_number(text, what=name, integer=integer)
+        except ParseError as exc:
+            self.problem(name, split_error(str(exc))[0][1])
+            return None
+        if value is None and required:
+            self.problem(name, required)
+        return value
+
+    def check(self) -> None:
+        """Stop before saving when any problem was noted (all of them are shown)."""
+        if self._problems:
+            raise Problems(list(self._problems))
+
+    def forms(self) -> list[Form]:
+        """Every form of the dialog (errors are placed in the one that has the field)."""
+        return [self.form, *(f for f in self.findChildren(Form) if f is not self.form)]
+
+    def show_problems(self, problems: list[tuple[str, str]]) -> None:
+        """Each problem next to its field (the form line when no field matches)."""
+        forms = self.forms()
+        for name, text in problems:
+            target = next((f for f in forms if f.aliases.get(name, name) in f.errors), self.form)
+            target.set_error(name, text)
+        for f in forms:
+            focus = f.first_invalid()
+            if focus is not None:
+                focus.setFocus()
+                break
+
     def submit(self) -> bool:
         """Validate and apply; True (and accepted) on success."""
-        self.form.clear_errors()
+        for f in self.forms():
+            f.clear_errors()
+        self._problems = []
         try:
             self.result_value = self.apply()
+        except Problems as exc:
+            self.show_problems(exc.problems)
+            return False
         except ParseError as exc:
+            self.show_problems(self._problems)
             self.form.show_error(str(exc))
             return False
         except (InputError, LimitError) as exc:
+            self.show_problems(self._problems)
             self.form.show_error(str(exc))
             return False
         except BedsideError as exc:
             self.form.show_error(core_error_text(exc))
             return False
+        self.announce(self.result_value)
+        self._snapshot = None
         self.accept()
         return True
 
-    def apply(self) -> Any:
-        """Subclasses: read the form and call the controller (raise core errors)."""
-        raise NotImplementedError
+    def saved_what(self, result: Any) -> str:
+        """Subclasses: a few words for what was saved (default: the event's summary)."""
+        if isinstance(result, EventBase):
+            return presenters.summarize(result).split(";")[0]
+        return self.windowTitle()
+
+    def announce(self, result: Any) -> None:
+        """Tell the main window what was saved, for whom and when."""
+        when = result.effective_at if isinstance(result, EventBase) else self.controller.now
+        who = ""
+        pid = self.pid or (result if isinstance(result, str) else None)
+        if pid is not None and pid in self.controller.patient_ids():
+            p = self.controller.patient(pid)
+            who = f", {presenters.bed_or_name(p)}"
+        at = presenters.short_time(when, self.controller.now)
+        text = f"Saved: {self.saved_what(result)}{who}, {at}"
+        self.controller.announce(text)
 
 
 def _require(form: Form, name: str, value: str, what: str) -> str:
+    """A required text, raising at once (older form code; :meth:`FormDialog.need` lists
+    every problem together instead)."""
     if not value:
         raise ParseError(f"{name}: enter {what}")
     return value
@@ -311,6 +665,10 @@ class AddPatientDialog(FormDialog):
         self.infused.toggled.connect(self._sync)
         self._sync()
 
+    def saved_what(self, result: Any) -> str:
+        """``new patient Jane Doe``."""
+        return f"new patient {self.name.text().strip()}"
+
     def _sync(self) -> None:
         on = self.infused.isChecked()
         self.infusion_at.setEnabled(on)
@@ -318,7 +676,6 @@ class AddPatientDialog(FormDialog):
 
     def apply(self) -> str:
         """Create the patient."""
-        f = self.form
         fields: dict[str, Any] = {
             "patient_id": "p" + uuid.uuid4().hex[:12],
             "name": self.name.text().strip(),
@@ -330,17 +687,31 @@ class AddPatientDialog(FormDialog):
         bed = self.bed.text().strip()
         if bed:
             fields["bed"] = bed
-        weight = parse_number(self.weight.text(), what="weight_kg")
+        weight = self.number("weight_kg", self.weight.text())
         if weight is not None:
             fields["weight_kg"] = weight
             fields["weight_measured_at"] = self.controller.clock.now()
         if self.infused.isChecked():
             fields["infusion_at"] = self.infusion_at.instant()
             if not self.history.is_set():
-                raise ParseError("dose_history_complete: say whether the full history is known")
+                self.problem("dose_history_complete", "say whether the full history is known")
             fields["dose_history_complete"] = bool(self.history.value())
-        initials = _require(f, "recorded_by", self.by.value(), "your initials")
-        return self.controller.add_patient(recorded_by=initials, **fields)
+        initials = self.need("recorded_by", self.by.value(), "your initials")
+        self.check()
+        try:
+            return self.controller.add_patient(recorded_by=initials, **fields)
+        except PossibleDuplicateError:
+            if not confirm(
+                self,
+                "Same name and date of birth",
+                "Another patient on this ward has the same name and date of birth. Check the "
+                "MRN and the wristband. Is this a DIFFERENT person?",
+                yes="Yes, a different person",
+            ):
+                raise
+            return self.controller.add_patient(
+                recorded_by=initials, confirm_not_duplicate=True, **fields
+            )
 
 
 class WeightDialog(FormDialog):
@@ -376,18 +747,26 @@ class WeightDialog(FormDialog):
         self.form.finish()
         self.resize(560, 360)
 
+    def saved_what(self, result: Any) -> str:
+        """``weight 72 kg``."""
+        return f"weight {self.weight.text().strip()} kg"
+
     def apply(self) -> EventBase:
         """Save the weight as a patient update."""
-        weight = parse_number(self.weight.text(), what="weight_kg")
-        if weight is None:
-            raise ParseError("weight_kg: enter the weight in kg")
-        initials = _require(self.form, "recorded_by", self.by.value(), "your initials")
+        weight = self.number("weight_kg", self.weight.text(), required="enter the weight in kg")
+        initials = self.need("recorded_by", self.by.value(), "your initials")
+        self.check()
         when = self.when.instant()
-        return self.controller.update_patient(
-            self.pid,
-            {"weight_kg": weight, "weight_measured_at": when.isoformat()},
-            recorded_by=initials,
-            effective_at=when,
+        return with_confirmation(
+            self,
+            f"Save {weight:g} kg as the patient's weight?",
+            lambda conf: self.controller.update_patient(
+                self.pid,
+                {"weight_kg": weight, "weight_measured_at": when.isoformat()},
+                recorded_by=initials,
+                effective_at=when,
+                confirmation=conf,
+            ),
         )
 
 
@@ -420,9 +799,14 @@ class InfusionDialog(FormDialog):
         self.form.finish()
         self.resize(600, 360)
 
+    def saved_what(self, result: Any) -> str:
+        """``CAR T infusion``."""
+        return "CAR T infusion (day 0)"
+
     def apply(self) -> EventBase:
         """Save infusion time and lot."""
-        initials = _require(self.form, "recorded_by", self.by.value(), "your initials")
+        initials = self.need("recorded_by", self.by.value(), "your initials")
+        self.check()
         changes: dict[str, Any] = {"infusion_at": self.when.instant().isoformat()}
         lot = self.lot.text().strip()
         if lot:
@@ -453,12 +837,17 @@ class NoteDialog(FormDialog):
         self.form.finish()
         self.resize(600, 380)
 
+    def saved_what(self, result: Any) -> str:
+        """``note``."""
+        return "note"
+
     def apply(self) -> EventBase:
         """Save the note."""
         text = self.text.toPlainText().strip()
         if not text:
-            raise ParseError("text: write the note")
-        initials = _require(self.form, "recorded_by", self.by.value(), "your initials")
+            self.problem("text", "write the note")
+        initials = self.need("recorded_by", self.by.value(), "your initials")
+        self.check()
         return self.controller.chart(self.pid, "note", recorded_by=initials, text=text)
 
 
@@ -526,27 +915,32 @@ class VitalsDialog(FormDialog):
         f.finish()
 
     def values(self) -> dict[str, Any]:
-        """The vitals typed so far (parse errors raise)."""
+        """The vitals typed so far (unreadable numbers are noted as problems)."""
         out: dict[str, Any] = {
-            "temperature_c": parse_number(self.temp.text(), what="temperature_c"),
-            "heart_rate": parse_number(self.hr.text(), what="heart_rate", integer=True),
-            "systolic_mmhg": parse_number(self.sbp.text(), what="systolic_mmhg", integer=True),
-            "diastolic_mmhg": parse_number(self.dbp.text(), what="diastolic_mmhg", integer=True),
-            "spo2_pct": parse_number(self.spo2.text(), what="spo2_pct", integer=True),
-            "respiratory_rate": parse_number(self.rr.text(), what="respiratory_rate", integer=True),
+            "temperature_c": self.number("temperature_c", self.temp.text()),
+            "heart_rate": self.number("heart_rate", self.hr.text(), integer=True),
+            "systolic_mmhg": self.number("systolic_mmhg", self.sbp.text(), integer=True),
+            "diastolic_mmhg": self.number("diastolic_mmhg", self.dbp.text(), integer=True),
+            "spo2_pct": self.number("spo2_pct", self.spo2.text(), integer=True),
+            "respiratory_rate": self.number("respiratory_rate", self.rr.text(), integer=True),
             "oxygen_device": self.device.currentData(),
-            "oxygen_flow_l_min": parse_number(self.flow.text(), what="oxygen_flow_l_min"),
+            "oxygen_flow_l_min": self.number("oxygen_flow_l_min", self.flow.text()),
             "vasopressors": [n for n, cb in self.pressors.items() if cb.isChecked()],
         }
         return out
+
+    def saved_what(self, result: Any) -> str:
+        """``vital signs (T 37.2 °C, HR 88 /min, …)``."""
+        return f"vital signs ({presenters.summarize(result)})"
 
     def apply(self) -> EventBase:
         """Chart the vitals."""
         vals = self.values()
         measured = [k for k, v in vals.items() if v not in (None, [], "none")]
-        if not measured:
-            raise ParseError("temperature_c: enter at least one measurement")
-        initials = _require(self.form, "recorded_by", self.by.value(), "your initials")
+        if not measured and not self._problems:
+            self.problem("temperature_c", "enter at least one measurement")
+        initials = self.need("recorded_by", self.by.value(), "your initials")
+        self.check()
         return self.controller.chart(
             self.pid,
             "vitals",
@@ -601,6 +995,20 @@ class DoseDialog(FormDialog):
         self.confirm_weight.setAccessibleName("I have confirmed the weight")
         self.cap_banner.layout().addWidget(self.confirm_weight)
         dl.addWidget(self.cap_banner)
+        # A weight older than the protocol allows: a soft stop (give on it with a reason).
+        self.stale_banner = banner("", "warning", icon_name="warning")
+        self.weight_reason = QLineEdit()
+        self.weight_reason.setAccessibleName("Reason for dosing on the last weight")
+        self.weight_reason.setPlaceholderText("why the dose is given on the last weight")
+        self.stale_row = QWidget()
+        sr = QGridLayout(self.stale_row)
+        sr.setContentsMargins(0, 0, 0, 0)
+        sr.addWidget(label("Reason for using the old weight:", wrap=False), 0, 0)
+        sr.addWidget(self.weight_reason, 0, 1)
+        sr.addWidget(button("Record new weight…", slot=self._record_weight), 0, 2)
+        sr.setColumnStretch(1, 1)
+        dl.addWidget(self.stale_banner)
+        dl.addWidget(self.stale_row)
         self.body.insertWidget(0, self.dose_box)
 
         # Limits box.
@@ -630,7 +1038,9 @@ class DoseDialog(FormDialog):
         self.body.insertWidget(1, self.limit_box)
 
         # Override box (soft limits only).
-        self.override_box = QGroupBox("Override (soft limit) — reason and a second nurse")
+        self.override_box = QGroupBox(
+            "Override (soft limit) — reason, a second nurse and the prescriber's order"
+        )
         ol = QVBoxLayout(self.override_box)
         self.override_form = Form()
         self.reason = QPlainTextEdit()
@@ -644,6 +1054,16 @@ class DoseDialog(FormDialog):
             "Second nurse:",
             self.second,
             hint="The second nurse types their own initials.",
+        )
+        self.prescriber = QLineEdit()
+        self.prescriber.setAccessibleName("Prescriber who ordered the dose")
+        self.prescriber.setMaxLength(80)
+        self.override_form.add(
+            "prescriber",
+            "Ordered by:",
+            self.prescriber,
+            aliases=("override.prescriber",),
+            hint="Beyond the 8 h interval or 3 doses in 24 h (label maxima): who ordered it.",
         )
         self.override_form.finish()
         ol.addWidget(self.override_form)
@@ -701,24 +1121,39 @@ class DoseDialog(FormDialog):
             self._sync_button()
             return
         d = plan.dose
-        self.dose_big.setText(f"{d.dose_mg:g} mg   ·   {d.volume_ml:g} mL")
-        self.dose_calc.setText(d.explanation)
+        protocol = self.controller.protocol_for(self.pid)
+        mg, ml = shown_dose_mg(d.dose_mg, protocol), shown_volume_ml(d.volume_ml, protocol)
+        self.dose_big.setText(f"{mg}   ·   {ml}")
+        calc, keys = split_sources(d.explanation)
+        self.dose_calc.setText(nurse_text(calc))
+        self.dose_calc.setToolTip(sources_tooltip(keys, protocol.sources))
         self.volume.setText(
-            f"Volume: {d.volume_ml:g} mL of 20 mg/mL concentrate (dilute as per pharmacy)"
+            f"Volume: {ml} of {protocol.tocilizumab.concentration_mg_per_ml.value:g} mg/mL "
+            "concentrate (dilute as per pharmacy)"
         )
         self.weight_line.setText(
             f"Weight used: {plan.weight_kg:g} kg, measured {format_local(plan.weight_measured_at)} "
             f"({format_duration(self.controller.now - plan.weight_measured_at)} ago)"
         )
-        self.cap_banner.setVisible(d.capped)
-        if d.capped:
-            set_banner(
-                self.cap_banner,
-                f"CAPPED at the {d.max_dose_mg:g} mg maximum. By weight the dose would be "
-                f"{d.uncapped_mg:g} mg ({plan.weight_kg:g} kg × {d.mg_per_kg:g} mg/kg). "
-                "Confirm the weight before giving (a weight in pounds would be hidden by the cap).",
-            )
+        checks = [f for f in plan.confirmations if f.code != "stale_weight"]
+        self.cap_banner.setVisible(bool(checks))
+        if checks:
+            lines = [f.message for f in checks if f.code != "dose_capped"]
+            if d.capped:
+                lines.insert(
+                    0,
+                    f"CAPPED at the {d.max_dose_mg:g} mg maximum. By weight the dose would be "
+                    f"{d.uncapped_mg:g} mg ({plan.weight_kg:g} kg × {d.mg_per_kg:g} mg/kg). "
+                    "Confirm the weight before giving (a weight in pounds would be hidden by "
+                    "the cap).",
+                )
+            set_banner(self.cap_banner, "\n".join(lines))
             self.confirm_weight.setText(f"I have confirmed the weight is {plan.weight_kg:g} kg")
+        stale = [f for f in plan.confirmations if f.code == "stale_weight"]
+        self.stale_banner.setVisible(bool(stale))
+        self.stale_row.setVisible(bool(stale))
+        if stale:
+            set_banner(self.stale_banner, "OLD WEIGHT: " + stale[0].message)
         b = plan.budget
         at = self.when.instant()
         prefix = "" if b.history_complete else "at least "
@@ -739,6 +1174,7 @@ class DoseDialog(FormDialog):
             f"This would be dose {prefix}{b.total + 1} of at most {b.max_total} in the course. "
             f"Doses in the 24 h before: {prefix}{b.doses_last_24h} of at most {b.max_per_24h}.\n"
             f"Next dose allowed by the limits: {next_text}.{frees}"
+            + (f"\n{presenters.voided_text(b)}" if b.voided else "")
         )
         self.history_banner.setVisible(not b.history_complete)
         soft = [r for r in plan.needs_override if r != "history_incomplete"]
@@ -747,8 +1183,15 @@ class DoseDialog(FormDialog):
             reasons = "; ".join(plan.check.reason_text[r] for r in soft)
             set_banner(
                 self.limit_banner,
-                f"SOFT LIMIT: {reasons}. Giving it now needs a documented reason and a second "
-                "nurse's initials.",
+                f"SOFT LIMIT: {reasons}. This is beyond the label maximum: giving it now needs "
+                + (
+                    "the prescriber's order, "
+                    if self.controller.protocol_for(
+                        self.pid
+                    ).tocilizumab.override_policy.requires_prescriber
+                    else ""
+                )
+                + "a documented reason and a second nurse's initials.",
             )
         self.hard_banner.setVisible(plan.hard_block)
         if plan.hard_block:
@@ -767,7 +1210,11 @@ class DoseDialog(FormDialog):
             self.ok_button.setText("Cannot give" if plan is not None else "Give dose")
             return
         self.ok_button.setEnabled(True)
-        label_text = f"Give {plan.dose.dose_mg:g} mg ({plan.dose.volume_ml:g} mL)"
+        protocol = self.controller.protocol_for(self.pid)
+        label_text = (
+            f"Give {shown_dose_mg(plan.dose.dose_mg, protocol)} "
+            f"({shown_volume_ml(plan.dose.volume_ml, protocol)})"
+        )
         role = "primary"
         if plan.needs_override:
             label_text += " with override"
@@ -805,40 +1252,52 @@ class DoseDialog(FormDialog):
             raise ParseError(f"weight_kg: {self.plan_error or 'no usable weight'}")
         if plan.hard_block:
             raise LimitError("Cannot give: " + plan.check.explanation)
-        given_by = _require(self.form, "given_by", self.given_by.value(), "your initials")
-        checked_by = _require(
-            self.form, "checked_by", self.checked_by.value(), "the checking nurse's initials"
+        given_by = self.need("given_by", self.given_by.value(), "your initials")
+        checked_by = self.need(
+            "checked_by", self.checked_by.value(), "the checking nurse's initials"
         )
-        if plan.dose.capped and not self.confirm_weight.isChecked():
-            raise ParseError(
-                "weight_confirmed: tick the box to confirm the weight (dose is capped)"
-            )
+        codes = [f.code for f in plan.confirmations]
+        limits = [c for c in codes if c != "stale_weight"]
+        if limits and not self.confirm_weight.isChecked():
+            why = "dose is capped" if "dose_capped" in limits else "see the note above"
+            self.problem("weight_confirmed", f"tick the box to confirm the weight ({why})")
+        reason = self.weight_reason.text().strip()
+        if "stale_weight" in codes:
+            if len(reason) < 5:
+                self.problem(
+                    "weight_reason",
+                    "the weight is old — write why the dose is given on it "
+                    "(at least 5 characters), or record a new weight",
+                )
+            limits.append("stale_weight")
+        confirmation = (
+            {"limits": limits, "reason": reason if "stale_weight" in codes else None}
+            if limits
+            else None
+        )
         override = None
         if plan.needs_override:
             reason = self.reason.toPlainText().strip()
             second = self.second.value()
-            problems = []
             if not reason:
-                problems.append(("reason", "write why the dose is given despite the limit"))
+                self.problem("reason", "write why the dose is given despite the limit")
             if not second:
-                problems.append(("second_nurse", "the second nurse must type their initials"))
+                self.problem("second_nurse", "the second nurse must type their initials")
             elif second.upper() == given_by.upper():
-                problems.append(("second_nurse", "must be a different nurse from the one giving"))
-            if problems:
-                for name, text in problems:
-                    self.override_form.set_error(name, text)
-                raise LimitError(
-                    "Needs an override: " + ", ".join(plan.needs_override).replace("_", " ")
-                )
+                self.problem("second_nurse", "must be a different nurse from the one giving")
             override = {"reason": reason, "second_nurse": second}
+            prescriber = self.prescriber.text().strip()
+            if prescriber:
+                override["prescriber"] = prescriber
+        self.check()
         try:
             return self.controller.give_tocilizumab(
                 self.pid,
                 given_by=given_by,
                 checked_by=checked_by,
                 effective_at=self.when.instant(),
-                weight_confirmed=self.confirm_weight.isChecked(),
                 override=override,
+                confirmation=confirmation,
             )
         except InputError as exc:
             msg = str(exc)
@@ -934,10 +1393,8 @@ class MedicationDialog(FormDialog):
 
     def apply(self) -> EventBase:
         """Chart the administration."""
-        dose = parse_number(self.dose.text(), what="dose")
-        if dose is None:
-            raise ParseError("dose: enter the dose")
-        given_by = _require(self.form, "given_by", self.given_by.value(), "your initials")
+        dose = self.number("dose", self.dose.text(), required="enter the dose")
+        given_by = self.need("given_by", self.given_by.value(), "your initials")
         fields: dict[str, Any] = {
             "drug": self.drug.currentData(),
             "dose": dose,
@@ -946,7 +1403,7 @@ class MedicationDialog(FormDialog):
             "given_by": given_by,
             "effective_at": self.when.instant(),
         }
-        every = parse_number(self.every.text(), what="every_h")
+        every = self.number("every_h", self.every.text())
         if every is not None:
             fields["every_h"] = every
         if fields["drug"] == "other":
@@ -954,7 +1411,18 @@ class MedicationDialog(FormDialog):
         checked = self.checked_by.value()
         if checked:
             fields["checked_by"] = checked
-        return self.controller.chart(self.pid, "medication", recorded_by=given_by, **fields)
+        self.check()
+        return with_confirmation(
+            self,
+            "Record this dose as prescribed?",
+            lambda conf: self.controller.chart(
+                self.pid,
+                "medication",
+                recorded_by=given_by,
+                **fields,
+                **({"confirmation": conf} if conf else {}),
+            ),
+        )
 
 
 class PriorDoseDialog(FormDialog):
@@ -998,17 +1466,22 @@ class PriorDoseDialog(FormDialog):
 
     def apply(self) -> EventBase:
         """Record the prior dose."""
-        dose = parse_number(self.dose.text(), what="dose_mg")
-        if dose is None:
-            raise ParseError("dose_mg: enter the dose in mg")
-        src = _require(self.form, "source", self.source.text().strip(), "where this comes from")
-        initials = _require(self.form, "recorded_by", self.by.value(), "your initials")
-        return self.controller.record_prior_dose(
-            self.pid,
-            effective_at=self.when.instant(),
-            dose_mg=dose,
-            source=src,
-            recorded_by=initials,
+        dose = self.number("dose_mg", self.dose.text(), required="enter the dose in mg")
+        src = self.need("source", self.source.text().strip(), "where this comes from")
+        initials = self.need("recorded_by", self.by.value(), "your initials")
+        self.check()
+        assert dose is not None
+        return with_confirmation(
+            self,
+            "Record this dose as given?",
+            lambda conf: self.controller.record_prior_dose(
+                self.pid,
+                effective_at=self.when.instant(),
+                dose_mg=dose,
+                source=src,
+                recorded_by=initials,
+                confirmation=conf,
+            ),
         )
 
 
@@ -1043,12 +1516,17 @@ class HistoryDialog(FormDialog):
         self.form.finish()
         self.resize(640, 380)
 
+    def saved_what(self, result: Any) -> str:
+        """``dose history complete``."""
+        return "dose history " + ("complete" if self.complete.value() else "still incomplete")
+
     def apply(self) -> EventBase:
         """Record the confirmation."""
         if not self.complete.is_set():
-            raise ParseError("complete: choose complete or incomplete")
-        src = _require(self.form, "source", self.source.text().strip(), "the source you checked")
-        initials = _require(self.form, "recorded_by", self.by.value(), "your initials")
+            self.problem("complete", "choose complete or incomplete")
+        src = self.need("source", self.source.text().strip(), "the source you checked")
+        initials = self.need("recorded_by", self.by.value(), "your initials")
+        self.check()
         return self.controller.chart(
             self.pid,
             "history_confirmation",
@@ -1101,6 +1579,13 @@ class CorrectionDialog(FormDialog):
             accessible="Correction",
         )
         f.add("action", "Action:", self.action)
+        self.is_dose = isinstance(event, Medication)
+        self.reason_code: QComboBox | None = None
+        if self.is_dose:
+            self.reason_code = _combo(
+                [("", "— choose —"), *CORRECTION_REASONS.items()], "Reason for correcting a dose"
+            )
+            f.add("reason_code", "Why (dose):", self.reason_code, hint="required")
         self.reason = QLineEdit()
         f.add("reason", "&Reason:", self.reason, hint="required", expand=True)
         self.fields: dict[str, QLineEdit] = {}
@@ -1108,11 +1593,12 @@ class CorrectionDialog(FormDialog):
         grid = Form()
         data = event.model_dump(mode="json")
         for name, value in data.items():
-            if name in _FIXED or isinstance(value, (dict, list)):
+            if name in _FIXED or isinstance(value, (dict, list)) or _not_amendable(name, value):
                 continue
             edit = QLineEdit("" if value is None else str(value))
-            edit.setAccessibleName(f"Amended {name}")
-            grid.add(name, f"{name}:", edit)
+            words = presenters.FIELD_LABELS.get(name, name.replace("_", " "))
+            edit.setAccessibleName(f"Amended {words}")
+            grid.add(name, f"{words[:1].upper()}{words[1:]}:", edit)
             self.fields[name] = edit
         grid.finish()
         self.amend_form = grid
@@ -1120,6 +1606,14 @@ class CorrectionDialog(FormDialog):
         self.body.insertWidget(1, self.amend_box)
         self.by = f.add("recorded_by", "Your &initials:", InitialsEdit("Your initials"))
         self.by.setText(initials)
+        self.second: InitialsEdit | None = None
+        if self.is_dose:
+            self.second = f.add(
+                "second_nurse",
+                "Second nurse:",
+                InitialsEdit("Second nurse initials"),
+                hint="a second nurse checks every dose correction",
+            )
         f.finish()
         self.action.changed.connect(self._sync)
         self.action.set_value(action)
@@ -1154,18 +1648,30 @@ class CorrectionDialog(FormDialog):
         self.amend_form.clear_errors()
         return super().submit()
 
+    def saved_what(self, result: Any) -> str:
+        """``correction (void)``."""
+        return "correction (entry voided)" if self.action.value() == "void" else "correction"
+
     def apply(self) -> EventBase:
         """Save the correction."""
         action = self.action.value()
         if action is UNSET:
-            raise ParseError("action: choose void or amend")
-        reason = _require(self.form, "reason", self.reason.text().strip(), "the reason")
-        initials = _require(self.form, "recorded_by", self.by.value(), "your initials")
+            self.problem("action", "choose void or amend")
+        reason = self.need("reason", self.reason.text().strip(), "the reason")
+        initials = self.need("recorded_by", self.by.value(), "your initials")
         amended = None
         if action == "amend":
             amended = self.amended()
-            if not amended:
-                raise ParseError("action: change at least one value to amend")
+            if not amended and not self._problems:
+                self.problem("action", "change at least one value to amend")
+        extra: dict[str, Any] = {}
+        if self.reason_code is not None and self.second is not None:
+            code = self.reason_code.currentData()
+            extra["reason_code"] = self.need("reason_code", code or "", "why")
+            extra["second_nurse"] = self.need(
+                "second_nurse", self.second.value(), "the second nurse's initials"
+            )
+        self.check()
         try:
             return self.controller.correct(
                 self.pid,
@@ -1174,12 +1680,30 @@ class CorrectionDialog(FormDialog):
                 reason=reason,
                 recorded_by=initials,
                 amended=amended,
+                **extra,
             )
         except InputError as exc:
             msg = str(exc)
             if msg.startswith("amendment") or msg.startswith("amended"):
                 self.amend_form.show_error(msg)
             raise
+
+
+_DERIVED = {"explanation", "drivers", "hash", "prev_hash"}
+
+
+def _not_amendable(name: str, value: object) -> bool:
+    """Identifiers, instants and derived text are not typed over in a correction.
+
+    (Ids and alert keys mean nothing to a nurse; a time is corrected by voiding and
+    charting again at the right time; explanations are recomputed by the rules.)
+    """
+    if name in _DERIVED or name.endswith(("_id", "_key")) or name in {"key", "target"}:
+        return True
+    if not isinstance(value, str):
+        return False
+    # Instants, ids and coded values (``tocilizumab_reassess``) are not typed over.
+    return bool(ISO_RE.search(value) or UUID_RE.search(value) or SNAKE_RE.fullmatch(value))
 
 
 def _looks_numeric(text: str) -> bool:
@@ -1207,6 +1731,7 @@ class AlertDialog(FormDialog):
         title = "Acknowledge alert" if mode == "acknowledge" else "Snooze alert"
         super().__init__(controller, title, ok_text=title.split()[0], parent=parent)
         self.row = row
+        self.pid = row.pid
         self.mode = mode
         item = row.item
         kind = "danger" if item.state == "overdue" else "warning"
@@ -1245,14 +1770,7 @@ class AlertDialog(FormDialog):
             hint="required for this alert" if needs else "optional",
             expand=True,
         )
-        f.add_widget(
-            label(
-                "Acknowledging silences the alarm for this item and is written to the "
-                "patient's record with your initials. The item stays on the list until the "
-                "task is done.",
-                "hint",
-            )
-        )
+        f.add_widget(label(_ALERT_HELP[mode], "hint"))
         self.by = f.add(
             "initials", "Your &initials:", InitialsEdit("Your initials"), aliases=("recorded_by",)
         )
@@ -1260,14 +1778,95 @@ class AlertDialog(FormDialog):
         f.finish()
         self.resize(620, 420)
 
+    def saved_what(self, result: Any) -> str:
+        """``alert acknowledged: …`` or ``alert snoozed 10 min: …``."""
+        what = presenters.DUE_KIND_LABELS.get(self.row.item.kind, self.row.item.message)
+        if self.mode == "snooze":
+            return f"alert snoozed {self.minutes.value()} min ({what})"
+        return f"alert acknowledged ({what})"
+
     def apply(self) -> None:
         """Acknowledge or snooze through the core."""
-        initials = _require(self.form, "initials", self.by.value(), "your initials")
+        initials = self.need("initials", self.by.value(), "your initials")
         reason = self.reason.text().strip() or None
+        self.check()
         if self.mode == "snooze":
-            self.controller.snooze(self.row.pid, self.row.item.key, initials, self.minutes.value())
+            self.controller.snooze(
+                self.row.pid, self.row.item.key, initials, self.minutes.value(), reason=reason
+            )
         else:
             self.controller.acknowledge(self.row.pid, self.row.item.key, initials, reason=reason)
+
+
+_ALERT_HELP = {
+    "acknowledge": "Acknowledging says you have seen this alert: its alarm stops for good and "
+    "your initials (and reason) go into the patient's record. The item stays on the list "
+    "until the task is done.",
+    "snooze": "Snoozing silences this alarm for the minutes you choose; then it sounds again "
+    "if the task is still not done. Your initials and reason go into the patient's record and "
+    "are shown next to the item.",
+}
+"""What each mode of :class:`AlertDialog` does, in the nurse's words."""
+
+
+class DoctorInformedDialog(FormDialog):
+    """The doctor was told about the escalation review: name, plan and next review time."""
+
+    def __init__(
+        self,
+        controller: WardController,
+        row: DueRow,
+        initials: str = "",
+        parent: QWidget | None = None,
+    ) -> None:
+        super().__init__(controller, "Doctor informed", ok_text="Record", parent=parent)
+        self.row = row
+        item = row.item
+        self.header.addWidget(
+            banner(
+                f"{presenters.STATE_LABELS[item.state]} — {row.bed} {row.name}\n{item.message}",
+                "danger" if item.active else "info",
+                icon_name=item.state,
+            )
+        )
+        f = self.form
+        self.doctor = QLineEdit()
+        f.add("doctor", "&Doctor:", self.doctor, hint="name of the doctor you told", expand=True)
+        self.plan = QLineEdit()
+        f.add("plan", "&Plan:", self.plan, hint="what the doctor decided", expand=True)
+        cap = controller.doctor_review_max_h
+        self.review_at = LocalDateTimeEdit(
+            "Next review", controller.clock.now() + timedelta(hours=min(4.0, cap))
+        )
+        f.add(
+            "next_review_at",
+            "&Next review:",
+            self.review_at,
+            unit=self.review_at.zone_text(),
+            hint=f"at most {cap:g} h from now",
+        )
+        f.add_widget(
+            label(
+                "Recording this says the doctor knows and has a plan: the review stops "
+                "alarming and is not overdue until the next review time, when it comes back. "
+                "It is written to the patient's record with your initials.",
+                "hint",
+            )
+        )
+        self.by = f.add("initials", "Your &initials:", InitialsEdit("Your initials"))
+        self.by.setText(initials)
+        f.finish()
+        self.resize(640, 420)
+
+    def apply(self) -> None:
+        """Record it through the core."""
+        doctor = self.need("doctor", self.doctor.text().strip(), "the doctor's name")
+        plan = self.need("plan", self.plan.text().strip(), "the plan")
+        initials = self.need("initials", self.by.value(), "your initials")
+        self.check()
+        self.controller.inform_doctor(
+            self.row.pid, self.row.item.key, initials, doctor, plan, self.review_at.instant()
+        )
 
 
 class ClockDialog(FormDialog):
@@ -1292,9 +1891,14 @@ class ClockDialog(FormDialog):
         self.form.finish()
         self.resize(600, 320)
 
+    def saved_what(self, result: Any) -> str:
+        """``time confirmed``."""
+        return "computer time confirmed"
+
     def apply(self) -> None:
         """Record the confirmation (lifts the restrictions)."""
-        initials = _require(self.form, "initials", self.by.value(), "your initials")
+        initials = self.need("initials", self.by.value(), "your initials")
+        self.check()
         self.controller.confirm_clock(initials)
 
 
@@ -1350,9 +1954,11 @@ __all__ = [
     "MedicationDialog",
     "NoteDialog",
     "PriorDoseDialog",
+    "Problems",
     "ShortcutsDialog",
     "VitalsDialog",
     "WeightDialog",
+    "ask_discard",
     "confirm",
     "exec_dialog",
     "inform",

@@ -16,7 +16,8 @@ from collections.abc import Callable, Iterable, Sequence
 from datetime import UTC, datetime
 from typing import Any
 
-from PySide6.QtCore import QDateTime, Qt, QTimeZone, Signal
+from PySide6.QtCore import QDateTime, QSize, Qt, QTimeZone, Signal
+from PySide6.QtGui import QKeyEvent, QResizeEvent
 from PySide6.QtWidgets import (
     QAbstractButton,
     QButtonGroup,
@@ -33,6 +34,7 @@ from PySide6.QtWidgets import (
 )
 
 from bedside.timeutil import local_zone
+from ui.wording import nurse_text, sources_tooltip, split_sources
 
 logger = logging.getLogger(__name__)
 
@@ -73,6 +75,61 @@ def label(text: str, role: str | None = None, *, wrap: bool = True) -> QLabel:
     if role:
         set_role(lab, role)
     return lab
+
+
+class ElidedLabel(QLabel):
+    """One line that shortens itself with "…" when narrow; the full text is its tooltip."""
+
+    def __init__(self, text: str = "", role: str | None = None) -> None:
+        super().__init__()
+        self._full = ""
+        if role:
+            set_role(self, role)
+        self.setSizePolicy(QSizePolicy.Policy.Expanding, QSizePolicy.Policy.Preferred)
+        self.setText(text)
+
+    def setText(self, text: str) -> None:
+        """Keep the full text; show what fits."""
+        self._full = text
+        self.setToolTip(text)
+        self._elide()
+
+    def full_text(self) -> str:
+        """The text before shortening."""
+        return self._full
+
+    def text(self) -> str:
+        """The full text (what is shown may be shortened: :meth:`shown_text`)."""
+        return self._full
+
+    def shown_text(self) -> str:
+        """The text as shown, possibly shortened with "…"."""
+        return super().text()
+
+    def is_elided(self) -> bool:
+        """Whether the shown text is shortened."""
+        return super().text() != self._full
+
+    def _elide(self) -> None:
+        width = max(self.contentsRect().width(), 12)
+        shown = self.fontMetrics().elidedText(self._full, Qt.TextElideMode.ElideRight, width)
+        super().setText(shown)
+
+    def resizeEvent(self, event: QResizeEvent) -> None:
+        """Re-shorten for the new width."""
+        super().resizeEvent(event)
+        self._elide()
+
+    def sizeHint(self) -> QSize:
+        """As wide as the full text."""
+        hint = super().sizeHint()
+        return QSize(self.fontMetrics().horizontalAdvance(self._full) + 8, hint.height())
+
+    def minimumSizeHint(self) -> QSize:
+        """About eight characters wide (a surname stays recognisable)."""
+        return QSize(
+            self.fontMetrics().horizontalAdvance("Abcdefgh…") + 8, super().sizeHint().height()
+        )
 
 
 def button(
@@ -194,6 +251,34 @@ class ChoiceButtons(QWidget):
         if isinstance(layout, QHBoxLayout):
             layout.addStretch(1)
         self._group.idClicked.connect(lambda _i: self.changed.emit())
+
+    def keyPressEvent(self, event: QKeyEvent) -> None:
+        """A digit chooses the button showing that number and moves on to the next field."""
+        text = event.text()
+        if text.isdigit():
+            for btn in self._group.buttons():
+                if btn.text() == text and btn.isEnabled():
+                    btn.click()
+                    self._focus_next()
+                    event.accept()
+                    return
+        super().keyPressEvent(event)
+
+    def _focus_next(self) -> None:
+        widget = self.nextInFocusChain()
+        for _ in range(500):
+            if widget is None or widget is self.window():
+                return
+            if (
+                not self.isAncestorOf(widget)
+                and widget is not self
+                and widget.focusPolicy() & Qt.FocusPolicy.TabFocus
+                and widget.isVisible()
+                and widget.isEnabled()
+            ):
+                widget.setFocus(Qt.FocusReason.TabFocusReason)
+                return
+            widget = widget.nextInFocusChain()
 
     def value(self) -> Any:
         """The chosen value, or :data:`UNSET`."""
@@ -322,6 +407,7 @@ class Form(QWidget):
         if name not in self.errors:
             self._form_message(message)
             return
+        message = nurse_text(message)
         err = self.errors[name]
         text = err.text()
         err.setText(("⚠ " + message) if not text else f"{text}\n⚠ {message}")
@@ -331,6 +417,7 @@ class Form(QWidget):
         repolish(w)
 
     def _form_message(self, message: str) -> None:
+        message = nurse_text(message)
         text = self.form_error.text()
         self.form_error.setText(("⚠ " + message) if not text else f"{text}\n⚠ {message}")
         self.form_error.setVisible(True)
@@ -446,10 +533,18 @@ def banner(text: str, kind: str, *, icon_name: str | None = None) -> QFrame:
         pic.setAccessibleName(icon_name)
         pic.setObjectName("bannerIcon")
         lay.addWidget(pic)
-    lab = label(text)
+    lab = label("")
     lab.setObjectName("bannerText")
     lay.addWidget(lab, 1)
+    _banner_words(frame, lab, text)
     return frame
+
+
+def _banner_words(frame: QFrame, lab: QLabel, text: str) -> None:
+    """Nurse words in the banner; citation keys go to its tooltip."""
+    clean, keys = split_sources(text)
+    lab.setText(nurse_text(clean) if clean else "")
+    frame.setToolTip(sources_tooltip(keys))
 
 
 KIND_ICONS = {
@@ -469,7 +564,7 @@ def set_banner(
 
     if icon_name is None and kind is not None:
         icon_name = KIND_ICONS.get(kind)
-    banner_text(frame).setText(text)
+    _banner_words(frame, banner_text(frame), text)
     if kind is not None and frame.property("banner") != kind:
         frame.setProperty("banner", kind)
         repolish(frame)

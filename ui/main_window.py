@@ -13,8 +13,8 @@ from collections.abc import Callable
 from datetime import datetime
 from typing import TYPE_CHECKING, Any
 
-from PySide6.QtCore import Qt, Signal, Slot
-from PySide6.QtGui import QAction, QCloseEvent, QKeySequence
+from PySide6.QtCore import QByteArray, Qt, QTimer, Signal, Slot
+from PySide6.QtGui import QAction, QCloseEvent, QKeySequence, QResizeEvent, QShowEvent
 from PySide6.QtWidgets import (
     QApplication,
     QFrame,
@@ -22,6 +22,8 @@ from PySide6.QtWidgets import (
     QLabel,
     QMainWindow,
     QMenu,
+    QPushButton,
+    QSizePolicy,
     QSplitter,
     QStackedWidget,
     QVBoxLayout,
@@ -29,14 +31,15 @@ from PySide6.QtWidgets import (
 )
 
 from bedside import __version__
+from bedside.timesafety import SYSTEM_INITIALS
 from bedside.timeutil import format_local
-from ui import presenters
-from ui.alarm import Alarm
+from ui import presenters, screens, theme
+from ui.alarm import NO_DEVICE_ADVICE, Alarm
 from ui.board_view import BoardView
 from ui.controller import DueRow, WardController
-from ui.forms import InitialsEdit, banner, button, label, set_banner
+from ui.forms import ElidedLabel, InitialsEdit, banner, banner_text, button, label, set_banner
 from ui.resources import icon
-from ui.ticker import Ticker
+from ui.ticker import Ticker, single_shot
 from ui.timers_panel import TimersPanel
 
 if TYPE_CHECKING:
@@ -58,6 +61,7 @@ SHORTCUTS: list[tuple[str, str]] = [
     ("F4", "Give tocilizumab (dose dialog)"),
     ("F6", "Give dexamethasone / other medication"),
     ("F8", "Go to the most urgent due item"),
+    ("F9", "Show or hide the timers panel (small screens)"),
     ("Ctrl+K", "Acknowledge the selected alert"),
     ("Ctrl+Shift+K", "Snooze the selected alert"),
     ("Ctrl+N", "Add a patient"),
@@ -92,7 +96,11 @@ class MainWindow(QMainWindow):
         self.setWindowTitle(self._title())
         self.setWindowIcon(icon("app"))
         self.setAccessibleName("Bedside main window")
-        self.resize(1500, 920)
+        self.compact = False
+        self.header_compact = False
+        self._fit_retries = 0
+        self._placed = False
+        self._overdue_text = ""
 
         central = QWidget()
         outer = QVBoxLayout(central)
@@ -100,11 +108,7 @@ class MainWindow(QMainWindow):
         outer.setSpacing(0)
 
         # ----------------------------------------------------------- banners
-        self.demo_banner = banner(
-            "DEMO DATA — fictional patients for training and testing. Not for clinical use.",
-            "demo",
-            icon_name="demo",
-        )
+        self.demo_banner = banner(DEMO_TEXT, "demo", icon_name="demo")
         self.demo_banner.setAccessibleName("Demo data banner")
         outer.addWidget(self.demo_banner)
 
@@ -118,9 +122,19 @@ class MainWindow(QMainWindow):
             if p.signed_off
             else "NOT SIGNED OFF — rules marked UNVERIFIED need local pharmacist sign-off"
         )
-        self.protocol_label = label(f"Protocol {p.label} · {signed}")
+        self.protocol_text = f"Protocol {p.label} · {signed}"
+        self.protocol_short = f"Protocol {p.label}" + ("" if p.signed_off else " · NOT SIGNED OFF")
+        self.protocol_label = ElidedLabel(self.protocol_text)
         self.protocol_label.setAccessibleName("Protocol")
+        self.protocol_label.setToolTip(self.protocol_text)
         pl.addWidget(self.protocol_label, 1)
+        self.timers_toggle = QPushButton("Timers")
+        self.timers_toggle.setCheckable(True)
+        self.timers_toggle.setAccessibleName("Show the timers panel")
+        self.timers_toggle.setToolTip("Show or hide the timers panel (F9)")
+        self.timers_toggle.setVisible(False)
+        self.timers_toggle.toggled.connect(self._toggle_timers)
+        pl.addWidget(self.timers_toggle)
         pl.addWidget(label("Charting as:", wrap=False))
         self.initials_edit = InitialsEdit("Charting as, your initials")
         self.initials_edit.setToolTip(
@@ -130,7 +144,7 @@ class MainWindow(QMainWindow):
         pl.addWidget(self.initials_edit)
         self.clock_label = label("", wrap=False)
         self.clock_label.setAccessibleName("Current local time")
-        self.clock_label.setMinimumWidth(190)
+        self.clock_label.setMinimumWidth(150)
         self.clock_label.setAlignment(Qt.AlignmentFlag.AlignRight | Qt.AlignmentFlag.AlignVCenter)
         pl.addWidget(self.clock_label)
         outer.addWidget(self.protocol_bar)
@@ -163,6 +177,11 @@ class MainWindow(QMainWindow):
         self.sync_banner.setVisible(False)
         outer.addWidget(self.sync_banner)
 
+        self.storage_banner = banner("", "danger", icon_name="warning")
+        self.storage_banner.setAccessibleName("Data storage warning")
+        self.storage_banner.setVisible(False)
+        outer.addWidget(self.storage_banner)
+
         # ----------------------------------------------------------- body
         self.splitter = QSplitter(Qt.Orientation.Horizontal)
         self.stack = QStackedWidget()
@@ -170,18 +189,21 @@ class MainWindow(QMainWindow):
         self.stack.addWidget(self.board)
         self.splitter.addWidget(self.stack)
         self.timers = TimersPanel(controller, self.initials)
-        self.timers.set_sound_available(self.alarm.available, self.alarm.reason)
+        self.alarm.device_changed.connect(self.timers.set_sound_available)
         self.splitter.addWidget(self.timers)
         self.splitter.setStretchFactor(0, 3)
         self.splitter.setStretchFactor(1, 1)
         self.splitter.setChildrenCollapsible(False)
-        self.splitter.setSizes([1100, 500])
+        self.splitter.setSizes([1000, 360])
         outer.addWidget(self.splitter, 1)
         self.setCentralWidget(central)
 
+        self.saved_label = QLabel()
+        self.saved_label.setAccessibleName("Last saved")
+        self.saved_label.setProperty("role", "saved")
+        self.statusBar().addWidget(self.saved_label, 1)
         self.status_label = QLabel()
         self.statusBar().addPermanentWidget(self.status_label)
-        self.statusBar().showMessage(f"Data directory: {controller.data_dir}")
 
         self._build_menus()
 
@@ -192,13 +214,26 @@ class MainWindow(QMainWindow):
         self.timers.open_patient.connect(self._open_from_timer)
         controller.refreshed.connect(self._on_refreshed)
         controller.record_saved.connect(self._on_saved)
+        controller.announced.connect(self.show_saved)
         controller.patients_changed.connect(self._on_refreshed)
         controller.alarm_raised.connect(self._on_alarm)
+        controller.alarm_sound.connect(self._on_alarm_sound)
+        controller.alarm_silenced.connect(self.alarm.stop)
         controller.clock_warning.connect(self._on_clock_warning)
         ticker.ticked.connect(self.on_tick)
+        self.place_on_screen()
         self._on_refreshed()
         for report in controller.start_reports:
             self._on_clock_warning(report.message)
+        # Asking the sound system takes a few ms: after the first paint.
+        single_shot(0, self, self._check_sound)
+
+    def _check_sound(self) -> None:
+        """Show whether alarms can be heard; sound what was already due when Bedside started."""
+        self.timers.set_sound_available(self.alarm.check(), self.alarm.reason)
+        tone = self.controller.sounding_tone()
+        if tone:
+            self.alarm.play(tone)
 
     # ------------------------------------------------------------------ menus
 
@@ -258,17 +293,29 @@ class MainWindow(QMainWindow):
         self._action(
             alerts, "Go to the most &urgent item", self.go_most_urgent, "F8", name="urgent"
         )
+        self._action(alerts, "Show/hide the &timers panel", self.toggle_timers, "F9", name="timers")
         self._action(
             alerts, "&Acknowledge selected alert…", self.timers.acknowledge, "Ctrl+K", name="ack"
         )
         self._action(
             alerts, "&Snooze selected alert…", self.timers.snooze, "Ctrl+Shift+K", name="snooze"
         )
-        self.mute_action = self._action(
-            alerts, "Test the &alarm sound", self.test_alarm, name="test_alarm"
+        self._action(
+            alerts,
+            "&Doctor informed (escalation review)…",
+            self.timers.doctor_informed,
+            name="doctor_informed",
         )
 
+        view_menu = bar.addMenu("&View")
+        self.night_action = self._action(
+            view_menu, "&Night (dim colours)", self.toggle_night, name="night"
+        )
+        self.night_action.setCheckable(True)
+        self.night_action.setChecked(theme.current() == "night")
+
         help_menu = bar.addMenu("&Help")
+        self._action(help_menu, "&Test alarm sound", self.test_alarm, name="test_alarm")
         self._action(help_menu, "&Keyboard shortcuts", self.show_shortcuts, "F1", name="shortcuts")
         self._action(
             help_menu, "Type your &initials", self.initials_edit.setFocus, "Ctrl+I", name="initials"
@@ -280,6 +327,7 @@ class MainWindow(QMainWindow):
         self._action(menu, "&Export…", self.export, "Ctrl+E", name="export")
         self._action(menu, "&Import patient file…", self.import_files, name="import")
         self._action(menu, "&Print handover…", self.print_handover, "Ctrl+P", name="print")
+        self._action(menu, "Handover to P&DF…", self.handover_pdf, name="handover_pdf")
 
     def export(self) -> None:
         """Export the current patient (or the whole ward from the board)."""
@@ -297,14 +345,23 @@ class MainWindow(QMainWindow):
             self.controller.reload()
 
     def print_handover(self) -> None:
-        """Print the handover of the current patient (or the ward) to PDF."""
+        """Print the handover of the current patient (or the ward) on a printer."""
+        self._handover(lambda view: view.print_direct())
+
+    def handover_pdf(self) -> None:
+        """Write the handover of the current patient (or the ward) as a PDF file."""
+        self._handover(lambda view: view.print_to_pdf())
+
+    def _handover(self, action: Callable[[Any], object]) -> None:
         from ui.handover_view import HandoverView
 
         pid = self.workspace.pid if self._in_workspace() else None
         view = HandoverView(self.controller.ward, self.controller.clock, pid, self)
         view.hide()
         try:
-            view.print_to_pdf()
+            action(view)
+            if view.status.text():
+                self.statusBar().showMessage(view.status.text(), 10000)
         finally:
             view.deleteLater()
 
@@ -335,6 +392,7 @@ class MainWindow(QMainWindow):
             ws.back_requested.connect(self.show_board)
             ws.vitals_requested.connect(self.chart_vitals)
             ws.dose_requested.connect(self.give_dose)
+            ws.set_compact(self.header_compact)
             self.stack.addWidget(ws)
             self.workspace = ws
         return self.workspace
@@ -343,10 +401,21 @@ class MainWindow(QMainWindow):
     def open_patient(self, pid: str, tab: str | None = None) -> PatientWorkspace:
         """Show the workspace of ``pid`` (optionally on ``tab``)."""
         ws = self._ensure_workspace()
-        if ws.pid != pid:
-            ws.set_patient(pid)
-        if tab:
-            ws.show_tab(tab)
+        try:
+            if ws.pid != pid:
+                ws.set_patient(pid)
+            if tab:
+                ws.show_tab(tab)
+        except Exception as exc:  # noqa: BLE001 - one patient never takes down the ward
+            ws.pid = None
+            self.controller.set_aside(pid, "patient tabs", exc)
+            self.show_board()
+            from ui import dialogs
+
+            dialogs.show_error(
+                self, "Cannot display this patient", self.controller.failures().get(pid, "")
+            )
+            return ws
         self.stack.setCurrentWidget(ws)
         self.board.select(pid)
         self.patient_opened.emit(pid)
@@ -392,18 +461,21 @@ class MainWindow(QMainWindow):
             first = (loud or overdue)[0]
             extra = f" (+{len(overdue) - 1} more)" if len(overdue) > 1 else ""
             silenced = "" if loud else " — all acknowledged or snoozed"
-            set_banner(
-                self.overdue_banner,
+            self._overdue_text = (
                 f"{len(overdue)} OVERDUE{silenced}: {first.bed} {first.name} — "
-                f"{first.item.message}{extra}",
+                f"{first.item.message}{extra}"
             )
+            set_banner(self.overdue_banner, self._overdue_text)
+            self._fold_banners()
         self.overdue_banner.setVisible(bool(overdue))
+        self._timers_toggle_text(rows)
         failures = c.failures()
         if failures:
             set_banner(
                 self.failure_banner,
-                f"{len(failures)} patient file(s) could not be loaded and were set aside "
-                "(quarantined, never overwritten). Their doses are NOT shown. Tell the ward "
+                f"{len(failures)} patient(s) cannot be displayed and were set aside (their files "
+                "are never overwritten); the rest of the ward works normally. Their doses and "
+                "timers are NOT shown: double-click the row for details and tell the ward "
                 "manager; a verified backup can be restored.",
             )
         self.failure_banner.setVisible(bool(failures))
@@ -411,24 +483,40 @@ class MainWindow(QMainWindow):
         if sync:
             set_banner(self.sync_banner, "\n".join(sync))
         self.sync_banner.setVisible(bool(sync))
+        storage = c.storage_warning()
+        if storage:
+            set_banner(self.storage_banner, storage)
+        self.storage_banner.setVisible(bool(storage))
         if self.workspace is not None and self.stack.currentWidget() is self.workspace:
             self.workspace.on_tick()
+        n = len(c.patient_ids())
         self.status_label.setText(
-            f"{len(c.patient_ids())} patients · workstation {c.ward.workstation} · "
-            f"tick {c.last_refresh_ms:.1f} ms"
+            f"{n} patient{'' if n == 1 else 's'} on the ward · workstation {c.ward.workstation}"
         )
 
     def _on_saved(self, pid: str) -> None:
         if self.workspace is not None:
             self.workspace.record_saved(pid)
-        self.statusBar().showMessage(
-            f"Saved at {format_local(self.controller.clock.now(), seconds=True)}", 8000
+        if pid not in self.controller.patient_ids():
+            return
+        p = self.controller.patient(pid)
+        events = [e for e in self.controller.record(pid).events if e.recorded_by != SYSTEM_INITIALS]
+        what = presenters.summarize(events[-1]).split(" — ")[0].split(";")[0] if events else ""
+        if len(what) > 70:
+            what = what[:69] + "…"
+        when = events[-1].effective_at if events else self.controller.now
+        self.saved_label.setText(
+            f"✓ Saved: {what + ', ' if what else ''}{presenters.bed_or_name(p)}, "
+            f"{presenters.short_time(when, self.controller.now)}"
         )
+
+    def show_saved(self, text: str) -> None:
+        """Confirm what a form saved, for whom and when (stays until the next save)."""
+        self.saved_label.setText("✓ " + text)
 
     def _on_alarm(self, rows: list[DueRow]) -> None:
         worst = rows[0]
         logger.info("alarm: %d item(s) became due", len(rows))
-        self.alarm.play()
         QApplication.alert(self, 0)
         self.statusBar().showMessage(
             f"ALARM: {presenters.STATE_LABELS[worst.item.state]} — {worst.bed} "
@@ -498,8 +586,12 @@ class MainWindow(QMainWindow):
             return
         first = rows[0]
         self.timers.select_key(first.item.key)
-        self.open_patient(first.pid, presenters.TAB_FOR_KIND.get(first.item.kind))
-        self.timers.view.setFocus()
+        ws = self.open_patient(first.pid, presenters.TAB_FOR_KIND.get(first.item.kind))
+        target = ws.show_item(first.item.kind)
+        if self.timers.isVisible():
+            self.timers.view.setFocus()
+        elif target is not None:
+            target.setFocus()
 
     def open_demo(self) -> None:
         """Open the demo ward (in its own window/process)."""
@@ -510,15 +602,38 @@ class MainWindow(QMainWindow):
         """Reload every patient file from disk."""
         self.controller.reload()
 
+    def toggle_night(self) -> None:
+        """View ▸ Night: switch the dim night theme on or off (remembered for next time)."""
+        name = "night" if self.night_action.isChecked() else "day"
+        theme.apply(name)
+        theme.remember(name)
+        self.controller.refreshed.emit()  # repaint the painted colours (models, chart)
+        if self.workspace is not None:
+            self.workspace.update()
+        self.statusBar().showMessage(
+            "Night colours on: dim, same information." if name == "night" else "Day colours on.",
+            5000,
+        )
+
+    def _on_alarm_sound(self, tone: str) -> None:
+        """An alarm is owed (first sounding or a repetition): play its tone."""
+        self.alarm.play(tone)
+
     def test_alarm(self) -> None:
-        """Play the alarm once."""
-        how = self.alarm.play()
-        if how == "beep":
+        """Help ▸ Test alarm sound: play the critical alarm once and say what happened."""
+        how = self.alarm.play("critical")
+        if how == "sound":
             _dialogs().inform(
                 self,
-                "Alarm test",
-                "No sound device is available, so Bedside used the system beep. Alarms are "
-                "also shown in red in the timers panel and the banner.",
+                "Test alarm sound",
+                "Bedside played the critical alarm (the one for overdue and critical items). "
+                "If you did not hear it, check the loudspeaker volume, then call IT.",
+            )
+        else:
+            _dialogs().warn(
+                self,
+                "Test alarm sound",
+                f"No alarm sound: {self.alarm.reason or 'sound is muted'}. {NO_DEVICE_ADVICE}",
             )
 
     def show_shortcuts(self) -> None:
@@ -536,6 +651,139 @@ class MainWindow(QMainWindow):
         )
 
     def closeEvent(self, event: QCloseEvent) -> None:
-        """Stop ticking on close (the ward is released by the application)."""
+        """Stop ticking on close and remember the window's place (the ward is released by
+        the application)."""
         self.ticker.stop()
+        try:
+            screens.settings().setValue("main/geometry", self.saveGeometry())
+        except Exception:
+            logger.exception("could not remember the window geometry")
         super().closeEvent(event)
+
+    # ------------------------------------------------------------------ screen size
+
+    def place_on_screen(self) -> None:
+        """Remembered geometry when it fits; otherwise as large as allowed, on screen."""
+        avail = screens.available_geometry(self)
+        saved = screens.settings().value("main/geometry")
+        restored = isinstance(saved, QByteArray) and not saved.isEmpty()
+        if restored:
+            restored = self.restoreGeometry(saved)
+        if not restored:
+            w, h = screens.DEFAULT_SIZE
+            size = (min(w, avail.width()), min(h, avail.height() - screens.TITLE_BAR))
+            self.set_compact(screens.is_compact(*size), width=size[0])
+            self.resize(*size)
+            self.move(avail.topLeft())
+            if (w > avail.width() or h + screens.TITLE_BAR > avail.height()) and (
+                QApplication.platformName() not in ("offscreen", "minimal")
+            ):
+                # Let the window manager fit it, title bar and panels included.
+                self.setWindowState(Qt.WindowState.WindowMaximized)
+        self.fit_to_screen()
+
+    def fit_to_screen(self) -> None:
+        """Never larger than the available screen (title bar included), never off it."""
+        if self.isMaximized() or self.isFullScreen():
+            self.set_compact(screens.is_compact(self.width(), self.height()))
+            return
+        avail = screens.available_geometry(self)
+        extra_w = max(self.frameGeometry().width() - self.width(), 0)
+        extra_h = max(self.frameGeometry().height() - self.height(), 0)
+        w = min(self.width(), avail.width() - extra_w)
+        h = min(self.height(), avail.height() - extra_h)
+        self.set_compact(screens.is_compact(w, h), width=w)
+        if (w, h) != (self.width(), self.height()):
+            self.resize(w, h)
+            if (w, h) != (self.width(), self.height()) and self._fit_retries < 3:
+                # Held back by the minimum size of the arrangement just left: try again
+                # once the layouts have taken the compact arrangement into account.
+                self._fit_retries += 1
+                QTimer.singleShot(0, self.fit_to_screen)
+                return
+        self._fit_retries = 0
+        frame = self.frameGeometry()
+        x = min(max(frame.x(), avail.left()), avail.right() + 1 - frame.width())
+        y = min(max(frame.y(), avail.top()), avail.bottom() + 1 - frame.height())
+        if (x, y) != (frame.x(), frame.y()):
+            self.move(max(x, avail.left()), max(y, avail.top()))
+        self.set_compact(screens.is_compact(self.width(), self.height()), width=self.width())
+
+    def showEvent(self, event: QShowEvent) -> None:
+        """Once the window manager has added its frame, make sure it all fits."""
+        super().showEvent(event)
+        if not self._placed:
+            self._placed = True
+            self.fit_to_screen()
+            # The window manager adds its frame after the first show: check again then.
+            QTimer.singleShot(300, self.fit_to_screen)
+
+    def resizeEvent(self, event: QResizeEvent) -> None:
+        """Switch to the compact arrangement on small logical screens."""
+        super().resizeEvent(event)
+        size = event.size()
+        self.set_compact(screens.is_compact(size.width(), size.height()), width=size.width())
+        self._fold_banners()
+
+    def set_compact(self, on: bool, *, width: int | None = None) -> None:
+        """Compact: timers panel as a drawer (F9), one-line banners, shorter protocol line.
+
+        The patient header is shortened below :data:`screens.WIDE_HEADER` (``width``).
+        """
+        self.header_compact = (width if width is not None else self.width()) < (screens.WIDE_HEADER)
+        if self.workspace is not None and self.workspace.compact != self.header_compact:
+            self.workspace.set_compact(self.header_compact)
+        if on == self.compact:
+            return
+        self._set_compact(on)
+
+    def _set_compact(self, on: bool) -> None:
+        self.compact = on
+        self.setProperty("compact", on)
+        app = QApplication.instance()
+        if isinstance(app, QApplication) and app.styleSheet():
+            for w in (self, *self.findChildren(QWidget)):
+                w.style().unpolish(w)
+                w.style().polish(w)
+        self.timers_toggle.setVisible(on)
+        if on:
+            self.timers_toggle.setChecked(False)
+        self.timers.setVisible(not on or self.timers_toggle.isChecked())
+        self.protocol_label.setText(self.protocol_short if on else self.protocol_text)
+        banner_text(self.demo_banner).setText(DEMO_SHORT if on else DEMO_TEXT)
+        self._fold_banners()
+
+    def _fold_banners(self) -> None:
+        """In compact mode the overdue banner is one line (full text in its tooltip)."""
+        lab = banner_text(self.overdue_banner)
+        lab.setWordWrap(not self.compact)
+        policy = QSizePolicy.Policy.Ignored if self.compact else QSizePolicy.Policy.Preferred
+        lab.setSizePolicy(policy, QSizePolicy.Policy.Preferred)
+        self.overdue_banner.setToolTip(self._overdue_text)
+        if not self.compact:
+            lab.setText(self._overdue_text)
+            return
+        room = max(self.width() - self.overdue_button.sizeHint().width() - 90, 120)
+        lab.setText(
+            lab.fontMetrics().elidedText(self._overdue_text, Qt.TextElideMode.ElideRight, room)
+        )
+
+    def _toggle_timers(self, on: bool) -> None:
+        self.timers.setVisible(on or not self.compact)
+
+    def toggle_timers(self) -> None:
+        """F9: open or close the timers drawer (compact arrangement)."""
+        if self.compact:
+            self.timers_toggle.toggle()
+
+    def _timers_toggle_text(self, rows: list[DueRow]) -> None:
+        overdue = sum(1 for r in rows if r.item.state == "overdue")
+        due = sum(1 for r in rows if r.item.state == "due")
+        parts = [f"{overdue} overdue"] if overdue else []
+        parts += [f"{due} due"] if due else []
+        text = "Timers" + (f" · {', '.join(parts)}" if parts else "")
+        self.timers_toggle.setText(text + (" ◂" if self.timers_toggle.isChecked() else " ▸"))
+
+
+DEMO_TEXT = "DEMO DATA — fictional patients for training and testing. Not for clinical use."
+DEMO_SHORT = "DEMO DATA — fictional patients, not for clinical use."

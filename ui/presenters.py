@@ -22,6 +22,7 @@ from bedside.labels import (
 )
 from bedside.record import (
     AlertAck,
+    ChecklistCheck,
     ClockAnomaly,
     Correction,
     CrsAssessment,
@@ -43,6 +44,9 @@ from bedside.rules import DEVICE_LABELS
 from bedside.timeutil import format_duration, format_local, local_zone
 
 logger = logging.getLogger(__name__)
+
+LEGACY_EXTRA_SKIP = frozenset({"handwriting", "movement", "facial_palsy", "personality"})
+"""Findings already shown through the four yes/no items of the neurological check."""
 
 STATE_LABELS = {"overdue": "OVERDUE", "due": "DUE NOW", "upcoming": "upcoming"}
 SEVERITY_LABELS = {"critical": "critical", "warning": "warning", "info": "routine"}
@@ -81,6 +85,16 @@ TAB_FOR_KIND = {
     "delayed_neurotox_check": "neuro",
     "vitals_next": "crs",
     "monitoring_day": "timeline",
+    "crs_grade_now": "crs",
+    "neuro_check_positive": "neuro",
+    "febrile_neutropenia": "toxicity",
+    "cytopenia_check": "toxicity",
+    "prolonged_cytopenia": "toxicity",
+    "ivig_consider": "toxicity",
+    "iec_hs_possible": "toxicity",
+    "tls_labs": "toxicity",
+    "checklist_open": "toxicity",
+    "igg_check": "toxicity",
 }
 """Which tab answers each kind of due item."""
 
@@ -95,7 +109,17 @@ DUE_KIND_LABELS = {
     "ice_next": "next ICE assessment",
     "vitals_next": "next vital signs",
     "monitoring_day": "daily monitoring period",
-    "delayed_neurotox_check": "delayed-neurotoxicity check",
+    "crs_grade_now": "grade CRS now",
+    "delayed_neurotox_check": "daily neurological check",
+    "neuro_check_positive": "positive neurological check",
+    "febrile_neutropenia": "febrile neutropenia",
+    "cytopenia_check": "prolonged-cytopenia blood count",
+    "prolonged_cytopenia": "prolonged cytopenia",
+    "ivig_consider": "low IgG (IVIG)",
+    "iec_hs_possible": "possible IEC-HS",
+    "tls_labs": "tumour lysis labs",
+    "checklist_open": "boxed-warning checklist",
+    "igg_check": "serum IgG",
 }
 UNIT_LABELS = {"10^9/L": "×10⁹/L", "/uL": "cells/µL", "g/dL": "g/dL", "g/L": "g/L"}
 
@@ -154,6 +178,11 @@ def short_time(dt: datetime, now: datetime) -> str:
     if dt.astimezone(zone).date() == now.astimezone(zone).date():
         return dt.astimezone(zone).strftime("%H:%M %Z")
     return format_local(dt)
+
+
+def bed_or_name(patient: Patient) -> str:
+    """``bed 4A-02`` when the patient has a bed, else the patient's name."""
+    return f"bed {patient.bed}" if patient.bed else patient.name
 
 
 def weight_text(patient: Patient, now: datetime) -> str:
@@ -231,7 +260,13 @@ def _num(value: Any, unit: str) -> str:
 
 
 def summarize(event: EventBase) -> str:
-    """A one-line description of an event with units."""
+    """A one-line description of an event with units, in nurse words (no citation keys)."""
+    from ui.wording import nurse_text
+
+    return nurse_text(_summarize(event))
+
+
+def _summarize(event: EventBase) -> str:
     if isinstance(event, Vitals):
         parts = [f"T {_num(event.temperature_c, '°C')}"]
         if event.heart_rate is not None:
@@ -270,7 +305,9 @@ def summarize(event: EventBase) -> str:
         if event.override is not None:
             text += (
                 f"; OVERRIDE of {', '.join(event.override.limits)} — "
-                f"“{event.override.reason}” (second nurse {event.override.second_nurse})"
+                f"“{event.override.reason}” (second nurse {event.override.second_nurse}"
+                + (f", ordered by {event.override.prescriber}" if event.override.prescriber else "")
+                + ")"
             )
         return text
     if isinstance(event, Lab):
@@ -293,12 +330,19 @@ def summarize(event: EventBase) -> str:
             "personality changed": event.personality_changed,
         }
         found = [k for k, v in flags.items() if v]
+        found += [f.replace("_", " ") for f in event.findings if f not in LEGACY_EXTRA_SKIP]
         text = "CHANGES: " + ", ".join(found) if found else "no change in any item"
         if event.note:
             text += f"; {event.note}"
         return text
+    if isinstance(event, ChecklistCheck):
+        state = "confirmed" if event.done else "still open"
+        return f"{event.item.replace('_', ' ')}: {state}" + (
+            f" — {event.detail}" if event.detail else ""
+        )
     if isinstance(event, EligibilityScreen):
-        return f"{event.status.replace('_', ' ')} — {event.explanation}"
+        reason = f" (reason: {event.criteria_reason})" if event.criteria_reason else ""
+        return f"{event.status.replace('_', ' ')} — {event.explanation}{reason}"
     if isinstance(event, AlertAck):
         kind = DUE_KIND_LABELS.get(event.alert_kind, event.alert_kind)
         text = f"{event.action}: {kind} (due {format_local(event.due_at)})"
@@ -313,16 +357,68 @@ def summarize(event: EventBase) -> str:
         return event.text
     if isinstance(event, Correction):
         verb = "Voided" if event.action == "void" else "Amended"
-        extra = f" → {event.amended}" if event.amended else ""
+        extra = (
+            " → "
+            + ", ".join(
+                f"{FIELD_LABELS.get(k, k.replace('_', ' '))} {_update_value(k, v)}"
+                for k, v in event.amended.items()
+            )
+            if event.amended
+            else ""
+        )
         return f"{verb} an earlier entry: “{event.reason}”{extra}"
     if isinstance(event, PatientUpdate):
-        return ", ".join(f"{k} → {_update_value(k, v)}" for k, v in event.changes.items())
+        return ", ".join(
+            f"{FIELD_LABELS.get(k, k.replace('_', ' '))} → {_update_value(k, v)}"
+            for k, v in event.changes.items()
+        )
     if isinstance(event, HistoryConfirmation):
         state = "complete" if event.complete else "NOT complete"
         return f"history {state} (source: {event.source})"
     if isinstance(event, Restored):
         return f"restored from backup {event.backup_name}; later doses may be missing"
     return event.__class__.__name__
+
+
+FIELD_LABELS: dict[str, str] = {
+    "weight_kg": "weight",
+    "weight_measured_at": "weighed at",
+    "infusion_at": "infusion",
+    "lot_number": "lot number",
+    "baseline_ice": "baseline ICE",
+    "bed": "bed",
+    "name": "name",
+    "mrn": "MRN",
+    "date_of_birth": "date of birth",
+    "product": "product",
+    "dose_history_complete": "dose history complete",
+    "temperature_c": "temperature (°C)",
+    "heart_rate": "heart rate",
+    "systolic_mmhg": "systolic BP",
+    "diastolic_mmhg": "diastolic BP",
+    "spo2_pct": "SpO₂ (%)",
+    "respiratory_rate": "respiratory rate",
+    "oxygen_device": "oxygen device",
+    "oxygen_flow_l_min": "oxygen flow (L/min)",
+    "vasopressors": "vasopressors",
+    "effective_at": "time",
+    "dose": "dose",
+    "unit": "unit",
+    "route": "route",
+    "every_h": "every (h)",
+    "drug": "drug",
+    "drug_name": "drug name",
+    "given_by": "given by",
+    "checked_by": "checked by",
+    "text": "text",
+    "value": "value",
+    "test": "test",
+    "description": "description",
+    "status": "status",
+    "note": "note",
+    "reason": "reason",
+}
+"""Words for record fields wherever a nurse sees them (timeline, corrections)."""
 
 
 def _update_value(key: str, value: Any) -> str:
@@ -373,3 +469,12 @@ def timeline_rows(events: list[EventBase]) -> list[TimelineRow]:
             )
         )
     return rows
+
+
+def voided_text(budget: Any) -> str:
+    """Voided tocilizumab doses, shown next to the count (never hidden): "" when none."""
+    voided = getattr(budget, "voided", ())
+    if not voided:
+        return ""
+    times = ", ".join(format_local(d.effective_at) for d in voided)
+    return f"Voided (not counted): {len(voided)} dose(s), charted for {times}."

@@ -57,9 +57,9 @@ def icon(name: str) -> QIcon:
     return QIcon(str(ICONS / f"{name}.svg"))
 
 
-def stylesheet() -> str:
-    """The application style sheet (empty when missing: the app still works unstyled)."""
-    path = STYLES / "app.qss"
+def stylesheet(name: str = "app") -> str:
+    """A style sheet (``app``, or ``night`` laid over it); empty when missing (unstyled)."""
+    path = STYLES / f"{name}.qss"
     try:
         return path.read_text(encoding="utf-8")
     except OSError:
@@ -67,6 +67,12 @@ def stylesheet() -> str:
         return ""
 
 
-def alarm_sound() -> Path:
-    """The alarm sound file."""
-    return SOUNDS / "alarm.wav"
+ALARM_TONES: tuple[str, ...] = ("due", "critical")
+"""The alarm sounds: ``due`` (a timed item is due) and ``critical`` (overdue or critical)."""
+
+
+def alarm_sound(tone: str = "critical") -> Path:
+    """The sound file of an alarm tone (``due`` or ``critical``)."""
+    if tone not in ALARM_TONES:
+        raise ValueError(f"unknown alarm tone {tone!r}")
+    return SOUNDS / f"{tone}.wav"

@@ -12,7 +12,9 @@ import logging
 from PySide6.QtCore import QItemSelection, Signal
 from PySide6.QtWidgets import QCheckBox, QHBoxLayout, QHeaderView, QVBoxLayout, QWidget
 
+from bedside import alerts
 from ui.controller import DueRow, WardController
+from ui.delegates import StateKeepingDelegate
 from ui.forms import banner, banner_text, button, label, set_banner
 from ui.models import ROW_KEY_ROLE
 from ui.models.timers import TimersModel
@@ -34,7 +36,7 @@ class TimersPanel(QWidget):
         self.controller = controller
         self.initials = initials
         self.setAccessibleName("Timers panel")
-        self.setMinimumWidth(380)
+        self.setMinimumWidth(350)
         lay = QVBoxLayout(self)
         lay.setContentsMargins(6, 6, 6, 6)
         self.title = label("Timers", "section")
@@ -58,6 +60,7 @@ class TimersPanel(QWidget):
         self.view.verticalHeader().setDefaultSectionSize(84)
         self.model = TimersModel(self)
         self.view.setModel(self.model)
+        self.view.setItemDelegate(StateKeepingDelegate(self.view))
         header = self.view.horizontalHeader()
         for i, w in enumerate([165]):
             header.setSectionResizeMode(i, QHeaderView.ResizeMode.Interactive)
@@ -74,10 +77,16 @@ class TimersPanel(QWidget):
         self.snooze_button = button(
             "S&nooze…", name="Snooze alert", tooltip="Snooze (Ctrl+Shift+K)", slot=self.snooze
         )
+        self.doctor_button = button(
+            "&Doctor…",
+            name="Doctor informed",
+            tooltip="The doctor was told about this escalation review: name, plan, next review",
+            slot=self.doctor_informed,
+        )
         self.open_button = button(
             "&Open", name="Open patient", tooltip="Open this patient", slot=self._open
         )
-        for b in (self.ack_button, self.snooze_button, self.open_button):
+        for b in (self.ack_button, self.snooze_button, self.doctor_button, self.open_button):
             row.addWidget(b)
         row.addStretch(1)
         lay.addLayout(row)
@@ -90,9 +99,10 @@ class TimersPanel(QWidget):
         """Show the no-sound warning when alarms cannot be heard."""
         self.sound_warning.setVisible(not available)
         if not available and reason:
+            logger.info("no alarm sound: %s", reason)
             banner_text(self.sound_warning).setText(
-                f"NO SOUND DEVICE ({reason}): alarms are visual only, with the system beep at "
-                "most. Keep this panel in view."
+                f"NO ALARM SOUND: {reason}. Alarms are on screen only: check the speakers "
+                "and volume or call IT, then Help ▸ Test alarm sound."
             )
 
     def rows(self) -> list[DueRow]:
@@ -157,6 +167,9 @@ class TimersPanel(QWidget):
             if row is not None and not row.item.snoozable
             else ""
         )
+        self.doctor_button.setEnabled(
+            row is not None and row.item.kind in alerts.DOCTOR_REVIEW_KINDS
+        )
         self.open_button.setEnabled(row is not None)
 
     def _initials(self) -> str:
@@ -182,6 +195,17 @@ class TimersPanel(QWidget):
 
         dialogs.exec_dialog(
             dialogs.AlertDialog(self.controller, row, self._initials(), self, mode="snooze")
+        )
+
+    def doctor_informed(self) -> None:
+        """Record that the doctor was informed of the selected escalation review."""
+        row = self.selected_row()
+        if row is None or row.item.kind not in alerts.DOCTOR_REVIEW_KINDS:
+            return
+        from ui import dialogs
+
+        dialogs.exec_dialog(
+            dialogs.DoctorInformedDialog(self.controller, row, self._initials(), self)
         )
 
     def _open(self) -> None:

@@ -13,6 +13,7 @@ when any returned report has ``changed``.
 
 from __future__ import annotations
 
+import html
 import logging
 from pathlib import Path
 from typing import Any
@@ -21,7 +22,13 @@ from PySide6.QtWidgets import QFileDialog, QInputDialog, QWidget
 
 from bedside.errors import BedsideError
 from bedside.export import export_patient, export_ward
-from bedside.transfer import ImportReport, import_file
+from bedside.transfer import (
+    ImportPlan,
+    ImportReport,
+    merge_into_ward,
+    plan_import,
+    read_patient_file,
+)
 
 logger = logging.getLogger(__name__)
 
@@ -66,6 +73,70 @@ def ask_open_files(parent: QWidget | None, caption: str, filters: str) -> list[P
     return [Path(p) for p in paths]
 
 
+def import_review_html(source: str, plan: ImportPlan) -> str:
+    """What an import would change, for the nurse's review (local doses voided in red)."""
+    pid = html.escape(plan.report.patient_id)
+    parts = [
+        f"<p><b>{html.escape(source)}</b> would change what {len(plan.held)} of this ward's "
+        f"entries for patient <b>{pid}</b> mean. Nothing has been changed yet.</p>"
+    ]
+    if plan.voided_doses:
+        parts.append(
+            "<p style='color:#b00020'><b>LOCAL TOCILIZUMAB DOSES THAT WOULD STOP COUNTING "
+            "OR CHANGE:</b></p><ul>"
+            + "".join(
+                f"<li style='color:#b00020'><b>{html.escape(d)}</b></li>" for d in plan.voided_doses
+            )
+            + "</ul>"
+        )
+    parts.append(
+        "<p>Changes in the file:</p><ul>"
+        + "".join(f"<li>{html.escape(line)}</li>" for line in plan.held)
+        + "</ul>"
+    )
+    parts.append(
+        f"<p>{plan.report.added} entr{'y' if plan.report.added == 1 else 'ies'} in all would be "
+        "added. Check them with the sending ward before confirming.</p>"
+    )
+    return "".join(parts)
+
+
+def ask_import_confirmation(parent: QWidget | None, source: str, plan: ImportPlan) -> str | None:
+    """Show what an import would change and ask for the nurse's initials; None = do not import."""
+    from PySide6.QtWidgets import (
+        QDialog,
+        QDialogButtonBox,
+        QLabel,
+        QTextBrowser,
+        QVBoxLayout,
+    )
+
+    from ui.forms import InitialsEdit
+
+    dialog = QDialog(parent)
+    dialog.setWindowTitle("Import — review changes to this ward's entries")
+    layout = QVBoxLayout(dialog)
+    view = QTextBrowser()
+    view.setHtml(import_review_html(source, plan))
+    view.setAccessibleName("Changes the import would make")
+    layout.addWidget(view, 1)
+    layout.addWidget(QLabel("Your initials to confirm you reviewed these changes:"))
+    initials = InitialsEdit("Initials confirming the import")
+    layout.addWidget(initials)
+    buttons = QDialogButtonBox()
+    apply = buttons.addButton("Apply these changes", QDialogButtonBox.ButtonRole.AcceptRole)
+    buttons.addButton("Do not import", QDialogButtonBox.ButtonRole.RejectRole)
+    apply.setEnabled(False)
+    initials.textChanged.connect(lambda text: apply.setEnabled(len(text.strip()) >= 2))
+    buttons.accepted.connect(dialog.accept)
+    buttons.rejected.connect(dialog.reject)
+    layout.addWidget(buttons)
+    dialog.resize(640, 480)
+    if dialog.exec() != QDialog.DialogCode.Accepted:
+        return None
+    return initials.value() or None
+
+
 def _inform(parent: QWidget | None, title: str, text: str) -> None:
     from ui import dialogs
 
@@ -97,6 +168,7 @@ def export_dialog_flow(parent: QWidget | None, ward: Any, pid: str | None) -> li
     if fmt is None:
         return []
     now = ward.clock.now()
+    problems: dict[str, str] = {}
     try:
         if pid is not None:
             out = ask_save_path(parent, "Export patient", f"{pid}{SUFFIXES[fmt]}", FILTERS[fmt])
@@ -107,16 +179,18 @@ def export_dialog_flow(parent: QWidget | None, ward: Any, pid: str | None) -> li
             folder = ask_directory(parent, "Export every patient to folder")
             if folder is None:
                 return []
-            written = export_ward(ward, fmt, folder, now)
+            written = export_ward(ward, fmt, folder, now, problems)
     except (BedsideError, OSError) as exc:
         logger.warning("export failed: %s", type(exc).__name__)
         _error(parent, "Export failed", f"Nothing usable was exported: {exc}")
         return []
     names = "\n".join(str(p) for p in written)
     skipped = ""
-    if pid is None and getattr(ward, "failures", None):
+    not_exported = {**getattr(ward, "failures", {}), **problems} if pid is None else {}
+    if not_exported:
         skipped = (
-            f"\n\n{len(ward.failures)} patient file(s) could not be loaded and were NOT exported."
+            f"\n\n{len(not_exported)} patient(s) could not be loaded or exported and were NOT "
+            "exported: " + ", ".join(sorted(not_exported))
         )
     _inform(parent, "Export", f"Wrote {len(written)} file(s):\n{names}{skipped}")
     return written
@@ -136,7 +210,19 @@ def import_dialog_flow(parent: QWidget | None, ward: Any) -> list[ImportReport]:
     problems = 0
     for path in paths:
         try:
-            report = import_file(ward, path)
+            incoming = read_patient_file(path)
+            plan = plan_import(ward, incoming, source=path.name)
+            confirmed_by = None
+            if plan.needs_confirmation:
+                confirmed_by = ask_import_confirmation(parent, path.name, plan)
+                if confirmed_by is None:
+                    problems += 1
+                    lines.append(
+                        f"{path.name}: NOT imported — the changes it would make to this ward's "
+                        "entries were not confirmed. Nothing was changed."
+                    )
+                    continue
+            report = merge_into_ward(ward, incoming, source=path.name, confirmed_by=confirmed_by)
         except BedsideError as exc:
             problems += 1
             lines.append(f"{path.name}: {exc}")
@@ -155,6 +241,7 @@ def import_dialog_flow(parent: QWidget | None, ward: Any) -> list[ImportReport]:
 __all__ = [
     "ask_directory",
     "ask_format",
+    "ask_import_confirmation",
     "ask_open_files",
     "ask_save_path",
     "export_dialog_flow",

@@ -16,6 +16,7 @@ from PySide6.QtWidgets import (
     QGridLayout,
     QHBoxLayout,
     QMenu,
+    QSizePolicy,
     QTabWidget,
     QToolButton,
     QVBoxLayout,
@@ -26,7 +27,7 @@ from bedside.record import IceAssessment
 from bedside.timeutil import format_local
 from ui import presenters
 from ui.controller import WardController
-from ui.forms import button, label
+from ui.forms import ElidedLabel, button, label
 from ui.tabs import PatientTab
 from ui.tabs.crs import CrsTab
 from ui.tabs.eligibility import EligibilityTab
@@ -56,6 +57,7 @@ class PatientWorkspace(QWidget):
         self.controller = controller
         self.initials = initials
         self.pid: str | None = None
+        self.compact = False
         self.setAccessibleName("Patient workspace")
         lay = QVBoxLayout(self)
         lay.setContentsMargins(6, 6, 6, 6)
@@ -69,9 +71,20 @@ class PatientWorkspace(QWidget):
             "← &Board (Esc)", name="Back to ward board", slot=self.back_requested.emit
         )
         hl.addWidget(self.back, 0, 0)
-        self.name = label("", "big")
+        who = QHBoxLayout()
+        who.setSpacing(10)
+        self.bed = label("", "big", wrap=False)
+        self.bed.setAccessibleName("Bed")
+        self.bed.setSizePolicy(QSizePolicy.Policy.Fixed, QSizePolicy.Policy.Preferred)
+        self.name = ElidedLabel("", "big")
         self.name.setAccessibleName("Patient name")
-        hl.addWidget(self.name, 0, 1)
+        self.product = label("", "section", wrap=False)
+        self.product.setAccessibleName("CAR T product")
+        self.product.setSizePolicy(QSizePolicy.Policy.Fixed, QSizePolicy.Policy.Preferred)
+        who.addWidget(self.bed)
+        who.addWidget(self.name, 1)
+        who.addWidget(self.product)
+        hl.addLayout(who, 0, 1)
         actions = QHBoxLayout()
         actions.setSpacing(6)
         actions.addStretch(1)
@@ -83,25 +96,27 @@ class PatientWorkspace(QWidget):
         actions.addWidget(
             button("&Tocilizumab (F4)", name="Give tocilizumab", slot=self.dose_requested.emit)
         )
-        actions.addWidget(button("&Weight…", name="Record weight", slot=self._weight))
+        self.weight_button = button("&Weight…", name="Record weight", slot=self._weight)
+        actions.addWidget(self.weight_button)
         more = QToolButton()
         more.setText("More")
         more.setAccessibleName("More patient actions")
-        more.setToolTip("Record the infusion, add a note")
+        more.setToolTip("Record the weight or the infusion, add a note")
         more.setPopupMode(QToolButton.ToolButtonPopupMode.InstantPopup)
         menu = QMenu(more)
+        menu.addAction("Record &weight…", self._weight)
         menu.addAction("Record &infusion…", self._infusion)
         menu.addAction("Add n&ote…", self._note)
         more.setMenu(menu)
         actions.addWidget(more)
         hl.addLayout(actions, 0, 2)
-        self.facts = label("")
+        self.facts = ElidedLabel("")
         self.facts.setAccessibleName("Patient details")
-        self.status = label("", "hint")
+        self.status = ElidedLabel("", "hint")
         self.status.setAccessibleName("Patient status")
         hl.addWidget(self.facts, 1, 0, 1, 3)
         hl.addWidget(self.status, 2, 0, 1, 3)
-        hl.setColumnStretch(2, 1)
+        hl.setColumnStretch(1, 1)
         lay.addWidget(head)
 
         self.tabs = QTabWidget()
@@ -174,6 +189,27 @@ class PatientWorkspace(QWidget):
             self._refresh_handover()
         self.refresh_header()
 
+    def set_compact(self, on: bool) -> None:
+        """Small screens: shorter Back button, Weight only in the More menu.
+
+        The bed, the name (shortened with "…" when needed) and the product always stay.
+        """
+        self.compact = on
+        self.back.setText("←" if on else "← &Board (Esc)")
+        self.back.setToolTip("Back to the ward board (Esc)")
+        self.weight_button.setVisible(not on)
+        self.status.setVisible(not on)
+        self.refresh_header()
+
+    def show_item(self, kind: str) -> QWidget | None:
+        """Scroll the tab that answers a due item of ``kind`` to the part it names (F8)."""
+        key = TAB_FOR_KIND.get(kind)
+        if key is None:
+            return None
+        self.show_tab(key)
+        tab = self.pages.get(key)
+        return tab.show_item(kind) if tab is not None else None
+
     def show_tab(self, key: str) -> None:
         """Bring tab ``key`` (eligibility/crs/neuro/toxicity/timeline/handover) forward."""
         tab = self.pages.get(key)
@@ -208,10 +244,14 @@ class PatientWorkspace(QWidget):
         """Time-dependent text."""
         if self.pid is None or self.pid not in self.controller.patient_ids():
             return
-        self.refresh_header()
-        current = self.tabs.currentWidget()
-        if isinstance(current, PatientTab):
-            current.on_tick()
+        try:
+            self.refresh_header()
+            current = self.tabs.currentWidget()
+            if isinstance(current, PatientTab):
+                current.on_tick()
+        except Exception as exc:  # noqa: BLE001 - one patient never takes down the ward
+            pid, self.pid = self.pid, None
+            self.controller.set_aside(pid, "patient tabs", exc)
 
     def refresh_header(self) -> None:
         """Name, bed, identifiers, day, weight, baseline."""
@@ -221,7 +261,10 @@ class PatientWorkspace(QWidget):
         p = c.patient(self.pid)
         now = c.now
         age = presenters.age_years(p.date_of_birth, now.date())
-        self.name.setText(f"{p.name} · Bed {p.bed or '—'}")
+        self.bed.setText(f"Bed {p.bed or '—'}")
+        self.name.setText(p.name)
+        self.product.setText(p.product if self.compact else presenters.product_label(p.product))
+        self.product.setToolTip(presenters.product_label(p.product))
         lot = f", lot {p.lot_number}" if p.lot_number else ""
         if p.infusion_at is not None:
             day = (
@@ -254,6 +297,12 @@ class PatientWorkspace(QWidget):
         self.status.setText(
             f"Weight {presenters.weight_text(p, now)} · {baseline}, {ice}{hist}{other}"
         )
+        if self.compact:  # one line: warnings, day and weight first, then the rest
+            warn = f"{hist.lstrip(' ·')} · " if hist else ""
+            self.facts.setText(
+                f"{warn}{day} · Weight {presenters.weight_text(p, now)} · {baseline}, {ice} · "
+                f"MRN {p.mrn} · born {p.date_of_birth:%d %b %Y} ({age} y) · {p.sex}{other}"
+            )
 
     # ------------------------------------------------------------------ dialogs
 

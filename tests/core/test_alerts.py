@@ -10,7 +10,9 @@ import pytest
 from bedside.alerts import (
     AlertStatus,
     acknowledge,
+    alarm_call,
     alert_states,
+    inform_doctor,
     patient_alerts,
     record_raised,
     snooze,
@@ -291,3 +293,89 @@ def test_logs_and_messages_carry_no_patient_identity(
     text = caplog.text + " ".join(messages)
     for secret in (pid, "MRN-1", "Test Person"):
         assert secret not in text
+
+
+# --------------------------------------------------------------------------- doctor informed
+
+
+def test_doctor_informed_closes_the_escalation_review_until_the_next_review(
+    ward: Ward, clock: FakeClock, pid: str
+) -> None:
+    clock.set(T0 + 24 * H + 20 * M)
+    review = item(ward, pid, "crs_escalation")
+    assert review.item.state == "overdue" and review.item.severity == "critical"
+    event = inform_doctor(
+        ward, pid, review.item.key, "ab", "Dr Smith", "Dexamethasone 10 mg, ICU review", T0 + 28 * H
+    )
+    assert event.kind == "doctor_informed" and event.recorded_by == "AB"
+    assert event.doctor == "Dr Smith" and event.next_review_at == T0 + 28 * H
+    after = item(ward, pid, "crs_escalation")
+    assert after.item.key != review.item.key  # a new alert
+    assert after.item.state == "upcoming" and after.item.due_at == T0 + 28 * H
+    assert not after.sounding
+    text = after.item.message
+    assert text.startswith("Doctor informed ") and "(Dr Smith), review " in text
+    assert "Plan: Dexamethasone 10 mg, ICU review" in text
+    assert after.item.rule == "monitoring.doctor_review_max_h"
+    # At the review time it is due again (critical), and can be closed again.
+    clock.set(T0 + 28 * H)
+    again = item(ward, pid, "crs_escalation")
+    assert again.item.state == "due" and again.item.severity == "critical" and again.sounding
+    inform_doctor(ward, pid, again.item.key, "AB", "Dr Jones", "continue", T0 + 30 * H)
+    third = item(ward, pid, "crs_escalation")
+    assert third.item.due_at == T0 + 30 * H and "(Dr Jones)" in third.item.message
+
+
+@pytest.mark.parametrize(
+    ("doctor", "plan", "hours", "field"),
+    [
+        ("", "plan", 4, "doctor"),
+        ("Dr Smith", " ", 4, "plan"),
+        ("Dr Smith", "plan", 0, "next_review_at"),
+        ("Dr Smith", "plan", -1, "next_review_at"),
+        ("Dr Smith", "plan", 25, "next_review_at"),
+    ],
+)
+def test_doctor_informed_refuses_bad_input_and_writes_nothing(
+    ward: Ward, clock: FakeClock, pid: str, doctor: str, plan: str, hours: int, field: str
+) -> None:
+    clock.set(T0 + 24 * H + 20 * M)
+    review = item(ward, pid, "crs_escalation")
+    before = len(ward.record(pid).events)
+    with pytest.raises(InputError, match=f"^{field}:"):
+        inform_doctor(ward, pid, review.item.key, "AB", doctor, plan, clock.now() + hours * H)
+    assert len(ward.record(pid).events) == before
+
+
+def test_doctor_informed_only_for_an_escalation_review(
+    ward: Ward, clock: FakeClock, pid: str
+) -> None:
+    clock.set(T0 + 8 * H)
+    other = item(ward, pid, "tocilizumab_reassess")
+    with pytest.raises(InputError, match="only an escalation review"):
+        inform_doctor(ward, pid, other.item.key, "AB", "Dr Smith", "plan", T0 + 10 * H)
+
+
+# --------------------------------------------------------------------------- alarm repetition
+
+
+def test_alarm_call_repeats_per_interval_and_is_silent_when_dealt_with(
+    ward: Ward, clock: FakeClock, pid: str
+) -> None:
+    mon = ward.protocol_for(ward.record(pid)).monitoring
+    clock.set(T0 + 8 * H)  # reassessment due (warning)
+    status = item(ward, pid, "tocilizumab_reassess")
+    call = alarm_call(status, clock.now(), mon)
+    assert call is not None and call.tone == "due" and call.round == 0
+    later = alarm_call(status, T0 + 8 * H + timedelta(seconds=mon.alarm_repeat_due_s.value), mon)
+    assert later is not None and later.round == 1 and later.identity != call.identity
+    clock.set(T0 + 9 * H)  # overdue: critical tone, overdue interval, counted from overdue
+    status = item(ward, pid, "tocilizumab_reassess")
+    call = alarm_call(status, clock.now(), mon)
+    overdue_since = status.item.due_at + timedelta(minutes=mon.due_grace_min.value)
+    assert call is not None and call.tone == "critical" and call.since == overdue_since
+    assert call.round == (clock.now() - overdue_since) // timedelta(
+        seconds=mon.alarm_repeat_overdue_s.value
+    )
+    acknowledge(ward, pid, status.item.key, "AB")
+    assert alarm_call(item(ward, pid, "tocilizumab_reassess"), clock.now(), mon) is None

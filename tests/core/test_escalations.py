@@ -16,6 +16,7 @@ from zoneinfo import ZoneInfo
 import pytest
 
 from bedside.clock import FakeClock
+from bedside.crsform import last_assessment
 from bedside.errors import InputError
 from bedside.escalations import (
     DUE_KINDS,
@@ -27,6 +28,7 @@ from bedside.escalations import (
     due_state,
 )
 from bedside.protocol import load_default_protocol
+from bedside.record import effective_events
 from bedside.service import Ward, open_ward
 
 T0 = datetime(2026, 6, 10, 8, 0, tzinfo=UTC)
@@ -63,7 +65,7 @@ def add_patient(
     fields = {
         "patient_id": pid,
         "mrn": f"MRN-{pid}",
-        "name": "Test Person",
+        "name": f"Test Person {pid}",
         "date_of_birth": "1960-05-01",
         "sex": "female",
         "weight_kg": 70.0,
@@ -76,7 +78,14 @@ def add_patient(
 
 
 def crs(ward: Ward, clock: FakeClock, pid: str, grade: int) -> str:
-    event, result = ward.assess_crs(pid, GRADE[grade], recorded_by="AB")
+    last = last_assessment(effective_events(ward.record(pid)))
+    improved = last is not None and grade < last.grade
+    event, result = ward.assess_crs(
+        pid,
+        GRADE[grade],
+        recorded_by="AB",
+        confirmation={"limits": ["crs_improved"]} if improved else None,
+    )
     assert result.grade == grade
     return event.id
 
@@ -111,7 +120,7 @@ def test_tocilizumab_course_timers_from_the_record(ward: Ward, clock: FakeClock)
     assert reassess.key == f"{pid}/tocilizumab_reassess/{first}"
     assert reassess.state == "upcoming" and reassess.severity == "warning"
     assert reassess.rule == "monitoring.tocilizumab_reassess_h"
-    assert reassess.source == ("S2", "SEED") and reassess.verified
+    assert reassess.source == ("S2", "S3", "SEED") and reassess.verified
     # 08:00 UTC is 09:00 BST: the message is in local time with the zone.
     assert reassess.message.startswith(
         "Reassess for tocilizumab dose 2 — 8 h after dose 1 at 09:00 BST"
@@ -175,21 +184,32 @@ def test_voided_and_amended_events(ward: Ward, clock: FakeClock) -> None:
     assert due(ward, pid, clock.now())["vitals_next"].due_at == T0 + H + 2 * H  # febrile
     ward.correct(pid, wrong.id, action="void", reason="wrong patient", recorded_by="AB")
     vitals = due(ward, pid, clock.now())["vitals_next"]
-    assert vitals.due_at == T0 + 30 * M + 4 * H
-    assert vitals.severity == "info"
+    # Back to the earlier set; still every 2 h: CRS grade 2 with the fever masked by tocilizumab.
+    assert vitals.due_at == T0 + 30 * M + 2 * H
+    assert vitals.severity == "warning" and "CRS grade 2" in vitals.message
     # The tocilizumab dose time is amended: the timers follow the amended time.
     ward.correct(
         pid,
         dose,
         action="amend",
         reason="charted late, given at 07:45 UTC",
+        reason_code="wrong_time",
+        second_nurse="CD",
         recorded_by="AB",
         amended={"effective_at": "2026-06-10T07:45:00Z"},
     )
     items = due(ward, pid, clock.now())
     assert items["tocilizumab_reassess"].due_at == T0 - 15 * M + 8 * H
     # Voiding the only dose removes both tocilizumab timers.
-    ward.correct(pid, dose, action="void", reason="never given", recorded_by="AB")
+    ward.correct(
+        pid,
+        dose,
+        action="void",
+        reason="never given",
+        reason_code="not_given",
+        second_nurse="CD",
+        recorded_by="AB",
+    )
     items = due(ward, pid, clock.now())
     assert "tocilizumab_reassess" not in items and "crs_escalation" not in items
 
@@ -254,14 +274,41 @@ def test_ice_drop_brings_recheck_forward(ward: Ward, clock: FakeClock) -> None:
     assert due(ward, pid, clock.now())["ice_next"].due_at == clock.now() + 30 * M
 
 
+def test_ice_series_after_a_fall_30_min_then_4h_then_routine(ward: Ward, clock: FakeClock) -> None:
+    """The amended contract: q30 min for 2 h from the first lower score, q4h while below."""
+    pid = add_patient(ward, clock)
+    full = {"orientation": 4, "naming": 3, "commands": 1, "writing": 1, "attention": 1}
+    low = {**full, "orientation": 1}  # 7
+    ward.assess_ice(pid, full, recorded_by="AB")
+    clock.advance(1 * H)
+    fell = clock.now()
+    ward.assess_ice(pid, low, recorded_by="AB")
+    for _ in range(3):  # rechecks at +30, +60, +90 min: each next one 30 min later
+        clock.advance(30 * M)
+        ward.assess_ice(pid, low, recorded_by="AB")
+        item = due(ward, pid, clock.now())["ice_next"]
+        assert item.due_at == clock.now() + 30 * M
+        assert item.rule == "monitoring.ice_recheck_after_drop_min"
+    clock.advance(30 * M)  # at exactly +2 h: the next 30-min recheck would pass the window
+    assert clock.now() == fell + 2 * H
+    ward.assess_ice(pid, low, recorded_by="AB")
+    item = due(ward, pid, clock.now())["ice_next"]
+    assert item.due_at == clock.now() + 4 * H
+    assert item.rule == "monitoring.ice_recheck_stable_h" and "below 10" in item.message
+    clock.advance(4 * H)
+    ward.assess_ice(pid, full, recorded_by="AB")  # back at the pre-fall score
+    item = due(ward, pid, clock.now())["ice_next"]
+    assert item.due_at == clock.now() + 8 * H and item.rule == "monitoring.ice_interval_h"
+
+
 def test_cilta_cel_monitoring_day_and_neurotox_check(ward: Ward, clock: FakeClock) -> None:
     infusion = T0 - 3 * 24 * H  # 7 Jun 08:00 UTC = 09:00 BST
     pid = add_patient(ward, clock, product="cilta-cel", infusion_at=infusion)
     items = due(ward, pid, clock.now())
     day = items["monitoring_day"]
     assert day.severity == "info" and day.state == "upcoming"
-    assert day.due_at == infusion + 10 * 24 * H
-    assert day.message.startswith("Day +3 of the 10-day daily monitoring period (cilta-cel)")
+    assert day.due_at == infusion + 7 * 24 * H  # current label: daily for at least 1 week (S4)
+    assert day.message.startswith("Day +3 of the 7-day daily monitoring period (cilta-cel)")
     assert day.key == f"{pid}/monitoring_day/day3"
     neuro = items["delayed_neurotox_check"]
     assert neuro.due_at == infusion + 24 * H and neuro.state == "overdue"
@@ -277,16 +324,74 @@ def test_cilta_cel_monitoring_day_and_neurotox_check(ward: Ward, clock: FakeCloc
     )
     neuro = due(ward, pid, clock.now())["delayed_neurotox_check"]
     assert neuro.due_at == T0 + 24 * H and neuro.key.endswith(check.id)
-    # After 28 days: no more daily check; after 10 days: no monitoring-day item.
+    # After 28 days: no more daily check; after 7 days: no monitoring-day item.
     later = due(ward, pid, infusion + 29 * 24 * H)
     assert "delayed_neurotox_check" not in later and "monitoring_day" not in later
 
 
-def test_ide_cel_has_no_neurotox_check(ward: Ward, clock: FakeClock) -> None:
-    pid = add_patient(ward, clock, product="ide-cel", infusion_at=T0 - 24 * H)
+def test_ide_cel_neuro_check_through_its_monitoring_window(ward: Ward, clock: FakeClock) -> None:
+    infusion = T0 - 24 * H
+    pid = add_patient(ward, clock, product="ide-cel", infusion_at=infusion)
     items = due(ward, pid, clock.now())
-    assert items["monitoring_day"].due_at == T0 - 24 * H + 7 * 24 * H
-    assert "delayed_neurotox_check" not in items
+    assert items["monitoring_day"].due_at == infusion + 7 * 24 * H
+    assert items["delayed_neurotox_check"].due_at == infusion + 24 * H
+    # 14 days for ide-cel (current monitoring window), not cilta-cel's 28.
+    assert "delayed_neurotox_check" in due(ward, pid, infusion + 13 * 24 * H + H)
+    assert "delayed_neurotox_check" not in due(ward, pid, infusion + 14 * 24 * H + H)
+
+
+def test_positive_neuro_check_raises_alert_weakness_critical(ward: Ward, clock: FakeClock) -> None:
+    pid = add_patient(ward, clock, product="ide-cel", infusion_at=T0 - 24 * H)
+    base = {
+        "handwriting_changed": False,
+        "movement_changed": False,
+        "facial_asymmetry": False,
+        "personality_changed": False,
+    }
+    ward.chart(pid, "neuro_check", recorded_by="AB", **base)
+    assert "neuro_check_positive" not in due(ward, pid, clock.now())
+    clock.advance(H)
+    ward.chart(pid, "neuro_check", recorded_by="AB", **{**base, "facial_asymmetry": True})
+    item = due(ward, pid, clock.now())["neuro_check_positive"]
+    assert item.severity == "warning" and item.active and "Facial droop" in item.message
+    clock.advance(H)
+    ev = ward.chart(
+        pid, "neuro_check", recorded_by="AB", **base, findings=["limb_weakness", "reflexes_reduced"]
+    )
+    item = due(ward, pid, clock.now())["neuro_check_positive"]
+    assert item.severity == "critical" and not item.snoozable and item.anchor_id == ev.id
+    assert "New weakness" in item.message and "reflexes" in item.message
+
+
+def test_febrile_neutropenia_and_iec_hs_from_charted_labs(ward: Ward, clock: FakeClock) -> None:
+    pid = add_patient(ward, clock, product="cilta-cel", infusion_at=T0 - 5 * 24 * H)
+    ward.record_lab(pid, test="neutrophils", value=400, unit="/uL", recorded_by="AB")
+    ward.chart(pid, "vitals", recorded_by="AB", temperature_c=37.9)
+    assert "febrile_neutropenia" not in due(ward, pid, clock.now())
+    clock.advance(H)
+    ward.chart(pid, "vitals", recorded_by="AB", temperature_c=38.0)
+    fn = due(ward, pid, clock.now())["febrile_neutropenia"]
+    assert fn.severity == "critical" and fn.due_at == clock.now() and "0.4" in fn.message
+    # IEC-HS: CRS 2 then 1 (settling), ferritin rising, fibrinogen low.
+    crs(ward, clock, pid, 2)
+    ward.record_lab(pid, test="ferritin", value=900, unit="ng/mL", recorded_by="AB")
+    clock.advance(H)
+    crs(ward, clock, pid, 1)
+    ward.record_lab(pid, test="fibrinogen", value=120, unit="mg/dL", recorded_by="AB")
+    ward.record_lab(pid, test="ferritin", value=2500, unit="ng/mL", recorded_by="AB")
+    item = due(ward, pid, clock.now())["iec_hs_possible"]
+    assert "Possible IEC-HS" in item.message and "fibrinogen 120" in item.message
+    assert "check triglycerides" in item.message
+    ward.record_lab(pid, test="triglycerides", value=420, unit="mg/dL", recorded_by="AB")
+    ward.record_lab(pid, test="ldh", value=900, unit="U/L", recorded_by="AB")
+    item = due(ward, pid, clock.now())["iec_hs_possible"]
+    assert "triglycerides 420 mg/dL" in item.message and "LDH 900 U/L" in item.message
+    # A ferritin in another unit is refused, nothing written (nothing guessed).
+    with pytest.raises(InputError, match="ng/mL"):
+        ward.record_lab(pid, test="ferritin", value=1.0, unit="mg/L", recorded_by="AB")
+    with pytest.raises(InputError, match="test"):
+        ward.record_lab(pid, test="sodium", value=140, unit="mmol/L", recorded_by="AB")
+    assert "iec_hs_possible" in due(ward, pid, clock.now())
 
 
 def test_derive_ward_orders_most_urgent_first(ward: Ward, clock: FakeClock) -> None:
@@ -349,9 +454,11 @@ def test_monitoring_day_counts_calendar_days_in_the_ward_zone() -> None:
         },
         PROTOCOL,
     )
-    assert {"kind": "monitoring_day", "due_at": datetime(2026, 6, 16, 22, 30, tzinfo=UTC)} in out[
-        "due"
-    ]
+    assert {
+        "kind": "monitoring_day",
+        "due_at": datetime(2026, 6, 16, 22, 30, tzinfo=UTC),
+        "severity": "info",
+    } in out["due"]
 
 
 # --------------------------------------------------------------------------- units
@@ -451,3 +558,49 @@ def test_event_within_the_future_tolerance_is_accepted(ward: Ward, clock: FakeCl
     pid = add_patient(ward, clock)
     ward.chart(pid, "vitals", recorded_by="AB", effective_at=T0 + 4 * M, temperature_c=37.0)
     assert due(ward, pid, clock.now())["vitals_next"].due_at == T0 + 4 * M + 4 * H
+
+
+def test_vitals_every_2h_while_tachycardic_from_the_charted_heart_rate(
+    ward: Ward, clock: FakeClock
+) -> None:
+    pid = add_patient(ward, clock)
+    ward.chart(pid, "vitals", recorded_by="AB", temperature_c=37.0, heart_rate=100)
+    item = due(ward, pid, clock.now())["vitals_next"]
+    assert item.due_at == clock.now() + 4 * H and item.severity == "info"
+    clock.advance(H)
+    ward.chart(pid, "vitals", recorded_by="AB", temperature_c=37.0, heart_rate=118)
+    item = due(ward, pid, clock.now())["vitals_next"]
+    assert item.due_at == clock.now() + 2 * H and "tachycardic (118 bpm" in item.message
+    assert item.rule == "monitoring.vitals_tachycardia_above_bpm" and "LOCAL" in item.source
+
+
+def test_grade1_review_mentions_early_onset_guidance(ward: Ward, clock: FakeClock) -> None:
+    pid = add_patient(ward, clock, infusion_at=T0 - 24 * H)
+    crs(ward, clock, pid, 1)
+    item = due(ward, pid, clock.now())["crs_prolonged_grade1"]
+    assert item.due_at == clock.now() + 72 * H
+    assert "Early onset" in item.message and item.source == ("SEED",) and not item.verified
+
+
+def test_boxed_warning_checklist_open_until_every_item_confirmed(
+    ward: Ward, clock: FakeClock
+) -> None:
+    infusion = T0 + 24 * H
+    pid = add_patient(ward, clock, infusion_at=infusion)
+    protocol = ward.protocol_for(ward.record(pid))
+    keys = list(protocol.toxicity.checklist)
+    item = due(ward, pid, clock.now())["checklist_open"]
+    assert item.due_at == infusion and item.state == "upcoming"
+    assert f"{len(keys)} of {len(keys)}" in item.message
+    with pytest.raises(InputError, match="item"):
+        ward.chart(pid, "checklist", recorded_by="AB", item="vaccines", done=True)
+    for key in keys[:-1]:
+        ward.chart(pid, "checklist", recorded_by="AB", item=key, done=True)
+    item = due(ward, pid, clock.now())["checklist_open"]
+    assert f"1 of {len(keys)}" in item.message
+    ward.chart(pid, "checklist", recorded_by="AB", item=keys[-1], done=True)
+    assert "checklist_open" not in due(ward, pid, clock.now())
+    # Un-ticking an item (recorded as still open) brings it back; overdue stays info (no alarm).
+    ward.chart(pid, "checklist", recorded_by="AB", item=keys[0], done=False)
+    item = due(ward, pid, infusion + 48 * H)["checklist_open"]
+    assert item.state == "overdue" and item.severity == "info"

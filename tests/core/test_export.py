@@ -361,7 +361,11 @@ def test_fhir_override_void_and_prior_dose(tmp_path: Path) -> None:
             given_by="AB",
             checked_by="CD",
             weight_confirmed=True,
-            override={"reason": "consultant order after review", "second_nurse": "EF"},
+            override={
+                "reason": "consultant order after review",
+                "second_nurse": "EF",
+                "prescriber": "Dr Vance",
+            },
         )
         clock.advance(H)
         lab = ward.record_lab(pid, test="platelets", value=30, unit="10^9/L", recorded_by="AB")
@@ -386,10 +390,17 @@ def test_fhir_override_void_and_prior_dose(tmp_path: Path) -> None:
     overridden = [m for m in meds if any("Limit override" in n["text"] for n in m.get("note", []))]
     assert len(overridden) == 1
     assert "consultant order after review" in overridden[0]["note"][0]["text"]
+    assert "ordered by Dr Vance" in overridden[0]["note"][0]["text"]
+    roles = {
+        p["function"]["coding"][0]["code"]: p["actor"]["display"]
+        for p in overridden[0]["performer"]
+    }
+    assert roles["witness"] == "EF" and roles["prescriber"] == "Dr Vance"
     assert [p["function"]["coding"][0]["code"] for p in overridden[0]["performer"]] == [
         "performer",
         "verifier",
         "witness",
+        "prescriber",
     ]
     voided = [
         r for r in res if r["resourceType"] == "Observation" and r["status"] == "entered-in-error"

@@ -129,3 +129,113 @@ def test_validate_refuses_a_malformed_protocol_with_exit_2(tmp_path: Path) -> No
 def test_protocol_model_is_strict() -> None:
     assert Protocol.model_config.get("extra") == "forbid"
     assert Protocol.model_config.get("strict") is True
+
+
+# --------------------------------------------------------------------------- clinical content
+
+
+def _sourced(obj: Any, path: str = "protocol") -> list[tuple[str, str, bool]]:
+    """Every (path, source, verified) of the protocol file."""
+    out: list[tuple[str, str, bool]] = []
+    if isinstance(obj, dict):
+        if "source" in obj and "verified" in obj:
+            out.append((path, obj["source"], obj["verified"]))
+        for k, v in obj.items():
+            out.extend(_sourced(v, f"{path}.{k}"))
+    elif isinstance(obj, list):
+        for i, v in enumerate(obj):
+            out.extend(_sourced(v, f"{path}[{i}]"))
+    return out
+
+
+def test_nothing_is_verified_on_seed_or_local_alone() -> None:
+    bad = [
+        path
+        for path, source, verified in _sourced(BASE)
+        if verified and {s.strip() for s in source.split(",")} <= {"SEED", "LOCAL"}
+    ]
+    assert bad == []
+
+
+def test_sources_table_has_the_reference_keys() -> None:
+    p = load_default_protocol()
+    assert {"S5", "S9", "S12b", "S14", "S15", "S16", "S17", "S20"} <= set(p.sources)
+
+
+def test_crs_management_follows_the_current_labels_and_guidelines() -> None:
+    crs = load_default_protocol().management.crs
+    assert "dexamethasone 20 mg IV every 6 h" in crs["4"].text
+    assert "methylprednisolone 1–2 g" in crs["4"].text
+    assert "10 mg IV every 6 h (seed)" not in crs["4"].text
+    assert "Consider one dose of tocilizumab" in crs["1"].text
+    assert "Dexamethasone 10 mg IV every 12–24 h" in crs["2"].text
+    for entry in crs.values():
+        assert "SEED" not in entry.source
+    assert {"D7"} <= set(crs["4"].discrepancies) and "D9" in crs["1"].discrepancies
+
+
+def test_prolonged_grade1_review_kept_cited_correctly() -> None:
+    mon = load_default_protocol().monitoring
+    assert mon.crs_prolonged_grade1_h.value == 72
+    assert mon.crs_prolonged_grade1_h.source == "SEED" and not mon.crs_prolonged_grade1_h.verified
+    assert "S2" not in mon.crs_prolonged_grade1_h.source  # S2 does not say it (issue 11)
+    assert "D9" in (mon.crs_prolonged_grade1_h.note or "")
+
+
+def test_discrepancies_filled_and_shown_where_their_rule_is_used() -> None:
+    p = load_default_protocol()
+    by_id = {d.id: d for d in p.discrepancies}
+    want = {
+        "D1": "eligibility",
+        "D2": "eligibility",
+        "D5": "crs_grading",
+        "D6": "crs_grading",
+        "D7": "crs_management",
+        "D8": "crs_management",
+        "D9": "crs_management",
+        "D10": "infections",
+        "D13": "monitoring",
+        "D14": "toxicities",
+        "D15": "labs",
+        "D16": "labs",
+    }
+    for d_id, area in want.items():
+        assert area in by_id[d_id].shown_in, d_id
+    d5 = by_id["D5"]  # the two fields were swapped in the seed protocol
+    assert "beyond grade 1" in d5.seed_statement
+    assert d5.current_position.startswith("ASTCT 2019: fever ≥ 38 °C is required")
+    assert by_id["D15"].source == "S12b"
+    assert "44.8" in by_id["D10"].seed_statement and "20–27 %" in by_id["D10"].current_position
+
+
+def test_post_infusion_figures_per_label_version() -> None:
+    mon = load_default_protocol().monitoring
+    now = mon.post_infusion[mon.post_infusion_current]
+    old = mon.post_infusion["us-rems-2021"]
+    assert not now.superseded and old.superseded
+    assert now.daily_monitoring_days["cilta-cel"].value == 7
+    assert old.daily_monitoring_days["cilta-cel"].value == 10
+    assert (now.proximity_days["ide-cel"].value, old.proximity_days["ide-cel"].value) == (14, 28)
+    assert (now.driving_days["ide-cel"].value, old.driving_days["ide-cel"].value) == (14, 56)
+    assert not now.driving_days["ide-cel"].verified  # 2 weeks is secondary-source only
+    assert mon.daily_monitoring_days == now.daily_monitoring_days
+
+
+def test_unknown_discrepancy_or_current_version_fails_to_load(tmp_path: Path) -> None:
+    data = _mutated(monitoring__post_infusion_current="us-label-2030")
+    with pytest.raises(ProtocolError, match="post_infusion_current"):
+        load_protocol(_write(tmp_path, data))
+    data = copy.deepcopy(BASE)
+    data["management"]["crs"]["1"]["discrepancies"] = ["D99"]
+    with pytest.raises(ProtocolError, match="D99"):
+        load_protocol(_write(tmp_path, data))
+    data = copy.deepcopy(BASE)
+    data["discrepancies"][0]["shown_in"] = []
+    with pytest.raises(ProtocolError, match="shown_in"):
+        load_protocol(_write(tmp_path, data))
+
+
+def test_override_policy_is_local() -> None:
+    toc = load_default_protocol().tocilizumab
+    assert toc.override_policy.requires_prescriber
+    assert toc.override_policy.source == "LOCAL" and not toc.override_policy.verified

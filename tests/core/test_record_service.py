@@ -9,7 +9,7 @@ from pathlib import Path
 import pytest
 
 from bedside.clock import FakeClock
-from bedside.errors import InputError, LimitError, LockedError
+from bedside.errors import ConfirmationRequired, InputError, LimitError, LockedError
 from bedside.record import (
     Medication,
     chain_problems,
@@ -72,22 +72,49 @@ def test_nurse_dose_path_and_limits(ward: Ward, clock: FakeClock) -> None:
             pid,
             given_by="AB",
             checked_by="CD",
-            override={"reason": "consultant order, refractory", "second_nurse": "AB"},
+            override={
+                "reason": "consultant order, refractory",
+                "second_nurse": "AB",
+                "prescriber": "Dr A. Okafor",
+            },
         )
+    with pytest.raises(InputError, match=r"override\.prescriber"):
+        ward.give_tocilizumab(
+            pid,
+            given_by="AB",
+            checked_by="CD",
+            override={"reason": "consultant order, refractory", "second_nurse": "EF"},
+        )
+    with pytest.raises(InputError, match=r"override\.prescriber"):
+        ward.give_tocilizumab(
+            pid,
+            given_by="AB",
+            checked_by="CD",
+            override={"reason": "consultant order", "second_nurse": "EF", "prescriber": "  "},
+        )
+    assert ward.budget(pid).total == 3  # nothing written by the refused attempts
     fourth = ward.give_tocilizumab(
         pid,
         given_by="AB",
         checked_by="CD",
-        override={"reason": "consultant order, refractory", "second_nurse": "EF"},
+        override={
+            "reason": "consultant order, refractory",
+            "second_nurse": "EF",
+            "prescriber": " Dr A. Okafor ",
+        },
     )
     assert fourth.override is not None
     assert set(fourth.override.limits) == {"min_interval", "max_per_24h"}
+    assert fourth.override.prescriber == "Dr A. Okafor"
     clock.advance(timedelta(days=2))
     plan = ward.plan_tocilizumab(pid)
     assert plan.hard_block and plan.check.reasons == ["max_total"]
     with pytest.raises(LimitError, match="Cannot give"):
         ward.give_tocilizumab(
-            pid, given_by="AB", checked_by="CD", override={"reason": "x" * 10, "second_nurse": "EF"}
+            pid,
+            given_by="AB",
+            checked_by="CD",
+            override={"reason": "x" * 10, "second_nurse": "EF", "prescriber": "Dr B"},
         )
     assert ward.budget(pid).total == 4
 
@@ -101,18 +128,40 @@ def test_capped_dose_needs_weight_confirmation(ward: Ward, clock: FakeClock) -> 
     ward.give_tocilizumab(pid, given_by="AB", checked_by="CD", weight_confirmed=True)
 
 
-def test_stale_weight_must_be_remeasured(ward: Ward, clock: FakeClock) -> None:
+def test_stale_weight_is_a_soft_stop(ward: Ward, clock: FakeClock) -> None:
     pid = _add(ward, clock)
     clock.advance(timedelta(hours=73))
-    with pytest.raises(InputError, match="re-measure"):
-        ward.plan_tocilizumab(pid)
+    plan = ward.plan_tocilizumab(pid)
+    assert plan.weight_stale and [f.code for f in plan.confirmations] == ["stale_weight"]
+    assert plan.dose.dose_mg == 560.0
+    with pytest.raises(ConfirmationRequired, match="73 h ago") as err:
+        ward.give_tocilizumab(pid, given_by="AB", checked_by="CD")
+    assert err.value.needed == ["stale_weight"] and err.value.needs_reason
+    # Confirming without a written reason is not enough.
+    with pytest.raises(ConfirmationRequired):
+        ward.give_tocilizumab(
+            pid, given_by="AB", checked_by="CD", confirmation={"limits": ["stale_weight"]}
+        )
+    assert ward.budget(pid).total == 0
+    dose = ward.give_tocilizumab(
+        pid,
+        given_by="AB",
+        checked_by="CD",
+        confirmation={"limits": ["stale_weight"], "reason": "hypotensive, cannot stand on scale"},
+    )
+    assert dose.confirmation is not None
+    assert dose.confirmation.limits == ["stale_weight"]
+    assert dose.confirmation.reason == "hypotensive, cannot stand on scale"
+    assert dose.weight_kg_used == 70.0
+    # A fresh weight removes the soft stop.
     ward.chart(
         pid,
         "patient_update",
         recorded_by="AB",
         changes={"weight_kg": 71.0, "weight_measured_at": clock.now().isoformat()},
     )
-    assert ward.plan_tocilizumab(pid).dose.dose_mg == 568.0
+    plan = ward.plan_tocilizumab(pid)
+    assert plan.dose.dose_mg == 568.0 and not plan.weight_stale and not plan.confirmations
 
 
 def test_unknown_history_is_not_zero(ward: Ward, clock: FakeClock) -> None:
@@ -194,8 +243,52 @@ def test_voided_dose_does_not_count(ward: Ward, clock: FakeClock) -> None:
     dose = ward.give_tocilizumab(pid, given_by="AB", checked_by="CD")
     clock.advance(timedelta(hours=1))
     assert not ward.budget(pid).check.allowed
-    ward.correct(pid, dose.id, action="void", reason="charted on wrong patient", recorded_by="AB")
+    with pytest.raises(InputError, match="reason_code"):
+        ward.correct(
+            pid, dose.id, action="void", reason="charted on wrong patient", recorded_by="AB"
+        )
+    with pytest.raises(InputError, match="second_nurse"):
+        ward.correct(
+            pid,
+            dose.id,
+            action="void",
+            reason="charted on wrong patient",
+            reason_code="wrong_patient",
+            recorded_by="AB",
+        )
+    with pytest.raises(InputError, match="second_nurse: must be a different nurse"):
+        ward.correct(
+            pid,
+            dose.id,
+            action="void",
+            reason="charted on wrong patient",
+            reason_code="wrong_patient",
+            second_nurse="ab",
+            recorded_by="AB",
+        )
+    with pytest.raises(InputError, match="at least 5 characters"):
+        ward.correct(
+            pid,
+            dose.id,
+            action="void",
+            reason="oops",
+            reason_code="other",
+            second_nurse="CD",
+            recorded_by="AB",
+        )
+    assert ward.budget(pid).total == 1  # nothing was written by the refusals
+    void = ward.correct(
+        pid,
+        dose.id,
+        action="void",
+        reason="charted on wrong patient",
+        reason_code="wrong_patient",
+        second_nurse="cd",
+        recorded_by="AB",
+    )
+    assert void.second_nurse == "CD" and void.reason_code == "wrong_patient"
     assert ward.budget(pid).total == 0 and ward.budget(pid).check.allowed
+    assert [d.id for d in ward.budget(pid).voided] == [dose.id]
 
 
 def test_hash_chain_detects_edit_removal_reorder(ward: Ward, clock: FakeClock) -> None:

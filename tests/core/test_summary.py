@@ -99,8 +99,14 @@ def _course(ward: Ward, clock: FakeClock) -> Course:
         ward.assess_crs(pid, inputs, recorded_by="AB", effective_at=_at(clock, when))
     toci_at = _at(clock, T0 + 26 * H + 40 * M)
     ward.give_tocilizumab(pid, given_by="AB", checked_by="CD", effective_at=toci_at)
-    for when, inputs in crs[2:4]:
-        ward.assess_crs(pid, inputs, recorded_by="AB", effective_at=_at(clock, when))
+    ward.assess_crs(pid, G3, recorded_by="AB", effective_at=_at(clock, T0 + 34 * H))
+    ward.assess_crs(
+        pid,
+        AFEBRILE,
+        recorded_by="AB",
+        effective_at=_at(clock, T0 + 60 * H),
+        confirmation={"limits": ["crs_improved"]},
+    )
     ward.assess_ice(pid, ICE_FULL, recorded_by="AB", effective_at=_at(clock, T0 + 40 * H))
     ward.assess_ice(pid, ICE_5, recorded_by="AB", effective_at=_at(clock, T0 + 48 * H))
     dex = ward.chart(
@@ -117,8 +123,14 @@ def _course(ward: Ward, clock: FakeClock) -> Course:
         checked_by="CD",
     )
     ward.assess_ice(pid, ICE_FULL, recorded_by="AB", effective_at=_at(clock, T0 + 70 * H))
-    for when, inputs in crs[4:]:
-        ward.assess_crs(pid, inputs, recorded_by="AB", effective_at=_at(clock, when))
+    ward.assess_crs(pid, FEVER, recorded_by="AB", effective_at=_at(clock, T0 + 100 * H))
+    ward.assess_crs(
+        pid,
+        AFEBRILE,
+        recorded_by="AB",
+        effective_at=_at(clock, T0 + 110 * H),
+        confirmation={"limits": ["crs_improved"]},
+    )
     return Course(ward, clock, pid, T0 + 26 * H, toci_at, [dex.id])
 
 
@@ -222,7 +234,11 @@ def test_overrides_and_overdue_counts(ward: Ward, clock: FakeClock) -> None:
         pid,
         given_by="AB",
         checked_by="CD",
-        override={"reason": "consultant order, refractory shock", "second_nurse": "EF"},
+        override={
+            "reason": "consultant order, refractory shock",
+            "second_nurse": "EF",
+            "prescriber": "Dr Lee",
+        },
     )
     for action in ("raised", "acknowledged"):
         ward.add_event(
@@ -277,14 +293,30 @@ def test_ward_handover_names_every_patient_and_budget(demo_ward: tuple[Ward, dat
     for ph in doc.patients:
         assert ph.patient.name in html
         assert budget_text(ph.budget) in html
-    # one section (page run) per patient plus the overview, each with its running header
-    assert html.count(SECTION_MARK) == len(doc.patients) + 1
+    # ward table, one section per patient, the guidance and discharge page
+    assert html.count(SECTION_MARK) == len(doc.patients) + 2
     assert doc.protocols == (load_default_protocol().label,)
     assert load_default_protocol().label in html
-    # SBAR headings and the episode summary for each patient
-    for head in ("S — Situation", "B — Background", "A — Assessment", "R — Recommendation"):
+    # SBAR headings and the due items / open alerts for each patient
+    for head in (
+        "S — Situation",
+        "B — Background",
+        "A — Assessment",
+        "Due items and open alerts",
+        "R — Recommendation",
+    ):
         assert html.count(head) == len(doc.patients)
-    assert html.count("Episode summary (registry fields)") == len(doc.patients)
+    # Rule paths and the registry summary are only in the optional appendix.
+    assert "Episode summary (registry fields)" not in html
+    assert "monitoring.vitals_interval" not in html and "rule:" not in html
+    with_appendix = render_html(doc, appendix=True)
+    assert with_appendix.count(SECTION_MARK) == len(doc.patients) + 3
+    assert with_appendix.count("Episode summary (registry fields)") == 1
+    assert "monitoring.vitals_interval_h" in with_appendix
+    # Dates as in the application, never ISO.
+    for ph in doc.patients:
+        dob = ph.patient.date_of_birth
+        assert f"born {dob:%d %b %Y}" in html and dob.isoformat() not in html
 
 
 def test_handover_marks_unverified_and_states_in_words(demo_ward: tuple[Ward, datetime]) -> None:
@@ -295,7 +327,10 @@ def test_handover_marks_unverified_and_states_in_words(demo_ward: tuple[Ward, da
     ph = icans.patients[0]
     assert any(g.topic == "ICANS grade 2" and not g.verified for g in ph.guidance)
     html = render_html(icans)
-    assert 'ICANS grade 2</b> <span class="unv">[UNVERIFIED]</span>' in html
+    # on the patient's page and again on the guidance page, before the text
+    assert 'ICANS grade 2 <span class="unv">[UNVERIFIED]</span>' in html
+    guidance_row = '<td class="k" width="30%">ICANS grade 2</td><td><span class="unv">'
+    assert guidance_row + "[UNVERIFIED]</span>" in html
     # overdue items are named in words (black-and-white), never by colour alone
     assert any(d.state == "overdue" for d in ph.due)
     assert "<b>OVERDUE</b>" in html

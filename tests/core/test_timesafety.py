@@ -57,7 +57,7 @@ def add_patient(ward: Ward, pid: str) -> str:
         recorded_by="AB",
         patient_id=pid,
         mrn=f"MRN-{pid}",
-        name="Test Person",
+        name=f"Test Person {pid}",
         date_of_birth="1960-05-01",
         sex="female",
         weight_kg=70.0,
@@ -247,7 +247,7 @@ def test_stale_high_water_from_a_fast_clock_cannot_allow_a_dose(
         ward.close()
 
 
-def test_back_charted_dose_is_checked_at_its_own_time(
+def test_back_dated_dose_is_restricted_by_the_guard_too(
     ward: Ward, clock: FakeClock, mono: FakeMonotonic
 ) -> None:
     pid = add_patient(ward, "a")
@@ -256,9 +256,57 @@ def test_back_charted_dose_is_checked_at_its_own_time(
     mono.advance(S)
     guard.tick()
     assert guard.dosing_suspended
-    # A prior dose charted at an explicit past time is not a "dose now": not blocked.
-    budget = ward.budget(pid, at=T0 - 2 * H)
-    assert budget.check.allowed
+    # After a forward jump a back-dated dose is blocked like a dose now: its time was read
+    # off the same doubtful clock (issue 12: 3/3 back-dated doses passed).
+    assert not ward.budget(pid, at=T0 - 2 * H).check.allowed
+    assert not ward.budget(pid, at=clock.now() - 6 * M).check.allowed
+    guard.confirm_time("EF")
+    assert ward.budget(pid, at=clock.now() - 6 * M).check.allowed
+
+
+def test_clock_set_back_then_back_dated_dose_needs_the_override(
+    ward: Ward, clock: FakeClock, mono: FakeMonotonic
+) -> None:
+    pid = add_patient(ward, "a")
+    guard, _ = attach(ward, monotonic=mono)
+    ward.assess_crs(pid, {"temperature_c": 38.6, "hypotension": True}, recorded_by="AB")
+    ward.give_tocilizumab(pid, given_by="AB", checked_by="CD")
+    both(clock, mono, H)
+    guard.tick()
+    clock.set(clock.now() - 10 * H)  # the clock is set back 10 h
+    mono.advance(S)
+    guard.tick()
+    with pytest.raises(LimitError):
+        ward.give_tocilizumab(pid, given_by="AB", checked_by="CD", effective_at=clock.now() - 6 * M)
+
+
+@pytest.mark.parametrize("damage", ["missing", "corrupt"])
+def test_missing_or_corrupt_clock_file_falls_back_to_the_records(
+    tmp_path: Path, mono: FakeMonotonic, damage: str
+) -> None:
+    root = tmp_path / "data"
+    clock = FakeClock(T0)
+    ward = open_ward(root, clock)
+    try:
+        pid = add_patient(ward, "a")
+        ward.assess_crs(pid, {"temperature_c": 38.6, "hypotension": True}, recorded_by="AB")
+        ward.give_tocilizumab(pid, given_by="AB", checked_by="CD")
+    finally:
+        ward.close()
+    if damage == "missing":
+        (root / CLOCK_FILE).unlink(missing_ok=True)
+    else:
+        (root / CLOCK_FILE).write_text("{not json")
+    clock.set(T0 - 10 * H)  # clock set back while closed; the 12:00 dose looks 18 h away
+    ward = open_ward(root, clock)
+    try:
+        guard, reports = attach(ward, monotonic=mono)
+        assert "backwards" in [r.anomaly for r in reports]
+        assert guard.high_water is not None and guard.high_water >= T0
+        with pytest.raises(LimitError):
+            ward.give_tocilizumab(pid, given_by="AB", checked_by="CD")
+    finally:
+        ward.close()
 
 
 def test_sleep_and_resume_is_not_an_anomaly_and_timers_catch_up(

@@ -212,11 +212,11 @@ def test_identity_mismatches_are_refused(tmp_path: Path, ward_a: Ward, ward_b: W
     _patient(ward_b, "p1", "MRN-OTHER")
     with pytest.raises(TransferError, match="different mrn"):
         import_file(ward_a, _export(ward_b, "p1", tmp_path / "b.json"))
-    _patient(ward_b, "p2", "MRN-1")  # same person (MRN) under another id
-    with pytest.raises(TransferError, match="belongs to patient p1"):
+    _patient(ward_b, "p2", "MRN-1", name="Transfer Person Two")  # same MRN, another id
+    with pytest.raises(TransferError, match="patient p1 in this ward has the same MRN"):
         import_file(ward_a, _export(ward_b, "p2", tmp_path / "b2.json"))
     _patient(ward_b, "p3", "MRN-3", name="Someone Else")
-    _patient(ward_a, "p3", "MRN-3")
+    _patient(ward_a, "p3", "MRN-3", name="Transfer Person Three")
     with pytest.raises(TransferError, match="different name"):
         import_file(ward_a, _export(ward_b, "p3", tmp_path / "b3.json"))
 

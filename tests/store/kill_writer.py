@@ -86,7 +86,7 @@ def run_ward_writer(root: Path, run: str, patient_id: str) -> None:
             recorded_by="KW",
             patient_id=patient_id,
             mrn=f"KILL-{patient_id}",
-            name="Kill Harness",
+            name=f"Kill Harness {patient_id}",
             date_of_birth="1960-01-01",
             sex="unknown",
             weight_kg=70.0,

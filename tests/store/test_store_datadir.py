@@ -495,3 +495,54 @@ def test_quarantine_copy_failure_still_refuses_and_blocks(tmp_path: Path, clock:
     with pytest.raises(QuarantinedError):
         dd.save("p1", make_envelope(0), expected_token=None, validate=validate_events)
     dd.release_writer_lock()
+
+
+# ----------------------------------------------------------------- directory hygiene (issue 12)
+
+
+@posix_only
+def test_an_existing_folder_bedside_did_not_create_is_not_chmodded(tmp_path: Path) -> None:
+    root = tmp_path / "chosen"
+    root.mkdir()
+    os.chmod(root, 0o755)
+    dd = DataDir(root, clock=FakeClock(T0))
+    assert stat.S_IMODE(root.stat().st_mode) == 0o755  # not Bedside's folder: left alone
+    for sub in (dd.patients_dir, dd.backups_dir, dd.quarantine_dir):
+        assert stat.S_IMODE(sub.stat().st_mode) == 0o700  # created by Bedside
+
+
+@posix_only
+@pytest.mark.parametrize("sub", ["patients", "backups", "quarantine"])
+def test_symlinked_sub_folders_are_refused_and_their_targets_untouched(
+    tmp_path: Path, sub: str
+) -> None:
+    root = tmp_path / "ward"
+    (root / "patients").mkdir(parents=True, exist_ok=True)
+    target = tmp_path / "elsewhere"
+    target.mkdir()
+    os.chmod(target, 0o755)
+    link = root / sub
+    if link.exists():
+        link.rmdir()
+    link.symlink_to(target)
+    with pytest.raises(StorageError, match="symbolic link"):
+        DataDir(root, clock=FakeClock(T0))
+    assert stat.S_IMODE(target.stat().st_mode) == 0o755 and list(target.iterdir()) == []
+
+
+@posix_only
+def test_a_symlinked_backup_folder_is_never_written_through(
+    tmp_path: Path, caplog: pytest.LogCaptureFixture
+) -> None:
+    clock = FakeClock(T0)
+    dd = DataDir(tmp_path / "ward", clock=clock, backup_interval=timedelta(0))
+    dd.acquire_writer_lock()
+    try:
+        target = tmp_path / "elsewhere"
+        target.mkdir()
+        (dd.backups_dir / "p1").symlink_to(target)
+        dd.save("p1", make_envelope(1), expected_token=None, validate=validate_events)
+        assert list(target.iterdir()) == []  # the save succeeded; no backup went through
+        assert "backup of patient" in caplog.text
+    finally:
+        dd.release_writer_lock()

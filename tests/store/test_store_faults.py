@@ -314,3 +314,53 @@ def test_atomic_write_temp_name_and_mode(tmp_path: Path) -> None:
     assert name.startswith(".p1.json.tmp-") and Path(seen[0]).parent == tmp_path
     if os.name == "posix":
         assert target.stat().st_mode & 0o777 == 0o600
+
+
+# ----------------------------------------------------------------- ambiguous save in the ward
+
+
+def test_ambiguous_ward_save_reads_back_and_never_blocks_the_next(tmp_path: Path) -> None:
+    """Directory fsync fails after the rename: the ward reads the file back, reports the
+    save as on disk (with a durability warning) and the next save goes through."""
+    import errno as _errno
+    from datetime import UTC, datetime
+
+    from bedside.clock import FakeClock
+    from bedside.service import open_ward
+    from bedside.storage import FileOps
+
+    class FailDirSync(FileOps):
+        failures = 0  # how many directory fsyncs still fail (a persistently sick disk)
+
+        def fsync_dir(self, path: str) -> None:
+            if self.failures:
+                self.failures -= 1
+                raise OSError(_errno.EIO, "simulated directory fsync failure")
+            super().fsync_dir(path)
+
+    clock = FakeClock(datetime(2026, 6, 10, 12, 0, tzinfo=UTC))
+    ward = open_ward(tmp_path / "w", clock)
+    try:
+        ops = FailDirSync()
+        ward.store._ops = ops  # fault injection
+        pid = ward.create_patient(
+            recorded_by="AB",
+            patient_id="p1",
+            mrn="M1",
+            name="Amb Iguous",
+            date_of_birth="1960-01-01",
+            sex="female",
+            product="ide-cel",
+        )
+        ops.failures = 3
+        note = ward.chart(pid, "note", recorded_by="AB", text="first")
+        assert ops.failures < 3  # the failure really happened
+        assert ward.durability_warning and "IS saved" in ward.durability_warning
+        assert ward.storage_warning() == ward.durability_warning
+        on_disk = ward.store.load(pid, validate=lambda d: d).raw
+        assert [e["id"] for e in on_disk["events"]] == [note.id]
+        second = ward.chart(pid, "note", recorded_by="AB", text="second")  # not blocked
+        reopened = open_ward(tmp_path / "w", clock, read_only=True)
+        assert [e.id for e in reopened.records[pid].events] == [note.id, second.id]
+    finally:
+        ward.close()

@@ -69,6 +69,19 @@ class _Server:
             pytest.fail("writer server died: " + self.proc.stderr.read().decode(errors="replace"))
         return line
 
+    def child(self, lines: list[str]) -> int:
+        """The pid of the child just forked.
+
+        The forked child may speak ("ready", "ack ...") before the server has written
+        "child <pid>" (whichever process the scheduler runs first); such early lines
+        are kept in ``lines`` in the order they came.
+        """
+        while True:
+            line = self.next_line()
+            if line.startswith("child "):
+                return int(line.split()[1])
+            lines.append(line)
+
     def close(self) -> None:
         if self.proc.poll() is None:
             self.send("quit")
@@ -116,19 +129,14 @@ def test_sigkill_during_saves_loses_nothing(tmp_path: Path) -> None:
             pid = PATIENTS[run % len(PATIENTS)]
             backup_ms = 0 if run % 2 else 60_000  # half the runs also write a backup per save
             server.send(f"go r{run} {pid} {backup_ms}")
-            line = server.next_line()
-            assert line.startswith("child "), line
-            child = int(line.split()[1])
             lines: list[str] = []
+            child = server.child(lines)
             if rng.random() < 0.1:
                 # Some kills land during start-up (lock, sweep, load) instead of saves.
                 time.sleep(rng.uniform(0.0, 0.03))
             else:
-                while True:
-                    line = server.next_line()
-                    lines.append(line)
-                    if line == "ready":
-                        break
+                while "ready" not in lines:
+                    lines.append(server.next_line())
                 time.sleep(rng.uniform(0.020, 0.150))
             os.kill(child, signal.SIGKILL)
             while True:
@@ -206,15 +214,10 @@ def test_sigkill_real_ward_service_loses_nothing(tmp_path: Path) -> None:
         for run in range(WARD_KILLS):
             pid = "w0" if run % 2 else "w1"
             server.send(f"go r{run} {pid} 0 ward")
-            line = server.next_line()
-            assert line.startswith("child "), line
-            child = int(line.split()[1])
             lines: list[str] = []
-            while True:
-                line = server.next_line()
-                lines.append(line)
-                if line == "ready":
-                    break
+            child = server.child(lines)
+            while "ready" not in lines:
+                lines.append(server.next_line())
             time.sleep(rng.uniform(0.020, 0.150))
             os.kill(child, signal.SIGKILL)
             while True:

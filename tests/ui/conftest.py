@@ -37,6 +37,12 @@ def dialog_log(monkeypatch: pytest.MonkeyPatch) -> DialogLog:
     monkeypatch.setattr(dialogs, "show_crash", crash)
     monkeypatch.setattr(dialogs, "show_locked", lambda p, t: log.messages.append(("locked", "", t)))
     monkeypatch.setattr(dialogs, "confirm", lambda *a, **k: True)
+
+    def discard(parent: Any) -> bool:
+        log.messages.append(("discard", "Discard what you typed?", ""))
+        return True
+
+    monkeypatch.setattr(dialogs, "ask_discard", discard)
     return log
 
 

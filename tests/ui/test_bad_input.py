@@ -42,13 +42,18 @@ def test_crs_tab_bad_input(sessions: Sessions, data_dir: Path, dialog_log: Dialo
     crs.temp.setText("hot")
     assert "not a number" in _error(crs.form, "temperature_c")
     assert "fix the field" in _banner(crs.grade_banner)
-    crs.temp.setText("50")  # a Fahrenheit-sized slip caught by the core's plausibility range
-    assert "plausible range" in _error(crs.form, "temperature_c")
+    crs.temp.setText("50")  # caught by the core's plausibility range
+    assert "not a possible temperature" in _error(crs.form, "temperature_c")
+    crs.temp.setText("100.4")  # typed in °F: the core names the unit and the conversion
+    assert "Fahrenheit" in _error(crs.form, "temperature_c")
+    assert "38.0 °C" in _error(crs.form, "temperature_c")
     crs.temp.setText("38.4")
     crs.device.setCurrentIndex(crs.device.findData("nasal_cannula"))
-    assert "oxygen_flow_l_min" in (
-        _error(crs.form, "oxygen_flow_l_min") + crs.form.form_error.text()
-    )
+    assert "nasal cannula flow" in _error(crs.form, "oxygen_flow_l_min")
+    crs.flow.setText("0")  # nasal cannula at 0 L/min is a contradiction, not oxygen
+    assert "does not fit" in _error(crs.form, "oxygen_flow_l_min")
+    assert "fix the field" in _banner(crs.grade_banner)
+    assert "oxygen_flow_l_min" not in _error(crs.form, "oxygen_flow_l_min")
     crs.flow.setText("4")
     assert "GRADE 2" in _banner(crs.grade_banner)
     crs.by.setText("")
@@ -155,6 +160,32 @@ def test_eligibility_needs_initials_and_shows_unmet(
     assert session.controller.record(pid).events == []
 
 
+def test_superseded_label_needs_a_reason_and_says_superseded(
+    sessions: Sessions, data_dir: Path, dialog_log: DialogLog
+) -> None:
+    session = sessions.open(data_dir)
+    pid = add_patient(session, dialog_log, product="cilta-cel")
+    elig = session.window.open_patient(pid, "eligibility").eligibility
+    elig.product.setCurrentIndex(elig.product.findData("cilta-cel"))
+    elig.criteria.setCurrentIndex(elig.criteria.findData("label-2021"))
+    elig.lines.setValue(4)
+    for cb in elig.exposed.values():
+        cb.setChecked(True)
+    text = _banner(elig.verdict)
+    assert "SUPERSEDED" in text and "refractory to lenalidomide" in text
+    assert "D2" in elig.discrepancy_notes.text() and elig.criteria_reason.isEnabled()
+    elig.by.setText("AB")
+    elig.save()  # no reason: refused, nothing written
+    assert "superseded" in _error(elig.form, "criteria_reason")
+    assert session.controller.record(pid).events == []
+    elig.criteria_reason.setText("Approved by the MDT in March 2024")
+    elig.save()
+    (ev,) = session.controller.record(pid).events
+    assert ev.superseded and ev.criteria_reason == "Approved by the MDT in March 2024"
+    elig.criteria.setCurrentIndex(elig.criteria.findData("label-2024"))
+    assert not elig.criteria_reason.isEnabled() and "NOT ELIGIBLE" in _banner(elig.verdict)
+
+
 def test_dose_dialog_needs_an_independent_checker(
     sessions: Sessions, data_dir: Path, dialog_log: DialogLog
 ) -> None:
@@ -169,16 +200,36 @@ def test_dose_dialog_needs_an_independent_checker(
     assert _count(session, pid, Medication) == 0
 
 
-def test_dose_dialog_stale_weight_must_be_remeasured(
+def test_dose_dialog_stale_weight_is_a_soft_stop(
     sessions: Sessions, data_dir: Path, dialog_log: DialogLog
 ) -> None:
     session = sessions.open(data_dir)
     pid = add_patient(session, dialog_log)
     sessions.advance(session, timedelta(days=4))
     dlg = dialogs.DoseDialog(session.controller, pid, "AB")
-    assert dlg.plan is None and not dlg.weight_banner.isHidden()
-    assert "older than 72 h" in _banner(dlg.weight_banner)
-    assert not dlg.ok_button.isEnabled()
+    assert dlg.plan is not None and dlg.plan.weight_stale
+    assert dlg.weight_banner.isHidden() and not dlg.stale_banner.isHidden()
+    assert "more than the 72 h" in _banner(dlg.stale_banner)
+    assert dlg.ok_button.isEnabled()
+    dlg.checked_by.setText("CD")
+    # No reason: not given, the dialog stays open and says why.
+    assert not dlg.submit()
+    assert _count(session, pid, Medication) == 0
+    assert "write why" in dlg.form.form_error.text()
+    dlg.weight_reason.setText("hypotensive at night, cannot be weighed")
+    assert dlg.submit()
+    (dose,) = [e for e in session.controller.events(pid) if isinstance(e, Medication)]
+    assert dose.confirmation is not None and dose.confirmation.limits == ["stale_weight"]
+    assert dose.confirmation.reason == "hypotensive at night, cannot be weighed"
+
+
+def test_dose_dialog_new_weight_clears_the_stale_stop(
+    sessions: Sessions, data_dir: Path, dialog_log: DialogLog
+) -> None:
+    session = sessions.open(data_dir)
+    pid = add_patient(session, dialog_log)
+    sessions.advance(session, timedelta(days=4))
+    dlg = dialogs.DoseDialog(session.controller, pid, "AB")
 
     def weigh(w: dialogs.WeightDialog) -> bool:
         w.weight.setText("71.5")
@@ -187,6 +238,7 @@ def test_dose_dialog_stale_weight_must_be_remeasured(
     dialog_log.on(dialogs.WeightDialog, weigh)
     dlg._record_weight()
     assert dlg.plan is not None and dlg.plan.dose.dose_mg == 572.0
+    assert not dlg.plan.weight_stale and dlg.stale_banner.isHidden()
     assert dlg.ok_button.isEnabled()
 
 

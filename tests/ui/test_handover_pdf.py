@@ -134,7 +134,9 @@ def test_view_shows_ward_and_prints(
     qtbot.addWidget(view)
     assert view.title.text().startswith("Ward handover — 7 patient(s)")
     shown = view.browser.toPlainText()
-    assert "DEMO Carmen Ruiz" in shown and "Episode summary" in shown
+    assert "DEMO Carmen Ruiz" in shown and "Episode summary" not in shown
+    view.appendix.setChecked(True)  # the optional appendix
+    assert "Episode summary (registry fields)" in view.browser.toPlainText()
     target = tmp_path / "printed"
     monkeypatch.setattr(transfer_actions, "ask_save_path", lambda *a: target)
     qtbot.mouseClick(view.print_button, Qt.MouseButton.LeftButton)
@@ -185,3 +187,68 @@ def test_file_menu_export_and_import_flows(
         assert not any(r.changed for r in again)
     finally:
         app_ward.close()
+
+
+@pytest.mark.skipif(not POPPLER, reason="poppler-utils not installed")
+def test_demo_ward_fits_one_page_per_patient(qapp: Any, ward: Ward, tmp_path: Path) -> None:
+    doc = build_handover(ward, ward.clock.now())
+    n = len(doc.patients)
+    # The ward table, one page per patient, one page of guidance and discharge advice
+    # (issue 13: at most 1 + 7 + 1 for the demo ward), then the optional appendix.
+    for appendix in (False, True):
+        out = tmp_path / f"ward-{appendix}.pdf"
+        pages = printing.write_pdf(render_html(doc, appendix=appendix), out)
+        if appendix:  # the optional appendix may run to more than one page
+            assert pages >= 1 + n + 2
+        else:
+            assert pages == 1 + n + 1
+        texts = [t for t in _pdftotext(out) if t.strip()]
+        assert len(texts) == pages
+        for ph, page in zip(doc.patients, texts[1 : 1 + n], strict=True):
+            assert ph.patient.name in page and budget_text(ph.budget) in _squash(page)
+            assert "Due items and open alerts" in page
+        assert "Guidance, discharge and follow-up" in texts[1 + n]
+        if appendix:
+            assert "Appendix — rules and registry summary" in texts[1 + n + 1]
+
+
+def test_print_dialog_path_prints_the_same_pages(
+    qtbot: Any, ward: Ward, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    from PySide6.QtPrintSupport import QPrinter
+
+    from ui import handover_view
+
+    view = HandoverView(ward, ward.clock, None)
+    qtbot.addWidget(view)
+    target = tmp_path / "printer.pdf"
+
+    def fake_dialog(parent: Any) -> QPrinter:
+        printer = QPrinter(QPrinter.PrinterMode.HighResolution)
+        printer.setOutputFormat(QPrinter.OutputFormat.PdfFormat)
+        printer.setOutputFileName(str(target))
+        return printer
+
+    monkeypatch.setattr(handover_view, "choose_printer", fake_dialog)
+    qtbot.mouseClick(view.direct_button, Qt.MouseButton.LeftButton)
+    assert target.read_bytes().startswith(b"%PDF")
+    pages = 1 + len(view.doc.patients) + 1  # ward table, patients, guidance and discharge
+    assert view.status.text() == f"Sent to the printer: {pages} page(s)."
+    monkeypatch.setattr(handover_view, "choose_printer", lambda parent: None)
+    assert view.print_direct() == 0
+    assert "cancelled" in view.status.text()
+
+
+def test_file_name_is_stamped_in_local_time(
+    qtbot: Any, ward: Ward, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    from datetime import timedelta, timezone
+
+    from ui import handover_view
+
+    zone = timezone(timedelta(hours=10), "AEST")
+    monkeypatch.setattr(handover_view, "local_zone", lambda: zone)
+    view = HandoverView(ward, ward.clock, "demo-04")
+    qtbot.addWidget(view)
+    local = ward.clock.now().astimezone(zone)
+    assert view.default_file_name() == f"handover-demo-04-{local:%Y%m%d-%H%M}.pdf"

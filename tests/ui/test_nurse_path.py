@@ -13,6 +13,7 @@ from pathlib import Path
 
 from PySide6.QtCore import Qt
 from PySide6.QtGui import QAction
+from PySide6.QtWidgets import QLabel
 from ui_helpers import T0, DialogLog, Sessions, add_patient
 
 from bedside.record import CrsAssessment, EligibilityScreen, Medication
@@ -56,7 +57,7 @@ def _grade_crs_2(session) -> None:
     crs.prefill()
     assert crs.temp.text() == "38.9"  # taken from the vitals just charted
     crs.hypotension.setChecked(True)
-    assert "CRS GRADE 2" in crs.grade_banner.findChild(type(crs.last_line), "bannerText").text()
+    assert "CRS GRADE 2" in crs.grade_banner.findChild(QLabel, "bannerText").text()
     crs.by.setText("AB")
     crs.record()
 
@@ -70,9 +71,11 @@ def _give(session, dialog_log: DialogLog, *, checker: str = "CD", override=None)
         seen["button"] = dlg.ok_button.text()
         dlg.checked_by.setText(checker)
         if override is not None:
-            reason, second = override
+            reason, second, *rest = override
             dlg.reason.setPlainText(reason)
             dlg.second.setText(second)
+            if rest:
+                dlg.prescriber.setText(rest[0])
         seen["ok"] = dlg.submit()
         seen["override_errors"] = [
             e.text() for e in dlg.override_form.errors.values() if not e.isHidden()
@@ -132,7 +135,7 @@ def test_nurse_path_end_to_end(
     # 5. Tocilizumab 560 mg (8 mg/kg x 70 kg, 28 mL) with an independent checker (F4).
     seen = _give(session, dialog_log)
     assert seen["ok"], seen
-    assert seen["dose"].startswith("560 mg") and "28 mL" in seen["dose"]
+    assert seen["dose"].startswith("560 mg") and "28.0 mL" in seen["dose"]
     doses = _toci(session, pid)
     assert [(d.dose, d.given_by, d.checked_by) for d in doses] == [(560.0, "AB", "CD")]
 
@@ -163,16 +166,25 @@ def test_nurse_path_end_to_end(
     assert any("second nurse" in t for t in seen["override_errors"])
     assert len(_toci(session, pid)) == 3  # nothing written
 
-    # 9. ... and given with a reason and a second nurse's initials.
+    # 9. ... not without the prescriber who ordered it (beyond the label maxima) ...
     seen = _give(
         session,
         dialog_log,
         override=("Refractory hypotension, consultant asked for dose 4 now", "EF"),
     )
+    assert not seen["ok"]
+    assert any("prescriber" in e for e in seen["override_errors"]), seen
+    # ... and given with a reason, a second nurse's initials and the prescriber's name.
+    seen = _give(
+        session,
+        dialog_log,
+        override=("Refractory hypotension, consultant asked for dose 4 now", "EF", "Dr Okafor"),
+    )
     assert seen["ok"], seen
     fourth = _toci(session, pid)[-1]
     assert fourth.override is not None
     assert fourth.override.second_nurse == "EF"
+    assert fourth.override.prescriber == "Dr Okafor"
     assert set(fourth.override.limits) >= {"min_interval", "max_per_24h"}
 
     # 10. The course maximum is a hard limit: the dialog cannot give a fifth dose.

@@ -8,7 +8,7 @@ from pathlib import Path
 from PySide6.QtCore import Qt
 from ui_helpers import DialogLog, Sessions, add_patient
 
-from bedside.record import HistoryConfirmation, Medication, NeuroCheck
+from bedside.record import ChecklistCheck, HistoryConfirmation, Medication, NeuroCheck
 from ui import dialogs
 
 
@@ -87,9 +87,19 @@ def test_cilta_cel_delayed_neurotoxicity_check(
     (check,) = [e for e in session.controller.events(pid) if isinstance(e, NeuroCheck)]
     assert check.handwriting_changed and not check.movement_changed
     assert "CHANGE RECORDED" in neuro.xresult.text()
+    # Ide-cel has the daily neurological check too; a new limb weakness is charted as a finding.
     ide = add_patient(session, dialog_log, product="ide-cel", name="Other", mrn="MRN-2")
     neuro = session.window.open_patient(ide, "neuro").neuro
-    assert neuro.delayed_box.isHidden()
+    assert not neuro.delayed_box.isHidden()
+    for c in (neuro.hand, neuro.move, neuro.face, neuro.person):
+        c.set_value(False)
+    neuro.findings["limb_weakness"].setChecked(True)
+    neuro.record_check()
+    (check,) = [e for e in session.controller.events(ide) if isinstance(e, NeuroCheck)]
+    assert check.findings == ["limb_weakness"] and "CHANGE RECORDED" in neuro.xresult.text()
+    assert not neuro.findings["limb_weakness"].isChecked()  # cleared after recording
+    alert = [i for i in session.controller.due_items(ide) if i.kind == "neuro_check_positive"]
+    assert alert and alert[0].severity == "critical"
 
 
 def test_baseline_ice_and_change(sessions: Sessions, data_dir: Path, dialog_log: DialogLog) -> None:
@@ -106,3 +116,26 @@ def test_baseline_ice_and_change(sessions: Sessions, data_dir: Path, dialog_log:
         c.set_value({"orientation": 2, "naming": 3}.get(name, 1))
     neuro.consciousness.set_value("alert")
     assert "DOWN 2 from baseline" in neuro.baseline_line.text()
+
+
+def test_boxed_warning_checklist_is_charted_from_the_toxicity_tab(
+    sessions: Sessions, data_dir: Path, dialog_log: DialogLog
+) -> None:
+    session = sessions.open(data_dir)
+    pid = add_patient(session, dialog_log, product="cilta-cel")
+    tox = session.window.open_patient(pid, "toxicity").toxicity
+    assert "0 of 8 confirmed" in tox.check_status.text()
+    tox.check_boxes["pjp_prophylaxis"].setChecked(True)
+    tox.check_boxes["cmv_monitoring"].setChecked(True)
+    tox.record_checklist()
+    checks = [e for e in session.controller.events(pid) if isinstance(e, ChecklistCheck)]
+    assert {(c.item, c.done) for c in checks} == {
+        ("pjp_prophylaxis", True),
+        ("cmv_monitoring", True),
+    }
+    assert "2 of 8 confirmed" in tox.check_status.text()
+    tox.record_checklist()  # nothing changed: nothing written
+    assert len([e for e in session.controller.events(pid) if isinstance(e, ChecklistCheck)]) == 2
+    # The discrepancy notes of the toxicity, infection and lab rules are on the tab.
+    notes = tox.discrepancy_notes.text()
+    assert all(d in notes for d in ("D10", "D14", "D15", "D16"))

@@ -125,8 +125,10 @@ class RowTableModel(QAbstractTableModel, Generic[R]):
 
 
 def brush(color: QColor) -> QBrush:
-    """A solid brush."""
-    return QBrush(color)
+    """A solid brush in the current theme's twin of ``color`` (View ▸ Night)."""
+    from ui import theme
+
+    return QBrush(theme.colour(color))
 
 
 class ColumnModel(RowTableModel[Any]):

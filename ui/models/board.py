@@ -127,7 +127,9 @@ class BoardModel(RowTableModel[BoardRow]):
             if alert.state == "acknowledged" and item.state != "upcoming":
                 phrase += f" · acknowledged by {alert.by}"
             elif alert.state == "snoozed" and item.state != "upcoming":
-                phrase += f" · snoozed until {format_local(alert.until)}"
+                phrase += f" · snoozed until {format_local(alert.until)} by {alert.by}"
+                if alert.reason:
+                    phrase += f" ({alert.reason})"
             extra = row.due_count + row.overdue_count - (1 if item.state != "upcoming" else 0)
             more = f" · +{extra} more" if extra > 0 else ""
             return f"{phrase}{more}\n{item.message}"
@@ -153,9 +155,11 @@ class BoardModel(RowTableModel[BoardRow]):
     def _failure_cell(self, row: BoardRow, column: int, role: int) -> Any:
         if role == Qt.ItemDataRole.DisplayRole:
             if column == COL_PATIENT:
-                return "Patient file could not be loaded"
+                return "Cannot display, details…"
             if column == COL_NEXT:
-                return "FILE QUARANTINED — open File ▸ Data directory problems"
+                if row.failure and row.failure.startswith("cannot display"):
+                    return "NOT SHOWN — record cannot be derived (double-click for details)"
+                return "FILE QUARANTINED — double-click for details"
             return "?"
         if role == Qt.ItemDataRole.ToolTipRole:
             return row.failure

@@ -83,7 +83,8 @@ def _alert_text(row: DueRow) -> str:
     if alert.state == "acknowledged" and alert.at is not None:
         return f"ack'd {alert.by} {alert.at.astimezone(local_zone()):%H:%M}"
     if alert.state == "snoozed" and alert.until is not None:
-        return f"snoozed to {alert.until.astimezone(local_zone()):%H:%M}"
+        why = f" ({alert.reason})" if alert.reason else ""
+        return f"snoozed to {alert.until.astimezone(local_zone()):%H:%M} {alert.by}{why}"
     if row.item.severity == "critical":
         return "CRITICAL" if row.item.state == "upcoming" else "ALARM · critical"
     if row.item.state == "upcoming":

@@ -4,8 +4,9 @@ from __future__ import annotations
 
 import logging
 from collections.abc import Callable
+from typing import ClassVar
 
-from PySide6.QtCore import Qt
+from PySide6.QtCore import QPoint, Qt, QTimer
 from PySide6.QtGui import QResizeEvent
 from PySide6.QtWidgets import (
     QAbstractItemView,
@@ -14,6 +15,7 @@ from PySide6.QtWidgets import (
     QGroupBox,
     QHBoxLayout,
     QHeaderView,
+    QLabel,
     QScrollArea,
     QTableView,
     QVBoxLayout,
@@ -21,9 +23,10 @@ from PySide6.QtWidgets import (
 )
 
 from bedside.errors import BedsideError
-from bedside.protocol import Protocol, Text
+from bedside.protocol import DiscrepancyArea, Protocol, Text
 from ui.controller import WardController
 from ui.forms import label, repolish
+from ui.wording import sources_tooltip, split_sources
 
 logger = logging.getLogger(__name__)
 
@@ -60,6 +63,35 @@ class PatientTab(QWidget):
     def on_tick(self) -> None:
         """Cheap per-second update of time-dependent text (subclasses)."""
 
+    ITEM_WIDGETS: ClassVar[dict[str, str]] = {}
+    """Due-item kind → attribute naming the part of the tab that answers it (for F8)."""
+
+    def show_item(self, kind: str) -> QWidget | None:
+        """Scroll so the part answering ``kind`` starts at the top; returns its first field."""
+        name = self.ITEM_WIDGETS.get(kind)
+        target = getattr(self, name, None) if name else None
+        if not isinstance(target, QWidget):
+            return None
+        area = _scroll_area_of(target)
+        if area is not None and area.widget() is not None:
+
+            def scroll() -> None:
+                for w in (self, area.widget()):
+                    lay = w.layout()
+                    if lay is not None:
+                        lay.activate()
+                top = target.mapTo(area.widget(), QPoint(0, 0)).y()
+                area.verticalScrollBar().setValue(max(top - 6, 0))
+
+            scroll()
+            QTimer.singleShot(0, scroll)  # again once a new width has rearranged the columns
+        focusable = [
+            w
+            for w in target.findChildren(QWidget)
+            if w.focusPolicy() & Qt.FocusPolicy.TabFocus and w.isEnabled()
+        ]
+        return focusable[0] if focusable else target
+
     def run_dialog(self, dialog: QWidget) -> bool:
         """Run a dialog through the one choke point."""
         from ui import dialogs
@@ -71,6 +103,15 @@ class PatientTab(QWidget):
         from ui import dialogs
 
         dialogs.show_core_error(self, exc)
+
+
+def _scroll_area_of(widget: QWidget) -> QScrollArea | None:
+    parent = widget.parentWidget()
+    while parent is not None:
+        if isinstance(parent, QScrollArea):
+            return parent
+        parent = parent.parentWidget()
+    return None
 
 
 def footer(banner_widget: QWidget, *widgets: QWidget) -> QFrame:
@@ -165,22 +206,40 @@ class GuidanceBox(QGroupBox):
         repolish(self.status)
         self.text.setText(entry.text)
         sources = [s.strip() for s in entry.source.split(",")]
-        self.source.setText(
-            "Source: " + "; ".join(f"[{s}] {protocol.sources.get(s, '')}" for s in sources)
-        )
+        titles = [protocol.sources.get(s, "") or "local ward policy" for s in sources]
+        self.source.setText("Source: " + "; ".join(dict.fromkeys(titles)))
+        self.source.setToolTip("Protocol source keys: " + ", ".join(sources))
         if entry.discrepancies:
-            by_id = {d.id: d for d in protocol.discrepancies}
-            lines = []
-            for d_id in entry.discrepancies:
-                d = by_id.get(d_id)
-                if d is not None:
-                    lines.append(
-                        f"Sources disagree ({d.id}, {d.topic}): this protocol follows "
-                        f"{d.protocol_follows}; current position: {d.current_position}"
-                    )
-            self.discrepancies.setText("\n".join(lines))
+            lines = protocol.discrepancy_lines(ids=entry.discrepancies)
+            set_sourced(self.discrepancies, "\n".join(lines), protocol)
         else:
             self.discrepancies.setText("")
+            self.discrepancies.setToolTip("")
+
+
+class DiscrepancyNotes(QLabel):
+    """The seed-versus-current discrepancies of the rules a screen uses (protocol data)."""
+
+    def __init__(self, *areas: DiscrepancyArea, parent: QWidget | None = None) -> None:
+        super().__init__(parent)
+        self.areas = areas
+        self.setWordWrap(True)
+        self.setProperty("role", "hint")
+        self.setTextInteractionFlags(Qt.TextInteractionFlag.TextSelectableByMouse)
+        self.setAccessibleName("Discrepancy notes")
+
+    def show_for(self, protocol: Protocol) -> None:
+        """Show the protocol's notes for this screen's areas (hidden when there are none)."""
+        lines = protocol.discrepancy_lines(*self.areas)
+        set_sourced(self, "\n".join(f"⚠ {line}" for line in lines), protocol)
+        self.setVisible(bool(lines))
+
+
+def set_sourced(widget: QLabel, text: str, protocol: Protocol) -> None:
+    """Show ``text`` without its citation keys; the sources go to the tooltip (one hover away)."""
+    shown, keys = split_sources(text)
+    widget.setText(shown)
+    widget.setToolTip(sources_tooltip(keys, protocol.sources))
 
 
 class Columns(QWidget):

@@ -2,33 +2,39 @@
 
 The form previews the grade with :func:`bedside.rules.crs_grade` as the nurse types
 (preview only); "Record CRS assessment" sends the same inputs through
-:meth:`Ward.assess_crs`, which grades again and saves. The form starts from the latest
-vital signs (values only; the nurse checks and edits them).
+:meth:`Ward.assess_crs`, which grades again and saves. The form starts from the patient's
+real state computed by :func:`bedside.crsform.crs_prefill` (highest temperature since the
+last assessment, hypotension/pressors/oxygen carried forward, fever masking from the
+record); the recorded grade is shown next to the preview, and a lower grade needs the
+nurse's "improved" confirmation.
 """
 
 from __future__ import annotations
 
 import logging
-from datetime import datetime
-from typing import Any
+from typing import Any, ClassVar
 
-from PySide6.QtCore import Signal
+from PySide6.QtCore import Qt, Signal
 from PySide6.QtWidgets import (
     QCheckBox,
     QComboBox,
+    QFrame,
     QGridLayout,
     QGroupBox,
     QVBoxLayout,
     QWidget,
 )
 
-from bedside.errors import BedsideError, InputError
+from bedside.crsform import CrsPrefill, crs_prefill, crs_verdict
+from bedside.dosecheck import check_oxygen, check_temperature, enforce
+from bedside.errors import BedsideError, ConfirmationRequired, InputError
 from bedside.record import CrsAssessment, Medication, Vitals
 from bedside.rules import DEVICE_LABELS, CrsInput, crs_grade
 from bedside.timeutil import format_local
 from ui import dialogs, presenters
 from ui.dialogs import VASOPRESSORS
 from ui.forms import (
+    ElidedLabel,
     Form,
     InitialsEdit,
     NumberEdit,
@@ -41,25 +47,44 @@ from ui.forms import (
     set_banner,
 )
 from ui.models import ColumnModel
-from ui.tabs import Columns, GuidanceBox, PatientTab, footer, resize_columns, scrolling, table_view
+from ui.tabs import (
+    Columns,
+    DiscrepancyNotes,
+    GuidanceBox,
+    PatientTab,
+    footer,
+    resize_columns,
+    scrolling,
+    table_view,
+)
+from ui.wording import nurse_text
 
 logger = logging.getLogger(__name__)
-
-ANTI_CYTOKINE = {"tocilizumab", "dexamethasone", "methylprednisolone", "anakinra"}
 
 
 class CrsTab(PatientTab):
     """Assessment form with live grade; tocilizumab budget; steroid doses."""
 
     title = "CRS & tocilizumab"
+    ITEM_WIDGETS: ClassVar[dict[str, str]] = {
+        "tocilizumab_reassess": "assess_box",
+        "crs_escalation": "assess_box",
+        "crs_prolonged_grade1": "assess_box",
+        "vitals_next": "assess_box",
+        "tocilizumab_limit": "toci_box",
+        "dexamethasone_next": "steroid_box",
+        "methylprednisolone_next": "steroid_box",
+    }
     dose_requested = Signal()
 
     def __init__(self, controller: Any, initials: Any, parent: QWidget | None = None) -> None:
         super().__init__(controller, initials, parent)
+        self.prefilled: CrsPrefill | None = None
 
         # ---------------------------------------------------------- assessment
         box = QGroupBox("CRS assessment (ASTCT 2019)")
         box.setAccessibleName("CRS assessment")
+        self.assess_box = box
         bl = QVBoxLayout(box)
         self.source_line = label("", "hint")
         bl.addWidget(self.source_line)
@@ -116,16 +141,19 @@ class CrsTab(PatientTab):
         self.by = InitialsEdit("Your initials")
         self.by.setPlaceholderText("your initials")
         self.record_button = button("&Record CRS assessment", role="primary", slot=self.record)
-        self.last_line = label("", "hint")
-        bl.addWidget(self.last_line)
+        self.last_line = ElidedLabel("", "section")
+        self.last_line.setAccessibleName("Recorded CRS grade")
+        self.grading_notes = DiscrepancyNotes("crs_grading")
+        bl.addWidget(self.grading_notes)
 
         self.guidance = GuidanceBox("CRS management")
 
         # ---------------------------------------------------------- tocilizumab
         tbox = QGroupBox("Tocilizumab")
         tbox.setAccessibleName("Tocilizumab budget")
+        self.toci_box = tbox
         tl = QVBoxLayout(tbox)
-        self.counts = label("", "big")
+        self.counts = ElidedLabel("", "section")
         self.counts.setAccessibleName("Tocilizumab doses")
         self.next_line = label("")
         self.next_line.setAccessibleName("Next tocilizumab dose")
@@ -137,14 +165,7 @@ class CrsTab(PatientTab):
             icon_name="warning",
         )
         self.course_banner = banner("", "danger", icon_name="blocked")
-        for w in (
-            self.counts,
-            self.next_line,
-            self.why_line,
-            self.window_line,
-            self.history_banner,
-            self.course_banner,
-        ):
+        for w in (self.window_line, self.history_banner, self.course_banner):
             tl.addWidget(w)
         brow = QGridLayout()
         self.give_button = button(
@@ -153,7 +174,6 @@ class CrsTab(PatientTab):
             name="Give tocilizumab",
             slot=self.dose_requested.emit,
         )
-        brow.addWidget(self.give_button, 0, 0, 1, 2)
         brow.addWidget(button("Dose given &elsewhere…", slot=self._prior), 1, 0)
         brow.addWidget(button("Confirm &history…", slot=self._history), 1, 1)
         brow.setColumnStretch(2, 1)
@@ -186,6 +206,7 @@ class CrsTab(PatientTab):
         tl.addWidget(self.doses)
 
         sbox = QGroupBox("Steroids and other drugs")
+        self.steroid_box = sbox
         sl = QVBoxLayout(sbox)
         self.steroid_line = label("")
         self.steroid_line.setAccessibleName("Steroid schedule")
@@ -208,8 +229,25 @@ class CrsTab(PatientTab):
             [box, self.guidance], [tbox, sbox], single=[box, tbox, self.guidance, sbox]
         )
 
+        # Always in view (never scrolls away): the recorded grade, the tocilizumab counts,
+        # the next allowed time with its reason, and the Give button.
+        self.summary = QFrame()
+        self.summary.setProperty("card", True)
+        self.summary.setAccessibleName("CRS and tocilizumab summary")
+        sg = QGridLayout(self.summary)
+        sg.setContentsMargins(8, 4, 8, 4)
+        sg.setHorizontalSpacing(12)
+        sg.setVerticalSpacing(0)
+        sg.addWidget(self.last_line, 0, 0)
+        sg.addWidget(self.counts, 1, 0)
+        sg.addWidget(self.next_line, 2, 0)
+        sg.addWidget(self.give_button, 0, 1, 3, 1, Qt.AlignmentFlag.AlignVCenter)
+        sg.addWidget(self.why_line, 3, 0, 1, 2)
+        sg.setColumnStretch(0, 1)
+
         outer = QVBoxLayout(self)
         outer.setContentsMargins(0, 0, 0, 0)
+        outer.addWidget(self.summary)
         outer.addWidget(scrolling(content), 1)
         outer.addWidget(
             footer(
@@ -234,77 +272,50 @@ class CrsTab(PatientTab):
         self.prefill()
 
     def prefill(self) -> None:
-        """Copy the latest vital signs into the form (the nurse checks them)."""
+        """Start from the patient's real state (computed by the core, the nurse checks it)."""
         assert self.pid is not None
-        events = self.controller.events(self.pid)
-        vitals = presenters.latest(events, Vitals)
+        pre = crs_prefill(
+            self.controller.record(self.pid),
+            self.controller.protocol_for(self.pid),
+            self.controller.now,
+        )
+        self.prefilled = pre
+        data = pre.inputs
         for w in (self.temp, self.flow):
             w.clear()
-        for cb in (*self.pressors.values(), self.hypotension):
-            cb.setChecked(False)
-        self.device.setCurrentIndex(0)
-        if isinstance(vitals, Vitals):
-            if vitals.temperature_c is not None:
-                self.temp.setText(f"{vitals.temperature_c:g}")
-            idx = self.device.findData(vitals.oxygen_device)
-            self.device.setCurrentIndex(max(idx, 0))
-            if vitals.oxygen_flow_l_min is not None:
-                self.flow.setText(f"{vitals.oxygen_flow_l_min:g}")
-            for name in vitals.vasopressors:
-                self.pressors[name].setChecked(True)
+        if data["temperature_c"] is not None:
+            self.temp.setText(f"{data['temperature_c']:g}")
+        self.hypotension.setChecked(bool(data["hypotension"]))
+        for name, cb in self.pressors.items():
+            cb.setChecked(name in data["vasopressors"])
+        idx = self.device.findData(data["oxygen_device"])
+        self.device.setCurrentIndex(max(idx, 0))
+        if data["oxygen_flow_l_min"] is not None:
+            self.flow.setText(f"{data['oxygen_flow_l_min']:g}")
+        notes = pre.notes
+        lines = [notes["temperature_c"]]
+        lines += [notes[k] for k in ("vasopressors", "oxygen_device") if k in notes]
+        lines.append("Check every value before recording.")
+        self.source_line.setText("\n".join(lines))
+        events = self.controller.events(self.pid)
+        vitals = presenters.latest(events, Vitals)
+        bp = ""
+        if isinstance(vitals, Vitals) and vitals.systolic_mmhg is not None:
             dia = vitals.diastolic_mmhg if vitals.diastolic_mmhg is not None else "—"
             bp = (
-                f"{vitals.systolic_mmhg}/{dia} mmHg"
-                if vitals.systolic_mmhg is not None
-                else "not measured"
+                f"Latest BP {vitals.systolic_mmhg}/{dia} mmHg at "
+                f"{format_local(vitals.effective_at)}."
             )
-            self.bp_line.setText(f"Latest BP {bp} at {format_local(vitals.effective_at)}")
-            self.source_line.setText(
-                f"Filled in from the vital signs charted {format_local(vitals.effective_at)} "
-                f"by {vitals.recorded_by}. Check every value before recording."
-            )
-        else:
-            self.bp_line.setText("No blood pressure charted yet")
-            self.source_line.setText("No vital signs charted yet: enter the observations.")
-        masked_by = self._masking_doses()
-        self.masked.setChecked(bool(masked_by))
-        if masked_by:
-            last = masked_by[-1]
-            self.masked_line.setText(
-                f"Ticked because {presenters.DRUG_LABELS.get(last.drug, last.drug).lower()} "
-                "was given "
-                f"{format_local(last.effective_at)}: fever is no longer required for grading "
-                "(ASTCT). Untick if that is wrong; tick it for antipyretics too."
-            )
-        else:
-            self.masked_line.setText(
-                "Tick if antipyretics, tocilizumab or steroids were given in this CRS episode."
-            )
+        self.bp_line.setText(" ".join(t for t in (notes.get("hypotension", ""), bp) if t) or "—")
+        # Masking from the record stays on for the rest of the course (ASTCT).
+        self.masked.setChecked(pre.masking.masked)
+        self.masked.setEnabled(not pre.masking.masked)
+        self.masked_line.setText(
+            pre.masking.reason
+            if pre.masking.masked
+            else "Tick if an antipyretic, tocilizumab or a steroid was given and is not charted."
+        )
         self.preview()
-
-    def _masking_doses(self) -> list[Medication]:
-        """Anti-cytokine/steroid doses since the current CRS episode began (display default)."""
-        assert self.pid is not None
-        events = self.controller.events(self.pid)
-        assessments = sorted(
-            (e for e in events if isinstance(e, CrsAssessment)), key=lambda e: e.effective_at
-        )
-        start: datetime | None = None
-        for a in assessments:
-            if a.grade >= 1 and start is None:
-                start = a.effective_at
-            elif a.grade == 0:
-                start = None
-        if start is None:
-            return []
-        return sorted(
-            (
-                e
-                for e in events
-                if isinstance(e, Medication) and e.drug in ANTI_CYTOKINE and e.effective_at >= start
-            ),
-            key=lambda e: e.effective_at,
-        )
 
     def inputs(self) -> dict[str, Any]:
         """The assessment inputs as the core expects them (parse errors raise)."""
@@ -325,7 +336,13 @@ class CrsTab(PatientTab):
         self.form.clear_errors()
         protocol = self.controller.protocol_for(self.pid)
         try:
-            result = crs_grade(CrsInput.model_validate(self.inputs()), protocol)
+            data = self.inputs()
+            enforce(
+                check_temperature(data["temperature_c"], protocol)
+                + check_oxygen(data["oxygen_device"], data["oxygen_flow_l_min"], protocol),
+                None,
+            )
+            result = crs_grade(CrsInput.model_validate(data), protocol)
         except ParseError as exc:
             self.form.show_error(str(exc))
             self._grade_text("Grade: — (fix the field marked in red)", "warning")
@@ -341,12 +358,29 @@ class CrsTab(PatientTab):
             self.form.show_error(msg)
             self._grade_text("Grade: — (fix the field marked in red)", "warning")
             return
-        kind = "ok" if result.grade == 0 else ("warning" if result.grade == 1 else "danger")
+        kind, advice = crs_verdict(result)
+        pre = self.prefilled
+        recorded = (
+            f"   ·   recorded: grade {pre.recorded_grade} at {format_local(pre.recorded_at)}"
+            if pre is not None and pre.recorded_grade is not None
+            else "   ·   no grade recorded yet"
+        )
+        lower = (
+            f"\nLower than the recorded grade {pre.recorded_grade}: recording it needs your "
+            "confirmation that the patient has improved."
+            if pre is not None
+            and pre.recorded_grade is not None
+            and result.grade < pre.recorded_grade
+            else ""
+        )
         self._grade_text(
-            f"CRS GRADE {result.grade} (preview, not yet recorded)\n{result.explanation}", kind
+            f"CRS GRADE {result.grade} (preview, not yet recorded){recorded}\n"
+            f"{advice + chr(10) if advice else ''}{result.explanation}{lower}",
+            kind,
         )
         entry = protocol.management.crs.get(str(result.grade))
         self.guidance.show_guidance(protocol, entry, result.grade, "CRS")
+        self.grading_notes.show_for(protocol)
 
     def _grade_text(self, text: str, kind: str) -> None:
         set_banner(self.grade_banner, text, kind)
@@ -358,10 +392,10 @@ class CrsTab(PatientTab):
         events = self.controller.events(self.pid)
         last = presenters.latest(events, CrsAssessment)
         self.last_line.setText(
-            f"Last recorded: CRS grade {last.grade} at {format_local(last.effective_at)} "
-            f"by {last.recorded_by}"
+            f"Recorded: CRS grade {last.grade} · "
+            f"{presenters.short_time(last.effective_at, self.controller.now)} · {last.recorded_by}"
             if isinstance(last, CrsAssessment)
-            else "No CRS assessment recorded yet."
+            else "No CRS grade recorded yet"
         )
         meds = sorted(
             (e for e in events if isinstance(e, Medication)),
@@ -382,9 +416,11 @@ class CrsTab(PatientTab):
             return
         prefix = "" if budget.history_complete else "≥ "
         self.counts.setText(
-            f"{prefix}{budget.doses_last_24h} / {budget.max_per_24h} in the last 24 h   ·   "
-            f"{prefix}{budget.total} / {budget.max_total} in the course"
+            f"Tocilizumab {prefix}{budget.doses_last_24h}/{budget.max_per_24h} in 24 h · "
+            f"{prefix}{budget.total}/{budget.max_total} in the course"
+            + (f" · {len(budget.voided)} voided (not counted)" if budget.voided else "")
         )
+        self.counts.setToolTip(presenters.voided_text(budget))
         _, nxt = presenters.budget_lines(budget, now)
         self.next_line.setText(nxt[0].upper() + nxt[1:])
         check = budget.check
@@ -396,7 +432,9 @@ class CrsTab(PatientTab):
         elif check.allowed:
             self.why_line.setText("The interval, 24 h and course limits all allow a dose now.")
         else:
-            self.why_line.setText("Why not now: " + "; ".join(check.reason_text.values()) + ".")
+            self.why_line.setText(
+                nurse_text("Why not now: " + "; ".join(check.reason_text.values()) + ".")
+            )
         self.window_line.setText(
             f"The 24 h window frees at {format_local(check.window_frees_at)} "
             f"({presenters.countdown(check.window_frees_at, now)})."
@@ -439,7 +477,31 @@ class CrsTab(PatientTab):
             initials = self.by.value()
             if not initials:
                 raise ParseError("recorded_by: enter your initials")
-            _, result = self.controller.assess_crs(self.pid, data, recorded_by=initials)
+            pid = self.pid
+            was = self.prefilled.recorded_grade if self.prefilled is not None else None
+            try:
+                now_grade: int | None = crs_grade(
+                    CrsInput.model_validate(data), self.controller.protocol_for(pid)
+                ).grade
+            except (ValueError, BedsideError):  # the core reports the problem below
+                now_grade = None
+            _, result = dialogs.with_confirmation(
+                self,
+                "Record the lower grade because the patient has improved?",
+                lambda conf: self.controller.assess_crs(
+                    pid, data, recorded_by=initials, confirmation=conf
+                ),
+                yes=(
+                    f"Improved: grade {was} → grade {now_grade}"
+                    if was is not None and now_grade is not None
+                    else "Yes, improved"
+                ),
+            )
+        except ConfirmationRequired as exc:
+            self._grade_text(
+                "Not recorded: " + "; ".join(f.message for f in exc.findings), "warning"
+            )
+            return
         except ParseError as exc:
             if str(exc).startswith("recorded_by"):
                 self.by.setFocus()
@@ -453,9 +515,22 @@ class CrsTab(PatientTab):
         except BedsideError as exc:
             self.report(exc)
             return
+        kind, advice = crs_verdict(result)
         self._grade_text(
-            f"Recorded: CRS grade {result.grade}\n{result.explanation}",
-            "danger" if result.grade >= 2 else "ok",
+            f"Recorded: CRS grade {result.grade}\n"
+            f"{advice + chr(10) if advice else ''}{result.explanation}",
+            kind,
+        )
+        self.prefill_after_record()
+
+    def prefill_after_record(self) -> None:
+        """Keep the typed values but show the new recorded grade next to the preview."""
+        if self.pid is None:
+            return
+        self.prefilled = crs_prefill(
+            self.controller.record(self.pid),
+            self.controller.protocol_for(self.pid),
+            self.controller.now,
         )
 
     def _prior(self) -> None:
@@ -487,7 +562,26 @@ def _dose_notes(e: Medication) -> str:
         parts.append(
             f"OVERRIDE ({', '.join(e.override.limits)}): {e.override.reason} — "
             f"2nd nurse {e.override.second_nurse}"
+            + (f" — ordered by {e.override.prescriber}" if e.override.prescriber else "")
         )
     if e.drug == "other" and e.drug_name:
         parts.append(e.drug_name)
+    if e.confirmation is not None:
+        why = f": {e.confirmation.reason}" if e.confirmation.reason else ""
+        parts.append(
+            "confirmed by the nurse ("
+            + ", ".join(CONFIRMED_LABELS.get(c, c) for c in e.confirmation.limits)
+            + f"){why}"
+        )
     return "; ".join(parts)
+
+
+CONFIRMED_LABELS = {
+    "stale_weight": "old weight",
+    "weight_soft_range": "unusual weight",
+    "weight_change": "weight change",
+    "dose_capped": "capped dose",
+    "dose_at_max": "maximum dose",
+    "dose_soft_limit": "dose outside the usual range",
+    "dose_unchecked": "dose not checkable",
+}

@@ -18,6 +18,7 @@ from PySide6.QtWidgets import (
     QComboBox,
     QGroupBox,
     QHBoxLayout,
+    QLineEdit,
     QSpinBox,
     QVBoxLayout,
     QWidget,
@@ -28,9 +29,10 @@ from bedside.protocol import format_validation_error
 from bedside.record import EligibilityScreen
 from bedside.rules import EligibilityInput, eligibility
 from bedside.timeutil import format_local
-from ui import presenters
+from ui import presenters, theme
 from ui.forms import Form, InitialsEdit, banner, banner_text, button, label, set_banner
-from ui.tabs import Columns, PatientTab, scrolling
+from ui.tabs import Columns, DiscrepancyNotes, PatientTab, scrolling
+from ui.wording import nurse_text, sources_tooltip
 
 logger = logging.getLogger(__name__)
 
@@ -67,6 +69,17 @@ class EligibilityTab(PatientTab):
             max(self.criteria.findData(protocol.eligibility.default_criteria), 0)
         )
         f.add("criteria", "&Label version:", self.criteria)
+        self.criteria_reason = QLineEdit()
+        self.criteria_reason.setAccessibleName("Why a superseded label version is used")
+        self.criteria_reason.setMaxLength(500)
+        self.criteria_reason.setPlaceholderText("e.g. referred and approved before April 2024")
+        f.add(
+            "criteria_reason",
+            "Why an older label:",
+            self.criteria_reason,
+            hint="Needed when the label version is SUPERSEDED.",
+            expand=True,
+        )
         self.lines = QSpinBox()
         self.lines.setRange(0, 30)
         self.lines.setAccessibleName("Prior lines of therapy")
@@ -128,6 +141,8 @@ class EligibilityTab(PatientTab):
         right.addWidget(self.verdict)
         self.indication = label("", "hint")
         right.addWidget(self.indication)
+        self.discrepancy_notes = DiscrepancyNotes("eligibility")
+        right.addWidget(self.discrepancy_notes)
         self.checklist = QGroupBox("Checklist")
         self.checklist_text = label("")
         self.checklist_text.setTextFormat(Qt.TextFormat.RichText)
@@ -187,7 +202,9 @@ class EligibilityTab(PatientTab):
             self.prior_bcma.setChecked(bool(inp.get("prior_bcma_therapy")))
             self.cns.setChecked(bool(inp.get("cns_involvement")))
             self.rapid.setChecked(bool(inp.get("rapid_progression")))
+            self.criteria_reason.setText(last.criteria_reason or "")
         else:
+            self.criteria_reason.clear()
             self.lines.setValue(0)
             for cb in (
                 *self.exposed.values(),
@@ -230,23 +247,41 @@ class EligibilityTab(PatientTab):
         word = {"eligible": "ELIGIBLE", "review": "NEEDS REVIEW", "not_eligible": "NOT ELIGIBLE"}[
             result.status
         ]
+        if result.superseded:
+            word += " — SUPERSEDED LABEL VERSION"
+            kind = "danger" if kind == "danger" else "warning"
         set_banner(self.verdict, f"{word} (preview, not yet saved)\n{result.explanation}", kind)
+        self._show_reason(result.superseded)
+        self.discrepancy_notes.show_for(protocol)
         crit = protocol.eligibility.criteria[self.criteria.currentData()]
         ind = crit.products[self.product.currentData()]
-        self.indication.setText(f"Indication ({crit.title}): {ind.summary} [{ind.source}]")
+        self.indication.setText(f"Indication ({crit.title}): {ind.summary}")
+        self.indication.setToolTip(sources_tooltip([ind.source], protocol.sources))
         lines = []
+        keys: list[str] = []
         for it in result.items:
+            keys += [k.strip() for k in it.source.split(",") if k.strip() not in keys]
             if it.kind == "indication":
                 mark, color = ("✔ MET", "#1b5e20") if it.met else ("✘ NOT MET", "#b00020")
             else:
                 mark, color = "⚠ CAUTION", "#8a4b00"
             ver = "" if it.verified else " — <b>UNVERIFIED rule</b>"
+            color = theme.ink(color).name()
             lines.append(
                 f'<p style="margin:2px 0"><b style="color:{color}">{mark}</b>: '
-                f'{html.escape(it.text)} <span style="color:#44505c">'
-                f"[{html.escape(it.source)}]</span>{ver}</p>"
+                f"{html.escape(nurse_text(it.text))}{ver}</p>"
             )
         self.checklist_text.setText("".join(lines))
+        self.checklist_text.setToolTip(sources_tooltip(keys, protocol.sources))
+
+    def _show_reason(self, superseded: bool) -> None:
+        # The typed reason is kept when the label is switched back and forth (never discarded).
+        self.criteria_reason.setEnabled(superseded)
+        self.criteria_reason.setPlaceholderText(
+            "e.g. referred and approved before April 2024"
+            if superseded
+            else "only for a superseded label version"
+        )
 
     def refresh(self) -> None:
         """The last saved screening."""
@@ -274,7 +309,12 @@ class EligibilityTab(PatientTab):
             return
         try:
             _, result = self.controller.screen_eligibility(
-                self.pid, self.inputs(), recorded_by=initials
+                self.pid,
+                self.inputs(),
+                recorded_by=initials,
+                criteria_reason=self.criteria_reason.text().strip() or None
+                if self.criteria_reason.isEnabled()
+                else None,
             )
         except InputError as exc:
             self.form.show_error(str(exc))
@@ -282,6 +322,6 @@ class EligibilityTab(PatientTab):
         except BedsideError as exc:
             self.report(exc)
             return
-        banner_text(self.verdict).setText(
-            f"SAVED: {result.status.replace('_', ' ').upper()}\n{result.explanation}"
+        set_banner(
+            self.verdict, f"SAVED: {result.status.replace('_', ' ').upper()}\n{result.explanation}"
         )

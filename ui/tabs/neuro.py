@@ -11,12 +11,16 @@ symmetry, personality) is recorded here too.
 from __future__ import annotations
 
 import logging
-from typing import Any
+from typing import Any, ClassVar
 
 from pydantic import ValidationError
+from PySide6.QtCore import Qt
+from PySide6.QtGui import QKeyEvent
 from PySide6.QtWidgets import (
+    QApplication,
     QCheckBox,
     QComboBox,
+    QGridLayout,
     QGroupBox,
     QHBoxLayout,
     QLineEdit,
@@ -41,7 +45,17 @@ from ui.forms import (
     set_banner,
 )
 from ui.models import ColumnModel
-from ui.tabs import Columns, GuidanceBox, PatientTab, footer, resize_columns, scrolling, table_view
+from ui.presenters import LEGACY_EXTRA_SKIP
+from ui.tabs import (
+    Columns,
+    DiscrepancyNotes,
+    GuidanceBox,
+    PatientTab,
+    footer,
+    resize_columns,
+    scrolling,
+    table_view,
+)
 
 logger = logging.getLogger(__name__)
 
@@ -66,12 +80,17 @@ class NeuroTab(PatientTab):
     """ICE/ICANS assessment and the cilta-cel delayed-neurotoxicity check."""
 
     title = "Neuro (ICE / ICANS)"
+    ITEM_WIDGETS: ClassVar[dict[str, str]] = {
+        "ice_next": "ice_box",
+        "delayed_neurotox_check": "delayed_box",
+    }
 
     def __init__(self, controller: Any, initials: Any, parent: QWidget | None = None) -> None:
         super().__init__(controller, initials, parent)
 
         ice_box = QGroupBox("ICE score — score every item (F3 jumps here)")
         ice_box.setAccessibleName("ICE assessment")
+        self.ice_box = ice_box
         il = QVBoxLayout(ice_box)
         self.form = Form()
         self.items: dict[str, ChoiceButtons] = {}
@@ -156,7 +175,7 @@ class NeuroTab(PatientTab):
 
         # Cilta-cel delayed neurotoxicity.
         self.delayed_box = QGroupBox(
-            "Cilta-cel: daily delayed-neurotoxicity check (MNT / parkinsonism, cranial nerves)"
+            "Daily neurological check (parkinsonism, Guillain-Barré, neuropathy, cranial nerves)"
         )
         self.delayed_box.setAccessibleName("Delayed neurotoxicity check")
         xl = QVBoxLayout(self.delayed_box)
@@ -174,6 +193,26 @@ class NeuroTab(PatientTab):
         self.xform.add("facial_asymmetry", "Facial asymmetry / droop?", self.face)
         self.person = ChoiceButtons(yn, accessible="Personality changed")
         self.xform.add("personality_changed", "Personality change, flat affect?", self.person)
+        self.findings: dict[str, QCheckBox] = {}
+        fw = QWidget()
+        fl = QGridLayout(fw)
+        fl.setContentsMargins(0, 0, 0, 0)
+        items = controller.protocol.toxicity.neuro_check_items
+        extra = [k for k in items if k not in LEGACY_EXTRA_SKIP]
+        for i, key in enumerate(extra):
+            cb = QCheckBox(
+                items[key].label + (" — CRITICAL" if items[key].severity == "critical" else "")
+            )
+            cb.setAccessibleName(items[key].label)
+            self.findings[key] = cb
+            fl.addWidget(cb, i // 2, i % 2)
+        self.xform.add(
+            "findings",
+            "Also present:",
+            fw,
+            hint="tick every finding present now",
+            expand=True,
+        )
         self.sample = QLineEdit()
         self.xform.add(
             "handwriting_sample",
@@ -196,6 +235,9 @@ class NeuroTab(PatientTab):
         xl.addLayout(xrow)
         self.xresult = label("", "hint")
         xl.addWidget(self.xresult)
+        self.discrepancy_notes = DiscrepancyNotes("toxicities")
+        xl.addWidget(self.discrepancy_notes)
+        self.discrepancy_notes.show_for(controller.protocol)
         content = Columns(
             [ice_box, dom_box], [rw], [self.delayed_box], single=[ice_box, dom_box, rw]
         )
@@ -208,6 +250,18 @@ class NeuroTab(PatientTab):
                 self.grade_banner, label("Your initials:", wrap=False), self.by, self.record_button
             )
         )
+
+    def keyPressEvent(self, event: QKeyEvent) -> None:
+        """Enter in any field records what that part of the tab is for."""
+        if event.key() in (Qt.Key.Key_Return, Qt.Key.Key_Enter):
+            focus = QApplication.focusWidget()
+            if focus is not None and self.delayed_box.isAncestorOf(focus):
+                self.record_check()
+            else:
+                self.record()
+            event.accept()
+            return
+        super().keyPressEvent(event)
 
     @staticmethod
     def _combo(labels: dict[str, str], accessible: str) -> QComboBox:
@@ -354,7 +408,7 @@ class NeuroTab(PatientTab):
         self.history_model.set_rows(ices)
         p = self.controller.patient(self.pid)
         self.set_baseline.setVisible(True)
-        self.delayed_box.setVisible(p.product == "cilta-cel")
+        self.delayed_box.setVisible(True)  # both products: checks through their window
         self.baseline_hand.setText(
             f"Baseline handwriting: {p.baseline_handwriting}"
             if p.baseline_handwriting
@@ -452,6 +506,9 @@ class NeuroTab(PatientTab):
         if missing or not initials:
             return
         fields: dict[str, Any] = {n: bool(c.value()) for n, c in choices.items()}
+        found = [k for k, cb in self.findings.items() if cb.isChecked()]
+        if found:
+            fields["findings"] = found
         if self.sample.text().strip():
             fields["handwriting_sample"] = self.sample.text().strip()
         if self.xnote.text().strip():
@@ -464,12 +521,14 @@ class NeuroTab(PatientTab):
         except BedsideError as exc:
             self.report(exc)
             return
-        changed = any(fields[n] for n in choices)
+        changed = any(fields[n] for n in choices) or bool(found)
         for c in choices.values():
             c.set_value(UNSET)
+        for cb in self.findings.values():
+            cb.setChecked(False)
         self.sample.clear()
         self.xnote.clear()
         self.xresult.setText(
-            ("⚠ CHANGE RECORDED — tell the doctor today. " if changed else "Recorded: ")
+            ("⚠ CHANGE RECORDED — tell the doctor now. " if changed else "Recorded: ")
             + presenters.summarize(ev)
         )

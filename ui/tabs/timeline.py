@@ -18,7 +18,14 @@ from ui import dialogs, presenters
 from ui.forms import button, label
 from ui.models import ROW_KEY_ROLE
 from ui.models.timeline import TimelineModel
-from ui.tabs import PatientTab, resize_columns, table_view
+from ui.tabs import (
+    DiscrepancyNotes,
+    PatientTab,
+    resize_columns,
+    scrolling,
+    set_sourced,
+    table_view,
+)
 
 logger = logging.getLogger(__name__)
 
@@ -106,6 +113,17 @@ class TimelineTab(PatientTab):
                 "hint",
             )
         )
+        self.post_infusion = label("", "hint")
+        self.post_infusion.setAccessibleName("Post-infusion monitoring, proximity and driving")
+        self.discrepancy_notes = DiscrepancyNotes("monitoring", "discharge")
+        notes = QWidget()
+        nl = QVBoxLayout(notes)
+        nl.setContentsMargins(0, 0, 0, 0)
+        nl.addWidget(self.post_infusion)
+        nl.addWidget(self.discrepancy_notes)
+        box = scrolling(notes)
+        box.setMaximumHeight(84)  # the entries table keeps the room; the notes scroll
+        lay.addWidget(box)
         self.filter.currentIndexChanged.connect(self._filter)
         self.view.selectionModel().selectionChanged.connect(self._selection)
         self.view.doubleClicked.connect(lambda _i: self.correct("amend"))
@@ -135,6 +153,25 @@ class TimelineTab(PatientTab):
             self.model.set_rows([])
             return
         record = self.controller.record(self.pid)
+        protocol = self.controller.protocol_for(self.pid)
+        mon = protocol.monitoring
+        version = mon.post_infusion[mon.post_infusion_current]
+        product = self.controller.patient(self.pid).product
+        parts = []
+        for what, table in (
+            ("daily monitoring", version.daily_monitoring_days),
+            ("monitoring", version.total_monitoring_days),
+            ("stay near the centre", version.proximity_days),
+            ("no driving", version.driving_days),
+        ):
+            n = table.get(product)
+            if n is not None:
+                flag = "" if n.verified else " (UNVERIFIED)"
+                parts.append(f"{what} {n.value:g} days{flag} [{n.source}]")
+        set_sourced(
+            self.post_infusion, f"{version.title} — {product}: " + "; ".join(parts), protocol
+        )
+        self.discrepancy_notes.show_for(protocol)
         rows = presenters.timeline_rows(list(record.events))
         rows.sort(key=lambda r: (r.effective_at, r.recorded_at), reverse=True)
         changed = self.model.set_rows(rows)

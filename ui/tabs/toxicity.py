@@ -13,7 +13,11 @@ from datetime import datetime
 from typing import Any
 
 from pydantic import ValidationError
+from PySide6.QtCore import Qt
+from PySide6.QtGui import QKeyEvent
 from PySide6.QtWidgets import (
+    QApplication,
+    QCheckBox,
     QComboBox,
     QGridLayout,
     QGroupBox,
@@ -23,9 +27,10 @@ from PySide6.QtWidgets import (
     QWidget,
 )
 
+from bedside.dosecheck import check_lab, enforce
 from bedside.errors import BedsideError, InputError
 from bedside.protocol import format_validation_error
-from bedside.record import Lab, Toxicity, Vitals
+from bedside.record import ChecklistCheck, Lab, Toxicity, Vitals
 from bedside.rules import CtcaeInput, ctcae_grade
 from bedside.timeutil import format_local
 from ui import presenters
@@ -43,7 +48,14 @@ from ui.forms import (
     set_banner,
 )
 from ui.models import ColumnModel
-from ui.tabs import Columns, PatientTab, resize_columns, scrolling, table_view
+from ui.tabs import (
+    Columns,
+    DiscrepancyNotes,
+    PatientTab,
+    resize_columns,
+    scrolling,
+    table_view,
+)
 
 logger = logging.getLogger(__name__)
 
@@ -65,14 +77,18 @@ class ToxicityTab(PatientTab):
     def __init__(self, controller: Any, initials: Any, parent: QWidget | None = None) -> None:
         super().__init__(controller, initials, parent)
 
-        lab_box = QGroupBox("Laboratory result (CTCAE graded)")
+        lab_box = QGroupBox("Laboratory result (blood counts CTCAE graded)")
         lab_box.setAccessibleName("Laboratory result")
+        self.lab_box = lab_box
         ll = QVBoxLayout(lab_box)
         f = self.lab_form = Form()
         self.test = QComboBox()
         self.test.setAccessibleName("Test")
-        for key in UNITS:
-            self.test.addItem(presenters.TEST_LABELS[key], key)
+        self.units = dict(UNITS)
+        for key, unit in controller.protocol.toxicity.lab_units.items():
+            self.units.setdefault(key, [unit])
+        for key in self.units:
+            self.test.addItem(presenters.TEST_LABELS.get(key, key), key)
         f.add("test", "&Test:", self.test)
         self.value = f.add("value", "&Value:", NumberEdit("Result value"))
         self.unit = QComboBox()
@@ -175,7 +191,29 @@ class ToxicityTab(PatientTab):
         right.addWidget(self.lab_view)
         rw = QWidget()
         rw.setLayout(right)
-        content = Columns([lab_box, tox_box], [charts, rw], single=[charts, lab_box, rw, tox_box])
+        care = QGroupBox("Boxed-warning checklist and source notes")
+        care.setAccessibleName("Boxed-warning checklist")
+        cl = QVBoxLayout(care)
+        self.check_boxes: dict[str, QCheckBox] = {}
+        for key, item in controller.protocol.toxicity.checklist.items():
+            cb = QCheckBox(
+                f"{item.text} [{item.source}]" + ("" if item.verified else " — UNVERIFIED")
+            )
+            cb.setAccessibleName(item.text)
+            self.check_boxes[key] = cb
+            cl.addWidget(cb)
+        crow = QHBoxLayout()
+        crow.addWidget(button("Record c&hecklist", slot=self.record_checklist))
+        self.check_status = label("", "hint")
+        crow.addWidget(self.check_status, 1)
+        cl.addLayout(crow)
+        self.discrepancy_notes = DiscrepancyNotes("toxicities", "infections", "labs")
+        cl.addWidget(self.discrepancy_notes)
+        content = Columns(
+            [lab_box, tox_box, care],
+            [charts, rw],
+            single=[charts, lab_box, rw, tox_box, care],
+        )
 
         outer = QVBoxLayout(self)
         outer.setContentsMargins(0, 0, 0, 0)
@@ -187,12 +225,25 @@ class ToxicityTab(PatientTab):
         self.lln.textChanged.connect(lambda _t: self.preview())
         self._units()
 
+    def keyPressEvent(self, event: QKeyEvent) -> None:
+        """Enter in a field records the form it belongs to (lab result or toxicity)."""
+        if event.key() in (Qt.Key.Key_Return, Qt.Key.Key_Enter):
+            focus = QApplication.focusWidget()
+            if focus is not None and self.lab_box.isAncestorOf(focus):
+                self.record_lab()
+            else:
+                self.record_toxicity()
+            event.accept()
+            return
+        super().keyPressEvent(event)
+
     def _units(self) -> None:
         test = self.test.currentData()
         self.unit.blockSignals(True)
         self.unit.clear()
-        for u in UNITS[test]:
-            self.unit.addItem(UNIT_LABELS[u], u)
+        for u in self.units[test]:
+            self.unit.addItem(UNIT_LABELS.get(u, u), u)
+        self.lln.setEnabled(test in UNITS)
         self.unit.blockSignals(False)
         self.preview()
 
@@ -209,6 +260,7 @@ class ToxicityTab(PatientTab):
         self.lab_form.clear_errors()
         self.tox_form.clear_errors()
         self.tox_result.clear()
+        self._load_checklist()
         self.preview()
 
     def lab_inputs(self) -> dict[str, Any]:
@@ -234,13 +286,20 @@ class ToxicityTab(PatientTab):
             self.lab_form.show_error(str(exc))
             self._lab_text("CTCAE grade: — (fix the value)", "warning")
             return
+        if data["test"] not in UNITS:
+            self._lab_text(
+                "No CTCAE grade for this test: it feeds the IEC-HS, IgG and tumour-lysis "
+                "checks (alerts appear in the timers panel).",
+                "info",
+            )
+            return
         if data["value"] is None:
             self._lab_text("Type the value to see its CTCAE grade.", "info")
             return
         try:
-            res = ctcae_grade(
-                CtcaeInput.model_validate(data), self.controller.protocol_for(self.pid)
-            )
+            protocol = self.controller.protocol_for(self.pid)
+            enforce(check_lab(data["test"], data["value"], data["unit"], protocol), None)
+            res = ctcae_grade(CtcaeInput.model_validate(data), protocol)
         except ValidationError as exc:
             self.lab_form.show_error(format_validation_error(exc, what="lab"))
             self._lab_text("CTCAE grade: — (fix the value)", "warning")
@@ -262,6 +321,13 @@ class ToxicityTab(PatientTab):
         events = self.controller.events(self.pid)
         protocol = self.controller.protocol_for(self.pid)
         now = self.controller.now
+        state = self._checklist_state()
+        done = sum(1 for k in protocol.toxicity.checklist if state.get(k))
+        self.check_status.setText(
+            f"Recorded: {done} of {len(protocol.toxicity.checklist)} confirmed"
+            + ("" if done == len(protocol.toxicity.checklist) else " — open items show as due")
+        )
+        self.discrepancy_notes.show_for(protocol)
         labs = sorted(
             (e for e in events if isinstance(e, Lab)), key=lambda e: e.effective_at, reverse=True
         )
@@ -332,6 +398,52 @@ class ToxicityTab(PatientTab):
             f"Recorded: {presenters.summarize(ev)}",
             "ok" if not grade else ("warning" if grade <= 2 else "danger"),
         )
+
+    def _checklist_state(self) -> dict[str, bool]:
+        state: dict[str, bool] = {}
+        if self.pid is None:
+            return state
+        events = sorted(
+            (e for e in self.controller.events(self.pid) if isinstance(e, ChecklistCheck)),
+            key=lambda e: e.effective_at,
+        )
+        for e in events:
+            state[e.item] = e.done
+        return state
+
+    def _load_checklist(self) -> None:
+        """Tick boxes from the record (on opening the patient and after recording only)."""
+        state = self._checklist_state()
+        for key, cb in self.check_boxes.items():
+            cb.setChecked(state.get(key, False))
+
+    def record_checklist(self) -> None:
+        """Record every checklist item whose tick differs from the record."""
+        if self.pid is None:
+            return
+        initials = self.tox_by.value()
+        if not initials:
+            self.check_status.setText("⚠ Enter your initials (in the toxicity form) first.")
+            return
+        state = self._checklist_state()
+        changed = [
+            (k, cb.isChecked())
+            for k, cb in self.check_boxes.items()
+            if cb.isChecked() != state.get(k, False)
+        ]
+        if not changed:
+            self.check_status.setText("Nothing changed in the checklist.")
+            return
+        try:
+            for key, done in changed:
+                self.controller.chart(
+                    self.pid, "checklist", recorded_by=initials, item=key, done=done
+                )
+        except BedsideError as exc:
+            self.report(exc)
+            return
+        self._load_checklist()
+        self.refresh()
 
     def record_toxicity(self) -> None:
         """Record a toxicity event."""
