@@ -71,6 +71,7 @@ from bedside.record import (
     event_hash,
 )
 from bedside.storage import (
+    LOW_SPACE_BYTES,
     DataDir,
     FileOps,
     Loaded,
@@ -961,6 +962,39 @@ class JournalStore:
             b"",
         )
 
+    def current_token(self, pid: str) -> str | None:
+        """Hash of the own journal's last complete line as on disk now (None: no such line)."""
+        data = self._read(self.own_journal(pid))
+        j = parse_journal(data, self.workstation, self._source(pid, self.workstation))
+        return j.head if j.lines else None
+
+    def low_space(self, threshold: int = LOW_SPACE_BYTES) -> str | None:
+        """A warning while the ward folder's disk has less than ``threshold`` bytes free."""
+        return self.legacy.low_space(threshold)
+
+    def read_back(self, pid: str) -> tuple[str, set[str], bool]:
+        """After an ambiguous append: re-read the own journal and go by what is on disk.
+
+        Resyncs this store's view of the own journal (so the next append starts from what
+        really landed, never refused because of its own write) and returns the head token,
+        the ids of the events the own journal holds and whether it holds the header line.
+
+        Raises:
+            StorageError: The journal cannot be read (the save stays unconfirmed).
+            CorruptDataError: A complete line of the own journal is damaged.
+        """
+        j = self._resync_own(pid)
+        ids = {b["event"]["id"] for b in j.lines if b["t"] == "event"}
+        header = any(b["t"] == "header" for b in j.lines)
+        if j.lines:
+            with contextlib.suppress(OSError):
+                self._note_own_write(pid)
+            prov = self.provenance.setdefault(pid, {})
+            for b in j.lines:
+                if b["t"] == "event":
+                    prov.setdefault(b["event"]["id"], (self.workstation, b.get("user", "")))
+        return self._own[pid].head, ids, header
+
     def _resync_own(self, pid: str) -> Journal:
         """After a failed or ambiguous append: learn what really is in the own journal."""
         j = parse_journal(self._read(self.own_journal(pid)), self.workstation, "own journal")
@@ -1014,7 +1048,14 @@ class JournalStore:
         known = self._known.setdefault(pid, set())
         own = self._own.setdefault(pid, _Own())
         if creating:
-            if self.journal_files(pid) or (self.patients_dir / f"{pid}.json").exists():
+            own_path = self.own_journal(pid)
+            found = [
+                p
+                for p in self.journal_files(pid)
+                # An own journal without one complete line is what a failed creation left.
+                if p != own_path or parse_journal(self._read(p), self.workstation, source).lines
+            ]
+            if found or (self.patients_dir / f"{pid}.json").exists():
                 raise ConcurrentModificationError(f"{source}: already exists in the ward folder")
         elif expected_token != own.head:
             raise ConcurrentModificationError(f"{source}: the journal changed since it was read")

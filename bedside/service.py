@@ -11,7 +11,6 @@ was, so what the UI shows is always what is on disk.
 
 from __future__ import annotations
 
-import hashlib
 import logging
 from collections.abc import Callable
 from dataclasses import dataclass, field
@@ -41,13 +40,13 @@ from bedside.errors import (
     LimitError,
     StorageError,
 )
-from bedside.journal import JournalStore
 from bedside.integrity import (
     PossibleDuplicateError,
     check_written,
     derivation_problem,
     duplicate_of,
 )
+from bedside.journal import JournalStore
 from bedside.protocol import (
     Protocol,
     find_protocol,
@@ -91,7 +90,7 @@ from bedside.rules import (
     icans_grade,
     tocilizumab_dose,
 )
-from bedside.storage import DataDir, encode_envelope, patient_hash, validate_patient_id
+from bedside.storage import patient_hash, validate_patient_id
 
 logger = logging.getLogger(__name__)
 
@@ -334,31 +333,43 @@ class Ward:
     def _settle_ambiguous(
         self, pid: str, envelope: dict[str, Any], expected: str | None, exc: StorageError
     ) -> str:
-        """After an ambiguous save, read the file back and go by what is actually on disk.
+        """After an ambiguous save, re-read the own journal and go by what is on disk.
 
-        The new bytes on disk: the save counts (the rename landed; only its durability
-        could not be confirmed), ``durability_warning`` says so and the next save starts
-        from these bytes, so it is never refused because of this save's own write. The old
-        bytes on disk: nothing was saved (plain StorageError). Anything else: another
-        program changed the file (ConcurrentModificationError; reload).
+        Every new event (and, for a new patient, the header) is in the journal: the save
+        counts (only its durability could not be confirmed), ``durability_warning`` says so
+        and the next save starts from what landed, so it is never refused because of this
+        save's own write. None of them is there: nothing was saved (plain StorageError).
+        Only some: ConcurrentModificationError (reload before charting again). The journal
+        store resyncs its view of the own journal in every case.
         """
-        wrote = hashlib.sha256(encode_envelope(envelope)).hexdigest()
-        on_disk = self.store.current_token(pid)
-        if on_disk == wrote:
+        creating = expected is None
+        before = set() if creating else {e["id"] for e in self._events_json(pid)}
+        new_ids = {e["id"] for e in envelope["events"]} - before
+        try:
+            token, landed, header = self.store.read_back(pid)
+        except (StorageError, CorruptDataError) as read_exc:
+            logger.error("ambiguous save of %s: the journal cannot be read back", patient_hash(pid))
+            raise StorageError(
+                f"NOT CONFIRMED: the entry may or may not be saved ({exc}), and the journal "
+                f"cannot be read back ({read_exc}); reload before charting again"
+            ) from exc
+        arrived = new_ids & landed
+        if arrived == new_ids and (header or not creating):
             self.durability_warning = (
-                "The last entry IS saved (the file was read back), but the disk did not "
+                "The last entry IS saved (the journal was read back), but the disk did not "
                 f"confirm it is permanent ({exc}). Check the disk or tell IT."
             )
             logger.warning("ambiguous save of %s: the new content is on disk", patient_hash(pid))
-            return wrote
-        if on_disk == expected:
+            return token
+        if not arrived and not (creating and header):
             logger.warning("ambiguous save of %s: the old content is on disk", patient_hash(pid))
             raise StorageError(
-                f"NOT SAVED: the file was read back and still holds the previous version ({exc})"
+                f"NOT SAVED: the journal was read back and holds none of this entry ({exc})"
             ) from exc
-        logger.error("ambiguous save of %s: the file holds other content", patient_hash(pid))
+        logger.error("ambiguous save of %s: only part of it is on disk", patient_hash(pid))
         raise ConcurrentModificationError(
-            "NOT SAVED as typed: the file now holds something else; reload before charting again"
+            "NOT SAVED as typed: only part of the entry reached the journal; reload before "
+            "charting again"
         ) from exc
 
     def _events_json(self, pid: str) -> list[dict[str, Any]]:
