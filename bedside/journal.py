@@ -73,10 +73,12 @@ from bedside.record import (
 from bedside.storage import (
     LOW_SPACE_BYTES,
     DataDir,
+    DataDirRefusedError,
     FileOps,
     Loaded,
     PatientNotFoundError,
     QuarantinedError,
+    _ensure_private_dir,
     atomic_write,
     patient_hash,
     validate_patient_id,
@@ -487,18 +489,33 @@ class JournalStore:
         self.last_heartbeat: datetime | None = None
         if read_only:
             return
+        # The old store above has refused "", "/", the home folder, a non-Bedside folder
+        # and symlinked patients/, backups/, quarantine/ (issue 12); the same for ours.
+        own = (
+            self.journals_dir,
+            self.workstations_dir,
+            self.locks_dir,
+            self.backups_dir,
+            self.quarantine_dir,
+        )
+        for d in own:
+            if d.is_symlink():
+                where = d.relative_to(self.root).as_posix()
+                raise DataDirRefusedError(
+                    f"refused: {where}/ in the ward folder is a symbolic link; Bedside never "
+                    "writes through one (ask IT to replace it with a real folder)"
+                )
         try:
-            for d in (
-                self.journals_dir,
-                self.workstations_dir,
-                self.locks_dir,
-                self.backups_dir,
-                self.quarantine_dir,
-            ):
-                d.mkdir(mode=0o700, parents=True, exist_ok=True)
+            for d in own:
+                # Created here: exactly 0700. Existing: Bedside's own sub-folder, made
+                # private again (never through a link: refused above).
+                if not _ensure_private_dir(d) and _IS_POSIX:
+                    os.chmod(d, 0o700)
             stignore = self.root / ".stignore"
+            if stignore.is_symlink():
+                raise OSError(errno.ELOOP, ".stignore is a symbolic link; refused")
             if not stignore.exists():
-                stignore.write_text(STIGNORE, "utf-8")
+                atomic_write(stignore, STIGNORE.encode("utf-8"))
         except OSError as exc:
             raise StorageError(f"cannot prepare the ward folder: {_errno_text(exc)}") from exc
 
@@ -1261,6 +1278,32 @@ class JournalStore:
                 yield j.workstation, body
 
 
+def _lost_since(older: Journal, now_by_id: dict[str, dict[str, Any]], name: str) -> list[str]:
+    """Events a backup journal holds that the journals lost or changed (worded as the old
+    ``verify`` words them: VANISHED / CHANGED, kinds and positions only, no values)."""
+    vanished: list[str] = []
+    changed: list[str] = []
+    events = [b["event"] for b in older.lines if b["t"] == "event"]
+    for i, ev in enumerate(events, start=1):
+        mine = now_by_id.get(ev["id"])
+        kind = str(ev.get("kind", "event"))
+        if mine is None:
+            vanished.append(f"#{i} {kind}")
+        elif _content(mine) != _content(ev):
+            changed.append(f"#{i} {kind}")
+    out: list[str] = []
+    if vanished:
+        out.append(
+            f"{len(vanished)} event(s) in backup {name} VANISHED from the journals "
+            f"({', '.join(vanished[:5])})"
+        )
+    if changed:
+        out.append(
+            f"{len(changed)} event(s) CHANGED since backup {name} ({', '.join(changed[:5])})"
+        )
+    return out
+
+
 def verify_ward_folder(root: Path) -> tuple[bool, list[str]]:
     """Check every journal and journal backup of a ward folder, read-only.
 
@@ -1305,11 +1348,19 @@ def verify_ward_folder(root: Path) -> tuple[bool, list[str]]:
                 problems.append(str(exc))
         bad_backups = []
         n_backups = 0
+        now_by_id = {
+            e["id"]: e for j in parsed for b in j.lines if b["t"] == "event" for e in [b["event"]]
+        }
         for bdir in sorted((root / "backups").glob(f"*/{pid}")):
             for b in sorted(bdir.glob("bk-*.jsonl")):
                 n_backups += 1
-                if parse_journal(b.read_bytes(), bdir.parent.name, b.name).problem:
+                older = parse_journal(b.read_bytes(), bdir.parent.name, b.name)
+                if older.problem:
                     bad_backups.append(f"{bdir.parent.name}/{b.name}")
+                else:
+                    # Issue 12: every event a backup holds is still in the journals, unchanged
+                    # (a removal or edit whose line hashes were recomputed is found this way).
+                    problems.extend(_lost_since(older, now_by_id, f"{bdir.parent.name}/{b.name}"))
             # Append-only: a journal must still begin with every verified copy of itself.
             journal = pdir / f"{bdir.parent.name}{JOURNAL_SUFFIX}"
             current = journal.read_bytes() if journal.exists() else b""

@@ -479,6 +479,11 @@ _BEDSIDE_ENTRIES = frozenset(
         "bedside.lock",
         "bedside.lock.info",
         "clock.json",
+        # A ward folder of journals (issue 15); a workstation joining a replicated ward
+        # may see only these before its first start.
+        "journals",
+        "workstations",
+        "locks",
     }
 )
 
@@ -525,7 +530,7 @@ def check_data_dir(root: Path) -> None:
     if entries and not entries & _BEDSIDE_ENTRIES:
         raise DataDirRefusedError(
             "refused: the folder is not empty and is not a Bedside data directory "
-            "(no patients/ folder); choose an empty folder or an existing ward"
+            "(no patients/ or journals/ folder); choose an empty folder or an existing ward"
         )
 
 

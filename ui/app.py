@@ -263,7 +263,7 @@ def open_ward_or_read_only(root: Path, clock: Any) -> Any:
     except (LockedError, DataDirRefusedError):
         raise
     except StorageError as exc:
-        if not (Path(root) / "patients").is_dir():
+        if not any((Path(root) / d).is_dir() for d in ("patients", "journals")):
             raise
         logger.error("the ward cannot be written; opening it read-only (%s)", type(exc).__name__)
         ward = open_ward(root, clock, read_only=True)

@@ -32,7 +32,8 @@ from bedside.errors import BedsideError, StorageError
 from bedside.escalations import derive_due
 from bedside.handover import build_handover
 from bedside.integrity import derivation_problem
-from bedside.record import event_hash, new_event_id
+from bedside.journal import encode_line, parse_journal
+from bedside.record import GENESIS_HASH, event_hash, new_event_id
 from bedside.service import Ward, open_ward
 from bedside.storage import DataDir, encode_envelope
 from bedside.transfer import ImportHeld, import_file
@@ -93,8 +94,8 @@ def make_ctx(tmp: Path) -> Ctx:
 
 
 def exported(ward: Ward, pid: str) -> dict[str, Any]:
-    """The patient file of ``pid`` as a dict (checksum removed), for crafting."""
-    doc = json.loads((ward.store.patients_dir / f"{pid}.json").read_bytes())
+    """The patient file of ``pid`` (as exported) as a dict (checksum removed), for crafting."""
+    doc = json.loads(ward.store.envelope_bytes(pid))
     doc.pop("_sha256", None)
     return doc
 
@@ -178,10 +179,50 @@ def attempt(fn: Callable[[], object]) -> Outcome:
 
 
 def snapshot(root: Path) -> dict[str, str]:
+    """Hash of every stored record file: the journals (issue 15) and any old single file."""
     out: dict[str, str] = {}
-    for path in sorted((root / "patients").glob("*.json")):
-        out[path.name] = hashlib.sha256(path.read_bytes()).hexdigest()
+    for path in [*sorted(root.glob("journals/*/*.jsonl")), *sorted(root.glob("patients/*.json"))]:
+        out[path.relative_to(root).as_posix()] = hashlib.sha256(path.read_bytes()).hexdigest()
     return out
+
+
+def own_journal(ward: Ward, pid: str) -> Path:
+    """The journal ``ward``'s workstation writes for ``pid``."""
+    return ward.root / "journals" / pid / f"{ward.workstation}.jsonl"
+
+
+def append_raw(ward: Ward, pid: str, ev: dict[str, Any]) -> None:
+    """Append ``ev`` to the ward's own journal as a sound line, bypassing every check
+    the service makes (what a crafted or buggy writer could leave on disk)."""
+    path = own_journal(ward, pid)
+    j = parse_journal(path.read_bytes(), str(ward.workstation), "crafted")
+    assert not j.problem and not j.torn
+    body = {
+        "t": "event",
+        "event": ev,
+        "seq": len(j.lines),
+        "ws": ward.workstation,
+        "user": "crafted",
+        "at": ev["recorded_at"],
+    }
+    line, _ = encode_line(j.head, body)
+    with path.open("ab") as f:
+        f.write(line)
+
+
+def rewrite_without(ward: Ward, pid: str, drop: Callable[[dict[str, Any]], bool]) -> None:
+    """Rewrite the own journal without the events ``drop`` selects, every line's sequence
+    number, checksum and chain link recomputed (a 'valid' forgery)."""
+    path = own_journal(ward, pid)
+    j = parse_journal(path.read_bytes(), str(ward.workstation), "crafted")
+    assert not j.problem
+    head, out = GENESIS_HASH, []
+    for body in j.lines:
+        if body["t"] == "event" and drop(body["event"]):
+            continue
+        line, head = encode_line(head, {**body, "seq": len(out)})
+        out.append(line)
+    path.write_bytes(b"".join(out))
 
 
 def ward_opens(root: Path, clock: FakeClock) -> tuple[int, int]:
@@ -316,11 +357,11 @@ def _weight_only_in_sender_header(c: Ctx) -> Outcome:
 
 
 def _underivable_on_disk(c: Ctx) -> Outcome:
-    """A stored file (valid chain and checksum) whose header breaks with its update."""
+    """A stored journal line (valid chain and checksum) whose update breaks the header."""
     doc = exported(c.a, "p2")
     doc["events"].append(event("patient_update", c.clock.now(), changes={"weight_kg": 600.0}))
+    append_raw(c.a, "p2", doc["events"][-1])
     c.a.close()
-    (c.tmp / "a" / "patients" / "p2.json").write_bytes(sealed(doc))
     reopened = open_ward(c.tmp / "a", c.clock)
     try:
         assert "p2" in reopened.failures and "cannot display" in reopened.failures["p2"]
@@ -332,17 +373,15 @@ def _underivable_on_disk(c: Ctx) -> Outcome:
 
 
 def _tampered_dose_removed(c: Ctx) -> Outcome:
-    """A dose removed from the file with chain and checksum recomputed: verify must fail."""
+    """A dose removed from the journal with every line's checksum and chain link
+    recomputed: verify must fail (its backups give it away)."""
     c.a.chart("p1", "note", recorded_by="AB", text="later note")
     root = c.tmp / "a"
-    store = DataDir(root, clock=c.clock, read_only=True)
     c.clock.advance(H)
     c.a.chart("p1", "note", recorded_by="AB", text="later note 2")  # forces a newer backup
-    doc = exported(c.a, "p1")
-    doc["events"] = [e for e in doc["events"] if e.get("drug") != "tocilizumab"]
-    assert store.backups("p1")
+    assert c.a.store.backups("p1")
     c.a.close()
-    (root / "patients" / "p1.json").write_bytes(sealed(doc))
+    rewrite_without(c.a, "p1", lambda e: e.get("drug") == "tocilizumab")
     ok, lines = verify_dir(root)
     c.a = open_ward(root, c.clock)
     text = "\n".join(lines)
@@ -394,6 +433,42 @@ def _data_dir(make: Callable[[Ctx], Path]) -> Callable[[Ctx], Outcome]:
         return "accepted"
 
     return run
+
+
+def _ward_dir(make: Callable[[Ctx], Path]) -> Callable[[Ctx], Outcome]:
+    """Open ``make(c)`` as a ward folder the way the application does (journal store)."""
+
+    def run(c: Ctx) -> Outcome:
+        root = make(c)
+        try:
+            open_ward(root, c.clock, workstation="4A-PCX").close()
+        except StorageError:
+            return "refused"
+        return "accepted"
+
+    return run
+
+
+def _symlinked(name: str) -> Callable[[Ctx], Path]:
+    def make(c: Ctx) -> Path:
+        root = c.tmp / "ward-l"
+        (root / ("workstations" if name == "journals" else "journals")).mkdir(parents=True)
+        target = c.tmp / "elsewhere-l"
+        target.mkdir()
+        link = root / name
+        link.parent.mkdir(parents=True, exist_ok=True)
+        link.symlink_to(target)
+        return root
+
+    return make
+
+
+def _joining_workstation(c: Ctx) -> Path:
+    """A replicated ward folder as a new workstation first sees it (no patients/ yet)."""
+    root = c.tmp / "ward-j"
+    for sub in ("journals", "workstations"):
+        (root / sub).mkdir(parents=True)
+    return root
 
 
 def _non_empty_dir(c: Ctx) -> Path:
@@ -708,12 +783,32 @@ CASES: list[Case] = [
     Case("data dir /", "data directory", "refused", _data_dir(lambda c: Path("/"))),
     Case("data dir = home", "data directory", "refused", _data_dir(lambda c: Path.home())),
     Case("non-empty non-Bedside dir", "data directory", "refused", _data_dir(_non_empty_dir)),
+    Case("ward folder ''", "data directory", "refused", _ward_dir(lambda c: Path(""))),
+    Case("ward folder /", "data directory", "refused", _ward_dir(lambda c: Path("/"))),
+    Case("ward folder = home", "data directory", "refused", _ward_dir(lambda c: Path.home())),
+    Case("non-empty non-ward folder", "data directory", "refused", _ward_dir(_non_empty_dir)),
+    Case(
+        "joining workstation's folder",
+        "data directory",
+        "accepted",
+        _ward_dir(_joining_workstation),
+    ),
     Case(
         "symlinked backups/",
         "data directory",
         "refused",
         _data_dir(_symlinked_backups),
         posix_only=True,
+    ),
+    *(
+        Case(
+            f"symlinked {name}",
+            "data directory",
+            "refused",
+            _ward_dir(_symlinked(name)),
+            posix_only=True,
+        )
+        for name in ("journals", "workstations", "locks", "backups", "backups/4A-PCX")
     ),
 ]
 

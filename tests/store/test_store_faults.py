@@ -24,6 +24,7 @@ from store_helpers import T0, make_envelope, make_event, temp_files, validate_ev
 
 from bedside.clock import FakeClock
 from bedside.errors import StorageError
+from bedside.service import Ward
 from bedside.storage import (
     REPLACE_ATTEMPTS,
     AmbiguousWriteError,
@@ -320,7 +321,8 @@ def test_atomic_write_temp_name_and_mode(tmp_path: Path) -> None:
 
 
 def test_ambiguous_ward_save_reads_back_and_never_blocks_the_next(tmp_path: Path) -> None:
-    """Directory fsync fails after the rename: the ward reads the file back, reports the
+    """The fsync after the journal append fails (the old single file: the directory fsync
+    after the rename; both are failed here): the ward reads the journal back, reports the
     save as on disk (with a durability warning) and the next save goes through."""
     import errno as _errno
     from datetime import UTC, datetime
@@ -337,6 +339,12 @@ def test_ambiguous_ward_save_reads_back_and_never_blocks_the_next(tmp_path: Path
                 self.failures -= 1
                 raise OSError(_errno.EIO, "simulated directory fsync failure")
             super().fsync_dir(path)
+
+        def fsync(self, fd: int) -> None:  # the journal append's durability call (issue 15)
+            if self.failures:
+                self.failures -= 1
+                raise OSError(_errno.EIO, "simulated fsync failure")
+            super().fsync(fd)
 
     clock = FakeClock(datetime(2026, 6, 10, 12, 0, tzinfo=UTC))
     ward = open_ward(tmp_path / "w", clock)
@@ -362,5 +370,62 @@ def test_ambiguous_ward_save_reads_back_and_never_blocks_the_next(tmp_path: Path
         second = ward.chart(pid, "note", recorded_by="AB", text="second")  # not blocked
         reopened = open_ward(tmp_path / "w", clock, read_only=True)
         assert [e.id for e in reopened.records[pid].events] == [note.id, second.id]
+    finally:
+        ward.close()
+
+
+def _fresh_ward(tmp_path: Path) -> tuple[FakeClock, Ward, str]:
+    from datetime import UTC, datetime
+
+    from bedside.service import open_ward
+
+    clock = FakeClock(datetime(2026, 6, 10, 12, 0, tzinfo=UTC))
+    ward = open_ward(tmp_path / "w", clock)
+    pid = ward.create_patient(
+        recorded_by="AB",
+        patient_id="p1",
+        mrn="M1",
+        name="Amb Iguous",
+        date_of_birth="1960-01-01",
+        sex="female",
+        product="ide-cel",
+    )
+    return clock, ward, pid
+
+
+@pytest.mark.parametrize("landed", [0, 7], ids=["nothing", "torn line"])
+def test_failed_journal_append_is_reported_not_saved_and_never_blocks_the_next(
+    tmp_path: Path, landed: int
+) -> None:
+    """The append fails after writing nothing (or part of a line): the journal is read
+    back, the nurse is told NOT SAVED, nothing half-written is shown, and the next save
+    goes through (a torn tail is cut and kept in quarantine)."""
+    from bedside.service import open_ward
+
+    class FailWrite(FileOps):
+        armed = False
+
+        def write(self, fd: int, data: memoryview) -> int:
+            if self.armed:
+                self.armed = False
+                if landed:
+                    super().write(fd, data[:landed])
+                raise OSError(errno.ENOSPC, "simulated full disk")
+            return super().write(fd, data)
+
+    clock, ward, pid = _fresh_ward(tmp_path)
+    try:
+        before = [e.id for e in ward.record(pid).events]
+        ops = FailWrite()
+        ward.store._ops = ops  # fault injection
+        ops.armed = True
+        with pytest.raises(StorageError, match="NOT SAVED"):
+            ward.chart(pid, "note", recorded_by="AB", text="lost")
+        assert not ops.armed  # the failure really happened
+        assert [e.id for e in ward.record(pid).events] == before
+        assert ward.durability_warning is None
+        note = ward.chart(pid, "note", recorded_by="AB", text="kept")  # not blocked
+        reopened = open_ward(tmp_path / "w", clock, read_only=True)
+        assert [e.id for e in reopened.records[pid].events] == [*before, note.id]
     finally:
         ward.close()

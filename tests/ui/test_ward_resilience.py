@@ -16,9 +16,10 @@ from ui_helpers import DialogLog, Sessions
 from bedside.clock import FakeClock
 from bedside.errors import StorageError
 from bedside.escalations import derive_due as real_derive_due
+from bedside.export import export_json_bytes
+from bedside.journal import JournalStore
 from bedside.record import Correction, Medication
 from bedside.service import Ward, open_ward
-from bedside.storage import DataDir
 from ui import controller as controller_module
 from ui import dialogs, transfer_actions
 from ui.models.board import COL_PATIENT
@@ -115,8 +116,10 @@ def test_gui_import_shows_voided_local_doses_and_needs_initials(
         second_nurse="CD",
         recorded_by="XY",
     )
+    # Its patient file as exported (the ward keeps journals since issue 15).
+    source = tmp_path / "p1.json"
+    source.write_bytes(export_json_bytes(ward_b, "p1"))
     ward_b.close()
-    source = other / "patients" / "p1.json"
 
     session = sessions.open(data_dir)
     shown: list[str] = []
@@ -147,10 +150,10 @@ def test_unwritable_ward_opens_read_only_with_a_banner(
 ) -> None:
     _seed(data_dir, clock).close()
 
-    def full(self: DataDir) -> None:
+    def full(self: JournalStore) -> None:
         raise StorageError("cannot take the writer lock: ENOSPC: No space left on device")
 
-    monkeypatch.setattr(DataDir, "acquire_writer_lock", full)
+    monkeypatch.setattr(JournalStore, "acquire_writer_lock", full)  # the ward's store (issue 15)
     session = sessions.open(data_dir)
     c = session.controller
     assert c.ward.read_only and sorted(c.patient_ids()) == ["p1", "p2"]
