@@ -429,3 +429,47 @@ def test_failed_journal_append_is_reported_not_saved_and_never_blocks_the_next(
         assert [e.id for e in reopened.records[pid].events] == [*before, note.id]
     finally:
         ward.close()
+
+
+def test_partly_landed_append_asks_for_a_reload_and_never_blocks_the_next(tmp_path: Path) -> None:
+    """Two entries saved at once (an import) and only the first line lands: the nurse is
+    told NOT SAVED as typed and to reload; after the reload the landed entry is shown and
+    the next save goes through."""
+    from bedside.errors import ConcurrentModificationError
+    from bedside.record import append, make_event
+    from bedside.service import open_ward
+
+    class FailLastByte(FileOps):
+        armed = False
+
+        def write(self, fd: int, data: memoryview) -> int:
+            if self.armed:
+                self.armed = False
+                super().write(fd, data[: len(data) - 1])  # the last line stays torn
+                raise OSError(errno.EIO, "simulated write failure")
+            return super().write(fd, data)
+
+    clock, ward, pid = _fresh_ward(tmp_path)
+    try:
+        before = [e.id for e in ward.record(pid).events]
+        rec, now = ward.record(pid), clock.now()
+        for text in ("first", "second"):
+            note = make_event(
+                "note", effective_at=now, recorded_at=now, recorded_by="AB", text=text
+            )
+            rec = append(rec, note, now)
+        first, second = rec.events[-2].id, rec.events[-1].id
+        ops = FailLastByte()
+        ward.store._ops = ops  # fault injection
+        ops.armed = True
+        with pytest.raises(ConcurrentModificationError, match="reload"):
+            ward.store_record(pid, rec)
+        assert not ops.armed
+        ward.reload()
+        assert [e.id for e in ward.record(pid).events] == [*before, first]
+        note = ward.chart(pid, "note", recorded_by="AB", text="after")  # not blocked
+        reopened = open_ward(tmp_path / "w", clock, read_only=True)
+        ids = [e.id for e in reopened.records[pid].events]
+        assert ids == [*before, first, note.id] and second not in ids
+    finally:
+        ward.close()
