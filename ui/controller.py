@@ -165,6 +165,8 @@ class WardController(QObject):
         self.protocol = load_default_protocol()
         self._demo_flag = demo
         self._cache: dict[str, _PatientCache] = {}
+        self.saves = 0
+        """How many records this controller saved (a tab form knows it was saved)."""
         self._display_failures: dict[str, str] = {}
         self._storage_checked: tuple[float, str | None] | None = None
         self._board: list[BoardRow] = []
@@ -496,6 +498,7 @@ class WardController(QObject):
         return True
 
     def _saved(self, pid: str) -> None:
+        self.saves += 1
         new_patient = pid not in self._cache
         self._rebuild_or_isolate(pid)
         self.refresh(self.clock.now())

@@ -73,6 +73,7 @@ from ui.forms import (
     ParseError,
     banner,
     button,
+    input_state,
     label,
     parse_number,
     repolish,
@@ -246,21 +247,6 @@ def ask_discard(parent: QWidget | None) -> bool:
     box.setEscapeButton(keep)
     box.exec()
     return box.clickedButton() is discard
-
-
-def _input_state(widget: QWidget) -> object:
-    """What a nurse could have changed in ``widget`` (None for non-input widgets)."""
-    if isinstance(widget, QPlainTextEdit):
-        return widget.toPlainText()
-    if isinstance(widget, QComboBox):
-        return widget.currentIndex()
-    if isinstance(widget, QAbstractSpinBox):
-        return widget.text()
-    if isinstance(widget, QLineEdit):
-        return widget.text()
-    if isinstance(widget, QAbstractButton) and widget.isCheckable():
-        return widget.isChecked()
-    return None
 
 
 def _invalidate(layout: QLayout) -> None:
@@ -472,13 +458,13 @@ class FormDialog(QDialog):
     # ------------------------------------------------------------------ closing
 
     def _state(self) -> list[tuple[QWidget, object]]:
-        return [(w, st) for w in self.findChildren(QWidget) if (st := _input_state(w)) is not None]
+        return [(w, st) for w in self.findChildren(QWidget) if (st := input_state(w)) is not None]
 
     def is_dirty(self) -> bool:
         """Whether anything was typed or chosen since the dialog opened."""
         if self._snapshot is None:
             return False
-        return any(_input_state(w) != st for w, st in self._snapshot)
+        return any(input_state(w) != st for w, st in self._snapshot)
 
     def reject(self) -> None:
         """Cancel, Esc and the close box: ask first when something was typed."""

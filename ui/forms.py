@@ -20,13 +20,16 @@ from PySide6.QtCore import QDateTime, QSize, Qt, QTimeZone, Signal
 from PySide6.QtGui import QKeyEvent, QResizeEvent
 from PySide6.QtWidgets import (
     QAbstractButton,
+    QAbstractSpinBox,
     QButtonGroup,
+    QComboBox,
     QDateTimeEdit,
     QFrame,
     QGridLayout,
     QHBoxLayout,
     QLabel,
     QLineEdit,
+    QPlainTextEdit,
     QPushButton,
     QSizePolicy,
     QVBoxLayout,
@@ -592,3 +595,18 @@ def vbox(*widgets: QWidget, margins: int = 0, spacing: int = 8) -> QVBoxLayout:
     for w in widgets:
         lay.addWidget(w)
     return lay
+
+
+def input_state(widget: QWidget) -> object:
+    """What a nurse could have changed in ``widget`` (None for non-input widgets)."""
+    if isinstance(widget, QPlainTextEdit):
+        return widget.toPlainText()
+    if isinstance(widget, QComboBox):
+        return widget.currentIndex()
+    if isinstance(widget, QAbstractSpinBox):
+        return widget.text()
+    if isinstance(widget, QLineEdit):
+        return widget.text()
+    if isinstance(widget, QAbstractButton) and widget.isCheckable():
+        return widget.isChecked()
+    return None

@@ -401,6 +401,12 @@ class MainWindow(QMainWindow):
     def open_patient(self, pid: str, tab: str | None = None) -> PatientWorkspace:
         """Show the workspace of ``pid`` (optionally on ``tab``)."""
         ws = self._ensure_workspace()
+        if ws.pid is not None and ws.pid != pid and ws.has_typed():
+            from ui import dialogs
+
+            if not dialogs.ask_discard(self):  # keep editing: stay on this patient
+                self.stack.setCurrentWidget(ws)
+                return ws
         try:
             if ws.pid != pid:
                 ws.set_patient(pid)

@@ -10,7 +10,7 @@ from __future__ import annotations
 import logging
 
 from PySide6.QtCore import QItemSelection, Signal
-from PySide6.QtWidgets import QCheckBox, QHBoxLayout, QHeaderView, QVBoxLayout, QWidget
+from PySide6.QtWidgets import QCheckBox, QGridLayout, QHeaderView, QVBoxLayout, QWidget
 
 from bedside import alerts
 from ui.controller import DueRow, WardController
@@ -67,7 +67,7 @@ class TimersPanel(QWidget):
             header.resizeSection(i, w)
         header.setStretchLastSection(True)
         lay.addWidget(self.view, 1)
-        row = QHBoxLayout()
+        row = QGridLayout()  # two by two: the labels never clip in a narrow panel
         self.ack_button = button(
             "Ac&knowledge…",
             name="Acknowledge alert",
@@ -78,7 +78,7 @@ class TimersPanel(QWidget):
             "S&nooze…", name="Snooze alert", tooltip="Snooze (Ctrl+Shift+K)", slot=self.snooze
         )
         self.doctor_button = button(
-            "&Doctor…",
+            "&Doctor informed…",
             name="Doctor informed",
             tooltip="The doctor was told about this escalation review: name, plan, next review",
             slot=self.doctor_informed,
@@ -86,9 +86,10 @@ class TimersPanel(QWidget):
         self.open_button = button(
             "&Open", name="Open patient", tooltip="Open this patient", slot=self._open
         )
-        for b in (self.ack_button, self.snooze_button, self.doctor_button, self.open_button):
-            row.addWidget(b)
-        row.addStretch(1)
+        for i, b in enumerate(
+            (self.ack_button, self.snooze_button, self.doctor_button, self.open_button)
+        ):
+            row.addWidget(b, i // 2, i % 2)
         lay.addLayout(row)
         self.view.selectionModel().selectionChanged.connect(self._selection)
         self.view.doubleClicked.connect(lambda _i: self._open())

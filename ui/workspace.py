@@ -179,6 +179,10 @@ class PatientWorkspace(QWidget):
 
     # ------------------------------------------------------------------ state
 
+    def has_typed(self) -> bool:
+        """Whether any tab holds typed data that is not saved (asked before it is lost)."""
+        return any(tab.has_typed() for tab in self.pages.values())
+
     def set_patient(self, pid: str) -> None:
         """Show ``pid`` (forms reset)."""
         self.pid = pid

@@ -49,9 +49,10 @@ def _inside(widget: QWidget, window: QWidget) -> tuple[bool, str]:
 
 
 def _settle(qtbot: Any) -> None:
-    for _ in range(3):
+    """Let queued layout requests and zero-delay timers run (no sleeping)."""
+    for _ in range(5):
+        QApplication.sendPostedEvents()
         QApplication.processEvents()
-    qtbot.wait(10)
 
 
 @pytest.fixture

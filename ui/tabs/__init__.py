@@ -2,9 +2,10 @@
 
 from __future__ import annotations
 
+import functools
 import logging
 from collections.abc import Callable
-from typing import ClassVar
+from typing import Any, ClassVar, TypeVar, cast
 
 from PySide6.QtCore import QPoint, Qt, QTimer
 from PySide6.QtGui import QResizeEvent
@@ -25,10 +26,12 @@ from PySide6.QtWidgets import (
 from bedside.errors import BedsideError
 from bedside.protocol import DiscrepancyArea, Protocol, Text
 from ui.controller import WardController
-from ui.forms import label, repolish
+from ui.forms import input_state, label, repolish
 from ui.wording import sources_tooltip, split_sources
 
 logger = logging.getLogger(__name__)
+
+F = TypeVar("F", bound=Callable[..., Any])
 
 
 class PatientTab(QWidget):
@@ -53,6 +56,27 @@ class PatientTab(QWidget):
         self.pid = pid
         self.reset()
         self.refresh()
+        self.mark_clean()
+
+    # ------------------------------------------------------------------ typed data
+
+    def _inputs(self, within: QWidget | None = None) -> list[QWidget]:
+        root = within or self
+        return [w for w in root.findChildren(QWidget) if input_state(w) is not None]
+
+    def mark_clean(self, within: QWidget | None = None) -> None:
+        """Take what the inputs show now (all, or those in ``within``) as nothing typed."""
+        baseline = dict(getattr(self, "_baseline", {}))
+        for w in self._inputs(within):
+            baseline[w] = input_state(w)
+        self._baseline = baseline
+
+    def has_typed(self) -> bool:
+        """Whether a nurse typed or chose something here that is not saved."""
+        baseline = getattr(self, "_baseline", None)
+        if baseline is None:
+            return False
+        return any(baseline.get(w, input_state(w)) != input_state(w) for w in self._inputs())
 
     def reset(self) -> None:
         """Clear forms for a new patient (subclasses)."""
@@ -215,6 +239,32 @@ class GuidanceBox(QGroupBox):
         else:
             self.discrepancies.setText("")
             self.discrepancies.setToolTip("")
+
+
+def clean_after_save(*within: str) -> Callable[[F], F]:
+    """Decorate a tab's save method: when it saved, its inputs count as nothing typed.
+
+    ``within`` names the attributes of the boxes the method saves (other boxes of the tab
+    keep what was typed in them); none named takes the whole tab.
+    """
+
+    def deco(fn: F) -> F:
+        @functools.wraps(fn)
+        def wrapper(self: PatientTab, *args: Any, **kwargs: Any) -> Any:
+            before = self.controller.saves
+            result = fn(self, *args, **kwargs)
+            if self.controller.saves != before:
+                if not within:
+                    self.mark_clean()
+                for name in within:
+                    box = getattr(self, name, None)
+                    if isinstance(box, QWidget):
+                        self.mark_clean(box)
+            return result
+
+        return cast(F, wrapper)
+
+    return deco
 
 
 class DiscrepancyNotes(QLabel):

@@ -52,6 +52,7 @@ from ui.tabs import (
     DiscrepancyNotes,
     GuidanceBox,
     PatientTab,
+    clean_after_save,
     footer,
     resize_columns,
     scrolling,
@@ -467,6 +468,7 @@ class CrsTab(PatientTab):
 
     # ------------------------------------------------------------------ actions
 
+    @clean_after_save()
     def record(self) -> None:
         """Record the assessment through the core."""
         if self.pid is None:

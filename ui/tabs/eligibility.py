@@ -31,7 +31,7 @@ from bedside.rules import EligibilityInput, eligibility
 from bedside.timeutil import format_local
 from ui import presenters, theme
 from ui.forms import Form, InitialsEdit, banner, banner_text, button, label, set_banner
-from ui.tabs import Columns, DiscrepancyNotes, PatientTab, scrolling
+from ui.tabs import Columns, DiscrepancyNotes, PatientTab, clean_after_save, scrolling
 from ui.wording import nurse_text, sources_tooltip
 
 logger = logging.getLogger(__name__)
@@ -296,6 +296,7 @@ class EligibilityTab(PatientTab):
         else:
             self.saved_line.setText("No screening saved yet.")
 
+    @clean_after_save()
     def save(self) -> None:
         """Save the screening through the core."""
         if self.pid is None:

@@ -51,6 +51,7 @@ from ui.tabs import (
     DiscrepancyNotes,
     GuidanceBox,
     PatientTab,
+    clean_after_save,
     footer,
     resize_columns,
     scrolling,
@@ -116,6 +117,7 @@ class NeuroTab(PatientTab):
         il.addWidget(self.arousal_banner)
 
         dom_box = QGroupBox("ICANS domains")
+        self.dom_box = dom_box
         dl = QVBoxLayout(dom_box)
         self.dform = Form()
         self.consciousness = ChoiceButtons(
@@ -441,6 +443,7 @@ class NeuroTab(PatientTab):
 
     # ------------------------------------------------------------------ actions
 
+    @clean_after_save("ice_box", "dom_box")
     def record(self) -> None:
         """Record the ICE/ICANS assessment through the core."""
         if self.pid is None:
@@ -486,6 +489,7 @@ class NeuroTab(PatientTab):
             "danger" if result.grade >= 2 else "ok",
         )
 
+    @clean_after_save("delayed_box")
     def record_check(self) -> None:
         """Record the daily delayed-neurotoxicity check."""
         if self.pid is None:

@@ -52,6 +52,7 @@ from ui.tabs import (
     Columns,
     DiscrepancyNotes,
     PatientTab,
+    clean_after_save,
     resize_columns,
     scrolling,
     table_view,
@@ -111,6 +112,7 @@ class ToxicityTab(PatientTab):
         ll.addWidget(button("Record &result", role="primary", slot=self.record_lab))
 
         tox_box = QGroupBox("Infection or other toxicity")
+        self.tox_box = tox_box
         tox_box.setAccessibleName("Toxicity event")
         tl = QVBoxLayout(tox_box)
         g = self.tox_form = Form()
@@ -192,6 +194,7 @@ class ToxicityTab(PatientTab):
         rw = QWidget()
         rw.setLayout(right)
         care = QGroupBox("Boxed-warning checklist and source notes")
+        self.care_box = care
         care.setAccessibleName("Boxed-warning checklist")
         cl = QVBoxLayout(care)
         self.check_boxes: dict[str, QCheckBox] = {}
@@ -371,6 +374,7 @@ class ToxicityTab(PatientTab):
 
     # ------------------------------------------------------------------ actions
 
+    @clean_after_save("lab_box")
     def record_lab(self) -> None:
         """Record the lab value through the core."""
         if self.pid is None:
@@ -417,6 +421,7 @@ class ToxicityTab(PatientTab):
         for key, cb in self.check_boxes.items():
             cb.setChecked(state.get(key, False))
 
+    @clean_after_save("care_box")
     def record_checklist(self) -> None:
         """Record every checklist item whose tick differs from the record."""
         if self.pid is None:
@@ -445,6 +450,7 @@ class ToxicityTab(PatientTab):
         self._load_checklist()
         self.refresh()
 
+    @clean_after_save("tox_box")
     def record_toxicity(self) -> None:
         """Record a toxicity event."""
         if self.pid is None:
