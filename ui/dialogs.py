@@ -315,11 +315,11 @@ class FormDialog(QDialog):
         self._snapshot: list[tuple[QWidget, object]] | None = None
         self._prepared = False
         outer = QVBoxLayout(self)
-        self.scroll = QScrollArea()
-        self.scroll.setWidgetResizable(True)
-        self.scroll.setFrameShape(QFrame.Shape.NoFrame)
-        self.scroll.setFocusPolicy(Qt.FocusPolicy.NoFocus)
-        self.scroll.setHorizontalScrollBarPolicy(Qt.ScrollBarPolicy.ScrollBarAlwaysOff)
+        self.scroll_area = QScrollArea()
+        self.scroll_area.setWidgetResizable(True)
+        self.scroll_area.setFrameShape(QFrame.Shape.NoFrame)
+        self.scroll_area.setFocusPolicy(Qt.FocusPolicy.NoFocus)
+        self.scroll_area.setHorizontalScrollBarPolicy(Qt.ScrollBarPolicy.ScrollBarAlwaysOff)
         holder = QWidget()
         inner = QVBoxLayout(holder)
         inner.setContentsMargins(0, 0, 0, 0)
@@ -331,9 +331,9 @@ class FormDialog(QDialog):
         self.body.addWidget(self.form)
         self.body.addStretch(1)
         inner.addLayout(self.body, 1)
-        self.scroll.setWidget(holder)
+        self.scroll_area.setWidget(holder)
         self.holder = holder
-        outer.addWidget(self.scroll, 1)
+        outer.addWidget(self.scroll_area, 1)
         self.buttons = QDialogButtonBox()
         self.ok_button = button(ok_text, role="primary", slot=self.submit)
         self.ok_button.setDefault(True)
@@ -726,7 +726,7 @@ class WeightDialog(FormDialog):
         reason: str | None = None,
     ) -> None:
         super().__init__(controller, "Record weight", ok_text="Save weight", parent=parent)
-        self.pid = pid
+        self.pid: str = pid
         p = controller.patient(pid)
         if reason:
             self.header.addWidget(banner(reason, "warning", icon_name="warning"))
@@ -781,7 +781,7 @@ class InfusionDialog(FormDialog):
         parent: QWidget | None = None,
     ) -> None:
         super().__init__(controller, "Record infusion", ok_text="Record infusion", parent=parent)
-        self.pid = pid
+        self.pid: str = pid
         p = controller.patient(pid)
         self.header.addWidget(
             label(
@@ -827,7 +827,7 @@ class NoteDialog(FormDialog):
         parent: QWidget | None = None,
     ) -> None:
         super().__init__(controller, "Add note", ok_text="Save note", parent=parent)
-        self.pid = pid
+        self.pid: str = pid
         self.text = QPlainTextEdit()
         self.text.setAccessibleName("Note text")
         self.text.setTabChangesFocus(True)
@@ -865,7 +865,7 @@ class VitalsDialog(FormDialog):
         parent: QWidget | None = None,
     ) -> None:
         super().__init__(controller, "Chart vital signs", ok_text="Save vitals", parent=parent)
-        self.pid = pid
+        self.pid: str = pid
         p = controller.patient(pid)
         self.header.addWidget(label(f"{p.name} · bed {p.bed or '—'}", "section"))
         f = self.form
@@ -964,7 +964,7 @@ class DoseDialog(FormDialog):
         parent: QWidget | None = None,
     ) -> None:
         super().__init__(controller, "Give tocilizumab", ok_text="Give dose", parent=parent)
-        self.pid = pid
+        self.pid: str = pid
         self.plan: DosePlan | None = None
         self.plan_error: str | None = None
         p = controller.patient(pid)
@@ -1321,7 +1321,7 @@ class MedicationDialog(FormDialog):
         drug: str = "dexamethasone",
     ) -> None:
         super().__init__(controller, "Give medication", ok_text="Record dose", parent=parent)
-        self.pid = pid
+        self.pid: str = pid
         p = controller.patient(pid)
         self.header.addWidget(label(f"{p.name} · bed {p.bed or '—'}", "section"))
         self.last = label("", "hint")
@@ -1432,7 +1432,7 @@ class PriorDoseDialog(FormDialog):
         super().__init__(
             controller, "Record a dose given elsewhere", ok_text="Record prior dose", parent=parent
         )
-        self.pid = pid
+        self.pid: str = pid
         self.header.addWidget(
             label(
                 "Use this for tocilizumab given on another ward or hospital (from the transfer "
@@ -1490,7 +1490,7 @@ class HistoryDialog(FormDialog):
         parent: QWidget | None = None,
     ) -> None:
         super().__init__(controller, "Confirm dose history", ok_text="Save", parent=parent)
-        self.pid = pid
+        self.pid: str = pid
         self.header.addWidget(
             label(
                 "Check every tocilizumab dose of this course against an independent source "
@@ -1549,8 +1549,8 @@ class CorrectionDialog(FormDialog):
         action: str = "void",
     ) -> None:
         super().__init__(controller, "Correct an entry", ok_text="Save correction", parent=parent)
-        self.pid = pid
-        self.event = event
+        self.pid: str = pid
+        self.original = event
         self.header.addWidget(
             label(
                 f"{presenters.KIND_LABELS.get(getattr(event, 'kind', ''), '')} charted by "
@@ -1618,7 +1618,7 @@ class CorrectionDialog(FormDialog):
 
     def amended(self) -> dict[str, Any]:
         """Fields whose text changed, converted to the original's types."""
-        data = self.event.model_dump(mode="json")
+        data = self.original.model_dump(mode="json")
         out: dict[str, Any] = {}
         for name, edit in self.fields.items():
             old = data.get(name)
@@ -1669,7 +1669,7 @@ class CorrectionDialog(FormDialog):
         try:
             return self.controller.correct(
                 self.pid,
-                self.event.id,
+                self.original.id,
                 action=action,
                 reason=reason,
                 recorded_by=initials,

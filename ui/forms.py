@@ -14,7 +14,7 @@ import logging
 import re
 from collections.abc import Callable, Iterable, Sequence
 from datetime import UTC, datetime
-from typing import Any
+from typing import Any, TypeVar
 
 from PySide6.QtCore import QDateTime, QSize, Qt, QTimeZone, Signal
 from PySide6.QtGui import QKeyEvent, QResizeEvent
@@ -37,6 +37,8 @@ from bedside.timeutil import local_zone
 from ui.wording import nurse_text, sources_tooltip, split_sources
 
 logger = logging.getLogger(__name__)
+
+_W = TypeVar("_W", bound=QWidget)
 
 
 class ParseError(ValueError):
@@ -340,14 +342,17 @@ class Form(QWidget):
         self,
         name: str,
         text: str,
-        widget: QWidget,
+        widget: _W,
         *,
         unit: str | None = None,
         hint: str | None = None,
         aliases: Iterable[str] = (),
         expand: bool = False,
-    ) -> QWidget:
-        """Add a field row; ``name`` is the core's field name (for error placement)."""
+    ) -> _W:
+        """Add a field row; ``name`` is the core's field name (for error placement).
+
+        Returns ``widget`` itself, with its own type, so callers keep a typed handle.
+        """
         lab = QLabel(text)
         lab.setBuddy(widget)
         lab.setAlignment(Qt.AlignmentFlag.AlignRight | Qt.AlignmentFlag.AlignVCenter)
