@@ -185,6 +185,7 @@ def create_application(argv0: str = "bedside") -> Any:
         app = QApplication([argv0])
         QGuiApplication.setDesktopFileName("bedside")
     resources.register_search_paths()
+    assert isinstance(app, QApplication), "Bedside needs a widgets application"
     if not app.property("bedside_styled"):
         app.setStyleSheet(resources.stylesheet())
         app.setWindowIcon(resources.icon("app"))
@@ -547,7 +548,7 @@ def smoke_test(session: Session) -> int:
         finally:
             ward.close()
         again = open_ward(scratch, SystemClock(), read_only=True)
-        if len(again.records.get("smoke", None).events if "smoke" in again.records else []) != 1:
+        if len(again.records["smoke"].events if "smoke" in again.records else []) != 1:
             problems.append("save round trip failed")
     except Exception as exc:  # noqa: BLE001 - report any failure as a smoke-test failure
         problems.append(f"save round trip failed: {type(exc).__name__}: {exc}")

@@ -417,6 +417,7 @@ class FormDialog(QDialog):
         """Never larger than the available screen; tall content scrolls inside."""
         avail = screens.available_geometry(self.parentWidget() or self)
         lay = self.holder.layout()
+        assert lay is not None  # set in __init__
         _invalidate(lay)  # not laid out yet before the first show: recompute
         content = lay.sizeHint()
         chrome = self.buttons.sizeHint().height() + 40
@@ -562,6 +563,13 @@ class FormDialog(QDialog):
         self._snapshot = None
         self.accept()
         return True
+
+    def apply(self) -> Any:
+        """Subclasses: read the fields, save through the controller, return what was saved.
+
+        Collect problems with :meth:`problem`/:meth:`need` and end with :meth:`check`.
+        """
+        raise NotImplementedError(f"{type(self).__name__} must define apply()")
 
     def saved_what(self, result: Any) -> str:
         """Subclasses: a few words for what was saved (default: the event's summary)."""
@@ -972,7 +980,7 @@ class DoseDialog(FormDialog):
         self.header.addWidget(label(f"Tocilizumab · {p.name} · bed {p.bed or '—'}", "section"))
         self.weight_banner = banner("", "danger", icon_name="blocked")
         self.weight_button = button("Record new &weight…", slot=self._record_weight)
-        self.weight_banner.layout().addWidget(self.weight_button)
+        self.weight_banner.row.addWidget(self.weight_button)
         self.header.addWidget(self.weight_banner)
 
         # Dose box.
@@ -993,7 +1001,7 @@ class DoseDialog(FormDialog):
         self.cap_banner = banner("", "warning", icon_name="warning")
         self.confirm_weight = QCheckBox("")
         self.confirm_weight.setAccessibleName("I have confirmed the weight")
-        self.cap_banner.layout().addWidget(self.confirm_weight)
+        self.cap_banner.row.addWidget(self.confirm_weight)
         dl.addWidget(self.cap_banner)
         # A weight older than the protocol allows: a soft stop (give on it with a reason).
         self.stale_banner = banner("", "warning", icon_name="warning")

@@ -524,13 +524,21 @@ def split_error(message: str) -> list[tuple[str | None, str]]:
     return parts
 
 
-def banner(text: str, kind: str, *, icon_name: str | None = None) -> QFrame:
+class Banner(QFrame):
+    """The frame :func:`banner` builds; ``row`` is its layout (add a button at its end)."""
+
+    def __init__(self) -> None:
+        super().__init__()
+        self.row = QHBoxLayout(self)
+
+
+def banner(text: str, kind: str, *, icon_name: str | None = None) -> Banner:
     """A coloured frame with an icon and words (``kind`` picks the style)."""
     from ui.resources import icon
 
-    frame = QFrame()
+    frame = Banner()
     frame.setProperty("banner", kind)
-    lay = QHBoxLayout(frame)
+    lay = frame.row
     lay.setContentsMargins(10, 6, 10, 6)
     if icon_name:
         pic = QLabel()

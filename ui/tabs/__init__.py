@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import logging
 from collections.abc import Callable
-from typing import ClassVar
+from typing import ClassVar, TypeVar
 
 from PySide6.QtCore import QPoint, Qt, QTimer
 from PySide6.QtGui import QResizeEvent
@@ -29,6 +29,8 @@ from ui.forms import label, repolish
 from ui.wording import sources_tooltip, split_sources
 
 logger = logging.getLogger(__name__)
+
+_V = TypeVar("_V", bound=QTableView)
 
 
 class PatientTab(QWidget):
@@ -73,14 +75,15 @@ class PatientTab(QWidget):
         if not isinstance(target, QWidget):
             return None
         area = _scroll_area_of(target)
-        if area is not None and area.widget() is not None:
+        content = area.widget() if area is not None else None
+        if area is not None and content is not None:
 
             def scroll() -> None:
-                for w in (self, area.widget()):
+                for w in (self, content):
                     lay = w.layout()
                     if lay is not None:
                         lay.activate()
-                top = target.mapTo(area.widget(), QPoint(0, 0)).y()
+                top = target.mapTo(content, QPoint(0, 0)).y()
                 area.verticalScrollBar().setValue(max(top - 6, 0))
 
             scroll()
@@ -140,7 +143,7 @@ def table_view(accessible: str, *, stretch_last: bool = True) -> QTableView:
     return configure_table(QTableView(), accessible, stretch_last=stretch_last)
 
 
-def configure_table(view: QTableView, accessible: str, *, stretch_last: bool = True) -> QTableView:
+def configure_table(view: _V, accessible: str, *, stretch_last: bool = True) -> _V:
     """Make ``view`` read-only, row-selecting, with large rows and an accessible name."""
     view.setAccessibleName(accessible)
     view.setSelectionBehavior(QAbstractItemView.SelectionBehavior.SelectRows)

@@ -255,8 +255,8 @@ class CrsTab(PatientTab):
             )
         )
 
-        for w in (self.temp, self.flow):
-            w.textChanged.connect(lambda _t: self.preview())
+        for edit in (self.temp, self.flow):
+            edit.textChanged.connect(lambda _t: self.preview())
         self.device.currentIndexChanged.connect(lambda _i: self.preview())
         for cb in (self.hypotension, self.masked, *self.pressors.values()):
             cb.toggled.connect(lambda _on: self.preview())

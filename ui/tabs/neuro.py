@@ -278,8 +278,8 @@ class NeuroTab(PatientTab):
         for c in self.items.values():
             c.set_value(UNSET)
         self.consciousness.set_value(UNSET)
-        for c in (self.seizure, self.motor, self.edema):
-            c.setCurrentIndex(0)
+        for combo in (self.seizure, self.motor, self.edema):
+            combo.setCurrentIndex(0)
         for c in (self.hand, self.movement, self.face, self.person):
             c.set_value(UNSET)
         self.sample.clear()
