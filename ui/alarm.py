@@ -165,10 +165,12 @@ class WinSoundPlayer:
 
     def probe(self) -> str:
         """Empty when Windows reports at least one wave output device."""
+        if sys.platform != "win32":
+            return ""  # no winmm to ask (ctypes.windll exists only on Windows)
         try:
             import ctypes
 
-            count = int(ctypes.windll.winmm.waveOutGetNumDevs())  # type: ignore[attr-defined]
+            count = int(ctypes.windll.winmm.waveOutGetNumDevs())
         except (OSError, AttributeError):
             return ""
         return "" if count > 0 else "Windows reports no loudspeaker or headphone output"

@@ -73,10 +73,14 @@ def parse_args(argv: list[str]) -> argparse.Namespace:
     return parser.parse_args(argv)
 
 
+_LOGGING_CONFIGURED = "_bedside_configured"
+"""Flag set on the root logger itself: once per process, even if this module loads twice."""
+
+
 def configure_logging(log_dir: Path | None) -> None:
     """Warnings to stderr; everything from INFO to a rotating file (no patient data is logged)."""
     root = logging.getLogger()
-    if getattr(root, "_bedside_configured", False):
+    if getattr(root, _LOGGING_CONFIGURED, False):
         return
     root.setLevel(logging.INFO)
     fmt = logging.Formatter("%(asctime)s %(levelname)s %(name)s: %(message)s")
@@ -95,7 +99,7 @@ def configure_logging(log_dir: Path | None) -> None:
             root.addHandler(handler)
         except OSError as exc:
             logger.warning("cannot write the log file (%s); logging to stderr only", exc.strerror)
-    root._bedside_configured = True  # type: ignore[attr-defined]
+    setattr(root, _LOGGING_CONFIGURED, True)
 
 
 def _private_log_dir(path: Path) -> None:
@@ -295,14 +299,16 @@ def make_demo_dir(data_dir: Path | None, clock: Any) -> tuple[Path, Callable[[],
     """Write the demo ward (into ``data_dir`` or a new temporary directory)."""
     from bedside.demo import write_demo_ward
 
+    cleanup: Callable[[], None] | None = None
     if data_dir is None:
         root = Path(tempfile.mkdtemp(prefix="bedside-demo-"))
 
-        def cleanup() -> None:
+        def remove() -> None:
             shutil.rmtree(root, ignore_errors=True)
 
+        cleanup = remove
     else:
-        root, cleanup = data_dir, None  # type: ignore[assignment]
+        root = data_dir
     write_demo_ward(root, clock)
     return root, cleanup
 

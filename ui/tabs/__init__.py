@@ -10,6 +10,7 @@ from PySide6.QtCore import QPoint, Qt, QTimer
 from PySide6.QtGui import QResizeEvent
 from PySide6.QtWidgets import (
     QAbstractItemView,
+    QDialog,
     QFrame,
     QGridLayout,
     QGroupBox,
@@ -95,11 +96,11 @@ class PatientTab(QWidget):
         ]
         return focusable[0] if focusable else target
 
-    def run_dialog(self, dialog: QWidget) -> bool:
+    def run_dialog(self, dialog: QDialog) -> bool:
         """Run a dialog through the one choke point."""
         from ui import dialogs
 
-        return dialogs.exec_dialog(dialog)  # type: ignore[arg-type]
+        return dialogs.exec_dialog(dialog)
 
     def report(self, exc: BedsideError) -> None:
         """Show a core error that has no field to sit next to."""

@@ -14,6 +14,7 @@ from __future__ import annotations
 import logging
 from typing import Any, ClassVar
 
+from pydantic import ValidationError
 from PySide6.QtCore import Qt, Signal
 from PySide6.QtWidgets import (
     QCheckBox,
@@ -354,7 +355,10 @@ class CrsTab(PatientTab):
         except ValueError as exc:  # pydantic validation of the preview input
             from bedside.protocol import format_validation_error
 
-            msg = format_validation_error(exc, what="crs") if hasattr(exc, "errors") else str(exc)  # type: ignore[arg-type]
+            if isinstance(exc, ValidationError):
+                msg = format_validation_error(exc, what="crs")
+            else:
+                msg = str(exc)
             self.form.show_error(msg)
             self._grade_text("Grade: — (fix the field marked in red)", "warning")
             return
