@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import logging
 from collections.abc import Callable
-from typing import ClassVar, TypeVar
+from typing import ClassVar
 
 from PySide6.QtCore import QPoint, Qt, QTimer
 from PySide6.QtGui import QResizeEvent
@@ -30,8 +30,6 @@ from ui.forms import label, repolish
 from ui.wording import sources_tooltip, split_sources
 
 logger = logging.getLogger(__name__)
-
-_V = TypeVar("_V", bound=QTableView)
 
 
 class PatientTab(QWidget):
@@ -144,7 +142,7 @@ def table_view(accessible: str, *, stretch_last: bool = True) -> QTableView:
     return configure_table(QTableView(), accessible, stretch_last=stretch_last)
 
 
-def configure_table(view: _V, accessible: str, *, stretch_last: bool = True) -> _V:
+def configure_table(view: QTableView, accessible: str, *, stretch_last: bool = True) -> QTableView:
     """Make ``view`` read-only, row-selecting, with large rows and an accessible name."""
     view.setAccessibleName(accessible)
     view.setSelectionBehavior(QAbstractItemView.SelectionBehavior.SelectRows)
