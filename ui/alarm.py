@@ -165,29 +165,40 @@ class WinSoundPlayer:
 
     def probe(self) -> str:
         """Empty when Windows reports at least one wave output device."""
+        if sys.platform != "win32":
+            return ""  # no winmm to ask (ctypes.windll exists only on Windows)
         try:
             import ctypes
 
-            count = int(ctypes.windll.winmm.waveOutGetNumDevs())  # type: ignore[attr-defined]
+            count = int(ctypes.windll.winmm.waveOutGetNumDevs())
         except (OSError, AttributeError):
             return ""
         return "" if count > 0 else "Windows reports no loudspeaker or headphone output"
 
+    # winsound exists (and is typed) only on Windows: each method says so to the type
+    # checker with the platform test it understands; elsewhere it fails as the import would.
+
     def start(self, path: Path) -> None:
         """Play asynchronously (a new sound replaces the one playing)."""
-        import winsound  # type: ignore[import-not-found,unused-ignore]
+        if sys.platform != "win32":
+            raise ModuleNotFoundError("No module named 'winsound'", name="winsound")
+        import winsound
 
         winsound.PlaySound(str(path), winsound.SND_FILENAME | winsound.SND_ASYNC)
 
     def stop(self) -> None:
         """Stop the sound playing."""
-        import winsound  # type: ignore[import-not-found,unused-ignore]
+        if sys.platform != "win32":
+            raise ModuleNotFoundError("No module named 'winsound'", name="winsound")
+        import winsound
 
         winsound.PlaySound(None, 0)
 
     def play_blocking(self, path: Path, timeout: float) -> str:
         """Play to the end (synchronous)."""
-        import winsound  # type: ignore[import-not-found,unused-ignore]
+        if sys.platform != "win32":
+            raise ModuleNotFoundError("No module named 'winsound'", name="winsound")
+        import winsound
 
         try:
             winsound.PlaySound(str(path), winsound.SND_FILENAME | winsound.SND_NODEFAULT)

@@ -73,10 +73,14 @@ def parse_args(argv: list[str]) -> argparse.Namespace:
     return parser.parse_args(argv)
 
 
+_LOGGING_CONFIGURED = "_bedside_configured"
+"""Flag set on the root logger itself: once per process, even if this module loads twice."""
+
+
 def configure_logging(log_dir: Path | None) -> None:
     """Warnings to stderr; everything from INFO to a rotating file (no patient data is logged)."""
     root = logging.getLogger()
-    if getattr(root, "_bedside_configured", False):
+    if getattr(root, _LOGGING_CONFIGURED, False):
         return
     root.setLevel(logging.INFO)
     fmt = logging.Formatter("%(asctime)s %(levelname)s %(name)s: %(message)s")
@@ -95,7 +99,7 @@ def configure_logging(log_dir: Path | None) -> None:
             root.addHandler(handler)
         except OSError as exc:
             logger.warning("cannot write the log file (%s); logging to stderr only", exc.strerror)
-    root._bedside_configured = True  # type: ignore[attr-defined]
+    setattr(root, _LOGGING_CONFIGURED, True)
 
 
 def _private_log_dir(path: Path) -> None:
@@ -185,6 +189,7 @@ def create_application(argv0: str = "bedside") -> Any:
         app = QApplication([argv0])
         QGuiApplication.setDesktopFileName("bedside")
     resources.register_search_paths()
+    assert isinstance(app, QApplication), "Bedside needs a widgets application"
     if not app.property("bedside_styled"):
         app.setStyleSheet(resources.stylesheet())
         app.setWindowIcon(resources.icon("app"))
@@ -294,14 +299,16 @@ def make_demo_dir(data_dir: Path | None, clock: Any) -> tuple[Path, Callable[[],
     """Write the demo ward (into ``data_dir`` or a new temporary directory)."""
     from bedside.demo import write_demo_ward
 
+    cleanup: Callable[[], None] | None = None
     if data_dir is None:
         root = Path(tempfile.mkdtemp(prefix="bedside-demo-"))
 
-        def cleanup() -> None:
+        def remove() -> None:
             shutil.rmtree(root, ignore_errors=True)
 
+        cleanup = remove
     else:
-        root, cleanup = data_dir, None  # type: ignore[assignment]
+        root = data_dir
     write_demo_ward(root, clock)
     return root, cleanup
 
@@ -547,7 +554,7 @@ def smoke_test(session: Session) -> int:
         finally:
             ward.close()
         again = open_ward(scratch, SystemClock(), read_only=True)
-        if len(again.records.get("smoke", None).events if "smoke" in again.records else []) != 1:
+        if len(again.records["smoke"].events if "smoke" in again.records else []) != 1:
             problems.append("save round trip failed")
     except Exception as exc:  # noqa: BLE001 - report any failure as a smoke-test failure
         problems.append(f"save round trip failed: {type(exc).__name__}: {exc}")

@@ -23,7 +23,7 @@ from collections.abc import Callable
 from dataclasses import dataclass, field
 from datetime import datetime, timedelta
 from pathlib import Path
-from typing import Any
+from typing import Any, TypedDict, Unpack
 
 from PySide6.QtCore import QObject, Signal
 
@@ -51,6 +51,16 @@ from ui import presenters
 logger = logging.getLogger(__name__)
 
 DEMO_PREFIX = "demo-"
+
+
+class IceOptions(TypedDict, total=False):
+    """The ICANS domains and effective time :meth:`Ward.assess_ice` takes by keyword."""
+
+    consciousness: str
+    seizure: str
+    motor: str
+    cerebral_edema: str
+    effective_at: datetime | None
 
 
 @dataclass(frozen=True)
@@ -172,7 +182,7 @@ class WardController(QObject):
         self._board: list[BoardRow] = []
         self._due_rows: list[DueRow] = []
         self._sounding: set[str] = set()
-        self._calls: dict[str, tuple[str, datetime, str, datetime, int]] = {}
+        self._calls: dict[str, tuple[str, datetime, alerts.AlarmTone, datetime, int]] = {}
         self._pending_audit: set[str] = set()
         self._first_refresh = True
         self.last_refresh_ms = 0.0
@@ -556,7 +566,12 @@ class WardController(QObject):
         return out
 
     def assess_ice(
-        self, pid: str, items: dict[str, int | None], *, recorded_by: str, **domains: str
+        self,
+        pid: str,
+        items: dict[str, int | None],
+        *,
+        recorded_by: str,
+        **domains: Unpack[IceOptions],
     ) -> tuple[EventBase, Any]:
         """Score ICE, grade ICANS and record it."""
         out = self.ward.assess_ice(pid, items, recorded_by=recorded_by, **domains)

@@ -30,21 +30,21 @@ class StateKeepingDelegate(QStyledItemDelegate):
         index: QModelIndex | QPersistentModelIndex,
     ) -> None:
         """Draw the cell; a selected cell with a state background keeps it."""
-        selected = bool(option.state & QStyle.StateFlag.State_Selected)  # type: ignore[attr-defined]
+        selected = bool(option.state & QStyle.StateFlag.State_Selected)
         background = index.data(Qt.ItemDataRole.BackgroundRole)
         if not selected or background is None:
             super().paint(painter, option, index)
             return
         plain = QStyleOptionViewItem(option)
-        plain.state &= ~QStyle.StateFlag.State_Selected  # type: ignore[attr-defined]
+        plain.state &= ~QStyle.StateFlag.State_Selected
         super().paint(painter, plain, index)
         painter.save()
-        colour = option.palette.color(QPalette.ColorRole.Highlight)  # type: ignore[attr-defined]
+        colour = option.palette.color(QPalette.ColorRole.Highlight)
         pen = QPen(colour, FRAME_PX)
         pen.setJoinStyle(Qt.PenJoinStyle.MiterJoin)
         painter.setPen(pen)
         painter.setBrush(Qt.BrushStyle.NoBrush)
         half = FRAME_PX // 2 + 1
-        rect = option.rect.adjusted(half, half, -half, -half)  # type: ignore[attr-defined]
+        rect = option.rect.adjusted(half, half, -half, -half)
         painter.drawRect(rect)
         painter.restore()

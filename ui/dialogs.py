@@ -301,11 +301,11 @@ class FormDialog(QDialog):
         self._snapshot: list[tuple[QWidget, object]] | None = None
         self._prepared = False
         outer = QVBoxLayout(self)
-        self.scroll = QScrollArea()
-        self.scroll.setWidgetResizable(True)
-        self.scroll.setFrameShape(QFrame.Shape.NoFrame)
-        self.scroll.setFocusPolicy(Qt.FocusPolicy.NoFocus)
-        self.scroll.setHorizontalScrollBarPolicy(Qt.ScrollBarPolicy.ScrollBarAlwaysOff)
+        self.scroll_area = QScrollArea()
+        self.scroll_area.setWidgetResizable(True)
+        self.scroll_area.setFrameShape(QFrame.Shape.NoFrame)
+        self.scroll_area.setFocusPolicy(Qt.FocusPolicy.NoFocus)
+        self.scroll_area.setHorizontalScrollBarPolicy(Qt.ScrollBarPolicy.ScrollBarAlwaysOff)
         holder = QWidget()
         inner = QVBoxLayout(holder)
         inner.setContentsMargins(0, 0, 0, 0)
@@ -317,9 +317,9 @@ class FormDialog(QDialog):
         self.body.addWidget(self.form)
         self.body.addStretch(1)
         inner.addLayout(self.body, 1)
-        self.scroll.setWidget(holder)
+        self.scroll_area.setWidget(holder)
         self.holder = holder
-        outer.addWidget(self.scroll, 1)
+        outer.addWidget(self.scroll_area, 1)
         self.buttons = QDialogButtonBox()
         self.ok_button = button(ok_text, role="primary", slot=self.submit)
         self.ok_button.setDefault(True)
@@ -403,6 +403,7 @@ class FormDialog(QDialog):
         """Never larger than the available screen; tall content scrolls inside."""
         avail = screens.available_geometry(self.parentWidget() or self)
         lay = self.holder.layout()
+        assert lay is not None  # set in __init__
         _invalidate(lay)  # not laid out yet before the first show: recompute
         content = lay.sizeHint()
         chrome = self.buttons.sizeHint().height() + 40
@@ -548,6 +549,13 @@ class FormDialog(QDialog):
         self._snapshot = None
         self.accept()
         return True
+
+    def apply(self) -> Any:
+        """Subclasses: read the fields, save through the controller, return what was saved.
+
+        Collect problems with :meth:`problem`/:meth:`need` and end with :meth:`check`.
+        """
+        raise NotImplementedError(f"{type(self).__name__} must define apply()")
 
     def saved_what(self, result: Any) -> str:
         """Subclasses: a few words for what was saved (default: the event's summary)."""
@@ -712,7 +720,7 @@ class WeightDialog(FormDialog):
         reason: str | None = None,
     ) -> None:
         super().__init__(controller, "Record weight", ok_text="Save weight", parent=parent)
-        self.pid = pid
+        self.pid: str = pid
         p = controller.patient(pid)
         if reason:
             self.header.addWidget(banner(reason, "warning", icon_name="warning"))
@@ -767,7 +775,7 @@ class InfusionDialog(FormDialog):
         parent: QWidget | None = None,
     ) -> None:
         super().__init__(controller, "Record infusion", ok_text="Record infusion", parent=parent)
-        self.pid = pid
+        self.pid: str = pid
         p = controller.patient(pid)
         self.header.addWidget(
             label(
@@ -813,7 +821,7 @@ class NoteDialog(FormDialog):
         parent: QWidget | None = None,
     ) -> None:
         super().__init__(controller, "Add note", ok_text="Save note", parent=parent)
-        self.pid = pid
+        self.pid: str = pid
         self.text = QPlainTextEdit()
         self.text.setAccessibleName("Note text")
         self.text.setTabChangesFocus(True)
@@ -851,7 +859,7 @@ class VitalsDialog(FormDialog):
         parent: QWidget | None = None,
     ) -> None:
         super().__init__(controller, "Chart vital signs", ok_text="Save vitals", parent=parent)
-        self.pid = pid
+        self.pid: str = pid
         p = controller.patient(pid)
         self.header.addWidget(label(f"{p.name} · bed {p.bed or '—'}", "section"))
         f = self.form
@@ -950,7 +958,7 @@ class DoseDialog(FormDialog):
         parent: QWidget | None = None,
     ) -> None:
         super().__init__(controller, "Give tocilizumab", ok_text="Give dose", parent=parent)
-        self.pid = pid
+        self.pid: str = pid
         self.plan: DosePlan | None = None
         self.plan_error: str | None = None
         p = controller.patient(pid)
@@ -958,7 +966,7 @@ class DoseDialog(FormDialog):
         self.header.addWidget(label(f"Tocilizumab · {p.name} · bed {p.bed or '—'}", "section"))
         self.weight_banner = banner("", "danger", icon_name="blocked")
         self.weight_button = button("Record new &weight…", slot=self._record_weight)
-        self.weight_banner.layout().addWidget(self.weight_button)
+        self.weight_banner.row.addWidget(self.weight_button)
         self.header.addWidget(self.weight_banner)
 
         # Dose box.
@@ -979,7 +987,7 @@ class DoseDialog(FormDialog):
         self.cap_banner = banner("", "warning", icon_name="warning")
         self.confirm_weight = QCheckBox("")
         self.confirm_weight.setAccessibleName("I have confirmed the weight")
-        self.cap_banner.layout().addWidget(self.confirm_weight)
+        self.cap_banner.row.addWidget(self.confirm_weight)
         dl.addWidget(self.cap_banner)
         # A weight older than the protocol allows: a soft stop (give on it with a reason).
         self.stale_banner = banner("", "warning", icon_name="warning")
@@ -1313,7 +1321,7 @@ class MedicationDialog(FormDialog):
         drug: str = "dexamethasone",
     ) -> None:
         super().__init__(controller, "Give medication", ok_text="Record dose", parent=parent)
-        self.pid = pid
+        self.pid: str = pid
         p = controller.patient(pid)
         self.header.addWidget(label(f"{p.name} · bed {p.bed or '—'}", "section"))
         self.last = label("", "hint")
@@ -1424,7 +1432,7 @@ class PriorDoseDialog(FormDialog):
         super().__init__(
             controller, "Record a dose given elsewhere", ok_text="Record prior dose", parent=parent
         )
-        self.pid = pid
+        self.pid: str = pid
         self.header.addWidget(
             label(
                 "Use this for tocilizumab given on another ward or hospital (from the transfer "
@@ -1482,7 +1490,7 @@ class HistoryDialog(FormDialog):
         parent: QWidget | None = None,
     ) -> None:
         super().__init__(controller, "Confirm dose history", ok_text="Save", parent=parent)
-        self.pid = pid
+        self.pid: str = pid
         self.header.addWidget(
             label(
                 "Check every tocilizumab dose of this course against an independent source "
@@ -1541,8 +1549,8 @@ class CorrectionDialog(FormDialog):
         action: str = "void",
     ) -> None:
         super().__init__(controller, "Correct an entry", ok_text="Save correction", parent=parent)
-        self.pid = pid
-        self.event = event
+        self.pid: str = pid
+        self.original = event
         self.header.addWidget(
             label(
                 f"{presenters.KIND_LABELS.get(getattr(event, 'kind', ''), '')} charted by "
@@ -1610,7 +1618,7 @@ class CorrectionDialog(FormDialog):
 
     def amended(self) -> dict[str, Any]:
         """Fields whose text changed, converted to the original's types."""
-        data = self.event.model_dump(mode="json")
+        data = self.original.model_dump(mode="json")
         out: dict[str, Any] = {}
         for name, edit in self.fields.items():
             old = data.get(name)
@@ -1661,7 +1669,7 @@ class CorrectionDialog(FormDialog):
         try:
             return self.controller.correct(
                 self.pid,
-                self.event.id,
+                self.original.id,
                 action=action,
                 reason=reason,
                 recorded_by=initials,

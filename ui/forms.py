@@ -14,7 +14,7 @@ import logging
 import re
 from collections.abc import Callable, Iterable, Sequence
 from datetime import UTC, datetime
-from typing import Any
+from typing import Any, TypeVar
 
 from PySide6.QtCore import QDateTime, QSize, Qt, QTimeZone, Signal
 from PySide6.QtGui import QKeyEvent, QResizeEvent
@@ -40,6 +40,8 @@ from bedside.timeutil import local_zone
 from ui.wording import nurse_text, sources_tooltip, split_sources
 
 logger = logging.getLogger(__name__)
+
+_W = TypeVar("_W", bound=QWidget)
 
 
 class ParseError(ValueError):
@@ -343,14 +345,17 @@ class Form(QWidget):
         self,
         name: str,
         text: str,
-        widget: QWidget,
+        widget: _W,
         *,
         unit: str | None = None,
         hint: str | None = None,
         aliases: Iterable[str] = (),
         expand: bool = False,
-    ) -> QWidget:
-        """Add a field row; ``name`` is the core's field name (for error placement)."""
+    ) -> _W:
+        """Add a field row; ``name`` is the core's field name (for error placement).
+
+        Returns ``widget`` itself, with its own type, so callers keep a typed handle.
+        """
         lab = QLabel(text)
         lab.setBuddy(widget)
         lab.setAlignment(Qt.AlignmentFlag.AlignRight | Qt.AlignmentFlag.AlignVCenter)
@@ -522,13 +527,21 @@ def split_error(message: str) -> list[tuple[str | None, str]]:
     return parts
 
 
-def banner(text: str, kind: str, *, icon_name: str | None = None) -> QFrame:
+class Banner(QFrame):
+    """The frame :func:`banner` builds; ``row`` is its layout (add a button at its end)."""
+
+    def __init__(self) -> None:
+        super().__init__()
+        self.row = QHBoxLayout(self)
+
+
+def banner(text: str, kind: str, *, icon_name: str | None = None) -> Banner:
     """A coloured frame with an icon and words (``kind`` picks the style)."""
     from ui.resources import icon
 
-    frame = QFrame()
+    frame = Banner()
     frame.setProperty("banner", kind)
-    lay = QHBoxLayout(frame)
+    lay = frame.row
     lay.setContentsMargins(10, 6, 10, 6)
     if icon_name:
         pic = QLabel()

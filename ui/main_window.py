@@ -8,6 +8,7 @@ drives :meth:`WardController.refresh`; every view then redraws from the controll
 
 from __future__ import annotations
 
+import functools
 import logging
 from collections.abc import Callable
 from datetime import datetime
@@ -154,7 +155,7 @@ class MainWindow(QMainWindow):
         self.clock_button = button(
             "Confirm the &time…", name="Confirm the time", slot=self.confirm_clock
         )
-        self.clock_banner.layout().addWidget(self.clock_button)
+        self.clock_banner.row.addWidget(self.clock_button)
         self.clock_banner.setVisible(False)
         outer.addWidget(self.clock_banner)
 
@@ -163,7 +164,7 @@ class MainWindow(QMainWindow):
         self.overdue_button = button(
             "Show (F8)", name="Show the most urgent item", slot=self.go_most_urgent
         )
-        self.overdue_banner.layout().addWidget(self.overdue_button)
+        self.overdue_banner.row.addWidget(self.overdue_button)
         self.overdue_banner.setVisible(False)
         outer.addWidget(self.overdue_banner)
 
@@ -284,7 +285,7 @@ class MainWindow(QMainWindow):
             self._action(
                 patient,
                 f"{title} tab",
-                lambda k=key: self.show_tab(k),
+                functools.partial(self.show_tab, key),
                 f"Ctrl+{i}",
                 name=f"tab_{key}",
             )
@@ -333,7 +334,7 @@ class MainWindow(QMainWindow):
         """Export the current patient (or the whole ward from the board)."""
         from ui import transfer_actions
 
-        pid = self.workspace.pid if self._in_workspace() else None
+        pid = self._workspace_pid()
         transfer_actions.export_dialog_flow(self, self.controller.ward, pid)
 
     def import_files(self) -> None:
@@ -355,7 +356,7 @@ class MainWindow(QMainWindow):
     def _handover(self, action: Callable[[Any], object]) -> None:
         from ui.handover_view import HandoverView
 
-        pid = self.workspace.pid if self._in_workspace() else None
+        pid = self._workspace_pid()
         view = HandoverView(self.controller.ward, self.controller.clock, pid, self)
         view.hide()
         try:
@@ -367,6 +368,11 @@ class MainWindow(QMainWindow):
 
     def _in_workspace(self) -> bool:
         return self.workspace is not None and self.stack.currentWidget() is self.workspace
+
+    def _workspace_pid(self) -> str | None:
+        """The open patient's id while the workspace shows, else None (the board)."""
+        ws = self.workspace
+        return ws.pid if ws is not None and self.stack.currentWidget() is ws else None
 
     # ------------------------------------------------------------------ state
 

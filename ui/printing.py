@@ -29,13 +29,13 @@ import re
 import sys
 from dataclasses import dataclass
 from pathlib import Path
+from typing import TYPE_CHECKING
 
 from PySide6.QtCore import QMarginsF, QPointF, QRectF, QSizeF, Qt
 from PySide6.QtGui import (
     QFont,
     QFontMetricsF,
     QGuiApplication,
-    QPagedPaintDevice,
     QPageLayout,
     QPageSize,
     QPainter,
@@ -43,6 +43,9 @@ from PySide6.QtGui import (
     QPen,
     QTextDocument,
 )
+
+if TYPE_CHECKING:  # QtPrintSupport is loaded only when the print dialog is used
+    from PySide6.QtPrintSupport import QPrinter
 
 logger = logging.getLogger(__name__)
 
@@ -111,7 +114,7 @@ def _elide(metrics: QFontMetricsF, text: str, width: float) -> str:
 
 
 def _layout(
-    sec: PrintSection, device: QPagedPaintDevice, body: QSizeF
+    sec: PrintSection, device: QPdfWriter | QPrinter, body: QSizeF
 ) -> tuple[QTextDocument, float]:
     """The section laid out for ``body``; a ``fit`` section at the largest scale that fits."""
     scales = FIT_SCALES if sec.fit else (1.0,)
@@ -127,7 +130,7 @@ def _layout(
     return doc, scales[-1]
 
 
-def paint_document(html_text: str, device: QPagedPaintDevice) -> int:
+def paint_document(html_text: str, device: QPdfWriter | QPrinter) -> int:
     """Paint the sections of ``html_text`` on ``device`` (a PDF writer or a printer).
 
     Returns the page count. Raises ``OSError`` when the device cannot be painted on.
@@ -229,7 +232,7 @@ def write_pdf(html_text: str, out: Path, *, title: str = "Bedside handover") -> 
     return total
 
 
-def print_document(html_text: str, printer: QPagedPaintDevice) -> int:
+def print_document(html_text: str, printer: QPrinter) -> int:
     """Print ``html_text`` on a printer chosen in the print dialog; return the page count."""
     printer.setPageMargins(MARGINS_MM, QPageLayout.Unit.Millimeter)
     total = paint_document(html_text, printer)

@@ -143,7 +143,9 @@ def apply(name: str, app: QApplication | None = None) -> None:
     global _current, _day_palette
     if name not in THEMES:
         raise ValueError(f"unknown theme {name!r}")
-    app = app or QApplication.instance()  # type: ignore[assignment]
+    if app is None:
+        running = QApplication.instance()
+        app = running if isinstance(running, QApplication) else None
     if app is None:
         _current = name
         return

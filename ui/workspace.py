@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import logging
 from collections.abc import Callable
+from typing import TYPE_CHECKING
 
 from PySide6.QtCore import Signal
 from PySide6.QtWidgets import (
@@ -34,6 +35,9 @@ from ui.tabs.eligibility import EligibilityTab
 from ui.tabs.neuro import NeuroTab
 from ui.tabs.timeline import TimelineTab
 from ui.tabs.toxicity import ToxicityTab
+
+if TYPE_CHECKING:  # imported when the handover tab is first opened
+    from ui.handover_view import HandoverView
 
 logger = logging.getLogger(__name__)
 
@@ -127,7 +131,7 @@ class PatientWorkspace(QWidget):
         self.neuro = NeuroTab(controller, initials)
         self.toxicity = ToxicityTab(controller, initials)
         self.timeline = TimelineTab(controller, initials)
-        self.handover: QWidget | None = None
+        self.handover: HandoverView | None = None
         self._handover_dirty = True
         self.pages: dict[str, PatientTab] = {
             "eligibility": self.eligibility,

@@ -90,6 +90,10 @@ class _Server:
             except subprocess.TimeoutExpired:
                 self.proc.kill()
                 self.proc.wait()
+        self._thread.join(timeout=10)  # the pump reads stdout to its end first
+        for pipe in (self.proc.stdin, self.proc.stdout, self.proc.stderr):
+            if pipe is not None:
+                pipe.close()
 
 
 def _startup_check(root: Path, acked: dict[str, list[str]]) -> int:

@@ -47,7 +47,7 @@ def test_second_process_is_refused_and_told_who_holds_it(tmp_path: Path) -> None
             dd.save("p1", make_envelope(1), expected_token=None, validate=validate_events)
     finally:
         holder.kill()
-        holder.wait()
+        holder.communicate()  # waits and closes its pipes (no ResourceWarning)
     if sys.platform == "win32":  # pragma: no cover
         return
     # The holder died without releasing (SIGKILL): the OS dropped its lock, so a new
@@ -82,7 +82,7 @@ def test_simultaneous_starts_exactly_one_writer(tmp_path: Path) -> None:
     finally:
         for proc in procs:
             proc.kill()
-            proc.wait()
+            proc.communicate()  # waits and closes its pipes (no ResourceWarning)
 
 
 def test_two_datadirs_in_one_process(tmp_path: Path) -> None:

@@ -79,7 +79,7 @@ def test_cilta_cel_delayed_neurotoxicity_check(
     neuro.record_check()
     assert "yes or no" in neuro.xform.errors["handwriting_changed"].text()
     neuro.hand.set_value(True)
-    neuro.move.set_value(False)
+    neuro.movement.set_value(False)
     neuro.face.set_value(False)
     neuro.person.set_value(False)
     neuro.sample.setText("Small cramped letters compared with baseline")
@@ -91,7 +91,7 @@ def test_cilta_cel_delayed_neurotoxicity_check(
     ide = add_patient(session, dialog_log, product="ide-cel", name="Other", mrn="MRN-2")
     neuro = session.window.open_patient(ide, "neuro").neuro
     assert not neuro.delayed_box.isHidden()
-    for c in (neuro.hand, neuro.move, neuro.face, neuro.person):
+    for c in (neuro.hand, neuro.movement, neuro.face, neuro.person):
         c.set_value(False)
     neuro.findings["limb_weakness"].setChecked(True)
     neuro.record_check()

@@ -11,6 +11,7 @@ from PySide6.QtCore import QPoint, Qt, QTimer
 from PySide6.QtGui import QResizeEvent
 from PySide6.QtWidgets import (
     QAbstractItemView,
+    QDialog,
     QFrame,
     QGridLayout,
     QGroupBox,
@@ -97,14 +98,15 @@ class PatientTab(QWidget):
         if not isinstance(target, QWidget):
             return None
         area = _scroll_area_of(target)
-        if area is not None and area.widget() is not None:
+        content = area.widget() if area is not None else None
+        if area is not None and content is not None:
 
             def scroll() -> None:
-                for w in (self, area.widget()):
+                for w in (self, content):
                     lay = w.layout()
                     if lay is not None:
                         lay.activate()
-                top = target.mapTo(area.widget(), QPoint(0, 0)).y()
+                top = target.mapTo(content, QPoint(0, 0)).y()
                 area.verticalScrollBar().setValue(max(top - 6, 0))
 
             scroll()
@@ -116,11 +118,11 @@ class PatientTab(QWidget):
         ]
         return focusable[0] if focusable else target
 
-    def run_dialog(self, dialog: QWidget) -> bool:
+    def run_dialog(self, dialog: QDialog) -> bool:
         """Run a dialog through the one choke point."""
         from ui import dialogs
 
-        return dialogs.exec_dialog(dialog)  # type: ignore[arg-type]
+        return dialogs.exec_dialog(dialog)
 
     def report(self, exc: BedsideError) -> None:
         """Show a core error that has no field to sit next to."""

@@ -14,6 +14,7 @@ from __future__ import annotations
 import logging
 from typing import Any, ClassVar
 
+from pydantic import ValidationError
 from PySide6.QtCore import Qt, Signal
 from PySide6.QtWidgets import (
     QCheckBox,
@@ -256,8 +257,8 @@ class CrsTab(PatientTab):
             )
         )
 
-        for w in (self.temp, self.flow):
-            w.textChanged.connect(lambda _t: self.preview())
+        for edit in (self.temp, self.flow):
+            edit.textChanged.connect(lambda _t: self.preview())
         self.device.currentIndexChanged.connect(lambda _i: self.preview())
         for cb in (self.hypotension, self.masked, *self.pressors.values()):
             cb.toggled.connect(lambda _on: self.preview())
@@ -355,7 +356,10 @@ class CrsTab(PatientTab):
         except ValueError as exc:  # pydantic validation of the preview input
             from bedside.protocol import format_validation_error
 
-            msg = format_validation_error(exc, what="crs") if hasattr(exc, "errors") else str(exc)  # type: ignore[arg-type]
+            if isinstance(exc, ValidationError):
+                msg = format_validation_error(exc, what="crs")
+            else:
+                msg = str(exc)
             self.form.show_error(msg)
             self._grade_text("Grade: — (fix the field marked in red)", "warning")
             return

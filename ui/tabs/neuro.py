@@ -187,8 +187,8 @@ class NeuroTab(PatientTab):
         yn = [(True, "Yes — changed"), (False, "No change")]
         self.hand = ChoiceButtons(yn, accessible="Handwriting changed")
         self.xform.add("handwriting_changed", "Handwriting changed (micrographia)?", self.hand)
-        self.move = ChoiceButtons(yn, accessible="Movement changed")
-        self.xform.add("movement_changed", "Movement slowed, tremor, gait change?", self.move)
+        self.movement = ChoiceButtons(yn, accessible="Movement changed")
+        self.xform.add("movement_changed", "Movement slowed, tremor, gait change?", self.movement)
         self.face = ChoiceButtons(
             [(True, "Yes — asymmetric"), (False, "Symmetric")], accessible="Facial asymmetry"
         )
@@ -280,9 +280,9 @@ class NeuroTab(PatientTab):
         for c in self.items.values():
             c.set_value(UNSET)
         self.consciousness.set_value(UNSET)
-        for c in (self.seizure, self.motor, self.edema):
-            c.setCurrentIndex(0)
-        for c in (self.hand, self.move, self.face, self.person):
+        for combo in (self.seizure, self.motor, self.edema):
+            combo.setCurrentIndex(0)
+        for c in (self.hand, self.movement, self.face, self.person):
             c.set_value(UNSET)
         self.sample.clear()
         self.xnote.clear()
@@ -497,7 +497,7 @@ class NeuroTab(PatientTab):
         self.xform.clear_errors()
         choices = {
             "handwriting_changed": self.hand,
-            "movement_changed": self.move,
+            "movement_changed": self.movement,
             "facial_asymmetry": self.face,
             "personality_changed": self.person,
         }

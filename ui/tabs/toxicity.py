@@ -348,7 +348,7 @@ class ToxicityTab(PatientTab):
         ]
         fever = protocol.crs.fever_threshold_c.value
         self.temp_chart.set_data(
-            temps,  # type: ignore[arg-type]
+            temps,
             threshold=(fever, f"fever {fever:g} °C"),
             now=now,
         )
