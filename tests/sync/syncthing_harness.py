@@ -151,22 +151,23 @@ class Instance:
     def start(self) -> None:
         """Start ``syncthing serve`` and wait until its REST API answers."""
         assert SYNCTHING is not None
-        log = (self.home / "syncthing.log").open("ab")
-        self.proc = subprocess.Popen(
-            [
-                SYNCTHING,
-                "serve",
-                f"--home={self.home}",
-                "--no-browser",
-                "--no-restart",
-                "--no-upgrade",
-                f"--gui-address=http://127.0.0.1:{self.gui_port}",
-                f"--gui-apikey={self.api_key}",
-            ],
-            stdout=log,
-            stderr=subprocess.STDOUT,
-            env=self.env(),
-        )
+        # The child keeps its own copy of the log descriptor; ours is closed at once.
+        with (self.home / "syncthing.log").open("ab") as log:
+            self.proc = subprocess.Popen(
+                [
+                    SYNCTHING,
+                    "serve",
+                    f"--home={self.home}",
+                    "--no-browser",
+                    "--no-restart",
+                    "--no-upgrade",
+                    f"--gui-address=http://127.0.0.1:{self.gui_port}",
+                    f"--gui-apikey={self.api_key}",
+                ],
+                stdout=log,
+                stderr=subprocess.STDOUT,
+                env=self.env(),
+            )
         deadline = time.monotonic() + 30
         while time.monotonic() < deadline:
             try:
