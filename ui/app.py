@@ -327,9 +327,10 @@ def copy_for_smoke_test(root: Path) -> tuple[Path, Callable[[], None]]:
         shutil.rmtree(scratch, ignore_errors=True)
 
     try:
-        patients = Path(root) / "patients"
-        if patients.is_dir():
-            shutil.copytree(patients, scratch / "patients", symlinks=False)
+        for folder in ("patients", "journals", "workstations"):  # old files, journals, heartbeats
+            source = Path(root) / folder
+            if source.is_dir():
+                shutil.copytree(source, scratch / folder, symlinks=False)
         clock_file = Path(root) / "clock.json"
         if clock_file.is_file():
             shutil.copy2(clock_file, scratch / "clock.json")

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import logging
 import os
+import re
 import subprocess
 import sys
 from datetime import timedelta
@@ -56,7 +57,7 @@ def test_smoke_test_and_quit_after_show_in_a_subprocess(tmp_path: Path) -> None:
         timeout=180,
     )
     assert smoke.returncode == 0, smoke.stderr
-    assert "smoke test: ok" in smoke.stdout
+    assert re.search(r"smoke test: ok \(\d+ screens rendered, 7 patients\)", smoke.stdout)
     shown = subprocess.run(
         [sys.executable, "-m", "ui", "--data-dir", str(data), "--quit-after-show"],
         env=_env(),
@@ -287,3 +288,40 @@ def test_single_shot_runs_later(qtbot) -> None:
     single_shot(1, owner, lambda: done.append(1))
     qtbot.waitUntil(lambda: done == [1], timeout=2000)
     assert QTimer is not None
+
+
+@pytest.mark.slow
+def test_smoke_test_on_a_written_ward_sees_its_patients_and_changes_nothing(
+    tmp_path: Path,
+) -> None:
+    """As the frozen check runs it: a ward written by ``bedside demo``, then ``--smoke-test``."""
+    data = tmp_path / "ward"
+    demo = subprocess.run(
+        [sys.executable, "-m", "bedside", "demo", "--data-dir", str(data)],
+        env=_env(),
+        cwd=ROOT,
+        capture_output=True,
+        text=True,
+        timeout=120,
+    )
+    assert demo.returncode == 0, demo.stderr
+
+    def files() -> dict[str, bytes]:
+        return {
+            str(p.relative_to(data)): p.read_bytes()
+            for p in sorted(data.rglob("*"))
+            if p.is_file() and "locks" not in p.parts
+        }
+
+    before = files()
+    smoke = subprocess.run(
+        [sys.executable, "-m", "ui", "--data-dir", str(data), "--smoke-test"],
+        env=_env(),
+        cwd=ROOT,
+        capture_output=True,
+        text=True,
+        timeout=180,
+    )
+    assert smoke.returncode == 0, smoke.stderr
+    assert re.search(r"smoke test: ok \(\d+ screens rendered, 7 patients\)", smoke.stdout)
+    assert files() == before
