@@ -48,7 +48,6 @@ from datetime import UTC, datetime, timedelta
 from pathlib import Path
 from typing import Any, TypeVar
 
-import filelock
 from pydantic import TypeAdapter, ValidationError
 
 from bedside import APP_NAME, __version__
@@ -60,7 +59,7 @@ from bedside.errors import (
     StorageError,
 )
 from bedside.journalcache import RecordCache
-from bedside.jsonio import dumps_canonical, dumps_compact, strict_loads
+from bedside.jsonio import dumps_canonical, dumps_compact
 from bedside.record import (
     GENESIS_HASH,
     ChainHead,
@@ -78,6 +77,7 @@ from bedside.storage import (
     Loaded,
     PatientNotFoundError,
     QuarantinedError,
+    WriterLock,
     _ensure_private_dir,
     atomic_write,
     patient_hash,
@@ -481,8 +481,7 @@ class JournalStore:
         self._signatures: dict[str, tuple[tuple[str, int, int], ...]] = {}
         self.provenance: dict[str, dict[str, tuple[str, str]]] = {}
         self.torn_seen: dict[str, list[str]] = {}
-        self._lock: filelock.BaseFileLock | None = None
-        self._holder_info: dict[str, Any] | None = None
+        self._writer = WriterLock(self.lock_path, self.lock_info_path, self._ops)
         self.observed: dict[str, dict[str, str]] = {}
         self._cache = RecordCache(self.root, self.workstation)
         self._last_backup: dict[str, datetime] = {}
@@ -542,40 +541,29 @@ class JournalStore:
 
     # ------------------------------------------------------------------ lock
 
-    def _new_lock(self) -> filelock.BaseFileLock:
-        return filelock.FileLock(
-            str(self.lock_path), timeout=0, mode=0o600, thread_local=False, fallback_to_soft=False
-        )
-
     def acquire_writer_lock(self) -> None:
         """Become the one running Bedside of this workstation on this ward folder.
 
         The lock is per workstation: other workstations (other ids) write their own journals
         and run at the same time. Raises :class:`LockedError` naming the holder.
         """
-        if self._lock is not None and self._lock.is_locked:
+        if self._writer.held:
             return
         if self.read_only:
             raise StorageError("the ward folder was opened read-only")
-        lock = self._new_lock()
-        try:
-            lock.acquire(timeout=0)
-        except filelock.Timeout:
-            info = self._read_info()
+
+        def refused(info: dict[str, Any] | None) -> LockedError:
             who = (
                 f"pid {info.get('pid')} on host {info.get('hostname')!s} (user "
                 f"{info.get('os_user')!s}) since {info.get('started_at')!s}"
                 if info
                 else "an unknown process (it may be starting up)"
             )
-            err = LockedError(
+            return LockedError(
                 f"the ward folder is in use by another Bedside as workstation "
                 f"{self.workstation} (one Bedside per workstation): {who}"
             )
-            err.holder = info  # type: ignore[attr-defined]
-            raise err from None
-        except OSError as exc:
-            raise StorageError(f"cannot take the workstation lock: {_errno_text(exc)}") from exc
+
         info = {
             "app": APP_NAME,
             "version": __version__,
@@ -585,55 +573,30 @@ class JournalStore:
             "workstation": self.workstation,
             "started_at": self._clock.now().astimezone(UTC).isoformat(),
         }
-        try:
-            atomic_write(self.lock_info_path, dumps_canonical(info), ops=self._ops)
-        except BaseException:
-            lock.release()
-            raise
-        self._lock, self._holder_info = lock, info
+        self._writer.acquire(
+            info,
+            refused=refused,
+            failed=lambda why: StorageError(f"cannot take the workstation lock: {why}"),
+        )
         logger.info("workstation lock acquired")
         from bedside.wardsync import write_heartbeat
 
         write_heartbeat(self)
 
-    def _read_info(self) -> dict[str, Any] | None:
-        try:
-            return strict_loads(self.lock_info_path.read_bytes(), source="lock info")
-        except (OSError, CorruptDataError):
-            return None
-
     def release_writer_lock(self) -> None:
         """Release the workstation lock (idempotent)."""
-        lock, self._lock = self._lock, None
-        if lock is None or not lock.is_locked:
-            return
-        with contextlib.suppress(OSError):
-            self.lock_info_path.unlink()
-        lock.release(force=True)
-        self._holder_info = None
+        self._writer.release()
 
     def holds_writer_lock(self) -> bool:
         """Whether this store holds its workstation lock."""
-        return self._lock is not None and self._lock.is_locked
+        return self._writer.held
 
     def holder(self) -> dict[str, Any] | None:
         """Who holds this workstation's lock, or ``None``."""
-        if self.holds_writer_lock():
-            return dict(self._holder_info or {})
-        if not self.lock_path.exists():
-            return None
-        probe = self._new_lock()
-        try:
-            probe.acquire(timeout=0)
-        except filelock.Timeout:
-            return self._read_info() or {}
-        except OSError:
-            return None
-        probe.release(force=True)
-        return None
+        return self._writer.holder()
 
     def _require_lock(self) -> None:
-        if not self.holds_writer_lock():
+        if not self._writer.held:
             raise StorageError("this process does not hold the workstation lock")
 
     def sweep_temp_files(self) -> int:

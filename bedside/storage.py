@@ -719,6 +719,108 @@ class _BackupEntry:
     path: Path
 
 
+class WriterLock:
+    """One OS lock file and its holder's details: the one-writer rule of both stores.
+
+    The lock is ``filelock`` on ``lock_path`` (``flock``/``msvcrt.locking``), taken without
+    waiting; the OS drops it when the process dies, however it dies, so a crash never leaves
+    a stale lock. The holder writes who it is to ``info_path`` so a refused process can say
+    who holds the lock (:meth:`holder`).
+    """
+
+    def __init__(self, lock_path: Path, info_path: Path, ops: FileOps) -> None:
+        self.lock_path = lock_path
+        self.info_path = info_path
+        self._ops = ops
+        self._lock: filelock.BaseFileLock | None = None
+        self.info: dict[str, Any] | None = None
+
+    def _new(self) -> filelock.BaseFileLock:
+        return filelock.FileLock(
+            str(self.lock_path),
+            timeout=0,
+            mode=_FILE_MODE,
+            thread_local=False,
+            fallback_to_soft=False,  # a soft (existence) lock would go stale after a crash
+        )
+
+    @property
+    def held(self) -> bool:
+        """Whether this object holds the lock."""
+        return self._lock is not None and self._lock.is_locked
+
+    def read_info(self) -> dict[str, Any] | None:
+        """The holder's details as written in ``info_path`` (None: missing or unreadable)."""
+        try:
+            return strict_loads(self.info_path.read_bytes(), source="lock info")
+        except (OSError, CorruptDataError):
+            return None
+
+    def acquire(
+        self,
+        info: dict[str, Any],
+        *,
+        refused: Callable[[dict[str, Any] | None], LockedError],
+        failed: Callable[[str], StorageError],
+    ) -> None:
+        """Take the lock and write ``info`` (no-op when already held).
+
+        Raises:
+            LockedError: from ``refused`` (given the holder's details) when another holds it.
+            StorageError: from ``failed`` when the lock file cannot be created.
+        """
+        if self.held:
+            return
+        lock = self._new()
+        try:
+            lock.acquire(timeout=0)
+        except filelock.Timeout:
+            holder = self.read_info()
+            err = refused(holder)
+            err.holder = holder  # type: ignore[attr-defined]
+            raise err from None
+        except OSError as exc:
+            raise failed(_errno_text(exc)) from exc
+        try:
+            if _IS_POSIX:
+                os.chmod(self.lock_path, _FILE_MODE)
+            atomic_write(self.info_path, dumps_canonical(info), ops=self._ops)
+        except BaseException:
+            lock.release()
+            raise
+        self._lock, self.info = lock, info
+
+    def release(self) -> None:
+        """Release the lock if held (idempotent); its details file goes first."""
+        lock, self._lock = self._lock, None
+        if lock is None or not lock.is_locked:
+            return
+        with contextlib.suppress(OSError):
+            self.info_path.unlink()
+        lock.release(force=True)
+        self.info = None
+
+    def holder(self, *, missing_means_free: bool = True) -> dict[str, Any] | None:
+        """Who holds the lock: this object's details, another's (``{}`` when unknown), or None.
+
+        ``missing_means_free``: a lock file that does not exist means nobody holds it (not
+        probed, so nothing is created).
+        """
+        if self.held:
+            return dict(self.info or {})
+        if missing_means_free and not self.lock_path.exists():
+            return None
+        probe = self._new()
+        try:
+            probe.acquire(timeout=0)
+        except filelock.Timeout:
+            return self.read_info() or {}
+        except OSError:
+            return None
+        probe.release(force=True)
+        return None
+
+
 class DataDir:
     """One Bedside data directory (see the module docstring for the layout).
 
@@ -767,8 +869,7 @@ class DataDir:
         self._ops = ops or _DEFAULT_OPS
         self._backup_interval = backup_interval
         self._backup_keep = backup_keep
-        self._lock: filelock.BaseFileLock | None = None
-        self._holder_info: dict[str, Any] | None = None
+        self._writer = WriterLock(self.lock_path, self.lock_info_path, self._ops)
         self._blocked: set[str] = set()
         self.read_only = read_only
         if read_only:
@@ -827,25 +928,8 @@ class DataDir:
     # ------------------------------------------------------------------ lock
 
     def _require_lock(self) -> None:
-        if self._lock is None or not self._lock.is_locked:
+        if not self._writer.held:
             raise _storage_error("this process does not hold the data directory's writer lock")
-
-    def _new_lock(self) -> filelock.BaseFileLock:
-        return filelock.FileLock(
-            str(self.lock_path),
-            timeout=0,
-            mode=_FILE_MODE,
-            thread_local=False,
-            fallback_to_soft=False,  # a soft (existence) lock would go stale after a crash
-        )
-
-    def _read_holder_info(self) -> dict[str, Any] | None:
-        try:
-            data = self.lock_info_path.read_bytes()
-            info = strict_loads(data, source="lock info")
-        except (OSError, CorruptDataError):
-            return None
-        return info
 
     def acquire_writer_lock(self) -> None:
         """Become the single writer of this data directory (non-blocking).
@@ -862,59 +946,41 @@ class DataDir:
                 lock. The message names its pid, host and since when, when known.
             StorageError: The lock file could not be created or the info not written.
         """
-        if self._lock is not None and self._lock.is_locked:
-            return
-        if self.read_only:
+        if self.read_only and not self._writer.held:
             raise _storage_error("the data directory was opened read-only")
-        lock = self._new_lock()
-        try:
-            lock.acquire(timeout=0)
-        except filelock.Timeout:
-            info = self._read_holder_info()
-            if info:
-                who = (
-                    f"pid {info.get('pid')} on host {info.get('hostname')!s} "
-                    f"since {info.get('started_at')!s}"
-                )
-            else:
-                who = "an unknown process (it may be starting up)"
-            err = LockedError(f"the data directory is in use by another Bedside: {who}")
-            err.holder = info  # type: ignore[attr-defined]
-            raise err from None
-        except OSError as exc:
-            raise _storage_error(f"cannot take the writer lock: {_errno_text(exc)}") from exc
-        try:
-            if _IS_POSIX:
-                os.chmod(self.lock_path, _FILE_MODE)
-            info = {
-                "app": APP_NAME,
-                "version": __version__,
-                "pid": os.getpid(),
-                "hostname": socket.gethostname(),
-                "started_at": self._clock.now().astimezone(UTC).isoformat(),
-            }
-            atomic_write(self.lock_info_path, dumps_canonical(info), ops=self._ops)
-        except BaseException:
-            lock.release()
-            raise
-        self._lock = lock
-        self._holder_info = info
+
+        def refused(info: dict[str, Any] | None) -> LockedError:
+            who = (
+                f"pid {info.get('pid')} on host {info.get('hostname')!s} "
+                f"since {info.get('started_at')!s}"
+                if info
+                else "an unknown process (it may be starting up)"
+            )
+            return LockedError(f"the data directory is in use by another Bedside: {who}")
+
+        if self._writer.held:
+            return
+        info = {
+            "app": APP_NAME,
+            "version": __version__,
+            "pid": os.getpid(),
+            "hostname": socket.gethostname(),
+            "started_at": self._clock.now().astimezone(UTC).isoformat(),
+        }
+        self._writer.acquire(
+            info,
+            refused=refused,
+            failed=lambda why: _storage_error(f"cannot take the writer lock: {why}"),
+        )
         logger.info("writer lock acquired (pid %d)", info["pid"])
 
     def release_writer_lock(self) -> None:
         """Release the writer lock if this DataDir holds it (idempotent)."""
-        lock, self._lock = self._lock, None
-        if lock is None or not lock.is_locked:
-            return
-        with contextlib.suppress(OSError):
-            self.lock_info_path.unlink()
-        lock.release(force=True)
-        self._holder_info = None
-        logger.info("writer lock released")
+        self._writer.release()
 
     def holds_writer_lock(self) -> bool:
-        """Return whether this DataDir currently holds the writer lock."""
-        return self._lock is not None and self._lock.is_locked
+        """Whether this DataDir holds the writer lock."""
+        return self._writer.held
 
     def holder(self) -> dict[str, Any] | None:
         """Describe the current lock holder, or ``None`` if nobody holds the lock.
@@ -928,19 +994,7 @@ class DataDir:
             A dict with ``pid``, ``hostname``, ``started_at``, ``app`` (values may be
             missing if the holder has not written them yet), or ``None``.
         """
-        if self.holds_writer_lock():
-            return dict(self._holder_info or {})
-        if self.read_only and not self.lock_path.exists():
-            return None
-        probe = self._new_lock()
-        try:
-            probe.acquire(timeout=0)
-        except filelock.Timeout:
-            return self._read_holder_info() or {}
-        except OSError:
-            return None
-        probe.release(force=True)
-        return None
+        return self._writer.holder(missing_means_free=self.read_only)
 
     # ------------------------------------------------------------------ housekeeping
 
