@@ -68,6 +68,7 @@ from bedside.record import (
     Patient,
     Record,
     event_hash,
+    events_lost_since,
 )
 from bedside.storage import (
     LOW_SPACE_BYTES,
@@ -272,10 +273,14 @@ def _event_key(body: dict[str, Any]) -> tuple[str, str, int]:
     return (str(body["event"].get("recorded_at", "")), str(body["ws"]), int(body["seq"]))
 
 
+_NOT_CONTENT = frozenset({"prev_hash", "hash", "origin"})
+"""Not an event's content: chain hashes and ``origin`` (an event imported by file on one
+workstation is the same event its author's journal holds)."""
+
+
 def _content(ev: dict[str, Any]) -> dict[str, Any]:
-    """An event's content for deduplication: without chain hashes and ``origin`` (an event
-    imported by file on one workstation is the same event its author's journal holds)."""
-    return {k: v for k, v in ev.items() if k not in {"prev_hash", "hash", "origin"}}
+    """An event's content for deduplication (without :data:`_NOT_CONTENT`)."""
+    return {k: v for k, v in ev.items() if k not in _NOT_CONTENT}
 
 
 @dataclass
@@ -1242,29 +1247,10 @@ class JournalStore:
 
 
 def _lost_since(older: Journal, now_by_id: dict[str, dict[str, Any]], name: str) -> list[str]:
-    """Events a backup journal holds that the journals lost or changed (worded as the old
-    ``verify`` words them: VANISHED / CHANGED, kinds and positions only, no values)."""
-    vanished: list[str] = []
-    changed: list[str] = []
+    """Events a backup journal holds that the journals lost or changed (as ``verify`` words
+    them; ``origin`` aside, as in the merge)."""
     events = [b["event"] for b in older.lines if b["t"] == "event"]
-    for i, ev in enumerate(events, start=1):
-        mine = now_by_id.get(ev["id"])
-        kind = str(ev.get("kind", "event"))
-        if mine is None:
-            vanished.append(f"#{i} {kind}")
-        elif _content(mine) != _content(ev):
-            changed.append(f"#{i} {kind}")
-    out: list[str] = []
-    if vanished:
-        out.append(
-            f"{len(vanished)} event(s) in backup {name} VANISHED from the journals "
-            f"({', '.join(vanished[:5])})"
-        )
-    if changed:
-        out.append(
-            f"{len(changed)} event(s) CHANGED since backup {name} ({', '.join(changed[:5])})"
-        )
-    return out
+    return events_lost_since(events, now_by_id, name, "the journals", ignore=_NOT_CONTENT)
 
 
 def verify_ward_folder(root: Path) -> tuple[bool, list[str]]:

@@ -858,3 +858,41 @@ __all__ = [
     "new_record",
     "validate_envelope",
 ]
+
+
+def events_lost_since(
+    older: list[dict[str, Any]],
+    now_by_id: dict[str, dict[str, Any]],
+    backup_name: str,
+    where: str,
+    *,
+    ignore: frozenset[str] = frozenset({"prev_hash", "hash"}),
+) -> list[str]:
+    """Events (as JSON) an older backup holds that ``where`` lost or changed since.
+
+    The record is append-only: every event of a backup must still be there with the same
+    content (fields in ``ignore`` aside). Worded VANISHED / CHANGED with kinds and
+    positions only, never values. Used by ``verify`` for single files and journals.
+    """
+    vanished: list[str] = []
+    changed: list[str] = []
+    for i, event in enumerate(older, start=1):
+        mine = now_by_id.get(str(event.get("id")))
+        kind = str(event.get("kind", "event"))
+        if mine is None:
+            vanished.append(f"#{i} {kind}")
+        elif {k: v for k, v in mine.items() if k not in ignore} != {
+            k: v for k, v in event.items() if k not in ignore
+        }:
+            changed.append(f"#{i} {kind}")
+    out: list[str] = []
+    if vanished:
+        out.append(
+            f"{len(vanished)} event(s) in backup {backup_name} VANISHED from {where} "
+            f"({', '.join(vanished[:5])})"
+        )
+    if changed:
+        out.append(
+            f"{len(changed)} event(s) CHANGED since backup {backup_name} ({', '.join(changed[:5])})"
+        )
+    return out

@@ -17,7 +17,7 @@ from pathlib import Path
 from typing import Any
 
 from bedside.clock import SystemClock
-from bedside.record import EventBase, Record, event_to_json, validate_envelope
+from bedside.record import Record, event_to_json, events_lost_since, validate_envelope
 from bedside.storage import DataDir
 
 logger = logging.getLogger(__name__)
@@ -35,38 +35,14 @@ def _record_of(store: DataDir, path: Path) -> tuple[bool, str, Record | None]:
     return ok, message, (captured[0] if captured else None)
 
 
-def _content(event: EventBase) -> dict[str, Any]:
-    return {k: v for k, v in event_to_json(event).items() if k not in {"prev_hash", "hash"}}
-
-
 def _lost_since(older: Record, current: Record, backup_name: str) -> list[str]:
     """Events an older backup holds that the current file lost or changed.
 
-    The record is append-only: every event of a backup must still be in the file, with
-    the same content. A file whose chain and checksum were recomputed after an event was
-    removed or edited verifies on its own; its backups give it away.
+    A file whose chain and checksum were recomputed after an event was removed or edited
+    verifies on its own; its backups give it away.
     """
-    now = {e.id: e for e in current.events}
-    vanished: list[str] = []
-    changed: list[str] = []
-    for i, event in enumerate(older.events, start=1):
-        mine = now.get(event.id)
-        kind = str(getattr(event, "kind", "event"))
-        if mine is None:
-            vanished.append(f"#{i} {kind}")
-        elif _content(mine) != _content(event):
-            changed.append(f"#{i} {kind}")
-    out: list[str] = []
-    if vanished:
-        out.append(
-            f"{len(vanished)} event(s) in backup {backup_name} VANISHED from the file "
-            f"({', '.join(vanished[:5])})"
-        )
-    if changed:
-        out.append(
-            f"{len(changed)} event(s) CHANGED since backup {backup_name} ({', '.join(changed[:5])})"
-        )
-    return out
+    now = {e.id: event_to_json(e) for e in current.events}
+    return events_lost_since([event_to_json(e) for e in older.events], now, backup_name, "the file")
 
 
 def verify_dir(root: Path) -> tuple[bool, list[str]]:
