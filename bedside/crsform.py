@@ -36,7 +36,7 @@ from bedside.record import (
     current_patient,
     effective_events,
 )
-from bedside.rules import DEVICE_LABELS, CrsResult
+from bedside.rules import DEVICE_LABELS, CrsResult, hypoxia_rank
 from bedside.timeutil import format_local
 
 logger = logging.getLogger(__name__)
@@ -70,17 +70,6 @@ class CrsPrefill:
     recorded_at: datetime | None = None
     masking: Masking = Masking(False, "")
     window_start: datetime | None = None
-
-
-def _hypoxia_rank(device: str, flow: float | None, protocol: Protocol) -> int:
-    grade = protocol.crs.hypoxia_grade_by_device.get(device, 0)
-    if (
-        device == "nasal_cannula"
-        and flow is not None
-        and flow > protocol.crs.low_flow_max_l_min.value
-    ):
-        return 3
-    return grade
 
 
 def _masking_drugs(ev: Medication, protocol: Protocol) -> tuple[str, bool] | None:
@@ -242,7 +231,7 @@ def crs_prefill(
     if prev.get("oxygen_device", "none") != "none":
         dev, flow = str(prev["oxygen_device"]), prev.get("oxygen_flow_l_min")
         best = (
-            _hypoxia_rank(dev, flow, protocol),
+            hypoxia_rank(dev, flow, protocol),
             dev,
             flow,
             f"carried forward from the assessment at {when_last}",
@@ -250,7 +239,7 @@ def crs_prefill(
     for v in vitals:
         if v.oxygen_device == "none":
             continue
-        rank = _hypoxia_rank(v.oxygen_device, v.oxygen_flow_l_min, protocol)
+        rank = hypoxia_rank(v.oxygen_device, v.oxygen_flow_l_min, protocol)
         if best is None or rank >= best[0]:
             best = (
                 rank,

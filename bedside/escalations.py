@@ -92,7 +92,7 @@ from bedside.record import (
     current_patient,
     effective_events,
 )
-from bedside.rules import DEVICE_LABELS
+from bedside.rules import DEVICE_LABELS, hypoxia_rank
 from bedside.timeutil import Instant, format_local, local_zone, parse_instant
 
 logger = logging.getLogger(__name__)
@@ -732,19 +732,6 @@ def _flow(value: object) -> float | None:
     return float(value) if isinstance(value, (int, float)) and not isinstance(value, bool) else None
 
 
-def _hypoxia_rank(protocol: Protocol, device: str | None, flow: float | None) -> int:
-    if device is None or device == "none":
-        return 0
-    grade = protocol.crs.hypoxia_grade_by_device.get(device, 0)
-    if (
-        device == "nasal_cannula"
-        and flow is not None
-        and flow > protocol.crs.low_flow_max_l_min.value
-    ):
-        return 3
-    return grade
-
-
 def _grade_crs_now(
     b: _Builder, crs: list[Mark], vitals: list[Mark], when: Callable[[datetime], str]
 ) -> None:
@@ -761,8 +748,10 @@ def _grade_crs_now(
     last = crs[-1] if crs else None
     fever_at = protocol.crs.fever_threshold_c
     sbp_below = protocol.crs_support.hypotension_systolic_below_mmhg
-    graded_oxygen = _hypoxia_rank(
-        protocol, last.oxygen_device if last else None, last.oxygen_flow_l_min if last else None
+    graded_oxygen = hypoxia_rank(
+        last.oxygen_device if last else None,
+        last.oxygen_flow_l_min if last else None,
+        protocol,
     )
     for v in vitals:
         if last is not None and v.at <= last.at:
@@ -780,7 +769,7 @@ def _grade_crs_now(
                 "vasopressor running" if v.hypotension else f"systolic {v.systolic_mmhg} mmHg"
             )
             sourced = sourced or sbp_below
-        if _hypoxia_rank(protocol, v.oxygen_device, v.oxygen_flow_l_min) > graded_oxygen:
+        if hypoxia_rank(v.oxygen_device, v.oxygen_flow_l_min, protocol) > graded_oxygen:
             signs.append(f"new oxygen ({DEVICE_LABELS.get(v.oxygen_device or '', '')})")
             sourced = sourced or protocol.crs
         if not signs:

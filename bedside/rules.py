@@ -125,6 +125,24 @@ def _hypotension_grade(inp: CrsInput) -> tuple[int, str]:
     return 2, "hypotension not needing vasopressors"
 
 
+def hypoxia_rank(device: str | None, flow: float | None, protocol: Protocol) -> int:
+    """The hypoxia grade an oxygen device and flow stand for (0: none or not charted).
+
+    For comparing charted oxygen with the last assessment (the CRS form, "grade CRS now");
+    the grade itself, with its wording, comes from :func:`crs_grade`.
+    """
+    if device is None:
+        return 0
+    grade = protocol.crs.hypoxia_grade_by_device.get(device, 0)
+    if (
+        device == "nasal_cannula"
+        and flow is not None
+        and flow > protocol.crs.low_flow_max_l_min.value
+    ):
+        return 3
+    return grade
+
+
 def _hypoxia_grade(inp: CrsInput, protocol: Protocol) -> tuple[int, str]:
     device = inp.oxygen_device
     grade = protocol.crs.hypoxia_grade_by_device[device]
