@@ -12,30 +12,31 @@ marked ``[UNVERIFIED]``.
 
 :func:`render_html` turns it into HTML that Qt's ``QTextDocument`` renders (screen and
 PDF) and that reads in black and white: no meaning is carried by colour, states are
-words in capitals (``OVERDUE``, ``DUE``), tables have borders, the type is large.
+words in capitals (``OVERDUE``, ``DUE``), tables have borders, the type is large. The
+markup lives in Jinja2 templates (``resources/templates/handover/``, every value escaped,
+a missing value an error); this module gives them plain, already worded values.
 
-``python -m bedside handover --data-dir DIR --out FILE.pdf [--patient ID]`` builds the
-HTML here (Qt-free) and runs the Qt renderer :mod:`ui.printing` in a subprocess. In a
-frozen build the bundled executable must route ``print-pdf --html H --out F`` to
-``ui.printing.main`` (see :func:`renderer_command`).
+``python -m bedside handover --data-dir DIR --out FILE.html [--patient ID]`` writes the
+HTML (Qt-free). A PDF needs Qt: the application's entry point passes its PDF writer to
+:func:`main` (``bedside handover --out FILE.pdf``, or ``python -m ui handover`` from
+source); the core never starts or imports the UI.
 """
 
 from __future__ import annotations
 
 import argparse
-import html
 import json
 import logging
 import os
-import subprocess
 import sys
-import tempfile
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
 from datetime import date, datetime, timedelta
+from functools import cache
 from pathlib import Path
-from typing import Any, Literal
+from typing import TYPE_CHECKING, Any, Literal
 
+from markupsafe import Markup
 from pydantic import BaseModel
 
 from bedside.alerts import alert_states
@@ -43,7 +44,7 @@ from bedside.doses import DoseBudget, dose_budget, tocilizumab_doses
 from bedside.errors import BedsideError
 from bedside.escalations import DueItem, derive_due
 from bedside.labels import LAB_TEST_LABELS
-from bedside.protocol import Protocol, Text
+from bedside.protocol import RESOURCES, Protocol, Text
 from bedside.record import (
     EligibilityScreen,
     EventBase,
@@ -62,13 +63,15 @@ from bedside.record import (
 from bedside.summary import STEROIDS, EpisodeSummary, GradePoint, drug_label, summarize
 from bedside.timeutil import format_duration, format_local, local_zone
 
+if TYPE_CHECKING:
+    import jinja2
+
 logger = logging.getLogger(__name__)
 
 SECTION_MARK = "<!--BEDSIDE-SECTION:"
 """Start of a section marker in the HTML; the PDF renderer starts a new page there and
 prints the marker's header text on every page of the section."""
 
-RENDER_TIMEOUT_S = 180
 NOTES_WINDOW = timedelta(hours=24)
 STEROID_WINDOW = timedelta(hours=72)
 UPCOMING_WINDOW = timedelta(hours=8)
@@ -615,90 +618,13 @@ def _sync_lines(ward: Any, pid: str | None) -> tuple[str, ...]:
     return tuple(lines)
 
 
-def _sync_html(doc: HandoverDoc) -> str:
-    if not doc.sync:
-        return ""
-    return (
-        "<p><b>WARNING — other workstations:</b></p><ul>"
-        + "".join(f"<li><b>{_e(line)}</b></li>" for line in doc.sync)
-        + "</ul>"
-    )
+# --------------------------------------------------------------------------- words
 
-
-# --------------------------------------------------------------------------- HTML
-
-CSS = """
-body { font-family: 'DejaVu Sans', 'Segoe UI', Arial, sans-serif; font-size: 10pt; color: #000; }
-h1 { font-size: 16pt; font-weight: bold; margin-top: 0; margin-bottom: 2px; }
-h2 { font-size: 12pt; font-weight: bold; margin-top: 8px; margin-bottom: 2px; }
-h3 { font-size: 11pt; font-weight: bold; margin-top: 6px; margin-bottom: 2px; }
-p { margin-top: 1px; margin-bottom: 2px; }
-ol { margin-top: 0; margin-bottom: 0; }
-table.grid { border-collapse: collapse; border-color: #000; border-style: solid; }
-table.grid td, table.grid th { border: 1px solid #000; padding: 2px; vertical-align: top; }
-th { font-weight: bold; text-align: left; background-color: #e6e6e6; }
-td.k { font-weight: bold; width: 26%; }
-.small { font-size: 8.5pt; }
-table.ov td { font-size: 10pt; }
-table.ap td { font-size: 8.5pt; }
-.warn { font-weight: bold; }
-.unv { font-style: italic; font-weight: bold; }
-"""
-
-
-def _e(text: object) -> str:
-    return html.escape(str(text), quote=True)
-
-
-def _t(dt: datetime | None) -> str:
-    return _e(format_local(dt))
-
-
-def _grade(g: int | None) -> str:
-    if g is None:
-        return "not assessed"
-    return f"<b>Grade {g}</b>" if g >= 2 else f"Grade {g}"
-
-
-def _state_word(state: str) -> str:
-    word = {"overdue": "OVERDUE", "due": "DUE", "upcoming": "upcoming"}.get(state, state)
-    return f"<b>{_e(word)}</b>" if state in {"overdue", "due"} else _e(word)
-
-
-def _unv(verified: bool) -> str:
-    return "" if verified else ' <span class="unv">[UNVERIFIED]</span>'
-
-
-def _table(
-    headers: Sequence[str],
-    rows: Sequence[Sequence[str]],
-    widths: Sequence[int] = (),
-    *,
-    css_class: str = "grid",
-) -> str:
-    ths = "".join(
-        f'<th width="{widths[i]}%">{h}</th>' if i < len(widths) else f"<th>{h}</th>"
-        for i, h in enumerate(headers)
-    )
-    body = "".join("<tr>" + "".join(f"<td>{c}</td>" for c in r) + "</tr>" for r in rows)
-    return (
-        f'<table class="{css_class}" border="1" cellspacing="0" cellpadding="4" width="100%">'
-        f"<thead><tr>{ths}</tr></thead>{body}</table>"
-    )
-
+TEMPLATE_DIR = RESOURCES / "templates" / "handover"
+"""The Jinja2 templates of the printout (markup and layout only; the values come worded)."""
 
 KEY_WIDTH = 30
-
-
-def _kv(rows: Sequence[tuple[str, str]]) -> str:
-    body = "".join(
-        f'<tr><td class="k" width="{KEY_WIDTH}%">{_e(k)}</td><td>{v}</td></tr>' for k, v in rows
-    )
-    return (
-        '<table class="grid" border="1" cellspacing="0" cellpadding="4" width="100%">'
-        f"{body}</table>"
-    )
-
+"""Width (%) of the key column of the key/value tables."""
 
 _DEVICE = {
     "none": "room air",
@@ -738,7 +664,7 @@ def _trajectory(points: Sequence[GradePoint], with_ice: bool) -> str:
     parts = []
     for p in points:
         ice = f", ICE {p.ice_score}/10" if with_ice and p.ice_score is not None else ""
-        parts.append(f"G{p.grade}{ice} ({_t(p.at)})")
+        parts.append(f"G{p.grade}{ice} ({format_local(p.at)})")
     return " → ".join(parts)
 
 
@@ -771,347 +697,12 @@ def _recent_trajectory(points: Sequence[GradePoint], with_ice: bool) -> str:
     return text
 
 
-def _lines(items: Sequence[str], empty: str) -> str:
-    return "<br/>".join(items) if items else _e(empty)
-
-
-def _patient_html(ph: PatientHandover) -> str:
-    """One patient on one page: SBAR, tocilizumab budget, due items and open alerts.
-
-    Protocol keys, rule paths, the registry summary and discrepancy notes are in the
-    appendix (:func:`_appendix_html`), not here.
-    """
-    p = ph.patient
-    s = ph.summary
-    b = ph.budget
-    out: list[str] = []
-    out.append(f"<h1>{_e(p.name)}</h1>")
-    out.append(
-        f"<p><b>Bed {_e(p.bed or '—')}</b> · MRN {_e(p.mrn)} · born "
-        f"{_e(date_text(p.date_of_birth))} ({_age(p.date_of_birth, ph.now)} y, {_e(p.sex)})"
-        f" · <b>{_e(p.product)}</b> · <b>{_e(_day_text(ph))}</b></p>"
-    )
-    signed = "" if ph.protocol_signed_off else " — <b>protocol NOT signed off</b>"
-    out.append(
-        f'<p class="small">Protocol {_e(ph.protocol_label)}{signed} · handover at {_t(ph.now)}</p>'
-    )
-
-    # S -----------------------------------------------------------------
-    out.append("<h2>S — Situation</h2>")
-    crs_cur, icans_cur = s.crs.current, s.icans.current
-    crs_txt = (
-        f"{_grade(crs_cur.grade)} at {_t(crs_cur.at)} (maximum so far: grade {s.crs.max_grade})"
-        if crs_cur
-        else "not assessed"
-    )
-    if icans_cur:
-        ice = (
-            f", ICE {icans_cur.ice_score}/10"
-            if icans_cur.ice_score is not None
-            else ", ICE not scorable"
-        )
-        icans_txt = (
-            f"{_grade(icans_cur.grade)}{ice} at {_t(icans_cur.at)} "
-            f"(maximum so far: grade {s.icans.max_grade})"
-        )
-    else:
-        icans_txt = "not assessed"
-    vit = (
-        f"{_e(vitals_text(ph.latest_vitals))} ({_t(ph.latest_vitals.effective_at)})"
-        if ph.latest_vitals
-        else "none recorded"
-    )
-    tmax = f"{ph.max_temp_24h:.1f} °C" if ph.max_temp_24h is not None else "none recorded"
-    infused = (
-        f"{_e(p.product)}"
-        + (f" (lot {_e(p.lot_number)})" if p.lot_number else "")
-        + (f" · infused {_t(p.infusion_at)}" if p.infusion_at else " · <b>not yet infused</b>")
-    )
-    out.append(
-        _kv(
-            [
-                ("Product / infusion", infused),
-                ("CRS now", crs_txt),
-                ("ICANS now", icans_txt),
-                ("Latest vitals", vit),
-                ("Highest temperature 24 h", _e(tmax)),
-            ]
-        )
-    )
-
-    # B -----------------------------------------------------------------
-    out.append("<h2>B — Background</h2>")
-    el = ph.eligibility
-    el_txt = (
-        f"<b>{_e(el.status.replace('_', ' '))}</b> ({_e(el.criteria)}) screened "
-        f"{_t(el.effective_at)}"
-        + (f"; unmet: {_e('; '.join(el.unmet))}" if el.unmet else "")
-        + (f"; cautions: {_e('; '.join(el.cautions))}" if el.cautions else "")
-        + (
-            f"; <b>SUPERSEDED label version</b> — reason: {_e(el.criteria_reason or '')}"
-            if el.superseded
-            else ""
-        )
-        if el
-        else "no screening recorded"
-    )
-    weight = (
-        f"{p.weight_kg:g} kg, measured {_t(p.weight_measured_at)}"
-        if p.weight_kg is not None
-        else "<b>no weight recorded</b>"
-    )
-    baseline = (
-        f"ICE {_e(p.baseline_ice if p.baseline_ice is not None else 'not recorded')} · "
-        f"handwriting: {_e(p.baseline_handwriting or 'not recorded')}"
-    )
-    out.append(
-        _kv(
-            [
-                ("Eligibility", el_txt),
-                ("Baseline", baseline),
-                ("Weight / admitted", f"{weight} · admitted {_t(p.admitted_at)}"),
-            ]
-        )
-    )
-
-    # A -----------------------------------------------------------------
-    out.append("<h2>A — Assessment</h2>")
-    hist = (
-        ""
-        if b.history_complete
-        else "<br/><b>Dose history INCOMPLETE</b> — doses may have been given before this "
-        "workstation knew the patient; confirm against the MAR/transfer letter"
-    )
-    doses = []
-    for m in ph.toci_doses:
-        who = _e(m.given_by) + (f"/{_e(m.checked_by)}" if m.checked_by else "")
-        extra = " given elsewhere" if m.prior else ""
-        if m.override:
-            extra += (
-                f" <b>OVERRIDE</b> ({_e(', '.join(m.override.limits))}: "
-                f"{_e(m.override.reason)}, 2nd nurse {_e(m.override.second_nurse)}"
-                + (f", ordered by {_e(m.override.prescriber)}" if m.override.prescriber else "")
-                + ")"
-            )
-        doses.append(f"{_t(m.effective_at)} {m.dose:g} {_e(m.unit)} {_e(m.route)} ({who}){extra}")
-    toci = (
-        f"<b>{_e(budget_text(b))}</b> · next dose: <b>{_e(toci_next_text(b, ph.now))}</b>{hist}"
-        + (f"<br/>Given: {'; '.join(doses)}" if doses else "")
-    )
-    steroids = []
-    for st in ph.steroids:
-        every = f"every {st.every_h:g} h" if st.every_h else "no interval charted"
-        nxt = st.next_due_at
-        nxt_txt = (
-            ""
-            if nxt is None
-            else (f" · <b>was due {_t(nxt)}</b>" if nxt < ph.now else f" · next {_t(nxt)}")
-        )
-        steroids.append(
-            f"{_e(st.drug)} {st.dose:g} {_e(st.unit)} {_e(st.route)} {_e(every)} · "
-            f"{st.doses_24h} in 24 h / {st.doses_total} total · last {_t(st.last_at)}{nxt_txt}"
-        )
-    others = [
-        f"{_t(m.effective_at)} {_e(drug_label(m))} {m.dose:g} {_e(m.unit)} {_e(m.route)}"
-        for m in ph.other_meds_24h
-    ]
-    labs = []
-    for lab in ph.labs:
-        grade = (
-            f" <b>CTCAE {lab.ctcae_grade}</b>"
-            if (lab.ctcae_grade or 0) >= 3
-            else (f" CTCAE {lab.ctcae_grade}" if lab.ctcae_grade is not None else "")
-        )
-        prev = (
-            f" (before: {lab.previous[0]:g} {_e(unit_text(lab.previous[1]))})"
-            if lab.previous
-            else ""
-        )
-        labs.append(
-            f"{_e(lab.label)} <b>{lab.value:g}</b> {_e(unit_text(lab.unit))}{grade} "
-            f"{_t(lab.at)}{prev}"
-        )
-    toxic = [
-        f"{_e(t.category.replace('_', ' '))}: {_e(t.description)}"
-        + (f" (CTCAE {t.ctcae_grade})" if t.ctcae_grade is not None else "")
-        + f" since {_t(t.effective_at)}"
-        for t in ph.toxicities
-    ]
-    rows = [
-        ("CRS changes", _recent_trajectory(s.crs.changes(), with_ice=False)),
-        ("ICANS changes", _recent_trajectory(s.icans.changes(), with_ice=True)),
-        ("Tocilizumab", toci),
-        ("Steroids (72 h)", _lines(steroids, "none in the last 72 h")),
-    ]
-    if others:
-        rows.append(("Other medication (24 h)", "<br/>".join(others)))
-    rows.append(("Latest labs", _lines(labs, "none recorded")))
-    rows.append(("Active toxicities", _lines(toxic, "none recorded")))
-    if p.infusion_at is not None or ph.last_neuro_check is not None:
-        rows.append(("Neurological check", _neuro_text(ph)))
-    if ph.notes:
-        recent = ph.notes[-RECENT_NOTES:]
-        more = len(ph.notes) - len(recent)
-        rows.append(
-            (
-                "Notes (24 h)",
-                "<br/>".join(
-                    f"{_t(n.effective_at)} {_e(n.recorded_by)}: {_e(n.text)}" for n in recent
-                )
-                + (f"<br/>… {more} earlier note(s) in the record" if more else ""),
-            )
-        )
-    out.append(_kv(rows))
-
-    # Due items and open alerts ------------------------------------------
-    out.append("<h2>Due items and open alerts</h2>")
-    if not ph.due_available:
-        out.append(
-            "<p><b>Timers could not be derived in this build</b> — check the timers panel.</p>"
-        )
-    elif ph.due:
-        out.append(
-            _table(
-                ["State", "What", "Due", "Alert"],
-                [
-                    [
-                        _state_word(d.state)
-                        + (" <b>critical</b>" if d.severity == "critical" else ""),
-                        _e(_clip(d.message)) + _unv(d.verified),
-                        _t(d.due_at),
-                        _e(d.alert or ("ALARM ON" if d.state in {"due", "overdue"} else "—")),
-                    ]
-                    for d in ph.due
-                ],
-                (13, 55, 14, 18),
-            )
-        )
-    else:
-        out.append("<p>No open timers.</p>")
-
-    # R -----------------------------------------------------------------
-    out.append("<h2>R — Recommendation</h2>")
-    if ph.recommendations:
-        # The due table above has the whole text: here the first clause of each, in order.
-        out.append(
-            "<ol>" + "".join(f"<li>{_e(_brief(r))}</li>" for r in ph.recommendations) + "</ol>"
-        )
-    else:
-        out.append("<p>Nothing due. Continue routine monitoring.</p>")
-    figures = [d for d in ph.discharge if d[0] in DISCHARGE_FIGURES]
-    tail = []
-    if figures:
-        tail.append(
-            "<b>Discharge:</b> "
-            + "; ".join(
-                f"{_e(title.lower())} {_e(text.split(' (')[0])}{_unv(verified)}"
-                for title, text, _src, verified in figures
-            )
-        )
-    if ph.guidance:
-        topics = ", ".join(f"{_e(g.topic)}{_unv(g.verified)}" for g in ph.guidance)
-        tail.append(f"<b>protocol guidance</b> for {topics}")
-    if tail:
-        out.append(f'<p class="small">{" · ".join(tail)} — on the last pages.</p>')
-    return "".join(out)
-
-
 def _brief(recommendation: str) -> str:
     """``OVERDUE since 02:10: Escalation review …`` cut to its first clause after the time."""
     head, sep, rest = recommendation.partition(": ")
     if not sep or head.startswith("Tocilizumab"):
         return recommendation
     return f"{head}: {_short(rest, 110)}"
-
-
-def _neuro_text(ph: PatientHandover) -> str:
-    nc = ph.last_neuro_check
-    if nc is None:
-        return "no neurological check recorded"
-    flags = [f.replace("_", " ") for f in nc.positive]
-    txt = f"last check {_t(nc.effective_at)}: " + (
-        f"<b>CHANGES: {_e(', '.join(flags))}</b>" if flags else "no changes"
-    )
-    if ph.neuro_changes and not flags:
-        txt += f" (earlier changes on {len(ph.neuro_changes)} check(s))"
-    return txt
-
-
-SUMMARY_FIELDS = (
-    "Occurred",
-    "Onset (first documented)",
-    "Maximum grade (ASTCT)",
-    "Resolved",
-    "Therapies given while active",
-)
-
-
-def _syndrome_cells(sy: Any) -> list[str]:
-    if sy.assessments == 0:
-        return ["not assessed", "—", "—", "—", "—"]
-    if not sy.occurred:
-        return [f"No (all {sy.assessments} assessments grade 0)", "—", "0", "—", "—"]
-    day = f" (day {sy.onset_day:+d})" if sy.onset_day is not None else ""
-    res = "<b>ongoing</b>" if sy.ongoing else _t(sy.resolved_at)
-    episodes = f" ({len(sy.episodes)} episodes)" if len(sy.episodes) > 1 else ""
-    ther = "<br/>".join(f"{_e(t.label)} × {t.doses}" for t in sy.therapies) or "none recorded"
-    return [
-        f"<b>Yes</b>{episodes}",
-        f"{_t(sy.onset_at)}{_e(day)}",
-        f"<b>Grade {sy.max_grade}</b> ({_t(sy.max_grade_at)})",
-        res,
-        ther,
-    ]
-
-
-def summary_html(s: EpisodeSummary) -> str:
-    """The episode summary as an HTML fragment (a CRS/ICANS table and the counts)."""
-    crs, icans = _syndrome_cells(s.crs), _syndrome_cells(s.icans)
-    parts = [
-        _table(
-            ["", "CRS", "ICANS"],
-            [[f"<b>{_e(f)}</b>", c, i] for f, c, i in zip(SUMMARY_FIELDS, crs, icans, strict=True)],
-            (KEY_WIDTH, 35, 35),
-        )
-    ]
-    if s.grade2_to_tocilizumab is not None:
-        g2 = f"{format_duration(s.grade2_to_tocilizumab)} ({s.grade2_to_tocilizumab_note})"
-    else:
-        g2 = s.grade2_to_tocilizumab_note
-    now_txt = "not derived" if s.overdue_now is None else f"{s.overdue_now} overdue now"
-    overdue = (
-        f"{s.overdue_timer_count} timer(s) went overdue ({s.alarms_raised} alarm(s) raised, "
-        f"{now_txt}; {s.alarms_acknowledged} acknowledged, {s.alarms_snoozed} snooze(s))"
-    )
-    ov = str(s.override_count)
-    if s.overrides:
-        ov += ": " + "; ".join(
-            f"{format_local(o.at)} {o.drug} ({', '.join(o.limits)}) — {o.reason} "
-            f"[{o.given_by}/{o.second_nurse}"
-            + (f", ordered by {o.prescriber}" if o.prescriber else "")
-            + "]"
-            for o in s.overrides
-        )
-    parts.append(
-        _kv(
-            [
-                ("Tocilizumab doses (course)", _e(s.tocilizumab_text())),
-                ("Grade ≥ 2 CRS → first tocilizumab", _e(g2)),
-                ("Overdue timers", _e(overdue)),
-                ("Limit overrides", _e(ov)),
-                (
-                    "Corrections",
-                    _e(f"{s.voided_events} voided, {s.amended_events} amended event(s)"),
-                ),
-            ]
-        )
-    )
-    parts.append(
-        '<p class="small">Onset = first assessment with grade ≥ 1; resolution = first grade-0 '
-        "assessment after it. Therapies are the doses given while the syndrome was active "
-        "(the record stores no indication); every tocilizumab dose counts for CRS.</p>"
-    )
-    return "".join(parts)
 
 
 def _clip(message: str, limit: int = 200) -> str:
@@ -1132,58 +723,329 @@ def _short(message: str, limit: int = 90) -> str:
     return text if len(text) <= limit else text[: limit - 1] + "…"
 
 
-def _overview_html(doc: HandoverDoc) -> str:
-    out = [f"<h1>Ward handover — {len(doc.patients)} patient(s)</h1>"]
-    protos = ", ".join(doc.protocols) or "—"
-    out.append(f"<p>Generated {_t(doc.generated_at)} · protocol {_e(protos)}</p>")
-    out.append(_sync_html(doc))
-    if doc.failures:
-        out.append(
-            "<p><b>WARNING — not included (file could not be loaded or computed):</b></p><ul>"
-            + "".join(f"<li><b>{_e(p)}</b>: {_e(msg)}</li>" for p, msg in doc.failures)
-            + "</ul>"
-        )
-    rows = []
+# --------------------------------------------------------------------------- page data
+# What each template lays out: plain values (text already worded, times already local,
+# numbers already formatted). The templates escape every value and add only markup.
+
+View = dict[str, Any]
+
+
+def _t(dt: datetime | None) -> str:
+    return format_local(dt)
+
+
+def _overview_view(doc: HandoverDoc) -> View:
+    rows: list[View] = []
     for ph in doc.patients:
         s = ph.summary
         crs, icans = s.crs.current, s.icans.current
-        day = (
-            "not yet infused"
-            if ph.day is None
-            else (f"day +{ph.day}" if ph.day >= 0 else f"day {ph.day}")
-        )
-        grades = "CRS " + (_grade(crs.grade) if crs else "not assessed")
-        grades += "<br/>ICANS " + (_grade(icans.grade) if icans else "not assessed")
-        if icans and icans.ice_score is not None:
-            grades += f" · ICE {icans.ice_score}"
-        toci = f"<b>{_e(budget_text(ph.budget, short=True))}</b>"
-        if (crs and crs.grade >= 1) or ph.budget.total or not ph.budget.history_complete:
-            toci += f"<br/>{_e(toci_next_text(ph.budget, ph.now))}"
+        budget = ph.budget
         active = [d for d in ph.due if d.state in {"overdue", "due"}]
         shown = active[:2] or list(ph.due[:1])
-        due_txt = "<br/>".join(
-            f"{_state_word(d.state)} {_e(_short(d.message))} (due {_t(d.due_at)})" for d in shown
-        ) or ("—" if ph.due_available else "timers unavailable")
-        if len(active) > len(shown):
-            due_txt += f"<br/><b>+{len(active) - len(shown)} more due/overdue</b>"
+        show_next = (crs and crs.grade >= 1) or budget.total or not budget.history_complete
         rows.append(
-            [
-                f"<b>{_e(ph.patient.bed or '—')}</b>",
-                f"<b>{_e(ph.patient.name)}</b><br/>{_e(ph.patient.product)} · {_e(day)}",
-                grades,
-                toci,
-                due_txt,
-            ]
+            {
+                "bed": ph.patient.bed or "—",
+                "name": ph.patient.name,
+                "product": ph.patient.product,
+                "day": _day_text(ph),
+                "crs": crs.grade if crs else None,
+                "icans": icans.grade if icans else None,
+                "ice": icans.ice_score if icans else None,
+                "budget": budget_text(budget, short=True),
+                "toci_next": toci_next_text(budget, ph.now) if show_next else "",
+                "due": [
+                    {"state": d.state, "text": _short(d.message), "due_at": _t(d.due_at)}
+                    for d in shown
+                ],
+                "no_due": "—" if ph.due_available else "timers unavailable",
+                "more": max(0, len(active) - len(shown)),
+            }
         )
-    out.append(
-        _table(
-            ["Bed", "Patient", "Grades now", "Tocilizumab", "Due / overdue"],
-            rows,
-            (10, 19, 19, 24, 28),
-            css_class="grid ov",
-        )
+    return {
+        "generated_at": _t(doc.generated_at),
+        "protocols": ", ".join(doc.protocols) or "—",
+        "sync": doc.sync,
+        "failures": doc.failures,
+        "patients": rows,
+    }
+
+
+def _patient_view(ph: PatientHandover, sync: Sequence[str]) -> View:
+    p, s, b = ph.patient, ph.summary, ph.budget
+    crs, icans, el = s.crs.current, s.icans.current, ph.eligibility
+    nc = ph.last_neuro_check
+    flags = [f.replace("_", " ") for f in nc.positive] if nc else []
+    shown_notes = ph.notes[-RECENT_NOTES:]
+    figures = [d for d in ph.discharge if d[0] in DISCHARGE_FIGURES]
+    return {
+        "sync": sync,
+        "p": {
+            "name": p.name,
+            "bed": p.bed or "—",
+            "mrn": p.mrn,
+            "born": date_text(p.date_of_birth),
+            "age": _age(p.date_of_birth, ph.now),
+            "sex": p.sex,
+            "product": p.product,
+            "day": _day_text(ph),
+            "protocol": ph.protocol_label,
+            "signed_off": ph.protocol_signed_off,
+            "at": _t(ph.now),
+            "lot": p.lot_number or "",
+            "infused_at": _t(p.infusion_at) if p.infusion_at else "",
+            "baseline_ice": p.baseline_ice if p.baseline_ice is not None else "not recorded",
+            "baseline_handwriting": p.baseline_handwriting or "not recorded",
+            "weight": f"{p.weight_kg:g}" if p.weight_kg is not None else "",
+            "weight_at": _t(p.weight_measured_at),
+            "admitted_at": _t(p.admitted_at),
+        },
+        "crs": crs and {"grade": crs.grade, "at": _t(crs.at), "max": s.crs.max_grade},
+        "icans": icans
+        and {
+            "grade": icans.grade,
+            "ice": icans.ice_score,
+            "at": _t(icans.at),
+            "max": s.icans.max_grade,
+        },
+        "vitals": ph.latest_vitals
+        and {"text": vitals_text(ph.latest_vitals), "at": _t(ph.latest_vitals.effective_at)},
+        "max_temp": f"{ph.max_temp_24h:.1f} °C" if ph.max_temp_24h is not None else "none recorded",
+        "el": el
+        and {
+            "status": el.status.replace("_", " "),
+            "criteria": el.criteria,
+            "at": _t(el.effective_at),
+            "unmet": "; ".join(el.unmet),
+            "cautions": "; ".join(el.cautions),
+            "superseded": el.superseded,
+            "reason": el.criteria_reason or "",
+        },
+        "crs_changes": _recent_trajectory(s.crs.changes(), with_ice=False),
+        "icans_changes": _recent_trajectory(s.icans.changes(), with_ice=True),
+        "toci": {
+            "budget": budget_text(b),
+            "next": toci_next_text(b, ph.now),
+            "history_complete": b.history_complete,
+            "doses": [_dose_view(m) for m in ph.toci_doses],
+        },
+        "steroids": [_steroid_view(st, ph.now) for st in ph.steroids],
+        "other_meds": [
+            {
+                "at": _t(m.effective_at),
+                "drug": drug_label(m),
+                "dose": f"{m.dose:g}",
+                "unit": m.unit,
+                "route": m.route,
+            }
+            for m in ph.other_meds_24h
+        ],
+        "labs": [_lab_view(lab) for lab in ph.labs],
+        "toxicities": [
+            {
+                "category": t.category.replace("_", " "),
+                "description": t.description,
+                "grade": t.ctcae_grade,
+                "at": _t(t.effective_at),
+            }
+            for t in ph.toxicities
+        ],
+        "neuro": (p.infusion_at is not None or nc is not None)
+        and {
+            "at": _t(nc.effective_at) if nc else "",
+            "changes": ", ".join(flags),
+            "earlier": len(ph.neuro_changes) if ph.neuro_changes and not flags else 0,
+        },
+        "notes": [
+            {"at": _t(n.effective_at), "by": n.recorded_by, "text": n.text} for n in shown_notes
+        ],
+        "earlier_notes": len(ph.notes) - len(shown_notes),
+        "due_available": ph.due_available,
+        "due": [
+            {
+                "state": d.state,
+                "critical": d.severity == "critical",
+                "text": _clip(d.message),
+                "verified": d.verified,
+                "due_at": _t(d.due_at),
+                "alert": d.alert or ("ALARM ON" if d.state in {"due", "overdue"} else "—"),
+            }
+            for d in ph.due
+        ],
+        "recommendations": [_brief(r) for r in ph.recommendations],
+        "discharge_figures": [
+            {"title": title.lower(), "text": text.split(" (")[0], "verified": verified}
+            for title, text, _src, verified in figures
+        ],
+        "guidance_topics": [{"topic": g.topic, "verified": g.verified} for g in ph.guidance],
+    }
+
+
+def _dose_view(m: Medication) -> View:
+    o = m.override
+    return {
+        "at": _t(m.effective_at),
+        "dose": f"{m.dose:g}",
+        "unit": m.unit,
+        "route": m.route,
+        "who": m.given_by + (f"/{m.checked_by}" if m.checked_by else ""),
+        "prior": m.prior,
+        "override": o
+        and {
+            "limits": ", ".join(o.limits),
+            "reason": o.reason,
+            "second_nurse": o.second_nurse,
+            "prescriber": o.prescriber or "",
+        },
+    }
+
+
+def _steroid_view(st: SteroidLine, now: datetime) -> View:
+    nxt = st.next_due_at
+    return {
+        "drug": st.drug,
+        "dose": f"{st.dose:g}",
+        "unit": st.unit,
+        "route": st.route,
+        "every": f"every {st.every_h:g} h" if st.every_h else "no interval charted",
+        "doses_24h": st.doses_24h,
+        "doses_total": st.doses_total,
+        "last_at": _t(st.last_at),
+        "next_at": _t(nxt) if nxt is not None else "",
+        "was_due": nxt is not None and nxt < now,
+    }
+
+
+def _lab_view(lab: LabEntry) -> View:
+    prev = lab.previous
+    return {
+        "label": lab.label,
+        "value": f"{lab.value:g}",
+        "unit": unit_text(lab.unit),
+        "grade": lab.ctcae_grade,
+        "grade_strong": (lab.ctcae_grade or 0) >= 3,
+        "at": _t(lab.at),
+        "previous": f"{prev[0]:g} {unit_text(prev[1])}" if prev else "",
+    }
+
+
+def _discharge_view(doc: HandoverDoc) -> View:
+    guidance: dict[tuple[str, str], Guidance] = {}
+    for ph in doc.patients:
+        for g in ph.guidance:
+            guidance.setdefault((g.topic, g.text), g)
+    notes: dict[str, tuple[str, str]] = {}
+    for ph in doc.patients:
+        for i, topic, current in ph.discrepancies:
+            notes.setdefault(i, (topic, current))
+    products: list[View] = []
+    seen: set[str] = set()
+    for ph in doc.patients:
+        product = ph.patient.product
+        if not ph.discharge or product in seen:
+            continue
+        seen.add(product)
+        items = [
+            {"title": title, "text": text, "source": source, "verified": verified}
+            for title, text, source, verified in ph.discharge
+            if title not in DISCHARGE_FIGURES
+        ]
+        products.append({"name": product, "entries": items})
+    return {
+        "guidance": [
+            {
+                "topic": g.topic,
+                "text": g.text,
+                "source": g.source,
+                "verified": g.verified,
+                "discrepancies": ", ".join(g.discrepancies),
+            }
+            for g in guidance.values()
+        ],
+        "products": products,
+        "notes": [{"id": i, "topic": t, "current": c} for i, (t, c) in notes.items()],
+    }
+
+
+def _syndrome_text(sy: Any) -> str:
+    if sy.assessments == 0:
+        return "not assessed"
+    if not sy.occurred:
+        return "no"
+    day = f" day {sy.onset_day:+d}" if sy.onset_day is not None else ""
+    res = "ongoing" if sy.ongoing else f"resolved {_t(sy.resolved_at)}"
+    ther = ", ".join(f"{t.label} × {t.doses}" for t in sy.therapies)
+    return f"max G{sy.max_grade}, onset {_t(sy.onset_at)}{day}, {res}" + (
+        f"; {ther}" if ther else ""
     )
-    return "".join(out)
+
+
+def _registry_row(ph: PatientHandover) -> View:
+    s = ph.summary
+    g2 = (
+        format_duration(s.grade2_to_tocilizumab)
+        if s.grade2_to_tocilizumab is not None
+        else s.grade2_to_tocilizumab_note
+    )
+    return {
+        "bed": ph.patient.bed or "—",
+        "name": ph.patient.name,
+        "crs": _syndrome_text(s.crs),
+        "icans": _syndrome_text(s.icans),
+        "toci": f"{s.tocilizumab_text()}; G≥2 → toci {g2}",
+        "counts": f"{s.overdue_timer_count} overdue, {s.alarms_raised} alarms, "
+        f"{s.alarms_acknowledged} ack, {s.alarms_snoozed} snooze; "
+        f"{s.override_count} override(s); {s.voided_events + s.amended_events} correction(s)",
+    }
+
+
+def _appendix_view(doc: HandoverDoc) -> View:
+    rules: dict[str, tuple[str, bool, set[str]]] = {}
+    for ph in doc.patients:
+        for d in ph.due:
+            src, ver, kinds = rules.get(d.rule, (d.source, d.verified, set()))
+            kinds.add(d.kind.replace("_", " "))
+            rules[d.rule] = (src, ver, kinds)
+    seen: dict[str, tuple[str, str]] = {}
+    for ph in doc.patients:
+        for i, t, c in ph.discrepancies:
+            seen.setdefault(i, (t, c))
+    unverified = sorted({u for ph in doc.patients for u in ph.unverified})
+    return {
+        "registry": [_registry_row(ph) for ph in doc.patients],
+        "rules": [
+            {"key": rule, "verified": ver, "source": src, "used_for": ", ".join(sorted(kinds))}
+            for rule, (src, ver, kinds) in sorted(rules.items())
+        ],
+        "discrepancies": [
+            {"id": i, "topic": t, "current": c} for i, (t, c) in sorted(seen.items())
+        ],
+        "unverified": "; ".join(unverified),
+    }
+
+
+# --------------------------------------------------------------------------- HTML
+
+
+@cache
+def _templates() -> jinja2.Environment:
+    """The template environment: every value escaped, a missing value an error."""
+    import jinja2
+
+    env = jinja2.Environment(
+        loader=jinja2.FileSystemLoader(TEMPLATE_DIR),
+        autoescape=True,
+        undefined=jinja2.StrictUndefined,
+        trim_blocks=True,
+        lstrip_blocks=True,
+        auto_reload=False,
+    )
+    env.globals["key_width"] = KEY_WIDTH
+    return env
+
+
+def _render(template: str, view: View) -> str:
+    return _templates().get_template(template).render(view)
 
 
 @dataclass(frozen=True)
@@ -1200,181 +1062,34 @@ def render_sections(doc: HandoverDoc, *, appendix: bool = False) -> list[Section
     """The document as sections: ward overview first, one per patient, the appendix last."""
     sections: list[Section] = []
     if doc.scope == "ward":
-        sections.append(Section("Ward handover", _overview_html(doc)))
-    sync = _sync_html(doc) if doc.scope == "patient" else ""
-    sections.extend(Section(ph.header, sync + _patient_html(ph), fit=True) for ph in doc.patients)
+        sections.append(Section("Ward handover", _render("overview.html", _overview_view(doc))))
+    sync = doc.sync if doc.scope == "patient" else ()
+    sections.extend(
+        Section(ph.header, _render("patient.html", _patient_view(ph, sync)), fit=True)
+        for ph in doc.patients
+    )
     if any(ph.discharge or ph.guidance for ph in doc.patients):
-        sections.append(Section("Guidance and discharge", _discharge_html(doc), fit=True))
+        body = _render("discharge.html", _discharge_view(doc))
+        sections.append(Section("Guidance and discharge", body, fit=True))
     if appendix and doc.patients:
-        sections.append(Section("Handover appendix", _appendix_html(doc), fit=True))
+        body = _render("appendix.html", _appendix_view(doc))
+        sections.append(Section("Handover appendix", body, fit=True))
     return sections
 
 
-def _registry_row(ph: PatientHandover) -> list[str]:
-    s = ph.summary
+def _marker(section: Section, footer: str) -> Markup:
+    """The section marker ``ui.printing`` reads (new page, running header and footer).
 
-    def syndrome(sy: Any) -> str:
-        if sy.assessments == 0:
-            return "not assessed"
-        if not sy.occurred:
-            return "no"
-        day = f" day {sy.onset_day:+d}" if sy.onset_day is not None else ""
-        res = "ongoing" if sy.ongoing else f"resolved {_t(sy.resolved_at)}"
-        ther = ", ".join(f"{t.label} × {t.doses}" for t in sy.therapies)
-        return f"max G{sy.max_grade}, onset {_t(sy.onset_at)}{_e(day)}, {res}" + (
-            f"; {_e(ther)}" if ther else ""
-        )
-
-    g2 = (
-        format_duration(s.grade2_to_tocilizumab)
-        if s.grade2_to_tocilizumab is not None
-        else s.grade2_to_tocilizumab_note
-    )
-    return [
-        f"<b>{_e(ph.patient.bed or '—')}</b> {_e(ph.patient.name)}",
-        syndrome(s.crs),
-        syndrome(s.icans),
-        f"{_e(s.tocilizumab_text())}; G≥2 → toci {_e(g2)}",
-        f"{s.overdue_timer_count} overdue, {s.alarms_raised} alarms, "
-        f"{s.alarms_acknowledged} ack, {s.alarms_snoozed} snooze; "
-        f"{s.override_count} override(s); {s.voided_events + s.amended_events} correction(s)",
-    ]
-
-
-def _discharge_html(doc: HandoverDoc) -> str:
-    """Guidance for the grades on the ward (once each), then discharge advice per product."""
-    out = ["<h1>Guidance, discharge and follow-up</h1>"]
-    guidance: dict[tuple[str, str], Guidance] = {}
-    for ph in doc.patients:
-        for g in ph.guidance:
-            guidance.setdefault((g.topic, g.text), g)
-    if guidance:
-        out.append("<h2>Protocol guidance for the current grades</h2>")
-        out.append(
-            _kv(
-                [
-                    (
-                        g.topic,
-                        _unv(g.verified).lstrip()
-                        + f' {_e(g.text)} <span class="small">[{_e(g.source)}]'
-                        + (
-                            f" — discrepancy {_e(', '.join(g.discrepancies))}, below"
-                            if g.discrepancies
-                            else ""
-                        )
-                        + "</span>",
-                    )
-                    for g in guidance.values()
-                ]
-            )
-        )
-    out.append(
-        "<h2>Discharge and follow-up</h2>"
-        '<p class="small">What to tell the patient and the next team, per product; the '
-        "monitoring, proximity and driving days are on each patient's page.</p>"
-    )
-    notes: dict[str, tuple[str, str]] = {}
-    for ph in doc.patients:
-        for i, topic, current in ph.discrepancies:
-            notes.setdefault(i, (topic, current))
-    seen: set[str] = set()
-    for ph in doc.patients:
-        product = ph.patient.product
-        if not ph.discharge or product in seen:
-            continue
-        seen.add(product)
-        out.append(f"<h3>{_e(product)}</h3>")
-        out.append(
-            _kv(
-                [
-                    (
-                        title,
-                        _unv(verified).lstrip()
-                        + f' {_e(text)} <span class="small">[{_e(source)}]</span>',
-                    )
-                    for title, text, source, verified in ph.discharge
-                    if title not in DISCHARGE_FIGURES
-                ]
-            )
-        )
-    if notes:
-        out.append("<h3>Seed article vs current labels and guidelines</h3>")
-        out.append(
-            '<p class="small">Where the protocol departs from the seed article, for the rules '
-            "used on the patient pages (current position):<br/>"
-            + "<br/>".join(
-                f"<b>{_e(i)} {_e(topic)}:</b> {_e(current)}"
-                for i, (topic, current) in notes.items()
-            )
-            + "</p>"
-        )
-    return "".join(out)
-
-
-def _appendix_html(doc: HandoverDoc) -> str:
-    """Protocol keys, rule paths, discrepancy notes and the registry summary (optional)."""
-    out = [
-        "<h1>Appendix — rules and registry summary</h1>",
-        '<p class="small">For pharmacists, audit and the registry; the bedside handover is '
-        "on the pages before. Times are local.</p>",
-        "<h2>Episode summary (registry fields)</h2>",
-        _table(
-            ["Patient", "CRS", "ICANS", "Tocilizumab", "Timers, alarms, corrections"],
-            [_registry_row(ph) for ph in doc.patients],
-            (16, 23, 23, 18, 20),
-            css_class="grid ap",
-        ),
-        '<p class="small">Onset = first assessment with grade ≥ 1; resolution = first grade-0 '
-        "assessment after it. Therapies are doses given while the syndrome was active.</p>",
-    ]
-    rules: dict[str, tuple[str, bool, set[str]]] = {}
-    for ph in doc.patients:
-        for d in ph.due:
-            src, ver, kinds = rules.get(d.rule, (d.source, d.verified, set()))
-            kinds.add(d.kind.replace("_", " "))
-            rules[d.rule] = (src, ver, kinds)
-    if rules:
-        out.append("<h2>Protocol rules behind the timers</h2>")
-        out.append(
-            _table(
-                ["Protocol key", "Source", "Used for"],
-                [
-                    [_e(rule) + _unv(ver), _e(src), _e(", ".join(sorted(kinds)))]
-                    for rule, (src, ver, kinds) in sorted(rules.items())
-                ],
-                (42, 14, 44),
-                css_class="grid ap",
-            )
-        )
-    seen: dict[str, tuple[str, str]] = {}
-    for ph in doc.patients:
-        for i, t, c in ph.discrepancies:
-            seen.setdefault(i, (t, c))
-    if seen:
-        out.append("<h2>Discrepancy notes for the current grades</h2>")
-        out.append(
-            '<p class="small">'
-            + "<br/>".join(
-                f"<b>{_e(i)}</b> {_e(t)} — current position: {_e(c)}"
-                for i, (t, c) in sorted(seen.items())
-            )
-            + "</p>"
-        )
-    unverified = sorted({u for ph in doc.patients for u in ph.unverified})
-    if unverified:
-        out.append(
-            '<p class="small"><span class="unv">[UNVERIFIED]</span> protocol values in use '
-            "(need pharmacist sign-off): " + _e("; ".join(unverified)) + "</p>"
-        )
-    return "".join(out)
-
-
-def _marker(section: Section, footer: str) -> str:
+    Safe as markup: JSON with every non-ASCII character and ``-``, ``<``, ``>``, ``&``
+    escaped as ``\\uXXXX``, so nothing in a name can close the comment or open a tag.
+    """
     meta: dict[str, object] = {"header": section.header, "footer": footer}
     if section.fit:
         meta["fit"] = True
     payload = json.dumps(meta, ensure_ascii=True)
-    return SECTION_MARK + payload.replace("-", "\\u002d") + "-->"
+    for char, escaped in (("-", "\\u002d"), ("<", "\\u003c"), (">", "\\u003e"), ("&", "\\u0026")):
+        payload = payload.replace(char, escaped)
+    return Markup(SECTION_MARK + payload + "-->")
 
 
 def footer_text(doc: HandoverDoc) -> str:
@@ -1390,91 +1105,66 @@ def render_html(doc: HandoverDoc, *, appendix: bool = False) -> str:
     notes and the registry summary.
     """
     footer = footer_text(doc)
-    parts = []
-    for i, sec in enumerate(render_sections(doc, appendix=appendix)):
-        brk = ' style="page-break-before: always"' if i else ""
-        parts.append(f"{_marker(sec, footer)}<div{brk}>{sec.body}</div>")
-    if not parts:
-        parts.append("<p>No patients.</p>")
-    return (
-        '<!DOCTYPE html><html><head><meta charset="utf-8"/>'
-        f"<title>Bedside handover</title><style>{CSS}</style></head><body>"
-        + "".join(parts)
-        + "</body></html>"
-    )
+    sections = [
+        # A section body is the output of an autoescaping template: markup already.
+        {"marker": _marker(sec, footer), "body": Markup(sec.body)}
+        for sec in render_sections(doc, appendix=appendix)
+    ]
+    return _render("document.html", {"sections": sections})
 
 
-# --------------------------------------------------------------------------- PDF (subprocess)
+# --------------------------------------------------------------------------- PDF (injected)
+
+PdfWriter = Callable[[str, Path], int]
+"""Writes HTML to an A4 PDF file and returns the page count (raises ``OSError`` when it cannot).
+
+The core has none: the program that owns Qt (the application's entry point) passes its own
+to :func:`main` (``bedside handover``, ``python -m ui handover``)."""
 
 
-def renderer_command(html_path: Path, out_path: Path) -> list[str]:
-    """The command that renders ``html_path`` to ``out_path`` with Qt.
-
-    From source: ``python -m ui.printing --html H --out F``. In a frozen build the
-    bundled executable must route its first argument ``print-pdf`` to
-    ``ui.printing.main`` (the UI entry point does this).
-    """
-    if getattr(sys, "frozen", False):
-        return [sys.executable, "print-pdf", "--html", str(html_path), "--out", str(out_path)]
-    return [sys.executable, "-m", "ui.printing", "--html", str(html_path), "--out", str(out_path)]
-
-
-def write_pdf(html_text: str, out: Path, *, timeout_s: float = RENDER_TIMEOUT_S) -> None:
-    """Render HTML to a PDF in a Qt subprocess (the core never imports Qt).
+def write_pdf(html_text: str, out: Path, writer: PdfWriter) -> int:
+    """Write ``html_text`` as a PDF at ``out`` with ``writer``; the file is private (0600).
 
     Raises:
-        BedsideError: The renderer failed or timed out (its message is included).
+        BedsideError: The folder of ``out`` does not exist, or the writer failed.
     """
-    from bedside.paths import handover_tmp_dir
-
     out = Path(out)
     if not out.parent.is_dir():
         raise BedsideError(f"--out: the folder {out.parent} does not exist; nothing was written")
     try:
-        private = handover_tmp_dir()
+        pages = writer(html_text, out)
     except OSError as exc:
-        raise BedsideError(f"no private folder for the handover ({exc})") from None
-    with tempfile.TemporaryDirectory(prefix="bedside-handover-", dir=private) as tmp:
-        html_path = Path(tmp) / "handover.html"
-        html_path.write_text(html_text, encoding="utf-8")
-        env = dict(os.environ)
-        env.setdefault("QT_QPA_PLATFORM", "offscreen")
-        root = str(Path(__file__).resolve().parents[1])
-        env["PYTHONPATH"] = root + (os.pathsep + env["PYTHONPATH"] if env.get("PYTHONPATH") else "")
-        try:
-            proc = subprocess.run(
-                renderer_command(html_path, out),
-                capture_output=True,
-                text=True,
-                timeout=timeout_s,
-                env=env,
-                check=False,
-            )
-        except subprocess.TimeoutExpired:
-            raise BedsideError(f"the PDF renderer did not finish within {timeout_s:g} s") from None
-        except OSError as exc:
-            raise BedsideError(f"the PDF renderer could not be started: {exc.strerror}") from None
-    if proc.returncode != 0 or not out.is_file():
-        detail = (proc.stderr or proc.stdout).strip().splitlines()[-3:]
-        raise BedsideError(
-            "the PDF renderer failed: " + (" | ".join(detail) or f"exit {proc.returncode}")
-        )
+        raise BedsideError(f"the PDF could not be written: {exc}") from None
     if os.name == "posix":
         os.chmod(out, 0o600)  # patient data: readable by this user only
+    return pages
 
 
 # --------------------------------------------------------------------------- command
 
 
-def main(argv: list[str]) -> int:
-    """``python -m bedside handover --data-dir DIR --out FILE.pdf [--patient ID]``."""
+PDF_NEEDS_THE_APPLICATION = (
+    "a PDF is printed by the application: run 'bedside handover' (or, from source, "
+    "'python -m ui handover') with the same options, or write HTML with --out FILE.html; "
+    "nothing was written"
+)
+
+
+def main(argv: list[str], *, pdf_writer: PdfWriter | None = None) -> int:
+    """``handover --data-dir DIR --out FILE.pdf|FILE.html [--patient ID] [--appendix]``.
+
+    Args:
+        argv: The command's arguments.
+        pdf_writer: How to write a PDF, from the program that owns Qt; without one only
+            HTML can be written (``--out FILE.pdf`` is refused, exit status 2).
+    """
     from bedside.clock import SystemClock
     from bedside.paths import resolve_data_dir
     from bedside.service import open_ward
 
     parser = argparse.ArgumentParser(
         prog="python -m bedside handover",
-        description="Write the SBAR handover (PDF) for the whole ward or one patient.",
+        description="Write the SBAR handover (PDF or HTML) for the whole ward or one patient.",
     )
     parser.add_argument("--data-dir", type=Path, help="data directory (default: the user data dir)")
     parser.add_argument("--out", type=Path, required=True, help="PDF file to write (or .html)")
@@ -1485,6 +1175,10 @@ def main(argv: list[str]) -> int:
         help="add the appendix: protocol keys, rule paths, registry summary",
     )
     ns = parser.parse_args(argv)
+    as_html = ns.out.suffix.lower() in {".html", ".htm"}
+    if not as_html and pdf_writer is None:
+        sys.stderr.write(f"error: {PDF_NEEDS_THE_APPLICATION}\n")
+        return 2
     root = resolve_data_dir(ns.data_dir)
     if not (root / "patients").is_dir():
         sys.stderr.write(f"error: {root} is not a Bedside data directory (no patients/ folder)\n")
@@ -1498,12 +1192,12 @@ def main(argv: list[str]) -> int:
         ward = open_ward(root, clock, read_only=True)
         doc = build_handover(ward, clock.now(), ns.patient)
         text = render_html(doc, appendix=ns.appendix)
-        if ns.out.suffix.lower() in {".html", ".htm"}:
+        if as_html or pdf_writer is None:
             if not ns.out.parent.is_dir():
                 raise BedsideError(f"--out: the folder {ns.out.parent} does not exist")
             atomic_write(ns.out, text.encode("utf-8"))  # mode 0600
         else:
-            write_pdf(text, ns.out)
+            write_pdf(text, ns.out, pdf_writer)
     except BedsideError as exc:
         sys.stderr.write(f"error: {exc}\n")
         return 1
@@ -1520,13 +1214,13 @@ def main(argv: list[str]) -> int:
 __all__ = [
     "HandoverDoc",
     "PatientHandover",
+    "PdfWriter",
     "Section",
     "budget_text",
     "build_handover",
     "build_patient",
     "render_html",
     "render_sections",
-    "renderer_command",
     "toci_next_text",
     "write_pdf",
 ]

@@ -345,6 +345,37 @@ def test_handover_escapes_free_text(ward: Ward, clock: FakeClock) -> None:
     assert "<script>" not in html and "&lt;script&gt;" in html
 
 
+HOSTILE = "<script>alert('x')</script> & \"q\" <b>bold</b>"
+
+
+def test_handover_escapes_a_hostile_name_and_free_text(ward: Ward, clock: FakeClock) -> None:
+    """Every value reaches the page as text (template autoescape), in every section."""
+    pid = _patient(ward, clock, name=HOSTILE, bed="<b>7", lot_number="L&T<1>")
+    ward.chart(pid, "note", recorded_by="AB", text=HOSTILE)
+    for doc in (build_handover(ward, clock.now(), pid), build_handover(ward, clock.now())):
+        html = render_html(doc, appendix=True)
+        assert "<script>" not in html and "<b>bold</b>" not in html and "<b>7" not in html
+        assert "&lt;script&gt;alert(&#39;x&#39;)&lt;/script&gt; &amp; &#34;q&#34;" in html
+        assert "L&amp;T&lt;1&gt;" in html and "L&T<1>" not in html
+        # the name is on the patient's page, in the ward table and in the appendix
+        assert html.count("&lt;b&gt;bold&lt;/b&gt;") >= (4 if doc.scope == "ward" else 3)
+        # the section marker carries the name for the running header, as JSON only
+        marker = html[html.index(SECTION_MARK) :].split("-->", 1)[0]
+        assert "<" not in marker[len(SECTION_MARK) :] and "&" not in marker
+
+
+def test_handover_templates_fail_loudly_on_a_missing_value() -> None:
+    """StrictUndefined: a value the template needs and the code did not give is an error."""
+    import jinja2
+
+    from bedside.handover import _templates
+
+    with pytest.raises(jinja2.UndefinedError):
+        _templates().get_template("sync.html").render({})
+    with pytest.raises(jinja2.UndefinedError):
+        _templates().get_template("overview.html").render({"sync": (), "failures": ()})
+
+
 def test_handover_lists_unloadable_files(tmp_path: Path, clock: FakeClock) -> None:
     w = open_ward(tmp_path / "d", clock)
     _patient(w, clock, "ok1")
