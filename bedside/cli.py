@@ -4,25 +4,14 @@ from __future__ import annotations
 
 import logging
 import sys
-from collections.abc import Callable
+from typing import TYPE_CHECKING
 
 from bedside import __version__
 
+if TYPE_CHECKING:
+    from bedside.handover import PdfWriter
+
 logger = logging.getLogger(__name__)
-
-USAGE = """usage: python -m bedside <command> [options]
-
-commands:
-  validate   run validation-vector case files against the clinical rules
-  demo       write a realistic demo ward into a data directory
-  verify     check every patient file in a data directory (never modifies files)
-  handover   write the SBAR handover (PDF) for the ward or one patient
-  export     export patients as json, csv or fhir
-  import     bring a patient file from another workstation
-
-Run 'python -m bedside <command> --help' for the options of a command.
-Every command also takes --workstation ID (default: this machine's workstation id).
-"""
 
 
 def _out(text: str) -> None:
@@ -33,28 +22,29 @@ def _err(text: str) -> None:
     print(text, file=sys.stderr, flush=True)
 
 
-def _commands() -> dict[str, Callable[[list[str]], int]]:
+def validate(argv: list[str]) -> int:
+    """``validate``: the validation vectors, reported on stdout/stderr."""
     from bedside import validation
-    from bedside.commands import COMMANDS
 
-    commands: dict[str, Callable[[list[str]], int]] = {
-        "validate": lambda a: validation.main(a, out=_out, err=_err),
-    }
-    commands.update(COMMANDS)
-    return commands
+    return validation.main(argv, out=_out, err=_err)
 
 
-def main(argv: list[str] | None = None) -> int:
-    """Run a sub-command and return its exit status."""
+def main(argv: list[str] | None = None, *, pdf_writer: PdfWriter | None = None) -> int:
+    """Run a sub-command of the registry (:mod:`bedside.commands`); return its exit status.
+
+    ``pdf_writer`` is given by the program that owns Qt (the application's entry point);
+    without it ``handover`` writes HTML only.
+    """
+    from bedside.commands import BY_NAME, usage
+
     args = list(sys.argv[1:] if argv is None else argv)
     logging.basicConfig(level=logging.WARNING, format="%(levelname)s %(name)s: %(message)s")
     if not args or args[0] in {"-h", "--help"}:
-        _out(USAGE)
+        _out(usage())
         return 0 if args else 2
     if args[0] == "--version":
         _out(f"bedside {__version__}")
         return 0
-    commands = _commands()
     from bedside.errors import InputError
     from bedside.workstation import take_workstation_option
 
@@ -64,7 +54,8 @@ def main(argv: list[str] | None = None) -> int:
         _err(f"error: {exc}")
         return 2
     name, rest = args[0], args[1:]
-    if name not in commands:
-        _err(f"unknown command {name!r}\n\n{USAGE}")
+    command = BY_NAME.get(name)
+    if command is None:
+        _err(f"unknown command {name!r}\n\n{usage()}")
         return 2
-    return commands[name](rest)
+    return command.run(rest, pdf_writer=pdf_writer)

@@ -1,7 +1,12 @@
-"""Registry of the record-level sub-commands of ``python -m bedside``.
+"""The one registry of the sub-commands of ``python -m bedside`` (and of the frozen ``bedside``).
 
-Each command module exposes ``main(argv: list[str]) -> int``; modules are imported only
-when their command runs, so ``validate`` stays light.
+Each :class:`Command` names the function that runs it (``"module:function"``, called with
+the command's arguments and returning the exit status) and its line in the usage text.
+Modules are imported only when their command runs, so ``validate`` stays light.
+
+Read by :mod:`bedside.cli` (dispatch and usage), by ``ui.app`` (the first arguments the
+application routes to the core, so the frozen executable runs them) and by the PyInstaller
+spec (hidden imports). A new command is one more line in :data:`COMMANDS`.
 """
 
 from __future__ import annotations
@@ -9,25 +14,80 @@ from __future__ import annotations
 import importlib
 import logging
 from collections.abc import Callable
+from dataclasses import dataclass
+from typing import TYPE_CHECKING, Any
+
+if TYPE_CHECKING:
+    from bedside.handover import PdfWriter
 
 logger = logging.getLogger(__name__)
 
-MODULES: dict[str, str] = {
-    "demo": "bedside.demo",
-    "verify": "bedside.verify",
-    "handover": "bedside.handover",
-    "export": "bedside.export",
-    "import": "bedside.transfer",
-}
-"""Command name -> module exposing ``main(argv) -> int``."""
+
+@dataclass(frozen=True)
+class Command:
+    """A sub-command: its name, the function that runs it and its line of the usage text."""
+
+    name: str
+    target: str
+    """``"module:function"``; the function takes ``argv: list[str]`` and returns an int."""
+    summary: str
+    writes_pdf: bool = False
+    """The function also takes ``pdf_writer=`` (the PDF writer of the program that owns Qt;
+    ``None`` from the Qt-free ``python -m bedside``)."""
+
+    @property
+    def module(self) -> str:
+        """The module that holds the command (imported when the command runs)."""
+        return self.target.partition(":")[0]
+
+    def load(self) -> Callable[..., int]:
+        """Import the command's module and return its function."""
+        module, _, function = self.target.partition(":")
+        run: Callable[..., int] = getattr(importlib.import_module(module), function)
+        return run
+
+    def run(self, argv: list[str], *, pdf_writer: PdfWriter | None = None) -> int:
+        """Run the command with ``argv``; return its exit status."""
+        run = self.load()
+        extra: dict[str, Any] = {"pdf_writer": pdf_writer} if self.writes_pdf else {}
+        return run(argv, **extra)
 
 
-def _lazy(module: str) -> Callable[[list[str]], int]:
-    def run(argv: list[str]) -> int:
-        main: Callable[[list[str]], int] = importlib.import_module(module).main
-        return main(argv)
+COMMANDS: tuple[Command, ...] = (
+    Command(
+        "validate",
+        "bedside.cli:validate",
+        "run validation-vector case files against the clinical rules",
+    ),
+    Command("demo", "bedside.demo:main", "write a realistic demo ward into a data directory"),
+    Command(
+        "verify",
+        "bedside.verify:main",
+        "check every patient file in a data directory (never modifies files)",
+    ),
+    Command(
+        "handover",
+        "bedside.handover:main",
+        "write the SBAR handover (PDF, or HTML) for the ward or one patient",
+        writes_pdf=True,
+    ),
+    Command("export", "bedside.export:main", "export patients as json, csv or fhir"),
+    Command("import", "bedside.transfer:main", "bring a patient file from another workstation"),
+)
+"""Every sub-command, in the order of the usage text."""
 
-    return run
+BY_NAME: dict[str, Command] = {c.name: c for c in COMMANDS}
+NAMES: frozenset[str] = frozenset(BY_NAME)
+"""The command names (the first arguments ``ui.app`` routes to :func:`bedside.cli.main`)."""
 
 
-COMMANDS: dict[str, Callable[[list[str]], int]] = {name: _lazy(m) for name, m in MODULES.items()}
+def usage(prog: str = "python -m bedside") -> str:
+    """The usage text, one line per command of the registry."""
+    width = max(len(c.name) for c in COMMANDS) + 2
+    lines = [f"  {c.name:<{width}} {c.summary}" for c in COMMANDS]
+    return (
+        f"usage: {prog} <command> [options]\n\ncommands:\n"
+        + "\n".join(lines)
+        + f"\n\nRun '{prog} <command> --help' for the options of a command.\n"
+        "Every command also takes --workstation ID (default: this machine's workstation id).\n"
+    )

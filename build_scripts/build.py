@@ -21,8 +21,8 @@ Steps:
 4. Run the frozen executable offscreen with ``HOME``/XDG directories in a temporary
    directory: ``--version``; ``--smoke-test`` on an empty data directory; ``demo`` then
    ``--smoke-test`` on that demo ward (every patient tab rendered); ``verify`` (also of a
-   ward written from source); ``export`` and ``import``; ``handover`` to PDF (the frozen
-   executable re-runs itself as ``print-pdf``); and ``validate`` on the shipped cases,
+   ward written from source); ``export`` and ``import``; ``handover`` to PDF (printed in
+   the same process through the application's PDF writer); and ``validate`` on the shipped cases,
    which must print ``N passed, 0 failed``. Any
    non-zero exit, or any stderr line outside :data:`STDERR_WHITELIST`, fails the build.
 
@@ -660,7 +660,7 @@ def frozen_checks(exe: Path | None = None) -> list[CheckResult]:
             ),
             ("verify (ward written from source)", ["verify", "--data-dir", str(src)], None),
             (
-                "handover PDF (print-pdf)",
+                "handover PDF",
                 ["handover", "--data-dir", str(ward), "--out", str(pdf)],
                 r"^handover of [1-9]\d* patient",
             ),

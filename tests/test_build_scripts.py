@@ -7,7 +7,8 @@
   library cascade of :func:`prune_toc`, the stderr whitelist, the size budget, the
   ``validate`` summary, the icon writers;
 * ``bench.py``: parsing of the other benchmark scripts' output;
-* ``ui.app.main`` routes the core commands and ``print-pdf`` (the frozen entry points).
+* ``ui.app.main`` routes every command of the core's registry, with its PDF writer (the frozen
+  entry points).
 """
 
 from __future__ import annotations
@@ -131,8 +132,11 @@ def test_spec_linux_onedir_with_resources(tmp_path: Path, monkeypatch: pytest.Mo
     assert args[0] == [str(ROOT / "ui" / "__main__.py")]
     assert kw["datas"] == [(str(ROOT / "resources"), "resources")]
     assert kw["pathex"] == [str(ROOT)]
+    from bedside.commands import COMMANDS
+
     for needed in ("bedside.transfer", "bedside.export", "bedside.verify", "ui.printing"):
         assert needed in kw["hiddenimports"]
+    assert {c.module for c in COMMANDS} <= set(kw["hiddenimports"])  # the one registry
     excludes = set(kw["excludes"])
     assert {"tkinter", "PyQt5", "PyQt6", "PySide2", "PySide6.QtQml", "IPython"} <= excludes
     assert not {"PySide6.QtCore", "PySide6.QtGui", "PySide6.QtWidgets"} & excludes
@@ -483,13 +487,25 @@ def test_app_routes_core_commands(capsys: pytest.CaptureFixture[str]) -> None:
     assert capsys.readouterr().out.strip().endswith("passed, 0 failed")
 
 
-def test_app_routes_print_pdf(capsys: pytest.CaptureFixture[str]) -> None:
-    from ui.app import main
+def test_app_routes_every_registry_command_with_its_pdf_writer(
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    import bedside.cli
+    from bedside.commands import NAMES
+    from ui import app
 
-    with pytest.raises(SystemExit) as exc:
-        main(["print-pdf", "--help"])
-    assert exc.value.code == 0
-    assert "--html" in capsys.readouterr().out
+    assert app.CORE_COMMANDS == NAMES  # derived from the registry, not a second list
+    seen: list[tuple[list[str], object]] = []
+
+    def fake_cli(argv: list[str], *, pdf_writer: object = None) -> int:
+        seen.append((argv, pdf_writer))
+        return 7
+
+    monkeypatch.setattr(bedside.cli, "main", fake_cli)
+    for name in sorted(NAMES):
+        assert app.main([name, "--x"]) == 7
+    assert [a for a, _ in seen] == [[n, "--x"] for n in sorted(NAMES)]
+    assert {w for _, w in seen} == {app.print_pdf}
 
 
 @pytest.mark.skipif(sys.platform == "win32", reason="POSIX shell script as a fake executable")

@@ -29,14 +29,27 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
+from bedside.commands import NAMES as command_names
+
 logger = logging.getLogger(__name__)
 
 EXIT_OK = 0
 EXIT_ERROR = 1
 EXIT_LOCKED = 2
 
-CORE_COMMANDS = frozenset({"validate", "demo", "verify", "export", "import", "handover"})
-"""First arguments routed to ``bedside.cli`` (so the frozen executable runs them)."""
+CORE_COMMANDS: frozenset[str] = command_names
+"""First arguments routed to ``bedside.cli`` (so the frozen executable runs them): the
+names of the core's command registry, :mod:`bedside.commands`."""
+
+
+def print_pdf(html_text: str, out: Path) -> int:
+    """The PDF writer the application gives the core commands (``handover --out F.pdf``).
+
+    Renders in this process through :func:`ui.printing.write_pdf_offscreen` (no window).
+    """
+    from ui.printing import write_pdf_offscreen
+
+    return write_pdf_offscreen(html_text, out)
 
 
 def parse_args(argv: list[str]) -> argparse.Namespace:
@@ -344,14 +357,10 @@ def main(argv: list[str] | None = None) -> int:
     """Run Bedside; returns the process exit status."""
     started = time.monotonic()
     arguments = list(sys.argv[1:] if argv is None else argv)
-    if arguments and arguments[0] in CORE_COMMANDS:  # the frozen `bedside validate ...`
+    if arguments and arguments[0] in CORE_COMMANDS:  # `bedside handover ...`, `python -m ui ...`
         from bedside.cli import main as cli_main
 
-        return cli_main(arguments)
-    if arguments and arguments[0] == "print-pdf":  # run by bedside.handover when frozen
-        from ui.printing import main as print_pdf_main
-
-        return print_pdf_main(arguments[1:])
+        return cli_main(arguments, pdf_writer=print_pdf)
     args = parse_args(arguments)
     if args.version:
         from bedside import __version__

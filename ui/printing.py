@@ -9,18 +9,13 @@ device is the PDF writer (or the printer), so point sizes are true point sizes o
 section marked ``fit`` (one patient) is printed slightly smaller when it would run onto a
 second page. :func:`print_document` paints the same pages on a ``QPrinter`` (print dialog).
 
-Also a small command, run by ``python -m bedside handover`` in a subprocess so the core
-never imports Qt::
-
-    python -m ui.printing --html FILE.html --out FILE.pdf
-
-(In a frozen build the executable routes ``print-pdf --html ... --out ...`` to
-:func:`main`.)
+:func:`write_pdf_offscreen` is the PDF writer the application's entry point (``ui.app``)
+gives the core's ``handover`` command: ``bedside handover --out FILE.pdf``, or
+``python -m ui handover ...`` from source. The core itself never imports Qt.
 """
 
 from __future__ import annotations
 
-import argparse
 import contextlib
 import json
 import logging
@@ -240,25 +235,17 @@ def print_document(html_text: str, printer: QPrinter) -> int:
     return total
 
 
-def main(argv: list[str] | None = None) -> int:
-    """``python -m ui.printing --html FILE.html --out FILE.pdf`` (offscreen)."""
-    parser = argparse.ArgumentParser(prog="print-pdf", description="Render Bedside HTML to PDF.")
-    parser.add_argument("--html", type=Path, required=True)
-    parser.add_argument("--out", type=Path, required=True)
-    ns = parser.parse_args(sys.argv[1:] if argv is None else argv)
-    os.environ.setdefault("QT_QPA_PLATFORM", "offscreen")
-    app = QGuiApplication.instance() or QGuiApplication([sys.argv[0] if sys.argv else "bedside"])
+def write_pdf_offscreen(html_text: str, out: Path) -> int:
+    """:func:`write_pdf` from a command line: a ``QGuiApplication`` is made when there is none
+    (offscreen unless ``QT_QPA_PLATFORM`` says otherwise); return the page count.
+
+    Raises ``OSError`` when the file cannot be written.
+    """
+    app = QGuiApplication.instance()
+    if app is None:
+        os.environ.setdefault("QT_QPA_PLATFORM", "offscreen")
+        app = QGuiApplication([sys.argv[0] if sys.argv else "bedside"])
     try:
-        text = ns.html.read_text(encoding="utf-8")
-        pages = write_pdf(text, ns.out)
-    except (OSError, UnicodeDecodeError, ValueError) as exc:
-        sys.stderr.write(f"error: cannot print to PDF: {exc}\n")
-        return 1
+        return write_pdf(html_text, out)
     finally:
         del app
-    sys.stdout.write(f"{pages} page(s) written to {ns.out}\n")
-    return 0
-
-
-if __name__ == "__main__":
-    sys.exit(main())

@@ -109,11 +109,13 @@ def test_split_sections_keeps_style_and_drops_leading_break() -> None:
 
 
 def test_headless_command_writes_a_patient_pdf(demo_root: Path, tmp_path: Path) -> None:
+    """``python -m ui handover``: the application's entry point gives the core its PDF writer
+    (the frozen ``bedside handover`` runs the same ``ui.app.main``)."""
     out = tmp_path / "one.pdf"
     env = dict(os.environ, QT_QPA_PLATFORM="offscreen")
     proc = subprocess.run(
         [
-            sys.executable, "-m", "bedside", "handover", "--data-dir", str(demo_root),
+            sys.executable, "-m", "ui", "handover", "--data-dir", str(demo_root),
             "--out", str(out), "--patient", "demo-07",
         ],
         cwd=ROOT, capture_output=True, text=True, env=env, check=False, timeout=300,
@@ -121,10 +123,24 @@ def test_headless_command_writes_a_patient_pdf(demo_root: Path, tmp_path: Path) 
     assert proc.returncode == 0, proc.stderr
     assert "handover of 1 patient(s)" in proc.stdout
     assert out.read_bytes().startswith(b"%PDF")
+    assert out.stat().st_mode & 0o777 == 0o600 or os.name != "posix"
     if POPPLER:
         text = _squash(" ".join(_pdftotext(out)))
         assert "DEMO George Papadakis" in text
         assert "history incomplete" in text
+
+
+def test_app_entry_point_prints_the_ward_in_process(
+    qapp: Any, demo_root: Path, tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    """No subprocess: the PDF is painted in the process that owns Qt."""
+    from ui.app import main
+
+    out = tmp_path / "ward.pdf"
+    assert main(["handover", "--data-dir", str(demo_root), "--out", str(out)]) == 0
+    assert "handover of 7 patient(s)" in capsys.readouterr().out
+    assert out.read_bytes().startswith(b"%PDF")
+    assert not list(tmp_path.glob(".ward.pdf.tmp-*"))
 
 
 def test_view_shows_ward_and_prints(
