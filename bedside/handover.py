@@ -728,6 +728,7 @@ def _short(message: str, limit: int = 90) -> str:
 # numbers already formatted). The templates escape every value and add only markup.
 
 View = dict[str, Any]
+"""The values one template reads (a key it needs and does not find is an error)."""
 
 
 def _t(dt: datetime | None) -> str:
@@ -735,6 +736,7 @@ def _t(dt: datetime | None) -> str:
 
 
 def _overview_view(doc: HandoverDoc) -> View:
+    """``overview.html``: the ward table, one row per patient, and what is not included."""
     rows: list[View] = []
     for ph in doc.patients:
         s = ph.summary
@@ -772,6 +774,7 @@ def _overview_view(doc: HandoverDoc) -> View:
 
 
 def _patient_view(ph: PatientHandover, sync: Sequence[str]) -> View:
+    """``patient.html``: one patient's page (SBAR, budget, due items, recommendation)."""
     p, s, b = ph.patient, ph.summary, ph.budget
     crs, icans, el = s.crs.current, s.icans.current, ph.eligibility
     nc = ph.last_neuro_check
@@ -930,6 +933,7 @@ def _lab_view(lab: LabEntry) -> View:
 
 
 def _discharge_view(doc: HandoverDoc) -> View:
+    """``discharge.html``: guidance for the grades on the ward, discharge advice per product."""
     guidance: dict[tuple[str, str], Guidance] = {}
     for ph in doc.patients:
         for g in ph.guidance:
@@ -1000,6 +1004,7 @@ def _registry_row(ph: PatientHandover) -> View:
 
 
 def _appendix_view(doc: HandoverDoc) -> View:
+    """``appendix.html``: registry summary, rules behind the timers, discrepancy notes."""
     rules: dict[str, tuple[str, bool, set[str]]] = {}
     for ph in doc.patients:
         for d in ph.due:
