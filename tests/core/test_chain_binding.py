@@ -7,6 +7,7 @@ import json
 import shutil
 import subprocess
 import sys
+from collections.abc import Iterator
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
 from typing import Any
@@ -95,9 +96,9 @@ def _to_older_format(path: Path, pid: str) -> None:
 
 
 @pytest.fixture
-def ward(tmp_path: Path) -> Ward:
+def ward(tmp_path: Path) -> Iterator[Ward]:
     w = open_ward(tmp_path / "w", FakeClock(T0), workstation=WS)
-    yield w  # type: ignore[misc]
+    yield w
     w.close()
 
 
