@@ -7,6 +7,15 @@ integrity checksum, the schema version, every field of every event, and the hash
 chain. A tampered, truncated or malformed file is refused with a message that says
 what is wrong and that nothing was changed.
 
+The chain must be bound to the patient the file names (issue 12,
+:func:`bedside.record.chain_genesis`; the local patient is matched by that same id): a
+chain sealed for another patient — events grafted under a new id — is refused ("these
+events belong to a different patient record … nothing was imported"). A file of the
+older format (chain from 64 zeros, not bound) is not refused, which would strand a
+transfer in progress, but held (:class:`ImportHeld`, ``ImportPlan.unbound``) for a nurse
+to check the identity and confirm with initials; the imported events are then sealed
+into the local, bound chain.
+
 Then:
 
 * **new patient** (id not in this ward): the patient is added; every event keeps its

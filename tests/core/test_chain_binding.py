@@ -17,6 +17,7 @@ import pytest
 from bedside.clock import FakeClock
 from bedside.demo import write_demo_ward
 from bedside.errors import InputError
+from bedside.export import export_json_bytes
 from bedside.journal import encode_line, journal_genesis, parse_journal
 from bedside.record import (
     GENESIS_HASH,
@@ -34,6 +35,7 @@ from bedside.transfer import (
     TransferError,
     import_file,
     merge_into_ward,
+    parse_patient_bytes,
     read_patient_file,
 )
 from bedside.verify import verify_dir
@@ -134,6 +136,8 @@ def test_new_records_and_journals_are_born_bound(ward: Ward) -> None:
 def test_a_record_sealed_for_one_patient_does_not_validate_under_another(ward: Ward) -> None:
     pid = _admit(ward)
     ward.chart(pid, "note", recorded_by="AB", text="first")
+    exported = export_json_bytes(ward, pid)  # the export envelope (journals merged)
+    assert record_binding(parse_patient_bytes(exported, "p1.json")) == "bound"
     doc = _export_doc(ward, pid)
     assert validate_envelope(doc).patient.patient_id == pid
     doc["patient"]["patient_id"] = "p2"
