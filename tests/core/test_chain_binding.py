@@ -80,10 +80,10 @@ def _reseal(doc: dict[str, Any], genesis: str) -> dict[str, Any]:
     return doc
 
 
-def _to_older_format(path: Path, pid: str) -> None:
+def _to_older_format(path: Path, pid: str, ws: str = WS) -> None:
     """Rewrite a journal as Bedside wrote it before the binding: line chain and event chain
     from 64 zeros (same bodies otherwise)."""
-    j = parse_journal(path.read_bytes(), WS, "j", pid)
+    j = parse_journal(path.read_bytes(), ws, "j", pid)
     assert not j.problem and j.binding == "bound"
     head, prev_ev, out = GENESIS_HASH, GENESIS_HASH, []
     for body in j.lines:
@@ -190,6 +190,37 @@ def test_older_format_journal_opens_verifies_and_is_bound_by_its_next_append(
     assert not any("not yet bound" in line for line in lines)
     again = open_ward(root, clock, workstation=WS, read_only=True)
     assert [e.id for e in again.record(pid).events][:-1] == ids
+
+
+def test_each_older_journal_of_a_ward_is_bound_by_its_own_writer(tmp_path: Path) -> None:
+    clock = FakeClock(T0)
+    root = tmp_path / "ward"
+    a = open_ward(root, clock, workstation="4A-PC1")
+    b = open_ward(root, clock, workstation="4A-PC2")
+    pid = _admit(a)
+    b.reload()
+    b.chart(pid, "note", recorded_by="CD", text="from PC2")
+    a.close()
+    b.close()
+    for ws in ("4A-PC1", "4A-PC2"):
+        for path in [
+            root / "journals" / pid / f"{ws}.jsonl",
+            *sorted((root / "backups" / ws / pid).glob("bk-*.jsonl")),
+        ]:
+            _to_older_format(path, pid, ws)
+    ok, lines = verify_dir(root)
+    assert ok and "not yet bound (older format): 4A-PC1, 4A-PC2" in lines[0], lines
+    clock.advance(H)
+    a = open_ward(root, clock, workstation="4A-PC1")
+    try:
+        assert len(a.record(pid).events) == 1
+        a.chart(pid, "note", recorded_by="AB", text="from PC1")
+    finally:
+        a.close()
+    ok, lines = verify_dir(root)
+    assert ok and "not yet bound (older format): 4A-PC2 " in lines[0], lines
+    b = open_ward(root, clock, workstation="4A-PC2", read_only=True)
+    assert [getattr(e, "text", "") for e in b.record(pid).events] == ["from PC2", "from PC1"]
 
 
 def test_older_format_journal_with_a_bind_line_for_another_patient_is_refused(
