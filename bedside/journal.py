@@ -13,7 +13,16 @@ Layout of a ward folder ``WARD`` (a lone workstation's user data directory is a 
 **Line format.** Each line is ``{"h":"<64 hex>","p":"<64 hex>","b":BODY}`` + ``\\n`` where
 ``BODY`` is the compact canonical JSON of ``{"t": "header"|"event", "seq": n, "ws": id,
 "user": OS user, "at": UTC time written, "patient"|"event": {...}}``, ``p`` is the ``h`` of
-the previous line (64 zeros for the first) and ``h = sha256(p + BODY)``. The checksum is
+the previous line and ``h = sha256(p + BODY)``. The first line's ``p`` is
+:func:`journal_genesis` of the patient id and the workstation (a domain tag and the format
+version hashed with them), so **each journal's chain is bound to its patient**: a journal
+copied into another patient's folder (or under another workstation's name) is refused as
+"belongs to a different patient record". Journals written before the binding start at 64
+zeros: they are read as *not yet bound (older format)* as long as every header line names
+the patient of the folder; the owner binds one on its next append by writing a ``bind``
+line (``{"t": "bind", "patient_id": id, "chain": 2, ...}``), whose hash covers every line
+before it (append-only: nothing is rewritten). A workstation that never writes again leaves
+its older journal readable, reported as not yet bound. The checksum is
 over the exact bytes, so checking a line costs one hash, and the chain makes a removed,
 reordered or edited line visible. Each append writes whole lines with one ``write`` and one
 ``fsync``. A last segment without its newline is a torn write (the writer died before the
@@ -67,6 +76,7 @@ from bedside.record import (
     Event,
     Patient,
     Record,
+    chain_genesis,
     event_hash,
     events_lost_since,
 )
@@ -145,6 +155,8 @@ class Journal:
         valid_length: Byte length of the sound prefix.
         torn: Bytes after the last newline (a write that never completed), or ``b""``.
         problem: Why a complete line failed (the journal is then unusable), or ``""``.
+        binding: ``"bound"`` (bound genesis or a ``bind`` line), ``"legacy"`` (older
+            format, not yet bound), ``""`` (empty, or read without a patient id).
     """
 
     workstation: str
@@ -153,23 +165,93 @@ class Journal:
     valid_length: int = 0
     torn: bytes = b""
     problem: str = ""
+    binding: str = ""
 
 
-def parse_journal(data: bytes, workstation: str, source: str) -> Journal:
+JOURNAL_CHAIN_FORMAT = 2
+"""Version of the journal line chain's binding (1: the first line followed 64 zeros)."""
+_JOURNAL_TAG = b"bedside/journal-line-chain"
+_LINE_KINDS = frozenset({"header", "event", "bind"})
+
+
+def journal_genesis(patient_id: str, workstation: str) -> str:
+    """The ``p`` of the first line of ``workstation``'s journal of ``patient_id``."""
+    data = b"\0".join(
+        (
+            _JOURNAL_TAG,
+            b"v%d" % JOURNAL_CHAIN_FORMAT,
+            patient_id.encode("utf-8"),
+            workstation.encode("utf-8"),
+        )
+    )
+    return _sha(data)
+
+
+def _foreign_journal(where: str, patient_id: str) -> str:
+    return (
+        f"{where}: this journal belongs to a different patient record (it was not written "
+        f"for patient {patient_id} by this workstation); it was not read"
+    )
+
+
+def _first_link(data: bytes) -> str | None:
+    """The ``p`` of the first line, or ``None`` when there is no well-formed first line."""
+    if len(data) < _B0 or not data.startswith(_PREFIX) or data[_H0 + 64 : _P0] != _MID:
+        return None
+    link = data[_P0 : _P0 + 64]
+    return link.decode() if _HEX.fullmatch(link) else None
+
+
+def _binding_problem(
+    lines: list[dict[str, Any]], genesis_kind: str, patient_id: str, source: str
+) -> tuple[str, str]:
+    """(binding, problem) of sound lines: header and bind lines must name ``patient_id``."""
+    binding = genesis_kind
+    for n, body in enumerate(lines, start=1):
+        kind = body.get("t")
+        if kind == "header" and body["patient"].get("patient_id") != patient_id:
+            return binding, _foreign_journal(f"{source} line {n}", patient_id)
+        if kind == "bind":
+            if body.get("patient_id") != patient_id:
+                return binding, _foreign_journal(f"{source} line {n}", patient_id)
+            binding = "bound"
+    return binding, ""
+
+
+def parse_journal(
+    data: bytes, workstation: str, source: str, patient_id: str | None = None
+) -> Journal:
     """Check every line of a journal's bytes (never raises for bad content).
 
     A last segment without newline is ``torn`` (ignored). Any complete line with a bad
     prefix, checksum, chain link, JSON, sequence number or writer sets ``problem`` and stops.
+    With ``patient_id`` (every caller in the application passes it) the chain must start at
+    :func:`journal_genesis` of the patient and ``workstation`` (bound) or at 64 zeros (older
+    format), and every header or ``bind`` line must name the patient; a journal sealed for
+    another patient or workstation is refused. Without it only an older-format journal
+    (from 64 zeros) reads: a bound one cannot be checked without knowing its patient.
     """
     out = Journal(workstation=workstation)
     end = data.rfind(b"\n") + 1
     out.torn = data[end:]
+    first = _first_link(data) if end else None
+    genesis_kind = ""
     prev = GENESIS_HASH
+    if first is not None and patient_id is not None:
+        if first == journal_genesis(patient_id, workstation):
+            prev, genesis_kind = first, "bound"
+        elif first == GENESIS_HASH:
+            genesis_kind = "legacy"
+        else:
+            out.problem = _foreign_journal(f"{source} line 1", patient_id)
+            return out
     pos = 0
     seq = 0
-    fast = _parse_fast(data, end, workstation)
+    fast = _parse_fast(data, end, workstation, prev)
     if fast is not None:
         out.lines, out.head, out.valid_length = fast
+        if patient_id is not None:
+            out.binding, out.problem = _binding_problem(out.lines, genesis_kind, patient_id, source)
         return out
     while pos < end:
         nl = data.index(b"\n", pos)
@@ -203,8 +285,7 @@ def parse_journal(data: bytes, workstation: str, source: str) -> Journal:
             not isinstance(body, dict)
             or body.get("seq") != seq
             or body.get("ws") != workstation
-            or body.get("t") not in {"header", "event"}
-            or not isinstance(body.get("patient" if body.get("t") == "header" else "event"), dict)
+            or not _sound_body(body)
         ):
             out.problem = f"{where}: wrong sequence, writer or content"
             return out
@@ -212,22 +293,34 @@ def parse_journal(data: bytes, workstation: str, source: str) -> Journal:
         prev = digest
         pos = nl + 1
         seq += 1
-    out.head = prev
+    out.head = prev if out.lines else GENESIS_HASH
     out.valid_length = end
+    if patient_id is not None:
+        out.binding, out.problem = _binding_problem(out.lines, genesis_kind, patient_id, source)
     return out
+
+
+def _sound_body(body: dict[str, Any]) -> bool:
+    """A header holds a patient, an event an event, a bind line a patient id."""
+    kind = body.get("t")
+    if kind == "bind":
+        return isinstance(body.get("patient_id"), str)
+    return kind in _LINE_KINDS and isinstance(
+        body.get("patient" if kind == "header" else "event"), dict
+    )
 
 
 _DECODER = json.JSONDecoder(parse_constant=_no_constant)
 
 
 def _parse_fast(
-    data: bytes, end: int, workstation: str
+    data: bytes, end: int, workstation: str, genesis: str
 ) -> tuple[list[dict[str, Any]], str, int] | None:
     """The whole sound journal in one pass and one JSON decode, or ``None`` on any doubt.
 
     ``None`` sends the caller to the line-by-line path, which names the first bad line.
     """
-    prev = GENESIS_HASH
+    prev = genesis
     bodies: list[bytes] = []
     for line in data[:end].split(b"\n")[:-1]:
         if (
@@ -250,15 +343,14 @@ def _parse_fast(
     except (ValueError, UnicodeDecodeError):
         return None
     for seq, body in enumerate(parsed):
-        kind = body.get("t") if isinstance(body, dict) else None
         if (
-            kind not in {"header", "event"}
+            not isinstance(body, dict)
             or body.get("seq") != seq
             or body.get("ws") != workstation
-            or not isinstance(body.get("patient" if kind == "header" else "event"), dict)
+            or not _sound_body(body)
         ):
             return None
-    return parsed, prev, end
+    return parsed, (prev if parsed else GENESIS_HASH), end
 
 
 def is_journal_name(name: str) -> bool:
@@ -294,8 +386,12 @@ class Merged:
     newest_at: str
 
 
-def merge_journals(journals: list[Journal], source: str) -> Merged:
+def merge_journals(journals: list[Journal], source: str, patient_id: str | None = None) -> Merged:
     """Merge sound journals into one event list (deterministic; see the module docstring).
+
+    The record's chain is re-sealed from :func:`~bedside.record.chain_genesis` of
+    ``patient_id`` (default: the header's) where it differs, so a merged record is always
+    bound to its patient (an older-format chain is re-sealed; event content unchanged).
 
     Raises:
         CorruptDataError: Two journals hold the same event id with different content.
@@ -313,9 +409,11 @@ def merge_journals(journals: list[Journal], source: str) -> Merged:
         header_at, _, header = headers[0]
         if any(h[2] != header for h in headers[1:]):
             logger.warning("%s: workstations disagree on the patient header; earliest kept", source)
+    pid = patient_id if patient_id is not None else (header or {}).get("patient_id")
+    genesis = chain_genesis(pid) if isinstance(pid, str) else GENESIS_HASH
     streams = [[b for b in j.lines if b["t"] == "event"] for j in journals]
     if len(streams) == 1:
-        fast = _merge_one(streams[0], header, header_at)
+        fast = _merge_one(streams[0], header, header_at, genesis)
         if fast is not None:
             return fast
     merged: Iterable[dict[str, Any]] = (
@@ -342,8 +440,9 @@ def merge_journals(journals: list[Journal], source: str) -> Merged:
         events.append(ev)
     if events:
         newest = max(newest, *(str(e.get("recorded_at", "")) for e in events))
-    # Re-seal the record's chain where the merged order differs from what the writer saw.
-    prev = GENESIS_HASH
+    # Re-seal the record's chain where the merged order differs from what the writer saw
+    # (or where it was sealed in the older format, from 64 zeros).
+    prev = genesis
     resealing = False
     for i, ev in enumerate(events):
         if not resealing and ev.get("prev_hash") == prev:
@@ -358,7 +457,7 @@ def merge_journals(journals: list[Journal], source: str) -> Merged:
 
 
 def _merge_one(
-    stream: list[dict[str, Any]], header: dict[str, Any] | None, header_at: str
+    stream: list[dict[str, Any]], header: dict[str, Any] | None, header_at: str, genesis: str
 ) -> Merged | None:
     """One journal whose chain is already the record's chain: no merge, no re-seal.
 
@@ -374,7 +473,7 @@ def _merge_one(
         return None
     if len(provenance) != len(events) or not all(isinstance(i, str) for i in provenance):
         return None
-    prev = GENESIS_HASH
+    prev = genesis
     for ev in events:
         if ev.get("prev_hash") != prev:
             return None
@@ -401,7 +500,7 @@ def build_record(pid: str, merged: Merged, source: str) -> Record:
         ) from None
     if patient.patient_id != pid:
         raise CorruptDataError(f"{source}: the header names another patient")
-    head = ChainHead(count=len(events), hash=events[-1].hash if events else GENESIS_HASH)
+    head = ChainHead(count=len(events), hash=events[-1].hash if events else chain_genesis(pid))
     saved_at = merged.newest_at or merged.header_at or patient.admitted_at.isoformat()
     return Record.model_construct(
         schema_version=1,
@@ -431,6 +530,22 @@ class _Own:
     length: int = 0
     exists: bool = False
     torn: bytes = b""
+    legacy: bool = False
+    """The journal is of the older format and not yet bound: the next append binds it."""
+
+
+def _own_state(j: Journal | None) -> _Own:
+    """What a parsed own journal tells this workstation (empty when there is none)."""
+    if j is None:
+        return _Own()
+    return _Own(
+        head=j.head,
+        seq=len(j.lines),
+        length=j.valid_length,
+        exists=True,
+        torn=j.torn,
+        legacy=j.binding == "legacy",
+    )
 
 
 def _stamp(when: datetime) -> str:
@@ -701,7 +816,7 @@ class JournalStore:
         out = []
         for path in self.journal_files(pid):
             ws = path.stem
-            out.append(parse_journal(self._read(path), ws, self._source(pid, ws)))
+            out.append(parse_journal(self._read(path), ws, self._source(pid, ws), pid))
         return out
 
     def load(self, pid: str, *, validate: Callable[[dict[str, Any]], T]) -> Loaded[Any]:
@@ -746,7 +861,7 @@ class JournalStore:
             raw = {"patient": header, "events": events}
             return Loaded(value=record, raw=raw, token=own_state.head, migrated_from=None)
         journals = [
-            parse_journal(data, name[: -len(JOURNAL_SUFFIX)], self._source(pid, name))
+            parse_journal(data, name[: -len(JOURNAL_SUFFIX)], self._source(pid, name), pid)
             for name, data in datas
         ]
         if not journals and legacy_header is None:
@@ -771,7 +886,7 @@ class JournalStore:
                 for i, e in enumerate(legacy_events)
             ]
             journals.append(Journal(workstation="~old", lines=lines))
-        merged = merge_journals(journals, self._source(pid))
+        merged = merge_journals(journals, self._source(pid), pid)
         if merged.header is None:
             raise CorruptDataError(
                 f"{self._source(pid)}: events have arrived but not yet the patient's admission "
@@ -779,13 +894,7 @@ class JournalStore:
             )
         record = self._build(pid, merged)
         own = next((j for j in journals if j.workstation == self.workstation), None)
-        self._own[pid] = _Own(
-            head=own.head if own else GENESIS_HASH,
-            seq=len(own.lines) if own else 0,
-            length=own.valid_length if own else 0,
-            exists=own is not None,
-            torn=own.torn if own else b"",
-        )
+        self._own[pid] = _own_state(own)
         self._known[pid] = {e["id"] for e in merged.events}
         self.provenance[pid] = merged.provenance
         self._signatures[pid] = signature
@@ -833,13 +942,7 @@ class JournalStore:
         have_header = any(b["t"] == "header" for j in existing for b in j.lines)
         have_ids = {b["event"]["id"] for j in existing for b in j.lines if b["t"] == "event"}
         own = next((j for j in existing if j.workstation == self.workstation), None)
-        self._own[pid] = _Own(
-            head=own.head if own else GENESIS_HASH,
-            seq=len(own.lines) if own else 0,
-            length=own.valid_length if own else 0,
-            exists=own is not None,
-            torn=own.torn if own else b"",
-        )
+        self._own[pid] = _own_state(own)
         bodies: list[dict[str, Any]] = []
         if not have_header:
             bodies.append({"t": "header", "patient": raw["patient"], "migrated": True})
@@ -850,7 +953,7 @@ class JournalStore:
         ]
         if bodies:
             self._append_lines(pid, bodies)
-        merged = merge_journals(self.read_journals(pid), source)
+        merged = merge_journals(self.read_journals(pid), source, pid)
         by_id = {e["id"]: e for e in merged.events}
         for ev in raw["events"]:
             got = by_id.get(ev["id"])
@@ -884,6 +987,11 @@ class JournalStore:
         now = self._clock.now().astimezone(UTC).isoformat()
         chunks: list[bytes] = []
         head, seq = own.head, own.seq
+        if own.length == 0:
+            head = journal_genesis(pid, self.workstation)  # a new journal is born bound
+        elif own.legacy:
+            # An older-format journal: bind it from here (the line covers every line before).
+            bodies = [{"t": "bind", "patient_id": pid, "chain": JOURNAL_CHAIN_FORMAT}, *bodies]
         for body in bodies:
             full = {**body, "seq": seq, "ws": self.workstation, "user": self.user, "at": now}
             line, head = encode_line(head, full)
@@ -939,18 +1047,19 @@ class JournalStore:
                 err = StorageError(f"journal created but not made durable: {_errno_text(exc)}")
                 err.ambiguous = True
                 raise err from exc
-        own.head, own.seq, own.length, own.exists, own.torn = (
+        own.head, own.seq, own.length, own.exists, own.torn, own.legacy = (
             head,
             seq,
             own.length + len(data),
             True,
             b"",
+            False,
         )
 
     def current_token(self, pid: str) -> str | None:
         """Hash of the own journal's last complete line as on disk now (None: no such line)."""
         data = self._read(self.own_journal(pid))
-        j = parse_journal(data, self.workstation, self._source(pid, self.workstation))
+        j = parse_journal(data, self.workstation, self._source(pid, self.workstation), pid)
         return j.head if j.lines else None
 
     def low_space(self, threshold: int = LOW_SPACE_BYTES) -> str | None:
@@ -982,10 +1091,11 @@ class JournalStore:
 
     def _resync_own(self, pid: str) -> Journal:
         """After a failed or ambiguous append: learn what really is in the own journal."""
-        j = parse_journal(self._read(self.own_journal(pid)), self.workstation, "own journal")
+        j = parse_journal(self._read(self.own_journal(pid)), self.workstation, "own journal", pid)
         if j.problem:
             raise CorruptDataError(j.problem)
-        self._own[pid] = _Own(j.head, len(j.lines), j.valid_length, bool(j.lines), j.torn)
+        self._own[pid] = _own_state(j)
+        self._own[pid].exists = bool(j.lines)
         known = self._known.setdefault(pid, set())
         known.update(b["event"]["id"] for b in j.lines if b["t"] == "event")
         self._dirty.discard(pid)
@@ -1038,7 +1148,8 @@ class JournalStore:
                 p
                 for p in self.journal_files(pid)
                 # An own journal without one complete line is what a failed creation left.
-                if p != own_path or parse_journal(self._read(p), self.workstation, source).lines
+                if p != own_path
+                or parse_journal(self._read(p), self.workstation, source, pid).lines
             ]
             if found or (self.patients_dir / f"{pid}.json").exists():
                 raise ConcurrentModificationError(f"{source}: already exists in the ward folder")
@@ -1164,10 +1275,13 @@ class JournalStore:
             data = path.read_bytes()
         except OSError as exc:
             return False, f"{path.name}: cannot be read ({_errno_text(exc)})"
-        j = parse_journal(data, ws, path.name)
+        pid = path.parent.name
+        j = parse_journal(data, ws, path.name, pid if _PATIENT_RE.fullmatch(pid) else None)
         if j.problem:
             return False, j.problem
         note = ", torn last line ignored" if j.torn else ""
+        if j.binding == "legacy":
+            note += ", not yet bound (older format)"
         return True, f"{path.name}: OK ({len(j.lines)} lines{note})"
 
     def _legacy_only(self, pid: str) -> bool:
@@ -1275,7 +1389,7 @@ def verify_ward_folder(root: Path) -> tuple[bool, list[str]]:
         for path in sorted(pdir.iterdir()):
             if not is_journal_name(path.name):
                 continue
-            j = parse_journal(path.read_bytes(), path.stem, f"{pid}/{path.name}")
+            j = parse_journal(path.read_bytes(), path.stem, f"{pid}/{path.name}", pid)
             if j.problem:
                 problems.append(j.problem)
             if j.torn:
@@ -1284,7 +1398,7 @@ def verify_ward_folder(root: Path) -> tuple[bool, list[str]]:
         events = 0
         if not problems:
             try:
-                merged = merge_journals(parsed, pid)
+                merged = merge_journals(parsed, pid, pid)
                 record = build_record(pid, merged, pid) if merged.header else None
                 if record is None:
                     problems.append("no workstation has sent the patient's admission yet")
@@ -1303,7 +1417,7 @@ def verify_ward_folder(root: Path) -> tuple[bool, list[str]]:
         for bdir in sorted((root / "backups").glob(f"*/{pid}")):
             for b in sorted(bdir.glob("bk-*.jsonl")):
                 n_backups += 1
-                older = parse_journal(b.read_bytes(), bdir.parent.name, b.name)
+                older = parse_journal(b.read_bytes(), bdir.parent.name, b.name, pid)
                 if older.problem:
                     bad_backups.append(f"{bdir.parent.name}/{b.name}")
                 else:
@@ -1323,12 +1437,18 @@ def verify_ward_folder(root: Path) -> tuple[bool, list[str]]:
         if bad_backups:
             problems.append(f"{len(bad_backups)} backup(s) fail verification: {bad_backups[:3]}")
         who = ", ".join(j.workstation for j in parsed)
+        legacy = [j.workstation for j in parsed if j.binding == "legacy"]
         if problems:
             ok = False
             lines.append(f"FAIL journals/{pid}: " + "; ".join(problems))
         else:
+            bound = (
+                f"not yet bound (older format): {', '.join(legacy)} — bound on its next save"
+                if legacy
+                else "bound to the patient"
+            )
             lines.append(
-                f"OK   journals/{pid}: {events} events from {who}, hash chains intact, "
+                f"OK   journals/{pid}: {events} events from {who}, hash chains intact, {bound}, "
                 f"{n_backups} verified backup(s)" + (f" ({'; '.join(notes)})" if notes else "")
             )
     return ok, lines
@@ -1340,6 +1460,7 @@ __all__ = [
     "JournalStore",
     "encode_line",
     "is_journal_name",
+    "journal_genesis",
     "merge_journals",
     "parse_journal",
     "pending",

@@ -30,7 +30,7 @@ from bedside import APP_NAME, __version__
 
 logger = logging.getLogger(__name__)
 
-CACHE_FORMAT = b"bedside-journal-cache-1"
+CACHE_FORMAT = b"bedside-journal-cache-2"  # 2: chains bound to the patient
 _KEY_NAME = "journal-cache.key"
 
 

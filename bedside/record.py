@@ -4,7 +4,27 @@ Nothing is ever deleted or rewritten. A correction is a new event that voids or 
 an earlier one (the original stays in the list and stays visible). Each event carries
 ``prev_hash`` and ``hash``: ``hash = sha256(prev_hash + canonical JSON of the event
 without its hash fields)``, so editing, removing or reordering an event is detected by
-:func:`verify_chain`. The envelope also stores the head of the chain (count and hash).
+:func:`chain_problems`. The envelope also stores the head of the chain (count and hash).
+
+**The chain is bound to its patient** (issue 12): the first event's ``prev_hash`` (the
+*genesis*) is :func:`chain_genesis` — SHA-256 of a domain tag, the chain format version
+and the patient id — instead of 64 zeros. Every hash depends on the genesis, so a chain
+(or a suffix of one) taken from another patient's record, ward or export does not verify
+under a new patient id: the first event "belongs to a different patient record". Binding
+the genesis rather than putting the patient id into every hashed body was chosen because
+the events' content stays byte-identical (older files keep loading; a re-seal changes only
+``prev_hash``/``hash``), the check costs one hash per record, and an event keeps the same
+content when it travels between workstations (imports and journals compare content without
+the chain fields). A hash without a secret cannot stop someone from re-sealing a whole
+forged chain under the new id; that is caught by identity checks (MRN, name, date of
+birth), by event ids already charted on another patient, and by ``verify`` comparing
+backups.
+
+**Older format.** Records sealed before the binding start at 64 zeros
+(:data:`GENESIS_HASH`): they still open and verify and are reported "not yet bound (older
+format)" (:func:`chain_binding`). The ward never saves a single file any more: on load the
+old file is migrated into a journal whose merged chain is re-sealed from the bound genesis
+(event content byte-identical, only the chain fields change), so it is bound from then on.
 
 All models are strict: unknown keys, NaN/infinity, strings where numbers belong and
 datetimes without an offset are refused with a message naming the field.
@@ -49,6 +69,10 @@ logger = logging.getLogger(__name__)
 
 SCHEMA_VERSION: Literal[1] = 1
 GENESIS_HASH = "0" * 64
+"""The genesis of chains sealed before they were bound to the patient (older format)."""
+CHAIN_FORMAT = 2
+"""Version of the chain binding, part of :func:`chain_genesis` (1 was the zero genesis)."""
+_CHAIN_TAG = b"bedside/patient-event-chain"
 PATIENT_ID_RE = r"^[A-Za-z0-9_-]{1,64}$"
 
 
@@ -577,16 +601,69 @@ def event_hash(event_json: dict[str, Any], prev_hash: str) -> str:
     return hashlib.sha256(prev_hash.encode("ascii") + canonical(body)).hexdigest()
 
 
-def chain_problems(events: list[EventBase], head: ChainHead | None = None) -> list[str]:
-    """Every break in the hash chain (empty when sound). Messages name event positions."""
+def chain_genesis(patient_id: str) -> str:
+    """The first ``prev_hash`` of ``patient_id``'s chain: binds the chain to the patient.
+
+    SHA-256 over a domain tag, :data:`CHAIN_FORMAT` and the patient id (NUL-separated), so
+    it can never equal another patient's genesis, a journal line's genesis or an event hash.
+    """
+    data = _CHAIN_TAG + b"\0v%d\0" % CHAIN_FORMAT + patient_id.encode("utf-8")
+    return hashlib.sha256(data).hexdigest()
+
+
+ChainBinding = Literal["bound", "legacy", "foreign"]
+
+
+def chain_binding(first_prev: str | None, patient_id: str) -> ChainBinding:
+    """How a chain whose genesis is ``first_prev`` relates to ``patient_id``.
+
+    ``bound``: sealed for this patient (or an empty record, ``None``); ``legacy``: the
+    older format's zero genesis (not bound to any patient); ``foreign``: sealed for a
+    different patient record.
+    """
+    if first_prev is None or first_prev == chain_genesis(patient_id):
+        return "bound"
+    if first_prev == GENESIS_HASH:
+        return "legacy"
+    return "foreign"
+
+
+def foreign_chain_text(patient_id: str) -> str:
+    """The nurse's words for a chain sealed for another patient (no field values)."""
+    return (
+        f"these events belong to a different patient record (their hash chain was sealed "
+        f"for another patient, not {patient_id})"
+    )
+
+
+def _genesis_of(first_prev: str | None, patient_id: str | None) -> str:
+    """The genesis a chain is checked against: bound, or the older zero genesis."""
+    if patient_id is None:
+        return first_prev if first_prev is not None else GENESIS_HASH
+    if chain_binding(first_prev, patient_id) == "legacy":
+        return GENESIS_HASH
+    return chain_genesis(patient_id)
+
+
+def chain_problems(
+    events: list[EventBase], head: ChainHead | None = None, *, patient_id: str | None = None
+) -> list[str]:
+    """Every break in the hash chain (empty when sound). Messages name event positions.
+
+    With ``patient_id`` the chain must begin at that patient's genesis (or the older
+    zero genesis); without it only the links are checked.
+    """
     problems: list[str] = []
-    prev = GENESIS_HASH
+    genesis = _genesis_of(events[0].prev_hash if events else None, patient_id)
+    prev = genesis
     seen: set[str] = set()
     for i, ev in enumerate(events):
         if ev.id in seen:
             problems.append(f"event #{i + 1}: duplicate event id")
         seen.add(ev.id)
-        if ev.prev_hash != prev:
+        if i == 0 and patient_id is not None and ev.prev_hash != prev:
+            problems.append(f"event #1: {foreign_chain_text(patient_id)}")
+        elif ev.prev_hash != prev:
             problems.append(f"event #{i + 1}: does not follow event #{i} (removed or reordered)")
         expected = event_hash(event_to_json(ev), ev.prev_hash)
         if ev.hash != expected:
@@ -595,34 +672,50 @@ def chain_problems(events: list[EventBase], head: ChainHead | None = None) -> li
     if head is not None:
         if head.count != len(events):
             problems.append(f"chain head says {head.count} events, file holds {len(events)}")
-        elif head.hash != (events[-1].hash if events else GENESIS_HASH):
+        elif events and head.hash != events[-1].hash:
             problems.append("chain head hash does not match the last event")
+        elif not events and head.hash not in {genesis, GENESIS_HASH}:
+            problems.append("chain head hash does not match an empty record")
     return problems
 
 
-def raw_chain_problems(events: list[dict[str, Any]], head: ChainHead) -> list[str]:
+def raw_chain_problems(
+    events: list[dict[str, Any]], head: ChainHead, patient_id: str | None = None
+) -> list[str]:
     """Chain check over the events exactly as stored (their JSON), for loading.
 
     Hashing the stored JSON rather than re-serialised models is both faster and stricter:
-    any change to a stored value's representation breaks the chain.
+    any change to a stored value's representation breaks the chain. With ``patient_id``
+    the chain must begin at :func:`chain_genesis` of it or at the older zero genesis.
     """
     problems: list[str] = []
-    prev = GENESIS_HASH
+    genesis = _genesis_of(events[0].get("prev_hash") if events else None, patient_id)
+    prev = genesis
     seen: set[str] = set()
     for i, ev in enumerate(events):
         if ev["id"] in seen:
             problems.append(f"event #{i + 1}: duplicate event id")
         seen.add(ev["id"])
-        if ev["prev_hash"] != prev:
+        if i == 0 and patient_id is not None and ev["prev_hash"] != prev:
+            problems.append(f"event #1: {foreign_chain_text(patient_id)}")
+        elif ev["prev_hash"] != prev:
             problems.append(f"event #{i + 1}: does not follow event #{i} (removed or reordered)")
         if ev["hash"] != event_hash(ev, ev["prev_hash"]):
             problems.append(f"event #{i + 1}: content does not match its hash (edited)")
         prev = ev["hash"]
     if head.count != len(events):
         problems.append(f"chain head says {head.count} events, file holds {len(events)}")
-    elif head.hash != prev:
+    elif head.hash != prev and (events or head.hash != GENESIS_HASH):
         problems.append("chain head hash does not match the last event")
     return problems
+
+
+def record_binding(record: Record) -> ChainBinding:
+    """Whether ``record``'s chain is bound to its patient, of the older format, or foreign."""
+    first = record.events[0].prev_hash if record.events else None
+    if first is None and record.head.hash == GENESIS_HASH:
+        return "legacy"  # an empty record of the older format
+    return chain_binding(first, record.patient.patient_id)
 
 
 def seal(event: EventBase, prev_hash: str) -> EventBase:
@@ -697,7 +790,8 @@ def appended_validator(previous: Record) -> Callable[[dict[str, Any]], Record | 
     bytes that will be written. Loading always runs the full :func:`validate_envelope`.
     """
     known = len(previous.events)
-    head_hash = previous.events[-1].hash if previous.events else GENESIS_HASH
+    genesis = chain_genesis(previous.patient.patient_id)
+    head_hash = previous.events[-1].hash if previous.events else genesis
 
     def validate(data: dict[str, Any]) -> Record | None:
         events = data.get("events")
@@ -712,7 +806,7 @@ def appended_validator(previous: Record) -> Callable[[dict[str, Any]], Record | 
             raise InputError(format_validation_error(exc, what="patient file")) from None
         if data.get("schema_version") != SCHEMA_VERSION:
             raise InputError("schema_version: not the current schema")
-        prev = events[known - 1]["hash"] if known else GENESIS_HASH
+        prev = events[known - 1]["hash"] if known else head_hash
         if prev != head_hash:
             raise InputError("events: the saved prefix does not end where the record did")
         for raw in tail:
@@ -727,18 +821,29 @@ def appended_validator(previous: Record) -> Callable[[dict[str, Any]], Record | 
     return validate
 
 
+class ForeignChainError(InputError):
+    """The events' hash chain was sealed for a different patient record (a graft)."""
+
+
 def validate_envelope(data: dict[str, Any]) -> Record:
-    """Validator for storage: schema + hash chain; raises on any problem."""
+    """Validator for storage: schema + hash chain bound to the patient; raises on any problem.
+
+    Raises:
+        ForeignChainError: The chain begins at another patient's genesis.
+        InputError: Any other problem.
+    """
     record = parse_record(data)
-    problems = raw_chain_problems(data["events"], record.head)
+    problems = raw_chain_problems(data["events"], record.head, record.patient.patient_id)
     if problems:
-        raise InputError("hash chain broken: " + "; ".join(problems[:5]))
+        cls = ForeignChainError if "different patient record" in problems[0] else InputError
+        raise cls("hash chain broken: " + "; ".join(problems[:5]))
     return record
 
 
 def new_record(patient: Patient, events: list[EventBase], saved_at: datetime) -> Record:
     """Build a record from a header and already-sealed events."""
-    head = ChainHead(count=len(events), hash=events[-1].hash if events else GENESIS_HASH)
+    genesis = chain_genesis(patient.patient_id)
+    head = ChainHead(count=len(events), hash=events[-1].hash if events else genesis)
     return Record(
         schema_version=SCHEMA_VERSION,
         app_version=__version__,
@@ -753,7 +858,7 @@ def append(record: Record, event: EventBase, saved_at: datetime) -> Record:
     """Return a new record with ``event`` sealed onto the end of the chain."""
     if any(e.id == event.id for e in record.events):
         raise InputError(f"id: event {event.id} is already in the record")
-    prev = record.events[-1].hash if record.events else GENESIS_HASH
+    prev = record.events[-1].hash if record.events else chain_genesis(record.patient.patient_id)
     sealed = seal(event, prev)
     return new_record(record.patient, [*record.events, sealed], saved_at)
 
@@ -825,6 +930,7 @@ def day_post_infusion(patient: Patient, now: datetime, zone: tzinfo | None = Non
 
 
 __all__ = [
+    "CHAIN_FORMAT",
     "CORRECTION_REASONS",
     "EVENT_TYPES",
     "SCHEMA_VERSION",
@@ -837,6 +943,7 @@ __all__ = [
     "EligibilityScreen",
     "Event",
     "EventBase",
+    "ForeignChainError",
     "HistoryConfirmation",
     "IceAssessment",
     "Lab",
@@ -850,12 +957,16 @@ __all__ = [
     "Toxicity",
     "Vitals",
     "append",
+    "chain_binding",
+    "chain_genesis",
     "chain_problems",
     "current_patient",
     "effective_events",
+    "foreign_chain_text",
     "iso_utc",
     "make_event",
     "new_record",
+    "record_binding",
     "validate_envelope",
 ]
 

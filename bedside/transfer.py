@@ -7,6 +7,15 @@ integrity checksum, the schema version, every field of every event, and the hash
 chain. A tampered, truncated or malformed file is refused with a message that says
 what is wrong and that nothing was changed.
 
+The chain must be bound to the patient the file names (issue 12,
+:func:`bedside.record.chain_genesis`; the local patient is matched by that same id): a
+chain sealed for another patient — events grafted under a new id — is refused ("these
+events belong to a different patient record … nothing was imported"). A file of the
+older format (chain from 64 zeros, not bound) is not refused, which would strand a
+transfer in progress, but held (:class:`ImportHeld`, ``ImportPlan.unbound``) for a nurse
+to check the identity and confirm with initials; the imported events are then sealed
+into the local, bound chain.
+
 Then:
 
 * **new patient** (id not in this ward): the patient is added; every event keeps its
@@ -68,20 +77,22 @@ from bedside.errors import (
 from bedside.integrity import check_written, duplicate_of
 from bedside.jsonio import nesting_depth
 from bedside.record import (
-    GENESIS_HASH,
     INITIALS_RE,
     AlertAck,
     Correction,
     EventBase,
+    ForeignChainError,
     HistoryConfirmation,
     Medication,
     PatientUpdate,
     Record,
+    chain_genesis,
     current_patient,
     effective_events,
     event_to_json,
     new_record,
     normalise_initials,
+    record_binding,
     seal,
     validate_envelope,
 )
@@ -182,6 +193,12 @@ def parse_patient_bytes(data: bytes, source: str) -> Record:
     except SchemaTooNewError as exc:
         raise TransferError(f"refused — written by a newer Bedside: {exc}") from None
     except (CorruptDataError, MigrationError) as exc:
+        if isinstance(exc.__cause__, ForeignChainError):
+            raise TransferError(
+                f"{source}: refused — these events belong to a different patient record "
+                "(their hash chain was sealed for another patient than the one the file "
+                "names); nothing was imported."
+            ) from None
         raise TransferError(f"refused — not a valid Bedside patient file: {exc}") from None
     return record
 
@@ -259,7 +276,7 @@ def _marked(event: EventBase, origin: str) -> EventBase:
 def _append_all(record: Record, events: list[EventBase], now: datetime) -> Record:
     """``record`` with ``events`` sealed onto the end of its chain (ids must be new)."""
     chain = list(record.events)
-    prev = chain[-1].hash if chain else GENESIS_HASH
+    prev = chain[-1].hash if chain else chain_genesis(record.patient.patient_id)
     for event in events:
         sealed = seal(event, prev)
         chain.append(sealed)  # type: ignore[arg-type]
@@ -328,6 +345,8 @@ class ImportPlan:
     new_events: list[EventBase] = field(default_factory=list)
     held: list[str] = field(default_factory=list)
     voided_doses: list[str] = field(default_factory=list)
+    unbound: bool = False
+    """The file is of the older format: its chain is not bound to the patient (held)."""
 
     @property
     def needs_confirmation(self) -> bool:
@@ -472,6 +491,18 @@ def plan_import(
                 if dose:
                     plan.voided_doses.append(dose)
         report.added = len(new_events)
+    if plan.new_events and record_binding(incoming) == "legacy":
+        plan.unbound = True
+        # Issue 12: an export written before chains were bound to the patient cannot prove
+        # its events are this patient's. Refusing would strand a transfer in progress, so
+        # it is held: a nurse checks the identity and confirms with initials.
+        plan.held.insert(
+            0,
+            f"OLDER FORMAT, NOT BOUND: this file was written before records were bound to "
+            f"their patient; its {len(plan.new_events)} new event(s) cannot prove they belong "
+            f"to patient {pid}. Check the name, MRN and date of birth on the file are this "
+            "patient's before confirming.",
+        )
     if plan.record is not None:
         try:
             check_written(
@@ -520,20 +551,32 @@ def merge_into_ward(
     pid = report.patient_id
     if plan.needs_confirmation:
         if confirmed_by is None:
+            meaning = len(plan.held) - plan.unbound
+            why = []
+            if plan.unbound:
+                why.append(
+                    "the file is of the older format, not bound to its patient (its events "
+                    "cannot prove they belong to this patient)"
+                )
+            if meaning:
+                why.append(
+                    f"the file would change what {meaning} of this ward's entries mean (voids, "
+                    "amendments, acknowledgements, snoozes, history confirmations or header "
+                    "changes)"
+                )
             raise ImportHeld(
-                f"{pid}: HELD for review — the file would change what {len(plan.held)} of this "
-                "ward's entries mean (voids, amendments, acknowledgements, snoozes, history "
-                "confirmations or header changes). Nothing was changed; import it from the "
-                "application (File > Import) so a nurse can review and confirm.",
+                f"{pid}: HELD for review — {'; and '.join(why)}. Nothing was changed; import "
+                "it from the application (File > Import) so a nurse can review and confirm.",
                 plan,
             )
         nurse = normalise_initials(confirmed_by)
         if not isinstance(nurse, str) or INITIALS_RE.fullmatch(nurse) is None:
             raise InputError("confirmed_by: type your initials (2-6 capital letters)")
         origin = _origin_label(incoming, source, f"{label or source}, confirmed by {nurse}")
-        local = ward.records[pid]
+        now = ward.clock.now()
+        base = new_record(incoming.patient, [], now) if report.created else ward.records[pid]
         events = [e.model_copy(update={"origin": origin}) for e in plan.new_events]
-        plan.record = _append_all(local, events, ward.clock.now())
+        plan.record = _append_all(base, events, now)
         report.origin = origin
     if plan.record is None:
         logger.info(

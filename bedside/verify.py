@@ -1,7 +1,8 @@
 """``python -m bedside verify``: check every patient file of a data directory, read-only.
 
 For each patient file: strict parse, integrity checksum, schema, every event's
-fields, the hash chain (edits, removals, reordering), unique event ids, that the file
+fields, the hash chain (edits, removals, reordering) and that it is bound to the patient
+(older-format chains are reported "not yet bound"), unique event ids, that the file
 name matches the patient id inside, that each of its backups verifies too, and that
 every event each backup holds is still in the file unchanged (a removal or edit whose
 chain and checksum were recomputed is found this way). Prints
@@ -17,7 +18,13 @@ from pathlib import Path
 from typing import Any
 
 from bedside.clock import SystemClock
-from bedside.record import Record, event_to_json, events_lost_since, validate_envelope
+from bedside.record import (
+    Record,
+    event_to_json,
+    events_lost_since,
+    record_binding,
+    validate_envelope,
+)
 from bedside.storage import DataDir
 
 logger = logging.getLogger(__name__)
@@ -81,8 +88,13 @@ def verify_dir(root: Path) -> tuple[bool, list[str]]:
             lines.append(f"FAIL {path.name}: " + "; ".join(problems))
         else:
             assert record is not None
+            bound = (
+                "bound to the patient"
+                if record_binding(record) == "bound"
+                else "not yet bound (older format; bound when the ward next opens it)"
+            )
             lines.append(
-                f"OK   {path.name}: {len(record.events)} events, hash chain intact, "
+                f"OK   {path.name}: {len(record.events)} events, hash chain intact, {bound}, "
                 f"{len(backups)} verified backup(s)"
             )
     quarantined = (

@@ -76,10 +76,19 @@ def ask_open_files(parent: QWidget | None, caption: str, filters: str) -> list[P
 def import_review_html(source: str, plan: ImportPlan) -> str:
     """What an import would change, for the nurse's review (local doses voided in red)."""
     pid = html.escape(plan.report.patient_id)
-    parts = [
-        f"<p><b>{html.escape(source)}</b> would change what {len(plan.held)} of this ward's "
-        f"entries for patient <b>{pid}</b> mean. Nothing has been changed yet.</p>"
-    ]
+    parts = []
+    if plan.unbound:
+        parts.append(
+            f"<p style='color:#b00020'><b>{html.escape(source)} is of the older format: its "
+            f"entries are not bound to patient {pid}.</b> Check the name, MRN and date of "
+            "birth in the file are this patient's. Nothing has been changed yet.</p>"
+        )
+    meaning = len(plan.held) - plan.unbound
+    if meaning:
+        parts.append(
+            f"<p><b>{html.escape(source)}</b> would change what {meaning} of this ward's "
+            f"entries for patient <b>{pid}</b> mean. Nothing has been changed yet.</p>"
+        )
     if plan.voided_doses:
         parts.append(
             "<p style='color:#b00020'><b>LOCAL TOCILIZUMAB DOSES THAT WOULD STOP COUNTING "

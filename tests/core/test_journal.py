@@ -15,7 +15,15 @@ import pytest
 from bedside.clock import FakeClock
 from bedside.errors import LimitError, LockedError
 from bedside.journal import encode_line, is_journal_name, parse_journal, pending
-from bedside.record import GENESIS_HASH, Medication, effective_events
+from bedside.record import (
+    GENESIS_HASH,
+    Medication,
+    chain_genesis,
+    effective_events,
+    raw_chain_problems,
+    record_binding,
+    validate_envelope,
+)
 from bedside.service import Ward, open_ward
 from bedside.wardsync import duplicate_doses, ward_status, write_heartbeat
 
@@ -88,7 +96,7 @@ def test_torn_last_line_is_ignored_and_cut_by_its_owner(tmp_path: Path, clock: F
     w.chart(pid, "note", recorded_by="AB", text="second")
     data = path.read_bytes()
     assert data.startswith(good) and torn_line not in data[len(good) :]
-    j = parse_journal(data, "pc1", "j")
+    j = parse_journal(data, "pc1", "j", pid)
     assert not j.problem and not j.torn and len(j.lines) == 3
     assert list((tmp_path / "w" / "quarantine" / "pc1").glob("p1.torn-*.jsonl"))
     w.close()
@@ -276,7 +284,21 @@ def test_old_single_files_migrate_on_first_open_and_are_kept(tmp_path: Path) -> 
             old = json.loads(data)
             rec = w.record(pid)
             assert [e.id for e in rec.events] == [e["id"] for e in old["events"]]
-            assert [e.hash for e in rec.events] == [e["hash"] for e in old["events"]]
+            # Issue 12: content byte-identical; the chain is re-sealed bound to the patient
+            # (only prev_hash/hash differ) and the journal keeps the old events verbatim.
+            chainless = ("prev_hash", "hash")
+            merged = w.store.load(pid, validate=validate_envelope).raw["events"]
+            assert [{k: v for k, v in e.items() if k not in chainless} for e in merged] == [
+                {k: v for k, v in e.items() if k not in chainless} for e in old["events"]
+            ]
+            assert old["events"][0]["prev_hash"] == GENESIS_HASH
+            assert rec.events[0].prev_hash == chain_genesis(pid)
+            assert raw_chain_problems(merged, rec.head, pid) == []
+            assert record_binding(rec) == "bound"
+            lines = parse_journal(
+                (root / "journals" / pid / "pc1.jsonl").read_bytes(), "pc1", "j", pid
+            ).lines
+            assert [b["event"] for b in lines if b["t"] == "event"] == old["events"]
             assert rec.patient.model_dump(mode="json") == old["patient"]
             assert not (root / "patients" / f"{pid}.json").exists()
             kept = root / "backups" / "pc1" / pid / f"{pid}.pre-journal.json"
@@ -302,8 +324,10 @@ def test_migration_that_does_not_verify_keeps_the_old_file(
     root = _golden_ward(tmp_path)
     data = (root / "patients" / "demo-02.json").read_bytes()
 
-    def lossy(journals: list[journal.Journal], source: str) -> journal.Merged:
-        merged = real(journals, source)
+    def lossy(
+        journals: list[journal.Journal], source: str, pid: str | None = None
+    ) -> journal.Merged:
+        merged = real(journals, source, pid)
         merged.events = merged.events[:-1]
         return merged
 
@@ -441,9 +465,9 @@ def test_restart_uses_the_signed_cache_and_any_change_misses_it(
     parsed: list[str] = []
     real = journal.parse_journal
 
-    def spy(data: bytes, workstation: str, source: str) -> journal.Journal:
+    def spy(data: bytes, workstation: str, source: str, pid: str | None = None) -> journal.Journal:
         parsed.append(workstation)
-        return real(data, workstation, source)
+        return real(data, workstation, source, pid)
 
     monkeypatch.setattr(journal, "parse_journal", spy)
     again = open_ward(tmp_path / "w", clock, workstation="pc1")

@@ -19,9 +19,9 @@ from bedside.errors import InputError
 from bedside.export import export_json_bytes
 from bedside.jsonio import strict_loads
 from bedside.record import (
-    GENESIS_HASH,
     Note,
     Record,
+    chain_genesis,
     new_record,
     record_to_json,
     seal,
@@ -272,7 +272,7 @@ def test_conflicting_event_is_reported_and_nothing_overwritten(
         e.model_copy(update={"text": "EDITED"}) if e.id == note.id else e for e in rec_b.events
     ]
     chain = []
-    prev = GENESIS_HASH
+    prev = chain_genesis(rec_b.patient.patient_id)
     for e in events:
         sealed = seal(e, prev)
         chain.append(sealed)

@@ -32,8 +32,8 @@ from bedside.errors import BedsideError, StorageError
 from bedside.escalations import derive_due
 from bedside.handover import build_handover
 from bedside.integrity import derivation_problem
-from bedside.journal import encode_line, parse_journal
-from bedside.record import GENESIS_HASH, event_hash, new_event_id
+from bedside.journal import encode_line, journal_genesis, parse_journal
+from bedside.record import GENESIS_HASH, chain_genesis, event_hash, new_event_id
 from bedside.service import Ward, open_ward
 from bedside.storage import DataDir, encode_envelope
 from bedside.transfer import ImportHeld, import_file
@@ -100,10 +100,14 @@ def exported(ward: Ward, pid: str) -> dict[str, Any]:
     return doc
 
 
-def sealed(doc: dict[str, Any]) -> bytes:
-    """Recompute every event's chain link, the head and the checksum (a 'valid' forgery)."""
+def sealed(doc: dict[str, Any], *, genesis: str | None = None) -> bytes:
+    """Recompute every event's chain link, the head and the checksum (a 'valid' forgery).
+
+    The chain starts at the bound genesis of the patient the file names (what a forger who
+    knows the format does), or at ``genesis`` (64 zeros: an older-format file).
+    """
     doc = copy.deepcopy(doc)
-    prev = "0" * 64
+    prev = genesis if genesis is not None else chain_genesis(doc["patient"]["patient_id"])
     for ev in doc["events"]:
         ev["prev_hash"] = prev
         ev["hash"] = event_hash(ev, prev)
@@ -195,7 +199,7 @@ def append_raw(ward: Ward, pid: str, ev: dict[str, Any]) -> None:
     """Append ``ev`` to the ward's own journal as a sound line, bypassing every check
     the service makes (what a crafted or buggy writer could leave on disk)."""
     path = own_journal(ward, pid)
-    j = parse_journal(path.read_bytes(), str(ward.workstation), "crafted")
+    j = parse_journal(path.read_bytes(), str(ward.workstation), "crafted", pid)
     assert not j.problem and not j.torn
     body = {
         "t": "event",
@@ -214,9 +218,9 @@ def rewrite_without(ward: Ward, pid: str, drop: Callable[[dict[str, Any]], bool]
     """Rewrite the own journal without the events ``drop`` selects, every line's sequence
     number, checksum and chain link recomputed (a 'valid' forgery)."""
     path = own_journal(ward, pid)
-    j = parse_journal(path.read_bytes(), str(ward.workstation), "crafted")
+    j = parse_journal(path.read_bytes(), str(ward.workstation), "crafted", pid)
     assert not j.problem
-    head, out = GENESIS_HASH, []
+    head, out = journal_genesis(pid, str(ward.workstation)), []
     for body in j.lines:
         if body["t"] == "event" and drop(body["event"]):
             continue
@@ -344,6 +348,130 @@ def _grafted(c: Ctx) -> Outcome:
     doc["patient"].update({"patient_id": "p9", "mrn": "MRN-9", "name": "Someone Else"})
     doc["events"] = [copy.deepcopy(exported(c.a, "p1")["events"][0])]
     return run_import(c, write(c, "graft.json", sealed(doc)))
+
+
+# ---- issue 12: chains bound to their patient (grafts)
+
+FOREIGN = "different patient record"
+
+
+def _reopen_refuses(c: Ctx, pid: str) -> Outcome:
+    """Reopen ward A: ``pid`` must be set aside naming the graft, the rest of the ward
+    working and ``verify`` failing; the grafted events are never shown as ``pid``'s."""
+    root = c.tmp / "a"
+    c.a.close()
+    c.a = open_ward(root, c.clock)
+    ok, lines = verify_dir(root)
+    refused = (
+        pid not in c.a.records
+        and FOREIGN in c.a.failures.get(pid, "")
+        and "p1" in c.a.records
+        and not ok
+        and FOREIGN in "\n".join(lines)
+    )
+    return "refused" if refused else "accepted"
+
+
+def _journal_lines(ws: str, pid: str, bodies: list[dict[str, Any]], genesis: str) -> bytes:
+    """A sound journal of ``ws`` whose chain starts at ``genesis``."""
+    head, out = genesis, []
+    for seq, body in enumerate(bodies):
+        line, head = encode_line(head, {**body, "seq": seq, "ws": ws, "user": "x", "at": "t"})
+        out.append(line)
+    return b"".join(out)
+
+
+def _peer_journal_of_p1(c: Ctx, ws: str, *, legacy: bool, header: bool) -> bytes:
+    """B's events of p1 as the journal a workstation ``ws`` would write for p1."""
+    doc = exported(c.b, "p1")
+    bodies: list[dict[str, Any]] = [{"t": "header", "patient": doc["patient"]}] if header else []
+    bodies += [{"t": "event", "event": e} for e in doc["events"]]
+    genesis = GENESIS_HASH if legacy else journal_genesis("p1", ws)
+    return _journal_lines(ws, "p1", bodies, genesis)
+
+
+def _journal_graft(*, legacy: bool, header: bool) -> Callable[[Ctx], Outcome]:
+    """Another ward's journal of p1 (chain intact) dropped into p2's folder as a peer's."""
+
+    def run(c: Ctx) -> Outcome:
+        ws = "4A-PC9"
+        data = _peer_journal_of_p1(c, ws, legacy=legacy, header=header)
+        (c.tmp / "a" / "journals" / "p2" / f"{ws}.jsonl").write_bytes(data)
+        return _reopen_refuses(c, "p2")
+
+    return run
+
+
+def _own_journal_graft(c: Ctx) -> Outcome:
+    """A's own journal of p1 copied over A's own journal of p2 (same workstation)."""
+    src = own_journal(c.a, "p1").read_bytes()
+    own_journal(c.a, "p2").write_bytes(src)
+    return _reopen_refuses(c, "p2")
+
+
+def _single_file_graft(c: Ctx) -> Outcome:
+    """An old-style single file for a new id p9 holding p1's chain (intact, checksum
+    recomputed): the ward sets it aside instead of migrating it."""
+    doc = exported(c.a, "p1")
+    doc["patient"].update({"patient_id": "p9", "mrn": "MRN-9", "name": "Someone Else"})
+    patients = c.tmp / "a" / "patients"
+    patients.mkdir(mode=0o700, exist_ok=True)
+    (patients / "p9.json").write_bytes(encode_envelope(doc))
+    return _reopen_refuses(c, "p9")
+
+
+def _envelope_graft(pid: str, **header: Any) -> Callable[[Ctx], bytes]:
+    """B's export of p1 relabelled as ``pid`` (chain intact, not re-sealed; checksum valid)."""
+
+    def make(c: Ctx) -> bytes:
+        doc = exported(c.b, "p1")
+        doc["patient"].update({"patient_id": pid, **header})
+        return encode_envelope(doc)
+
+    return make
+
+
+def _envelope_graft_message(c: Ctx) -> Outcome:
+    path = write(c, "graft.json", _envelope_graft("p9", mrn="MRN-9", name="Someone Else")(c))
+    try:
+        import_file(c.a, path)
+    except ImportHeld:
+        return "held"
+    except BedsideError as exc:
+        text = str(exc)
+        assert "These events belong to a different patient record".lower() in text.lower()
+        assert "nothing was imported" in text
+        return "refused"
+    return "accepted"
+
+
+def _resealed_graft(*, known_ids: bool) -> Callable[[Ctx], bytes]:
+    """A p1 file re-sealed from the bound genesis of a new id p9 with a new identity.
+
+    ``known_ids``: the events are ward A's own p1 events (their ids are charted here);
+    otherwise B's (unknown here). Hashes carry no secret: a whole re-sealed chain verifies.
+    """
+
+    def make(c: Ctx) -> bytes:
+        doc = exported(c.a if known_ids else c.b, "p1")
+        doc["patient"].update({"patient_id": "p9", "mrn": "MRN-9", "name": "Someone Else"})
+        return sealed(doc)
+
+    return make
+
+
+def _older_format_export(pid: str) -> Callable[[Ctx], bytes]:
+    """B's export of p1 (plus a note) sealed from 64 zeros, as Bedside wrote it before."""
+
+    def make(c: Ctx) -> bytes:
+        doc = exported(c.b, "p1")
+        doc["events"].append(event("note", c.clock.now(), text="written on B"))
+        doc["patient"]["patient_id"] = pid
+        if pid != "p1":
+            doc["patient"].update({"mrn": "MRN-8", "name": "Older Format"})
+        return sealed(doc, genesis=GENESIS_HASH)
+
+    return make
 
 
 def _weight_only_in_sender_header(c: Ctx) -> Outcome:
@@ -663,6 +791,73 @@ CASES: list[Case] = [
         sets_up_files=True,
     ),
     Case("events grafted from another patient", "import binding", "refused", _grafted),
+    # Issue 12: grafts of another patient's chain (intact) under a new patient id.
+    Case(
+        "journal graft: another ward's p1 journal in p2's folder",
+        "chain binding",
+        "refused",
+        _journal_graft(legacy=False, header=False),
+        sets_up_files=True,
+    ),
+    Case(
+        "journal graft: own p1 journal copied over p2's",
+        "chain binding",
+        "refused",
+        _own_journal_graft,
+        sets_up_files=True,
+    ),
+    Case(
+        "journal graft: older-format journal whose header names p1",
+        "chain binding",
+        "refused",
+        _journal_graft(legacy=True, header=True),
+        sets_up_files=True,
+    ),
+    Case(
+        "single-file graft: p1's chain in patients/p9.json",
+        "chain binding",
+        "refused",
+        _single_file_graft,
+        sets_up_files=True,
+    ),
+    Case(
+        "export-envelope graft into a new id", "chain binding", "refused", _envelope_graft_message
+    ),
+    Case(
+        "export-envelope graft into local p2 (p2's identity)",
+        "chain binding",
+        "refused",
+        _import_bytes(
+            _envelope_graft("p2", mrn="MRN-2", name="Mary Somerville", date_of_birth="1950-02-02")
+        ),
+    ),
+    Case(
+        "re-sealed graft under a new id (events charted here)",
+        "chain binding",
+        "refused",
+        _import_bytes(_resealed_graft(known_ids=True)),
+    ),
+    Case(
+        # The limit of a hash without a secret: a whole chain re-sealed under a new id and
+        # identity, of events unknown here, is a valid new patient file. It is a new patient
+        # (no graft onto an existing record), every event's origin names the import.
+        "re-sealed chain of unknown events, new id and identity (limit)",
+        "chain binding",
+        "accepted",
+        _import_bytes(_resealed_graft(known_ids=False)),
+    ),
+    Case(
+        "older-format export (not bound), existing patient",
+        "chain binding",
+        "held",
+        _import_bytes(_older_format_export("p1")),
+    ),
+    Case(
+        "older-format export (not bound), new patient",
+        "chain binding",
+        "held",
+        _import_bytes(_older_format_export("p8")),
+    ),
     Case(
         "same id, other date of birth",
         "import binding",

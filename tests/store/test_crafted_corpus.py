@@ -57,6 +57,7 @@ def test_corpus_figures() -> None:
         "untrusted file",
         "import validity",
         "import binding",
+        "chain binding",
         "meaning change",
         "duplicate patient",
         "dose void",

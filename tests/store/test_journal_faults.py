@@ -61,7 +61,7 @@ def _ward(tmp_path: Path) -> tuple[Ward, str]:
 
 
 def _lines(w: Ward, pid: str) -> list[dict[str, object]]:
-    j = parse_journal(w.store.own_journal(pid).read_bytes(), "pc1", "test")
+    j = parse_journal(w.store.own_journal(pid).read_bytes(), "pc1", "test", pid)
     assert j.problem == ""
     return j.lines
 
@@ -83,12 +83,12 @@ def test_failed_write_changes_nothing_and_leaves_no_event(tmp_path: Path) -> Non
     with pytest.raises(StorageError):
         w.chart(pid, "note", recorded_by="AB", text="never acknowledged")
     assert w.record(pid).events == []  # in memory: as on disk
-    j = parse_journal(w.store.own_journal(pid).read_bytes(), "pc1", "test")
+    j = parse_journal(w.store.own_journal(pid).read_bytes(), "pc1", "test", pid)
     assert j.problem == "" and len(j.lines) == 1  # a partial line at most, never an event
     w.store._ops = FileOps()
     ev = w.chart(pid, "note", recorded_by="AB", text="after the disk recovered")
     data = w.store.own_journal(pid).read_bytes()
-    assert data.startswith(before) and parse_journal(data, "pc1", "t").torn == b""
+    assert data.startswith(before) and parse_journal(data, "pc1", "t", pid).torn == b""
     assert [e.id for e in w.record(pid).events] == [ev.id]
     w.close()
     again = open_ward(tmp_path / "w", FakeClock(T0), workstation="pc1")

@@ -186,7 +186,7 @@ def _ward_startup_check(root: Path, acked: dict[str, list[str]]) -> int:
             # torn last line, which is ignored (never read as an event) and cut off by the
             # next append. Every complete line must check.
             journal = parse_journal(
-                ward.store.own_journal(pid).read_bytes(), ward.store.workstation, pid
+                ward.store.own_journal(pid).read_bytes(), ward.store.workstation, pid, pid
             )
             assert journal.problem == "", journal.problem
             torn += bool(journal.torn)

@@ -178,7 +178,7 @@ def test_kill_syncthing_mid_transfer_never_reads_a_partial_line(pair: Pair) -> N
                 data = b_journal.read_bytes()
             except FileNotFoundError:
                 continue
-            j = parse_journal(data, "4A-PC1", "B's copy")
+            j = parse_journal(data, "4A-PC1", "B's copy", pid)
             reads[0] += 1
             if j.problem:
                 problems.append(j.problem)
