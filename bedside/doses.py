@@ -193,31 +193,35 @@ class DoseBudget:
         )
         if override is None:
             raise LimitError(f"Needs an override ({who}): " + ", ".join(needs))
+        problems: list[str] = []
         reason = override.get("reason")
-        if not isinstance(reason, str) or len(reason.strip()) < 5:
-            raise InputError(
+        reason = reason.strip() if isinstance(reason, str) else ""
+        if len(reason) < 5:
+            problems.append(
                 "override.reason: write why the dose is given despite the limit "
                 "(at least 5 characters)"
             )
         second = normalise_initials(override.get("second_nurse"))
         if not second:
-            raise InputError("override.second_nurse: the second nurse must type their initials")
-        if second == normalise_initials(given_by):
-            raise InputError(
+            problems.append("override.second_nurse: the second nurse must type their initials")
+        elif second == normalise_initials(given_by):
+            problems.append(
                 "override.second_nurse: must be a different nurse from the one giving the dose"
             )
         prescriber = override.get("prescriber")
         if isinstance(prescriber, str):
             prescriber = prescriber.strip() or None
         if self.needs_prescriber and not prescriber:
-            raise InputError(
+            problems.append(
                 "override.prescriber: a dose beyond the label maxima ("
                 + ", ".join(self.beyond_label)
                 + ") needs the name of the prescriber who ordered it"
             )
+        if problems:
+            raise InputError("; ".join(problems))
         data = {
             **override,
-            "reason": reason.strip(),
+            "reason": reason,
             "second_nurse": second,
             "prescriber": prescriber,
             "limits": needs,

@@ -464,8 +464,8 @@ class Ward:
             return
         drug = protocol.dose_limits[key].label
         raise InputError(
-            f"drug: {drug} has dose limits (interval, doses in 24 h, course), so it is given "
-            f"with “Give dose…” → {drug}, which checks them. Nothing was recorded here."
+            f"drug: {drug} has dose limits (interval, doses in 24 h, course): give it with "
+            f"Give dose (F4) and choose {drug}, so every limit is checked. Nothing was recorded."
         )
 
     def _charting_findings(self, pid: str, kind: str, fields: dict[str, Any]) -> list[Finding]:
