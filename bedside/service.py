@@ -32,7 +32,7 @@ from bedside.dosecheck import (
     check_weight,
     enforce,
 )
-from bedside.doses import DoseBudget, dose_budget, limits_of, tocilizumab_doses
+from bedside.doses import DoseBudget, dose_budget, limited_doses, limits_of, tocilizumab_doses
 from bedside.errors import (
     ConcurrentModificationError,
     CorruptDataError,
@@ -88,6 +88,7 @@ from bedside.rules import (
     eligibility,
     icans_grade,
     limited_dose,
+    limits_check,
 )
 from bedside.storage import patient_hash, validate_patient_id
 
@@ -452,6 +453,50 @@ class Ward:
             if fields.get("item") not in items:
                 raise InputError(f"item: {fields.get('item')!r} is not on the protocol's checklist")
         return self._append(pid, kind, recorded_by=recorded_by, **fields)
+
+    def _check_limited_amendment(
+        self, rec: Record, target: Medication, merged: dict[str, Any]
+    ) -> None:
+        """An amended dose of a dose-limited drug passes the same hard limits as a new one.
+
+        Raises:
+            InputError: the amendment turns a dose into a dose-limited drug (that goes
+                through the dose dialog), or puts the dose above its cap or past a hard
+                interval / course limit.
+        """
+        protocol = self.protocol_for(rec)
+        name = merged.get("drug_name")
+        key = protocol.limited_drug(
+            str(merged.get("drug", "")), name if isinstance(name, str) else None
+        )
+        if key is None or merged.get("prior"):
+            return
+        limits = protocol.dose_limits[key]
+        if protocol.limited_drug(target.drug, target.drug_name) != key:
+            raise InputError(
+                f"drug: {limits.label} has dose limits: give it with Give dose (F4) and choose "
+                f"{limits.label}. The dose was not changed."
+            )
+        dose, unit = merged.get("dose"), merged.get("unit")
+        cap = limits.max_dose_mg
+        if cap is not None and unit == "mg" and isinstance(dose, (int, float)) and dose > cap.value:
+            raise InputError(
+                f"dose: {dose:g} mg is above the {cap.value:g} mg maximum per dose of "
+                f"{limits.label.lower()}. The dose was not changed."
+            )
+        when = Medication.model_validate(merged).effective_at  # validated by validate_amendment
+        others = [
+            d.effective_at
+            for d in limited_doses(effective_events(rec), key, protocol)
+            if d.id != target.id
+        ]
+        check = limits_check(limits, others, when, protocol)
+        if check.hard_limit:
+            raise InputError(
+                "effective_at: at that time the dose would break a hard limit ("
+                + check.explanation
+                + "). The dose was not changed."
+            )
 
     def _refuse_limited_drug(self, pid: str, fields: dict[str, Any]) -> None:
         """Raise InputError when a medication names a dose-limited drug (outside the dose path)."""
@@ -1018,6 +1063,8 @@ class Ward:
             else:
                 findings = self._charting_findings(pid, kind, merged)
             enforce([f for f in findings if f.hard], None)
+            if isinstance(target, Medication):
+                self._check_limited_amendment(rec, target, merged)
         extra: dict[str, Any] = {}
         if reason_code is not None:
             extra["reason_code"] = reason_code

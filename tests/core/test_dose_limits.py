@@ -34,7 +34,7 @@ from bedside.protocol import (
     load_protocol,
     parse_protocol,
 )
-from bedside.record import Medication
+from bedside.record import CORRECTION_REASONS, Medication
 from bedside.rules import limited_dose, limits_check
 from bedside.service import Ward, open_ward
 
@@ -518,7 +518,21 @@ def test_third_drug_as_pure_protocol_data_is_enforced(
                 override=override,
             )
         clock.advance(1 * H)
-        ward.give_dose(pid, "testamab", given_by="AB", checked_by="CD", weight_confirmed=True)
+        second = ward.give_dose(
+            pid, "testamab", given_by="AB", checked_by="CD", weight_confirmed=True
+        )
+        # Moving that dose back to 1 h after the first would break the hard interval.
+        with pytest.raises(InputError, match="hard limit"):
+            ward.correct(
+                pid,
+                second.id,
+                action="amend",
+                amended={"effective_at": (T0 + H).isoformat()},
+                reason="time typed wrong",
+                recorded_by="AB",
+                reason_code=next(iter(CORRECTION_REASONS)),
+                second_nurse="CD",
+            )
         # Its course maximum (2): the third dose is refused.
         clock.advance(24 * H)
         budget = dose_budget(ward.record(pid), protocol, clock.now(), "testamab")
@@ -528,3 +542,38 @@ def test_third_drug_as_pure_protocol_data_is_enforced(
         assert len(_meds(ward, pid)) == 2
     finally:
         ward.close()
+
+
+def test_amendment_cannot_bypass_the_dose_path(ward: Ward, clock: FakeClock) -> None:
+    pid = _add(ward, clock)
+    dex = ward.chart(
+        pid,
+        "medication",
+        recorded_by="AB",
+        drug="dexamethasone",
+        dose=10,
+        unit="mg",
+        route="IV",
+        given_by="AB",
+    )
+    amend = {
+        "reason": "wrong drug charted",
+        "recorded_by": "AB",
+        "reason_code": next(iter(CORRECTION_REASONS)),
+    }
+    with pytest.raises(InputError, match="Give dose"):
+        ward.correct(
+            pid,
+            dex.id,
+            action="amend",
+            amended={"drug": "anakinra", "dose": 100},
+            second_nurse="CD",
+            **amend,
+        )
+    # A tocilizumab dose cannot be amended above its cap.
+    first = ward.give_tocilizumab(pid, given_by="AB", checked_by="CD")
+    with pytest.raises(InputError, match="800 mg per dose"):
+        ward.correct(
+            pid, first.id, action="amend", amended={"dose": 900}, second_nurse="CD", **amend
+        )
+    assert [m.drug for m in _meds(ward, pid)] == ["dexamethasone", "tocilizumab"]
