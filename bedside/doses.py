@@ -213,7 +213,7 @@ class DoseBudget:
             prescriber = prescriber.strip() or None
         if self.needs_prescriber and not prescriber:
             problems.append(
-                "override.prescriber: a dose beyond the label maxima ("
+                "override.prescriber: a dose beyond the protocol's dose limits ("
                 + ", ".join(self.beyond_label)
                 + ") needs the name of the prescriber who ordered it"
             )

@@ -1082,7 +1082,7 @@ class DoseDialog(FormDialog):
             "Ordered by:",
             self.prescriber,
             aliases=("override.prescriber",),
-            hint="Beyond the label maxima (interval, doses in 24 h): who ordered it.",
+            hint="Beyond the interval or the doses in 24 h: who ordered it.",
         )
         self.override_form.finish()
         ol.addWidget(self.override_form)
@@ -1253,7 +1253,8 @@ class DoseDialog(FormDialog):
             reasons = "; ".join(b.check.reason_text[r] for r in soft)
             set_banner(
                 self.limit_banner,
-                f"SOFT LIMIT: {reasons}. This is beyond the label maximum: giving it now needs "
+                f"SOFT LIMIT: {reasons}. This is beyond the dose limit in the protocol: "
+                "giving it now needs "
                 + ("the prescriber's order, " if b.needs_prescriber else "")
                 + "a documented reason and a second nurse's initials.",
             )
