@@ -125,7 +125,8 @@ class DoseBudget:
     def needs_override(self) -> tuple[str, ...]:
         """What an override must name: the soft limits in the way, and an incomplete history.
 
-        Empty when the dose is allowed now, or when a hard limit blocks it anyway.
+        Empty when the dose is allowed now. With :attr:`hard_block` no override helps: the
+        soft limits are still listed (the dialog shows them), but nothing can be recorded.
         """
         soft = tuple(
             r for r in self.check.reasons if self.limits is not None and not self.limits.is_hard(r)
