@@ -470,6 +470,8 @@ def derive_timeline(
     zone = zone or local_zone()
     mon = protocol.monitoring
     toc = protocol.tocilizumab
+    # The protocol model requires every tocilizumab limit (Protocol._dose_limits_coherent).
+    assert toc.max_total is not None and toc.max_per_24h is not None and toc.window_h is not None
     when = _when_formatter(now, zone)
     b = _Builder(timeline, protocol, now, timedelta(minutes=mon.due_grace_min.value), [])
 

@@ -93,36 +93,114 @@ class OverridePolicy(Sourced):
     requires_prescriber: bool
 
 
-class Tocilizumab(_Model):
-    """Tocilizumab dosing and timing limits."""
+Route = Literal["IV", "PO", "SC", "IM"]
+DoseBasis = Literal["mg/kg", "fixed"]
 
-    mg_per_kg: PositiveNumber
-    low_weight_threshold_kg: PositiveNumber
-    mg_per_kg_below_threshold: PositiveNumber
-    max_dose_mg: PositiveNumber
-    concentration_mg_per_ml: PositiveNumber
-    plausible_weight_min_kg: PositiveNumber
-    plausible_weight_max_kg: PositiveNumber
-    weight_max_age_h: PositiveNumber
-    min_interval: Interval
-    max_per_24h: Count
-    max_total: Count
-    window_h: PositiveNumber
+
+class RouteSpec(Sourced):
+    """The sourced route of a dose-limited drug."""
+
+    value: Route
+
+
+class DoseLimits(_Model):
+    """One dose-limited drug: how a dose is sized and the limits every dose is checked against.
+
+    A pharmacist adds a drug by adding a block to the protocol's ``dose_limits``: no code
+    change. Every number carries its ``source`` and ``verified`` flag. A limit that is absent
+    (``null``) is not checked; an absent limit never means "zero".
+
+    Attributes:
+        label: The drug's name as the nurse reads it.
+        names: Other words a nurse may type for this drug when charting it by name.
+        basis: ``mg/kg`` (dose from the recorded weight, capped at ``max_dose_mg``) or
+            ``fixed`` (``dose_mg`` every time).
+        route: The route of the dose; absent when no source gives one (the nurse picks it).
+        min_interval: Minimum time between consecutive doses (hard or soft).
+        max_per_24h: Most doses in any rolling window ``(t - window_h, t]``.
+        max_total: Most doses in the treatment course (counted across episodes).
+        concentration_mg_per_ml: Concentrate strength for the volume shown (absent: no volume).
+    """
+
+    label: str = Field(min_length=1)
+    names: list[str] = Field(default_factory=list)
+    basis: DoseBasis
+    route: RouteSpec | None = None
+    mg_per_kg: PositiveNumber | None = None
+    low_weight_threshold_kg: PositiveNumber | None = None
+    mg_per_kg_below_threshold: PositiveNumber | None = None
+    dose_mg: PositiveNumber | None = None
+    max_dose_mg: PositiveNumber | None = None
+    concentration_mg_per_ml: PositiveNumber | None = None
+    plausible_weight_min_kg: PositiveNumber | None = None
+    plausible_weight_max_kg: PositiveNumber | None = None
+    weight_max_age_h: PositiveNumber | None = None
+    min_interval: Interval | None = None
+    max_per_24h: Count | None = None
+    max_total: Count | None = None
+    window_h: PositiveNumber | None = None
     override_requires_second_nurse: Literal[True]
     """Bedside always asks a second nurse for an override; a protocol cannot switch that off."""
     override_policy: OverridePolicy
     """Whether a prescriber's name is needed too (beyond the label maxima is an order)."""
+    note: str | None = None
 
     @model_validator(mode="after")
-    def _coherent(self) -> Tocilizumab:
-        if self.max_per_24h.value > self.max_total.value:
+    def _coherent(self) -> DoseLimits:
+        if self.basis == "mg/kg":
+            need = ("mg_per_kg", "plausible_weight_min_kg", "plausible_weight_max_kg")
+            missing = [n for n in need if getattr(self, n) is None]
+            if missing:
+                raise ValueError(f"a mg/kg drug needs {', '.join(missing)}")
+            if self.dose_mg is not None:
+                raise ValueError("dose_mg is for a fixed dose; a mg/kg drug uses mg_per_kg")
+            lo, hi = self.plausible_weight_min_kg, self.plausible_weight_max_kg
+            if lo is not None and hi is not None and lo.value >= hi.value:
+                raise ValueError("plausible_weight_min_kg must be below the maximum")
+        else:
+            if self.dose_mg is None:
+                raise ValueError("a fixed-dose drug needs dose_mg")
+            if self.mg_per_kg is not None or self.mg_per_kg_below_threshold is not None:
+                raise ValueError("mg_per_kg is for a mg/kg drug; a fixed-dose drug uses dose_mg")
+            if self.max_dose_mg is not None and self.dose_mg.value > self.max_dose_mg.value:
+                raise ValueError("dose_mg is above max_dose_mg")
+        if (self.low_weight_threshold_kg is None) != (self.mg_per_kg_below_threshold is None):
+            raise ValueError("low_weight_threshold_kg and mg_per_kg_below_threshold go together")
+        if self.max_per_24h is not None and self.window_h is None:
+            raise ValueError("max_per_24h needs window_h (the length of the rolling window)")
+        if (
+            self.max_per_24h is not None
+            and self.max_total is not None
+            and self.max_per_24h.value > self.max_total.value
+        ):
             raise ValueError(
-                f"tocilizumab.max_per_24h.value ({self.max_per_24h.value}) is above "
-                f"tocilizumab.max_total.value ({self.max_total.value})"
+                f"max_per_24h.value ({self.max_per_24h.value}) is above "
+                f"max_total.value ({self.max_total.value})"
             )
-        if self.plausible_weight_min_kg.value >= self.plausible_weight_max_kg.value:
-            raise ValueError("tocilizumab.plausible_weight_min_kg must be below the maximum")
+        if all(
+            x is None
+            for x in (self.min_interval, self.max_per_24h, self.max_total, self.max_dose_mg)
+        ):
+            raise ValueError(
+                "a dose-limited drug needs at least one limit (min_interval, max_per_24h, "
+                "max_total or max_dose_mg)"
+            )
         return self
+
+    def limit(self, reason: str) -> Interval | Count | None:
+        """The limit behind a reason code (``min_interval``, ``max_per_24h``, ``max_total``)."""
+        if reason == "min_interval":
+            return self.min_interval
+        if reason == "max_per_24h":
+            return self.max_per_24h
+        if reason == "max_total":
+            return self.max_total
+        return None
+
+    def is_hard(self, reason: str) -> bool:
+        """Whether the limit behind ``reason`` can never be passed (unknown reasons: hard)."""
+        found = self.limit(reason)
+        return found is None or found.enforcement == "hard"
 
 
 class CrsGrading(_Model):
@@ -491,7 +569,8 @@ class Protocol(_Model):
     effective_date: date
     sign_off: SignOff
     sources: dict[str, str]
-    tocilizumab: Tocilizumab
+    dose_limits: dict[str, DoseLimits] = Field(min_length=1)
+    """Every dose-limited drug by its key (the record's ``drug``, or ``other`` + a name)."""
     crs: CrsGrading
     icans: IcansGrading
     ctcae: Ctcae
@@ -502,6 +581,30 @@ class Protocol(_Model):
     discrepancies: list[Discrepancy]
     drug_library: DrugLibrary
     crs_support: CrsSupport
+
+    @model_validator(mode="after")
+    def _dose_limits_coherent(self) -> Protocol:
+        toc = self.dose_limits.get("tocilizumab")
+        if toc is None:
+            raise ValueError("dose_limits.tocilizumab: the tocilizumab block is required")
+        need = ("min_interval", "max_per_24h", "max_total", "window_h", "concentration_mg_per_ml")
+        missing = [n for n in need if getattr(toc, n) is None]
+        if toc.basis != "mg/kg" or toc.max_dose_mg is None or missing:
+            raise ValueError(
+                "dose_limits.tocilizumab: must be mg/kg with max_dose_mg, "
+                + ", ".join(need)
+                + (f" (missing {', '.join(missing)})" if missing else "")
+            )
+        seen: dict[str, str] = {}
+        for key, drug in self.dose_limits.items():
+            if key == "other":
+                raise ValueError("dose_limits.other: 'other' is not a drug key")
+            for word in (key, *drug.names):
+                w = word.strip().lower()
+                if w in seen and seen[w] != key:
+                    raise ValueError(f"dose_limits.{key}.names: {word!r} already names {seen[w]!r}")
+                seen[w] = key
+        return self
 
     @model_validator(mode="after")
     def _sources_known(self) -> Protocol:
@@ -551,6 +654,29 @@ class Protocol(_Model):
             else self.discrepancies_for(*areas)
         )
         return [discrepancy_text(d) for d in chosen]
+
+    @property
+    def tocilizumab(self) -> DoseLimits:
+        """Tocilizumab's limits (required by the protocol; every limit present)."""
+        return self.dose_limits["tocilizumab"]
+
+    def limited_drug(self, drug: str, drug_name: str | None = None) -> str | None:
+        """The ``dose_limits`` key of a charted drug (by key, or a name typed for "other").
+
+        A typed name matches a key or one of its ``names`` exactly, or as the first word
+        ("Anakinra 100 mg" is anakinra); case and surrounding spaces do not matter.
+        """
+        if drug != "other" and drug in self.dose_limits:
+            return drug
+        if not drug_name:
+            return None
+        typed = " ".join(drug_name.strip().lower().split())
+        for key, entry in self.dose_limits.items():
+            for word in (key, entry.label, *entry.names):
+                w = word.strip().lower()
+                if w and (typed == w or typed.startswith(w + " ")):
+                    return key
+        return None
 
     @property
     def label(self) -> str:

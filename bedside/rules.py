@@ -18,7 +18,7 @@ from pydantic import BaseModel, ConfigDict, Field, model_validator
 
 from bedside.errors import InputError
 from bedside.labels import PRODUCT_LABELS
-from bedside.protocol import DrugClass, LabelVersion, Product, Protocol
+from bedside.protocol import DoseLimits, DrugClass, LabelVersion, Product, Protocol
 from bedside.timeutil import Instant
 
 logger = logging.getLogger(__name__)
@@ -418,59 +418,89 @@ class TocilizumabDoseInput(StrictInput):
     weight_kg: float = Field(gt=0)
 
 
-class TocilizumabDoseResult(Result):
-    """The tocilizumab dose, its volume, and the uncapped dose when the cap applied."""
+class DoseResult(Result):
+    """A dose of a dose-limited drug, its volume, and the uncapped dose when the cap applied.
+
+    ``volume_ml`` is None when the protocol gives no concentration; ``mg_per_kg`` is None
+    for a fixed dose; ``max_dose_mg`` is None when the protocol gives no per-dose cap.
+    """
 
     dose_mg: float
     uncapped_mg: float
     capped: bool
-    volume_ml: float
-    mg_per_kg: float
-    max_dose_mg: float
+    volume_ml: float | None
+    mg_per_kg: float | None
+    max_dose_mg: float | None
 
 
-def tocilizumab_dose(inp: TocilizumabDoseInput, protocol: Protocol) -> TocilizumabDoseResult:
-    """Tocilizumab dose: mg/kg by weight band, capped at the protocol maximum."""
-    t = protocol.tocilizumab
-    lo, hi = t.plausible_weight_min_kg.value, t.plausible_weight_max_kg.value
-    if not lo <= inp.weight_kg <= hi:
-        raise InputError(
-            f"weight_kg: {inp.weight_kg:g} kg is outside the plausible range {lo:g}–{hi:g} kg "
-            "(check the unit: kilograms, not pounds)"
+TocilizumabDoseResult = DoseResult
+"""The tocilizumab dose is the generic dose of its protocol block (same fields)."""
+
+
+def limited_dose(limits: DoseLimits, weight_kg: float | None, protocol: Protocol) -> DoseResult:
+    """The dose of a dose-limited drug: mg/kg by weight band, or fixed; capped at its maximum.
+
+    Raises:
+        InputError: a mg/kg drug without a weight, or a weight outside the plausible range.
+    """
+    per_kg: float | None = None
+    if limits.basis == "mg/kg":
+        assert limits.mg_per_kg is not None  # the protocol model guarantees it
+        lo_w, hi_w = limits.plausible_weight_min_kg, limits.plausible_weight_max_kg
+        if weight_kg is None:
+            raise InputError("weight_kg: no weight recorded; weigh the patient first")
+        if lo_w is not None and hi_w is not None and not lo_w.value <= weight_kg <= hi_w.value:
+            raise InputError(
+                f"weight_kg: {weight_kg:g} kg is outside the plausible range "
+                f"{lo_w.value:g}–{hi_w.value:g} kg (check the unit: kilograms, not pounds)"
+            )
+        threshold, low_rate = limits.low_weight_threshold_kg, limits.mg_per_kg_below_threshold
+        below = threshold is not None and low_rate is not None and weight_kg < threshold.value
+        per_kg = low_rate.value if below and low_rate is not None else limits.mg_per_kg.value
+        uncapped = Decimal(str(weight_kg)) * Decimal(str(per_kg))
+        band = (
+            f"{per_kg:g} mg/kg (weight below {threshold.value:g} kg)"
+            if below and threshold is not None
+            else f"{per_kg:g} mg/kg"
         )
-    below = inp.weight_kg < t.low_weight_threshold_kg.value
-    per_kg = t.mg_per_kg_below_threshold.value if below else t.mg_per_kg.value
-    uncapped = Decimal(str(inp.weight_kg)) * Decimal(str(per_kg))
-    cap = Decimal(str(t.max_dose_mg.value))
-    capped = uncapped > cap
-    dose = cap if capped else uncapped
-    volume = dose / Decimal(str(t.concentration_mg_per_ml.value))
-    band = (
-        f"{per_kg:g} mg/kg (weight below {t.low_weight_threshold_kg.value:g} kg)"
-        if below
-        else f"{per_kg:g} mg/kg"
-    )
-    text = f"{float(dose):g} mg = {inp.weight_kg:g} kg × {band}"
-    if capped:
+        basis_text = f"{weight_kg:g} kg × {band}"
+        src = limits.mg_per_kg.source
+    else:
+        assert limits.dose_mg is not None  # the protocol model guarantees it
+        uncapped = Decimal(str(limits.dose_mg.value))
+        basis_text = f"fixed dose of {limits.label.lower()}"
+        src = limits.dose_mg.source
+    cap = Decimal(str(limits.max_dose_mg.value)) if limits.max_dose_mg is not None else None
+    capped = cap is not None and uncapped > cap
+    dose = cap if capped and cap is not None else uncapped
+    text = f"{float(dose):g} mg = {basis_text}"
+    if capped and cap is not None:
         text = (
             f"{float(dose):g} mg: capped at the {float(cap):g} mg maximum — the weight-based dose "
-            f"would be {float(uncapped):g} mg ({inp.weight_kg:g} kg × {band}); confirm the weight"
+            f"would be {float(uncapped):g} mg ({basis_text}); confirm the weight"
         )
-    step = Decimal(str(protocol.drug_library.volume_round_ml.value))
-    shown_ml = (volume / step).quantize(Decimal(1), rounding=ROUND_HALF_UP) * step
-    text += (
-        f"; {float(shown_ml):g} mL of {t.concentration_mg_per_ml.value:g} mg/mL concentrate "
-        f"[{_src(protocol, t.mg_per_kg.source)}]"
-    )
-    return TocilizumabDoseResult(
+    volume: Decimal | None = None
+    conc = limits.concentration_mg_per_ml
+    if conc is not None:
+        volume = dose / Decimal(str(conc.value))
+        step = Decimal(str(protocol.drug_library.volume_round_ml.value))
+        shown_ml = (volume / step).quantize(Decimal(1), rounding=ROUND_HALF_UP) * step
+        text += f"; {float(shown_ml):g} mL of {conc.value:g} mg/mL concentrate"
+    text += f" [{_src(protocol, src)}]"
+    return DoseResult(
         dose_mg=float(dose),
         uncapped_mg=float(uncapped),
         capped=capped,
-        volume_ml=float(volume),
+        volume_ml=float(volume) if volume is not None else None,
         mg_per_kg=per_kg,
-        max_dose_mg=float(cap),
+        max_dose_mg=float(cap) if cap is not None else None,
         explanation=text,
     )
+
+
+def tocilizumab_dose(inp: TocilizumabDoseInput, protocol: Protocol) -> DoseResult:
+    """Tocilizumab dose: mg/kg by weight band, capped at the protocol maximum."""
+    return limited_dose(protocol.tocilizumab, inp.weight_kg, protocol)
 
 
 class TocilizumabCheckInput(StrictInput):
@@ -480,7 +510,7 @@ class TocilizumabCheckInput(StrictInput):
     at: Instant
 
 
-class TocilizumabCheckResult(Result):
+class DoseCheckResult(Result):
     """Whether a dose may be given at ``at``, and if not, why and when."""
 
     allowed: bool
@@ -493,70 +523,87 @@ class TocilizumabCheckResult(Result):
     reason_text: dict[str, str]
 
 
-def _violations(doses: list[datetime], at: datetime, protocol: Protocol) -> list[LimitReason]:
-    """Limits broken by adding a dose at ``at`` to the recorded ``doses``."""
-    t = protocol.tocilizumab
-    gap = timedelta(hours=t.min_interval.value)
-    window = timedelta(hours=t.window_h.value)
+TocilizumabCheckResult = DoseCheckResult
+"""The tocilizumab check is the generic check of its protocol block (same fields)."""
+
+
+def _violations(doses: list[datetime], at: datetime, limits: DoseLimits) -> list[LimitReason]:
+    """Limits broken by adding a dose at ``at`` to the recorded ``doses`` (absent: unchecked)."""
     reasons: list[LimitReason] = []
-    if any(abs(d - at) < gap for d in doses):
-        reasons.append("min_interval")
-    everything = [*doses, at]
-    # Only windows (end - 24 h, end] that contain ``at`` can be changed by the new dose; the
-    # busiest such window ends at ``at`` or at a later recorded dose.
-    ends = [e for e in everything if at <= e < at + window]
-    if any(sum(1 for d in everything if e - window < d <= e) > t.max_per_24h.value for e in ends):
-        reasons.append("max_per_24h")
-    if len(doses) + 1 > t.max_total.value:
+    if limits.min_interval is not None:
+        gap = timedelta(hours=limits.min_interval.value)
+        if any(abs(d - at) < gap for d in doses):
+            reasons.append("min_interval")
+    if limits.max_per_24h is not None and limits.window_h is not None:
+        window = timedelta(hours=limits.window_h.value)
+        most = limits.max_per_24h.value
+        everything = [*doses, at]
+        # Only windows (end - 24 h, end] that contain ``at`` can be changed by the new dose;
+        # the busiest such window ends at ``at`` or at a later recorded dose.
+        ends = [e for e in everything if at <= e < at + window]
+        if any(sum(1 for d in everything if e - window < d <= e) > most for e in ends):
+            reasons.append("max_per_24h")
+    if limits.max_total is not None and len(doses) + 1 > limits.max_total.value:
         reasons.append("max_total")
     return reasons
 
 
-def tocilizumab_check(inp: TocilizumabCheckInput, protocol: Protocol) -> TocilizumabCheckResult:
-    """Check a proposed tocilizumab dose against the interval, 24 h and course limits."""
-    t = protocol.tocilizumab
-    doses = sorted(inp.given_at)
-    at = inp.at
-    gap = timedelta(hours=t.min_interval.value)
-    window = timedelta(hours=t.window_h.value)
-    reasons = _violations(doses, at, protocol)
+def limits_check(
+    limits: DoseLimits, given_at: list[datetime], at: datetime, protocol: Protocol
+) -> DoseCheckResult:
+    """Check a proposed dose of a dose-limited drug against its interval, 24 h and course limits.
+
+    The same rule as ``tocilizumab_check`` (validation-vectors.md), with the numbers of the
+    drug's protocol block; a limit the block does not give is not checked.
+    """
+    doses = sorted(given_at)
+    window_h = limits.window_h.value if limits.window_h is not None else 24.0
+    window = timedelta(hours=window_h)
+    reasons = _violations(doses, at, limits)
     last24 = sum(1 for d in doses if at - window < d <= at)
     next_at: datetime | None
-    if len(doses) >= t.max_total.value:
+    if limits.max_total is not None and len(doses) >= limits.max_total.value:
         next_at = None
     else:
-        candidates = sorted({at, *(d + gap for d in doses), *(d + window for d in doses)})
-        next_at = next(c for c in candidates if c >= at and not _violations(doses, c, protocol))
-    in_window = [d for d in doses if at - window < d <= at]
-    frees = (min(in_window) + window) if len(in_window) >= t.max_per_24h.value else None
-    enforcement = {
-        "min_interval": t.min_interval.enforcement,
-        "max_per_24h": t.max_per_24h.enforcement,
-        "max_total": t.max_total.enforcement,
-    }
-    texts = {
-        "min_interval": (
-            f"less than {t.min_interval.value:g} h from another dose "
-            f"({t.min_interval.enforcement} limit)"
-        ),
-        "max_per_24h": (
-            f"would make more than {t.max_per_24h.value} doses in a {t.window_h.value:g} h window "
-            f"({t.max_per_24h.enforcement} limit)"
-        ),
-        "max_total": (
-            f"course maximum of {t.max_total.value} doses reached ({t.max_total.enforcement} limit)"
-        ),
-    }
-    hard = any(enforcement[r] == "hard" for r in reasons)
-    src = _src(protocol, t.max_total.source)
-    if not reasons:
-        explanation = (
-            f"Allowed: dose {len(doses) + 1} of at most {t.max_total.value}; "
-            f"{last24} in the last {t.window_h.value:g} h [{src}]"
+        steps = [window]
+        if limits.min_interval is not None:
+            steps.append(timedelta(hours=limits.min_interval.value))
+        candidates = sorted({at, *(d + s for d in doses for s in steps)})
+        next_at = next(
+            (c for c in candidates if c >= at and not _violations(doses, c, limits)), None
         )
+    in_window = [d for d in doses if at - window < d <= at]
+    most = limits.max_per_24h.value if limits.max_per_24h is not None else None
+    frees = (min(in_window) + window) if most is not None and len(in_window) >= most else None
+    texts: dict[str, str] = {}
+    if limits.min_interval is not None:
+        texts["min_interval"] = (
+            f"less than {limits.min_interval.value:g} h from another dose "
+            f"({limits.min_interval.enforcement} limit)"
+        )
+    if limits.max_per_24h is not None:
+        texts["max_per_24h"] = (
+            f"would make more than {limits.max_per_24h.value} doses in a {window_h:g} h window "
+            f"({limits.max_per_24h.enforcement} limit)"
+        )
+    if limits.max_total is not None:
+        texts["max_total"] = (
+            f"course maximum of {limits.max_total.value} doses reached "
+            f"({limits.max_total.enforcement} limit)"
+        )
+    hard = any(limits.is_hard(r) for r in reasons)
+    cited = [x for x in (limits.max_total, limits.max_per_24h, limits.min_interval) if x]
+    src = _src(protocol, cited[0].source) if cited else "LOCAL"
+    if not reasons:
+        course = (
+            f"dose {len(doses) + 1} of at most {limits.max_total.value}"
+            if limits.max_total is not None
+            else f"dose {len(doses) + 1} (no course maximum in the protocol)"
+        )
+        explanation = f"Allowed: {course}; {last24} in the last {window_h:g} h [{src}]"
     else:
         explanation = "Not allowed: " + "; ".join(texts[r] for r in reasons) + f" [{src}]"
-    return TocilizumabCheckResult(
+    return DoseCheckResult(
         allowed=not reasons,
         reasons=reasons,
         hard_limit=hard,
@@ -567,6 +614,11 @@ def tocilizumab_check(inp: TocilizumabCheckInput, protocol: Protocol) -> Tociliz
         reason_text={r: texts[r] for r in reasons},
         explanation=explanation,
     )
+
+
+def tocilizumab_check(inp: TocilizumabCheckInput, protocol: Protocol) -> DoseCheckResult:
+    """Check a proposed tocilizumab dose against the interval, 24 h and course limits."""
+    return limits_check(protocol.tocilizumab, list(inp.given_at), inp.at, protocol)
 
 
 # --------------------------------------------------------------------------- eligibility

@@ -16,7 +16,7 @@ from collections.abc import Callable
 from dataclasses import dataclass, field
 from datetime import datetime, timedelta
 from pathlib import Path
-from typing import Any
+from typing import Any, get_args
 from typing import Protocol as Interface
 
 from pydantic import ValidationError
@@ -32,7 +32,7 @@ from bedside.dosecheck import (
     check_weight,
     enforce,
 )
-from bedside.doses import DoseBudget, dose_budget, tocilizumab_doses
+from bedside.doses import DoseBudget, dose_budget, limited_doses, limits_of, tocilizumab_doses
 from bedside.errors import (
     ConcurrentModificationError,
     CorruptDataError,
@@ -56,9 +56,9 @@ from bedside.protocol import (
 from bedside.record import (
     CORRECTION_REASONS,
     Correction,
+    Drug,
     EventBase,
     Medication,
-    Override,
     Patient,
     Record,
     append,
@@ -77,18 +77,18 @@ from bedside.rules import (
     CrsInput,
     CrsResult,
     CtcaeInput,
+    DoseCheckResult,
+    DoseResult,
     EligibilityInput,
     EligibilityResult,
     IcansInput,
     IcansResult,
-    TocilizumabCheckResult,
-    TocilizumabDoseInput,
-    TocilizumabDoseResult,
     crs_grade,
     ctcae_grade,
     eligibility,
     icans_grade,
-    tocilizumab_dose,
+    limited_dose,
+    limits_check,
 )
 from bedside.storage import patient_hash, validate_patient_id
 
@@ -99,19 +99,34 @@ CTCAE_TESTS = {"neutrophils", "platelets", "hemoglobin", "lymphocytes", "wbc"}
 
 @dataclass(frozen=True)
 class DosePlan:
-    """Everything the dose dialog shows before a tocilizumab dose is confirmed."""
+    """Everything the dose dialog shows before a dose of a dose-limited drug is confirmed.
 
-    dose: TocilizumabDoseResult
-    check: TocilizumabCheckResult
+    Whether the dose may be given is the budget's decision (:class:`DoseBudget`):
+    :attr:`needs_override` and :attr:`hard_block` only read it.
+    """
+
+    dose: DoseResult
+    check: DoseCheckResult
     budget: DoseBudget
-    weight_kg: float
-    weight_measured_at: datetime
-    needs_override: list[str]
-    hard_block: bool
+    weight_kg: float | None
+    weight_measured_at: datetime | None
     confirmations: tuple[Finding, ...] = ()
     """Soft findings the nurse must confirm before giving (capped dose, weight outside the
     usual adult range, a weight older than the protocol's weight age...)."""
     weight_stale: bool = False
+    drug: str = "tocilizumab"
+    route: str | None = None
+    """The protocol's route for this drug (None: the nurse chooses it)."""
+
+    @property
+    def needs_override(self) -> list[str]:
+        """What an override must name (the budget's decision)."""
+        return list(self.budget.needs_override)
+
+    @property
+    def hard_block(self) -> bool:
+        """A hard limit blocks the dose (the budget's decision)."""
+        return self.budget.hard_block
 
     @property
     def can_give_without_override(self) -> bool:
@@ -418,9 +433,14 @@ class Ward:
         return self.add_event(pid, event)
 
     def chart(self, pid: str, kind: str, *, recorded_by: str, **fields: Any) -> EventBase:
-        """Validate and append an event of ``kind`` (tocilizumab goes through give_tocilizumab)."""
-        if kind == "medication" and fields.get("drug") == "tocilizumab" and not fields.get("prior"):
-            raise InputError("drug: tocilizumab must be given through the dose check")
+        """Validate and append an event of ``kind``.
+
+        A dose-limited drug (the protocol's ``dose_limits``: tocilizumab, anakinra...) is
+        refused here, by key or by a typed name: it goes through :meth:`give_dose`, where
+        every limit is checked. A dose given elsewhere (``prior``) is history and is kept.
+        """
+        if kind == "medication" and not fields.get("prior"):
+            self._refuse_limited_drug(pid, fields)
         if kind in {"correction", "crs_assessment", "ice_assessment", "eligibility", "lab"}:
             raise InputError(f"kind: {kind} events are recorded through their own command")
         confirmation = fields.pop("confirmation", None)
@@ -433,6 +453,65 @@ class Ward:
             if fields.get("item") not in items:
                 raise InputError(f"item: {fields.get('item')!r} is not on the protocol's checklist")
         return self._append(pid, kind, recorded_by=recorded_by, **fields)
+
+    def _check_limited_amendment(
+        self, rec: Record, target: Medication, merged: dict[str, Any]
+    ) -> None:
+        """An amended dose of a dose-limited drug passes the same hard limits as a new one.
+
+        Raises:
+            InputError: the amendment turns a dose into a dose-limited drug (that goes
+                through the dose dialog), or puts the dose above its cap or past a hard
+                interval / course limit.
+        """
+        protocol = self.protocol_for(rec)
+        name = merged.get("drug_name")
+        key = protocol.limited_drug(
+            str(merged.get("drug", "")), name if isinstance(name, str) else None
+        )
+        if key is None or merged.get("prior"):
+            return
+        limits = protocol.dose_limits[key]
+        if protocol.limited_drug(target.drug, target.drug_name) != key:
+            raise InputError(
+                f"drug: {limits.label} has dose limits: give it with Give dose (F4) and choose "
+                f"{limits.label}. The dose was not changed."
+            )
+        dose, unit = merged.get("dose"), merged.get("unit")
+        cap = limits.max_dose_mg
+        if cap is not None and unit == "mg" and isinstance(dose, (int, float)) and dose > cap.value:
+            raise InputError(
+                f"dose: {dose:g} mg is above the {cap.value:g} mg maximum per dose of "
+                f"{limits.label.lower()}. The dose was not changed."
+            )
+        when = Medication.model_validate(merged).effective_at  # validated by validate_amendment
+        others = [
+            d.effective_at
+            for d in limited_doses(effective_events(rec), key, protocol)
+            if d.id != target.id
+        ]
+        check = limits_check(limits, others, when, protocol)
+        if check.hard_limit:
+            raise InputError(
+                "effective_at: at that time the dose would break a hard limit ("
+                + check.explanation
+                + "). The dose was not changed."
+            )
+
+    def _refuse_limited_drug(self, pid: str, fields: dict[str, Any]) -> None:
+        """Raise InputError when a medication names a dose-limited drug (outside the dose path)."""
+        protocol = self.protocol_for(self.record(pid))
+        name = fields.get("drug_name")
+        key = protocol.limited_drug(
+            str(fields.get("drug", "")), name if isinstance(name, str) else None
+        )
+        if key is None:
+            return
+        drug = protocol.dose_limits[key].label
+        raise InputError(
+            f"drug: {drug} has dose limits (interval, doses in 24 h, course): give it with "
+            f"Give dose (F4) and choose {drug}, so every limit is checked. Nothing was recorded."
+        )
 
     def _charting_findings(self, pid: str, kind: str, fields: dict[str, Any]) -> list[Finding]:
         """Drug-library checks of a charted event (weights, doses, vitals)."""
@@ -707,78 +786,89 @@ class Ward:
         ), result
 
     def plan_tocilizumab(self, pid: str, at: datetime | None = None) -> DosePlan:
-        """Compute the dose and check every limit for a dose at ``at`` (nothing is written)."""
+        """The tocilizumab plan (:meth:`plan_dose` for tocilizumab)."""
+        return self.plan_dose(pid, "tocilizumab", at)
+
+    def plan_dose(self, pid: str, drug: str, at: datetime | None = None) -> DosePlan:
+        """Compute the dose of a dose-limited drug and check every limit at ``at``.
+
+        Nothing is written. ``drug`` is a key of the protocol's ``dose_limits``.
+        """
         rec = self.record(pid)
         protocol = self.protocol_for(rec)
+        limits = limits_of(protocol, drug)
         patient = current_patient(rec)
         at = at or self.clock.now()
-        if patient.weight_kg is None or patient.weight_measured_at is None:
-            raise InputError("weight_kg: no weight recorded; weigh the patient first")
-        weight_findings = check_weight(patient.weight_kg, None, protocol)
-        hard = [f for f in weight_findings if f.hard]
-        if hard:
-            raise InputError(
-                hard[0].text() + " Record the correct weight before calculating the dose."
-            )
         confirmations: list[Finding] = []
-        max_age = timedelta(hours=protocol.tocilizumab.weight_max_age_h.value)
-        age = at - patient.weight_measured_at
-        stale = age > max_age
-        if stale:
-            confirmations.append(
-                Finding(
-                    "weight_reason",
-                    "stale_weight",
-                    f"The weight ({patient.weight_kg:g} kg) was measured "
-                    f"{age.total_seconds() / 3600:.0f} h ago, more than the "
-                    f"{max_age.total_seconds() / 3600:g} h the protocol allows. Weigh the "
-                    "patient if you can; to give the dose on the last weight, write why.",
-                    hard=False,
-                    needs_reason=True,
+        stale = False
+        weight: float | None = None
+        if limits.basis == "mg/kg":
+            if patient.weight_kg is None or patient.weight_measured_at is None:
+                raise InputError("weight_kg: no weight recorded; weigh the patient first")
+            weight = patient.weight_kg
+            weight_findings = check_weight(patient.weight_kg, None, protocol)
+            hard = [f for f in weight_findings if f.hard]
+            if hard:
+                raise InputError(
+                    hard[0].text() + " Record the correct weight before calculating the dose."
                 )
-            )
-        confirmations += weight_findings
-        dose = tocilizumab_dose(TocilizumabDoseInput(weight_kg=patient.weight_kg), protocol)
-        if dose.capped:
-            confirmations.append(
-                Finding(
-                    "weight_confirmed",
-                    "dose_capped",
-                    f"The dose is capped at {dose.max_dose_mg:g} mg (by weight it would be "
-                    f"{dose.uncapped_mg:g} mg); confirm the weight first.",
-                    hard=False,
+            if limits.weight_max_age_h is not None:
+                max_age = timedelta(hours=limits.weight_max_age_h.value)
+                age = at - patient.weight_measured_at
+                stale = age > max_age
+                if stale:
+                    confirmations.append(
+                        Finding(
+                            "weight_reason",
+                            "stale_weight",
+                            f"The weight ({patient.weight_kg:g} kg) was measured "
+                            f"{age.total_seconds() / 3600:.0f} h ago, more than the "
+                            f"{max_age.total_seconds() / 3600:g} h the protocol allows. Weigh "
+                            "the patient if you can; to give the dose on the last weight, "
+                            "write why.",
+                            hard=False,
+                            needs_reason=True,
+                        )
+                    )
+            confirmations += weight_findings
+        dose = limited_dose(limits, weight, protocol)
+        if weight is not None and dose.max_dose_mg is not None:
+            if dose.capped:
+                confirmations.append(
+                    Finding(
+                        "weight_confirmed",
+                        "dose_capped",
+                        f"The dose is capped at {dose.max_dose_mg:g} mg (by weight it would be "
+                        f"{dose.uncapped_mg:g} mg); confirm the weight first.",
+                        hard=False,
+                    )
                 )
-            )
-        if not dose.capped and dose.uncapped_mg >= dose.max_dose_mg:
-            confirmations.append(
-                Finding(
-                    "weight_confirmed",
-                    "dose_at_max",
-                    f"The dose is exactly the {dose.max_dose_mg:g} mg maximum "
-                    f"({patient.weight_kg:g} kg): confirm the weight is in kilograms.",
-                    hard=False,
+            if not dose.capped and dose.uncapped_mg >= dose.max_dose_mg:
+                confirmations.append(
+                    Finding(
+                        "weight_confirmed",
+                        "dose_at_max",
+                        f"The dose is exactly the {dose.max_dose_mg:g} mg maximum "
+                        f"({weight:g} kg): confirm the weight is in kilograms.",
+                        hard=False,
+                    )
                 )
-            )
-        dose_findings = check_dose("tocilizumab", None, dose.dose_mg, "mg", None, protocol)
+        dose_findings = check_dose(drug, None, dose.dose_mg, "mg", None, protocol)
         enforce([f for f in dose_findings if f.hard], None)
         confirmations += dose_findings
-        budget = dose_budget(rec, protocol, at)
+        budget = dose_budget(rec, protocol, at, drug)
         if self.time_guard is not None:  # a clock anomaly never makes a dose allowed
             budget = self.time_guard.restrict(rec, protocol, at, self.clock.now(), budget)
-        check = budget.check
-        needs: list[str] = [r for r in check.reasons if not _is_hard(protocol, r)]
-        if not budget.history_complete:
-            needs.append("history_incomplete")
         return DosePlan(
             dose=dose,
-            check=check,
+            check=budget.check,
             budget=budget,
-            weight_kg=patient.weight_kg,
-            weight_measured_at=patient.weight_measured_at,
-            needs_override=needs,
-            hard_block=check.hard_limit,
+            weight_kg=weight,
+            weight_measured_at=patient.weight_measured_at if weight is not None else None,
             confirmations=tuple(confirmations),
             weight_stale=stale,
+            drug=drug,
+            route=limits.route.value if limits.route is not None else None,
         )
 
     def give_tocilizumab(
@@ -792,17 +882,46 @@ class Ward:
         override: dict[str, Any] | None = None,
         confirmation: dict[str, Any] | None = None,
     ) -> Medication:
-        """Record a tocilizumab dose after the dose calculation and every limit check.
+        """Record a tocilizumab dose (:meth:`give_dose` for tocilizumab)."""
+        return self.give_dose(
+            pid,
+            "tocilizumab",
+            given_by=given_by,
+            checked_by=checked_by,
+            effective_at=effective_at,
+            weight_confirmed=weight_confirmed,
+            override=override,
+            confirmation=confirmation,
+        )
+
+    def give_dose(
+        self,
+        pid: str,
+        drug: str,
+        *,
+        given_by: str,
+        checked_by: str,
+        effective_at: datetime | None = None,
+        weight_confirmed: bool = False,
+        override: dict[str, Any] | None = None,
+        confirmation: dict[str, Any] | None = None,
+        route: str | None = None,
+    ) -> Medication:
+        """Record a dose of a dose-limited drug after the dose calculation and every limit check.
+
+        The budget decides (:meth:`DoseBudget.override_for`): a hard limit is never passed;
+        a soft limit or an incomplete history needs a valid override.
 
         Raises:
-            InputError: no usable weight, bad override fields.
+            InputError: no usable weight, bad override fields, a route missing or contrary
+                to the protocol.
             ConfirmationRequired: a soft finding (capped dose, weight outside the usual
                 range, a stale weight without a written reason) is not confirmed;
                 ``weight_confirmed`` confirms the capped dose and the weight range.
             LimitError: a hard limit is reached, or a soft limit without a valid override.
         """
         at = effective_at or self.clock.now()
-        plan = self.plan_tocilizumab(pid, at)
+        plan = self.plan_dose(pid, drug, at)
         if plan.hard_block:
             raise LimitError("Cannot give: " + plan.check.explanation)
         given = list((confirmation or {}).get("limits") or [])
@@ -817,49 +936,38 @@ class Ward:
             list(plan.confirmations),
             {"limits": given, "reason": (confirmation or {}).get("reason")},
         )
-        ov: Override | None = None
-        policy = self.protocol_for(self.record(pid)).tocilizumab.override_policy
-        beyond_label = [x for x in plan.needs_override if x in ("min_interval", "max_per_24h")]
-        if plan.needs_override:
-            who = "a reason, a second nurse" + (
-                " and the prescriber who ordered it"
-                if beyond_label and policy.requires_prescriber
-                else ""
-            )
-            if override is None:
-                raise LimitError(f"Needs an override ({who}): " + ", ".join(plan.needs_override))
-            prescriber = override.get("prescriber")
-            if isinstance(prescriber, str):
-                prescriber = prescriber.strip() or None
-            if beyond_label and policy.requires_prescriber and not prescriber:
-                raise InputError(
-                    "override.prescriber: a dose beyond the label maxima ("
-                    + ", ".join(beyond_label)
-                    + ") needs the name of the prescriber who ordered it"
-                )
-            ov = _validate(
-                Override,
-                {
-                    **override,
-                    "second_nurse": normalise_initials(override.get("second_nurse")),
-                    "prescriber": prescriber,
-                    "limits": plan.needs_override,
-                },
-                "override",
-            )
-        elif override is not None:
-            raise InputError("override: no limit applies, an override is not needed")
+        ov = plan.budget.override_for(override, given_by)
         protocol = self.protocol_for(self.record(pid))
+        limits = limits_of(protocol, drug)
+        if plan.route is not None:
+            if route is not None and route != plan.route:
+                raise InputError(
+                    f"route: the protocol gives {limits.label.lower()} {plan.route}, not {route}"
+                )
+            route = plan.route
+        elif route is None:
+            raise InputError(
+                f"route: the protocol gives no route for {limits.label.lower()}; "
+                "choose the route that was ordered"
+            )
+        named = (
+            {"drug": drug}
+            if drug in get_args(Drug)
+            else {
+                "drug": "other",
+                "drug_name": limits.label,
+            }
+        )
         saved = self._append(
             pid,
             "medication",
             recorded_by=given_by,
             effective_at=at,
-            drug="tocilizumab",
+            **named,
             dose=plan.dose.dose_mg,
             unit="mg",
-            route="IV",
-            every_h=protocol.tocilizumab.min_interval.value,
+            route=route,
+            every_h=limits.min_interval.value if limits.min_interval is not None else None,
             given_by=given_by,
             checked_by=checked_by,
             weight_kg_used=plan.weight_kg,
@@ -955,6 +1063,8 @@ class Ward:
             else:
                 findings = self._charting_findings(pid, kind, merged)
             enforce([f for f in findings if f.hard], None)
+            if isinstance(target, Medication):
+                self._check_limited_amendment(rec, target, merged)
         extra: dict[str, Any] = {}
         if reason_code is not None:
             extra["reason_code"] = reason_code
@@ -988,11 +1098,6 @@ class Ward:
             amended=amended,
             **extra,
         )
-
-
-def _is_hard(protocol: Protocol, reason: str) -> bool:
-    limit = getattr(protocol.tocilizumab, reason)
-    return bool(limit.enforcement == "hard")
 
 
 def _validate(model: Any, data: dict[str, Any], what: str) -> Any:

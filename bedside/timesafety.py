@@ -422,7 +422,7 @@ class ClockGuard:
         if mark is None or mark <= now:
             return budget
         shift = mark - now
-        alt = dose_budget(record, protocol, at + shift)
+        alt = dose_budget(record, protocol, at + shift, budget.drug)
         if alt.check.allowed and budget.check.allowed:
             return budget
         base, other = budget.check, alt.check

@@ -278,7 +278,9 @@ def duplicate_doses(ward: Ward, pid: str) -> list[DuplicateDose]:
     """Pairs of tocilizumab doses within the minimum interval recorded on two workstations."""
     record = ward.record(pid)
     protocol = ward.protocol_for(record)
-    gap = timedelta(hours=protocol.tocilizumab.min_interval.value)
+    interval = protocol.tocilizumab.min_interval
+    assert interval is not None  # required by the protocol model (Protocol._dose_limits_coherent)
+    gap = timedelta(hours=interval.value)
     prov = ward.store.provenance.get(pid, {})
     doses = sorted(tocilizumab_doses(effective_events(record)), key=lambda d: d.effective_at)
     out: list[DuplicateDose] = []

@@ -609,6 +609,16 @@ class WardController(QObject):
         self._saved(pid)
         return event
 
+    def plan_dose(self, pid: str, drug: str, at: datetime | None = None) -> DosePlan:
+        """The dose plan of any dose-limited drug (nothing written)."""
+        return self.ward.plan_dose(pid, drug, at)
+
+    def give_dose(self, pid: str, drug: str, **kwargs: Any) -> EventBase:
+        """Record a dose of a dose-limited drug through every check."""
+        event = self.ward.give_dose(pid, drug, **kwargs)
+        self._saved(pid)
+        return event
+
     def record_prior_dose(self, pid: str, **kwargs: Any) -> EventBase:
         """Record a tocilizumab dose given elsewhere."""
         event = self.ward.record_prior_dose(pid, **kwargs)

@@ -948,7 +948,11 @@ class VitalsDialog(FormDialog):
 
 
 class DoseDialog(FormDialog):
-    """Give tocilizumab: dose from the recorded weight, every limit checked first."""
+    """Give a dose-limited drug (tocilizumab, anakinra, any drug of the protocol's limits).
+
+    The dose comes from the protocol block (mg/kg from the recorded weight, or fixed);
+    whether it may be given is the core's decision (``DosePlan.budget``), shown here.
+    """
 
     def __init__(
         self,
@@ -956,14 +960,32 @@ class DoseDialog(FormDialog):
         pid: str,
         initials: str = "",
         parent: QWidget | None = None,
+        drug: str = "tocilizumab",
     ) -> None:
-        super().__init__(controller, "Give tocilizumab", ok_text="Give dose", parent=parent)
+        limited = controller.protocol_for(pid).dose_limits
+        if drug not in limited:
+            raise InputError(f"drug: {drug!r} has no dose limits in this patient's protocol")
+        self.drug: str = drug
+        title = f"Give {limited[drug].label.lower()}"
+        super().__init__(controller, title, ok_text="Give dose", parent=parent)
         self.pid: str = pid
         self.plan: DosePlan | None = None
         self.plan_error: str | None = None
         p = controller.patient(pid)
         self.setMinimumWidth(720)
-        self.header.addWidget(label(f"Tocilizumab · {p.name} · bed {p.bed or '—'}", "section"))
+        self.title_label = label(
+            f"{limited[drug].label} · {p.name} · bed {p.bed or '—'}", "section"
+        )
+        self.header.addWidget(self.title_label)
+        self.drug_box = _combo([(k, v.label) for k, v in limited.items()], "Drug")
+        self.drug_box.setCurrentIndex(max(self.drug_box.findData(drug), 0))
+        drug_row = QWidget()
+        dr = QGridLayout(drug_row)
+        dr.setContentsMargins(0, 0, 0, 0)
+        dr.addWidget(label("Drug with dose limits:", wrap=False), 0, 0)
+        dr.addWidget(self.drug_box, 0, 1)
+        dr.setColumnStretch(2, 1)
+        self.header.addWidget(drug_row)
         self.weight_banner = banner("", "danger", icon_name="blocked")
         self.weight_button = button("Record new &weight…", slot=self._record_weight)
         self.weight_banner.row.addWidget(self.weight_button)
@@ -1041,12 +1063,15 @@ class DoseDialog(FormDialog):
         self.reason.setAccessibleName("Override reason")
         self.reason.setTabChangesFocus(True)
         self.reason.setFixedHeight(70)
-        self.override_form.add("reason", "Reason:", self.reason, aliases=("override",), expand=True)
+        self.override_form.add(
+            "reason", "Reason:", self.reason, aliases=("override", "override.reason"), expand=True
+        )
         self.second = InitialsEdit("Second nurse's initials", "2nd nurse")
         self.override_form.add(
             "second_nurse",
             "Second nurse:",
             self.second,
+            aliases=("override.second_nurse",),
             hint="The second nurse types their own initials.",
         )
         self.prescriber = QLineEdit()
@@ -1057,7 +1082,7 @@ class DoseDialog(FormDialog):
             "Ordered by:",
             self.prescriber,
             aliases=("override.prescriber",),
-            hint="Beyond the 8 h interval or 3 doses in 24 h (label maxima): who ordered it.",
+            hint="Beyond the interval or the doses in 24 h: who ordered it.",
         )
         self.override_form.finish()
         ol.addWidget(self.override_form)
@@ -1065,6 +1090,11 @@ class DoseDialog(FormDialog):
 
         f = self.form
         self.when = _time_row(f, "effective_at", "Given at:", controller.now)
+        self.route = _combo(
+            [("", "— choose —"), ("IV", "IV"), ("PO", "PO (oral)"), ("SC", "SC"), ("IM", "IM")],
+            "Route",
+        )
+        f.add("route", "&Route:", self.route, hint="as ordered, when the protocol gives none")
         self.given_by = f.add("given_by", "Given &by:", InitialsEdit("Given by, initials"))
         self.given_by.setText(initials)
         self.checked_by = f.add(
@@ -1075,6 +1105,7 @@ class DoseDialog(FormDialog):
         )
         f.add_widget(label("", "hint"))
         f.finish()
+        self.drug_box.currentIndexChanged.connect(lambda _i: self._drug_changed())
         self.when.dateTimeChanged.connect(lambda _dt: self.replan())
         self.confirm_weight.toggled.connect(lambda _on: self._sync_button())
         self.resize(760, 820)
@@ -1082,10 +1113,23 @@ class DoseDialog(FormDialog):
 
     # ------------------------------------------------------------------ plan
 
+    def _drug_changed(self) -> None:
+        """Another dose-limited drug was chosen: plan it (nothing typed is cleared)."""
+        chosen = self.drug_box.currentData()
+        if not isinstance(chosen, str) or chosen == self.drug:
+            return
+        self.drug = chosen
+        self.route.setCurrentIndex(0)  # the previous drug's route is not carried over
+        limits = self.controller.protocol_for(self.pid).dose_limits[chosen]
+        p = self.controller.patient(self.pid)
+        self.setWindowTitle(f"Give {limits.label.lower()}")
+        self.title_label.setText(f"{limits.label} · {p.name} · bed {p.bed or '—'}")
+        self.replan()
+
     def replan(self) -> None:
-        """Recompute the plan for the chosen time and update every panel."""
+        """Recompute the plan for the chosen drug and time and update every panel."""
         try:
-            self.plan = self.controller.plan_tocilizumab(self.pid, self.when.instant())
+            self.plan = self.controller.plan_dose(self.pid, self.drug, self.when.instant())
             self.plan_error = None
         except InputError as exc:
             self.plan = None
@@ -1116,24 +1160,38 @@ class DoseDialog(FormDialog):
             return
         d = plan.dose
         protocol = self.controller.protocol_for(self.pid)
-        mg, ml = shown_dose_mg(d.dose_mg, protocol), shown_volume_ml(d.volume_ml, protocol)
-        self.dose_big.setText(f"{mg}   ·   {ml}")
+        limits = protocol.dose_limits[plan.drug]
+        mg = shown_dose_mg(d.dose_mg, protocol)
+        ml = shown_volume_ml(d.volume_ml, protocol) if d.volume_ml is not None else None
+        self.dose_big.setText(f"{mg}   ·   {ml}" if ml else mg)
         calc, keys = split_sources(d.explanation)
         self.dose_calc.setText(nurse_text(calc))
         self.dose_calc.setToolTip(sources_tooltip(keys, protocol.sources))
+        conc = limits.concentration_mg_per_ml
         self.volume.setText(
-            f"Volume: {ml} of {protocol.tocilizumab.concentration_mg_per_ml.value:g} mg/mL "
-            "concentrate (dilute as per pharmacy)"
+            f"Volume: {ml} of {conc.value:g} mg/mL concentrate (dilute as per pharmacy)"
+            if conc is not None and ml is not None
+            else "No concentration in the protocol: prepare as per pharmacy"
         )
-        self.weight_line.setText(
-            f"Weight used: {plan.weight_kg:g} kg, measured {format_local(plan.weight_measured_at)} "
-            f"({format_duration(self.controller.now - plan.weight_measured_at)} ago)"
-        )
+        if plan.weight_kg is not None and plan.weight_measured_at is not None:
+            self.weight_line.setText(
+                f"Weight used: {plan.weight_kg:g} kg, measured "
+                f"{format_local(plan.weight_measured_at)} "
+                f"({format_duration(self.controller.now - plan.weight_measured_at)} ago)"
+            )
+        else:
+            self.weight_line.setText("Fixed dose: not calculated from the weight")
+        # The protocol's route is shown and fixed; without one the nurse picks the ordered route.
+        self.route.setEnabled(plan.route is None)
+        if plan.route is not None:
+            self.route.setCurrentIndex(max(self.route.findData(plan.route), 0))
+        elif self.route.currentData() in (None, ""):
+            self.route.setCurrentIndex(0)
         checks = [f for f in plan.confirmations if f.code != "stale_weight"]
         self.cap_banner.setVisible(bool(checks))
         if checks:
             lines = [f.message for f in checks if f.code != "dose_capped"]
-            if d.capped:
+            if d.capped and d.max_dose_mg is not None and d.mg_per_kg is not None:
                 lines.insert(
                     0,
                     f"CAPPED at the {d.max_dose_mg:g} mg maximum. By weight the dose would be "
@@ -1142,7 +1200,11 @@ class DoseDialog(FormDialog):
                     "the cap).",
                 )
             set_banner(self.cap_banner, "\n".join(lines))
-            self.confirm_weight.setText(f"I have confirmed the weight is {plan.weight_kg:g} kg")
+            self.confirm_weight.setText(
+                f"I have confirmed the weight is {plan.weight_kg:g} kg"
+                if plan.weight_kg is not None
+                else "I have checked the dose against the prescription"
+            )
         stale = [f for f in plan.confirmations if f.code == "stale_weight"]
         self.stale_banner.setVisible(bool(stale))
         self.stale_row.setVisible(bool(stale))
@@ -1164,53 +1226,61 @@ class DoseDialog(FormDialog):
             if b.check.window_frees_at
             else ""
         )
+        course = (
+            f"This would be dose {prefix}{b.total + 1} of at most {b.max_total} in the course."
+            if b.max_total is not None
+            else f"This would be dose {prefix}{b.total + 1} (the protocol sets no course maximum)."
+        )
+        per_day = (
+            f"Doses in the 24 h before: {prefix}{b.doses_last_24h} of at most {b.max_per_24h}."
+            if b.max_per_24h is not None
+            else f"Doses in the 24 h before: {prefix}{b.doses_last_24h} (no 24 h maximum)."
+        )
+        if b.allowed_now:
+            verdict = "Allowed now by every limit."
+        elif b.hard_block:
+            verdict = "Not allowed: a hard limit."
+        else:
+            verdict = "Not allowed without an override."
         self.budget_line.setText(
-            f"This would be dose {prefix}{b.total + 1} of at most {b.max_total} in the course. "
-            f"Doses in the 24 h before: {prefix}{b.doses_last_24h} of at most {b.max_per_24h}.\n"
-            f"Next dose allowed by the limits: {next_text}.{frees}"
+            f"{verdict} {course} {per_day}\nNext dose allowed by the limits: {next_text}.{frees}"
             + (f"\n{presenters.voided_text(b)}" if b.voided else "")
         )
         self.history_banner.setVisible(not b.history_complete)
-        soft = [r for r in plan.needs_override if r != "history_incomplete"]
-        self.limit_banner.setVisible(bool(soft) and not plan.hard_block)
+        soft = [r for r in b.needs_override if r != "history_incomplete"]
+        self.limit_banner.setVisible(bool(soft) and not b.hard_block)
         if soft:
-            reasons = "; ".join(plan.check.reason_text[r] for r in soft)
+            reasons = "; ".join(b.check.reason_text[r] for r in soft)
             set_banner(
                 self.limit_banner,
-                f"SOFT LIMIT: {reasons}. This is beyond the label maximum: giving it now needs "
-                + (
-                    "the prescriber's order, "
-                    if self.controller.protocol_for(
-                        self.pid
-                    ).tocilizumab.override_policy.requires_prescriber
-                    else ""
-                )
+                f"SOFT LIMIT: {reasons}. This is beyond the dose limit in the protocol: "
+                "giving it now needs "
+                + ("the prescriber's order, " if b.needs_prescriber else "")
                 + "a documented reason and a second nurse's initials.",
             )
-        self.hard_banner.setVisible(plan.hard_block)
-        if plan.hard_block:
+        self.hard_banner.setVisible(b.hard_block)
+        if b.hard_block:
             set_banner(
                 self.hard_banner,
-                "CANNOT GIVE — " + plan.check.explanation + ". This is a hard limit: Bedside "
+                "CANNOT GIVE — " + b.check.explanation + ". This is a hard limit: Bedside "
                 "will not record this dose. Escalate to the doctor.",
             )
-        self.override_box.setVisible(bool(plan.needs_override) and not plan.hard_block)
+        self.override_box.setVisible(bool(b.needs_override) and not b.hard_block)
         self._sync_button()
 
     def _sync_button(self) -> None:
         plan = self.plan
-        if plan is None or plan.hard_block:
+        if plan is None or plan.budget.hard_block:
             self.ok_button.setEnabled(False)
             self.ok_button.setText("Cannot give" if plan is not None else "Give dose")
             return
         self.ok_button.setEnabled(True)
         protocol = self.controller.protocol_for(self.pid)
-        label_text = (
-            f"Give {shown_dose_mg(plan.dose.dose_mg, protocol)} "
-            f"({shown_volume_ml(plan.dose.volume_ml, protocol)})"
-        )
+        label_text = f"Give {shown_dose_mg(plan.dose.dose_mg, protocol)}"
+        if plan.dose.volume_ml is not None:
+            label_text += f" ({shown_volume_ml(plan.dose.volume_ml, protocol)})"
         role = "primary"
-        if plan.needs_override:
+        if plan.budget.needs_override:
             label_text += " with override"
             role = "danger"
         if self.ok_button.property("role") != role:
@@ -1239,13 +1309,11 @@ class DoseDialog(FormDialog):
         return super().submit()
 
     def apply(self) -> EventBase:
-        """Record the dose through the core's checks."""
+        """Record the dose through the core's checks (the core decides; this only collects)."""
         self.replan()
         plan = self.plan
         if plan is None:
             raise ParseError(f"weight_kg: {self.plan_error or 'no usable weight'}")
-        if plan.hard_block:
-            raise LimitError("Cannot give: " + plan.check.explanation)
         given_by = self.need("given_by", self.given_by.value(), "your initials")
         checked_by = self.need(
             "checked_by", self.checked_by.value(), "the checking nurse's initials"
@@ -1269,29 +1337,31 @@ class DoseDialog(FormDialog):
             if limits
             else None
         )
+        route = plan.route or self.route.currentData() or None
+        if route is None:
+            self.problem("route", "choose the route that was ordered")
         override = None
-        if plan.needs_override:
-            reason = self.reason.toPlainText().strip()
-            second = self.second.value()
-            if not reason:
-                self.problem("reason", "write why the dose is given despite the limit")
-            if not second:
-                self.problem("second_nurse", "the second nurse must type their initials")
-            elif second.upper() == given_by.upper():
-                self.problem("second_nurse", "must be a different nurse from the one giving")
-            override = {"reason": reason, "second_nurse": second}
+        if plan.budget.needs_override and not plan.budget.hard_block:
+            # The override's rules (reason, a different second nurse, the prescriber) are
+            # the core's: DoseBudget.override_for. Its messages land next to these fields.
+            override = {
+                "reason": self.reason.toPlainText().strip(),
+                "second_nurse": self.second.value(),
+            }
             prescriber = self.prescriber.text().strip()
             if prescriber:
                 override["prescriber"] = prescriber
         self.check()
         try:
-            return self.controller.give_tocilizumab(
+            return self.controller.give_dose(
                 self.pid,
+                plan.drug,
                 given_by=given_by,
                 checked_by=checked_by,
                 effective_at=self.when.instant(),
                 override=override,
                 confirmation=confirmation,
+                route=route,
             )
         except InputError as exc:
             msg = str(exc)
@@ -1327,8 +1397,12 @@ class MedicationDialog(FormDialog):
         self.last = label("", "hint")
         self.header.addWidget(self.last)
         f = self.form
-        self.drug = _combo(list(self.DRUGS), "Drug")
-        f.add("drug", "&Drug:", self.drug)
+        # Dose-limited drugs (the protocol's dose_limits) are given in the dose dialog only.
+        protocol = controller.protocol_for(pid)
+        drugs = [(k, t) for k, t in self.DRUGS if protocol.limited_drug(k) is None]
+        limited = ", ".join(v.label for v in protocol.dose_limits.values())
+        self.drug = _combo(drugs, "Drug")
+        f.add("drug", "&Drug:", self.drug, hint=f"{limited}: use Give dose (F4)")
         self.drug_name = f.add("drug_name", "Drug name:", QLineEdit(), hint="only for Other")
         self.dose = f.add("dose", "D&ose:", NumberEdit("Dose"))
         self.unit = _combo(

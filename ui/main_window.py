@@ -59,7 +59,7 @@ def _dialogs() -> Any:
 SHORTCUTS: list[tuple[str, str]] = [
     ("F2", "Chart vital signs for the current patient"),
     ("F3", "ICE / ICANS assessment (Neuro tab)"),
-    ("F4", "Give tocilizumab (dose dialog)"),
+    ("F4", "Give dose: tocilizumab or another drug with dose limits (dose dialog)"),
     ("F6", "Give dexamethasone / other medication"),
     ("F8", "Go to the most urgent due item"),
     ("F9", "Show or hide the timers panel (small screens)"),
@@ -273,7 +273,13 @@ class MainWindow(QMainWindow):
         self._action(patient, "&Ward board", self.show_board, "Esc", name="board")
         self._action(patient, "Chart &vital signs…", self.chart_vitals, "F2", name="vitals")
         self._action(patient, "&ICE / ICANS assessment", self.ice_assessment, "F3", name="ice")
-        self._action(patient, "Give &tocilizumab…", self.give_dose, "F4", name="dose")
+        self._action(
+            patient,
+            "Give &dose (tocilizumab, drugs with limits)…",
+            self.give_dose,
+            "F4",
+            name="dose",
+        )
         self._action(
             patient, "Give &medication (steroids)…", self.give_medication, "F6", name="medication"
         )

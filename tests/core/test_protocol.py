@@ -77,16 +77,34 @@ def test_every_clinical_number_cites_a_known_source() -> None:
 @pytest.mark.parametrize(
     ("changes", "field"),
     [
-        ({"tocilizumab__mg_per_kgg": 8}, "mg_per_kgg"),
-        ({"tocilizumab__min_interval__value": -8}, "tocilizumab.min_interval.value"),
-        ({"tocilizumab__min_interval__value": 0}, "tocilizumab.min_interval.value"),
-        ({"tocilizumab__max_per_24h__value": 5}, "max_per_24h"),
-        ({"tocilizumab__max_dose_mg__source": _DELETE}, "tocilizumab.max_dose_mg.source"),
-        ({"tocilizumab__max_dose_mg__source": ""}, "tocilizumab.max_dose_mg.source"),
+        ({"dose_limits__tocilizumab__mg_per_kgg": 8}, "mg_per_kgg"),
+        (
+            {"dose_limits__tocilizumab__min_interval__value": -8},
+            "dose_limits.tocilizumab.min_interval.value",
+        ),
+        (
+            {"dose_limits__tocilizumab__min_interval__value": 0},
+            "dose_limits.tocilizumab.min_interval.value",
+        ),
+        ({"dose_limits__tocilizumab__max_per_24h__value": 5}, "max_per_24h"),
+        (
+            {"dose_limits__tocilizumab__max_dose_mg__source": _DELETE},
+            "dose_limits.tocilizumab.max_dose_mg.source",
+        ),
+        (
+            {"dose_limits__tocilizumab__max_dose_mg__source": ""},
+            "dose_limits.tocilizumab.max_dose_mg.source",
+        ),
         ({"crs__fever_threshold_c__source": "S99"}, "S99"),
-        ({"tocilizumab__mg_per_kg__value": "8"}, "tocilizumab.mg_per_kg.value"),
+        (
+            {"dose_limits__tocilizumab__mg_per_kg__value": "8"},
+            "dose_limits.tocilizumab.mg_per_kg.value",
+        ),
         ({"monitoring__vitals_interval_h__value": -4}, "monitoring.vitals_interval_h.value"),
-        ({"tocilizumab__max_total__enforcement": "maybe"}, "tocilizumab.max_total.enforcement"),
+        (
+            {"dose_limits__tocilizumab__max_total__enforcement": "maybe"},
+            "dose_limits.tocilizumab.max_total.enforcement",
+        ),
         ({"effective_date": "2026-13-01"}, "effective_date"),
     ],
 )
@@ -114,7 +132,7 @@ def test_unparseable_protocols_are_refused(tmp_path: Path, text: str, needle: st
 
 
 def test_validate_refuses_a_malformed_protocol_with_exit_2(tmp_path: Path) -> None:
-    bad = _write(tmp_path, _mutated(**{"tocilizumab__max_per_24h__value": 9}))
+    bad = _write(tmp_path, _mutated(**{"dose_limits__tocilizumab__max_per_24h__value": 9}))
     proc = subprocess.run(
         [sys.executable, "-m", "bedside", "validate", "--protocol", str(bad)],
         cwd=ROOT,
