@@ -561,6 +561,19 @@ def _ward_budget(ward: Any, pid: str, now: datetime) -> DoseBudget | None:
     return budget(pid, now) if callable(budget) else None
 
 
+def _ward_derive(
+    ward: Any, pid: str
+) -> Callable[[Record, Protocol, datetime], tuple[list[Any], bool]]:
+    """The escalation items plus the ward's possible duplicate doses (issue 15)."""
+    from bedside import wardsync
+
+    def derive(record: Record, protocol: Protocol, now: datetime) -> tuple[list[Any], bool]:
+        items = list(derive_due(record, protocol, now))
+        return list(wardsync.with_duplicate_doses(ward, pid, items, now)), True
+
+    return derive
+
+
 def build_handover(ward: Any, now: datetime, pid: str | None = None) -> HandoverDoc:
     """Build the handover of one patient (``pid``) or of every patient of ``ward``.
 
@@ -579,7 +592,11 @@ def build_handover(ward: Any, now: datetime, pid: str | None = None) -> Handover
     if pid is not None:
         record = ward.record(pid)
         ph = build_patient(
-            record, ward.protocol_for(record), now, budget=_ward_budget(ward, pid, now)
+            record,
+            ward.protocol_for(record),
+            now,
+            derive=_ward_derive(ward, pid),
+            budget=_ward_budget(ward, pid, now),
         )
         return HandoverDoc(
             "patient", now, (ph,), (), (ph.protocol_label,), sync=_sync_lines(ward, pid)
@@ -590,7 +607,11 @@ def build_handover(ward: Any, now: datetime, pid: str | None = None) -> Handover
         try:
             patients.append(
                 build_patient(
-                    record, ward.protocol_for(record), now, budget=_ward_budget(ward, p, now)
+                    record,
+                    ward.protocol_for(record),
+                    now,
+                    derive=_ward_derive(ward, p),
+                    budget=_ward_budget(ward, p, now),
                 )
             )
         except Exception as exc:  # noqa: BLE001 - one patient never stops the ward's handover

@@ -22,17 +22,19 @@ import logging
 import os
 import re
 from dataclasses import dataclass
-from datetime import UTC, datetime, timedelta
-from typing import TYPE_CHECKING, Any
+from datetime import UTC, datetime, timedelta, tzinfo
+from typing import TYPE_CHECKING, Any, Final
 
 from bedside import __version__
 from bedside.doses import tocilizumab_doses
 from bedside.errors import CorruptDataError, StorageError
+from bedside.escalations import DueItem, due_state, sort_due
 from bedside.journal import JournalStore
 from bedside.jsonio import dumps_canonical, strict_loads
 from bedside.protocol import Protocol, load_default_protocol
-from bedside.record import Medication, effective_events
+from bedside.record import EventBase, Medication, effective_events
 from bedside.storage import atomic_write, patient_hash
+from bedside.timeutil import format_local
 from bedside.workstation import host_name, this_workstation
 
 if TYPE_CHECKING:
@@ -274,13 +276,22 @@ class DuplicateDose:
         )
 
 
-def duplicate_doses(ward: Ward, pid: str) -> list[DuplicateDose]:
-    """Pairs of tocilizumab doses within the minimum interval recorded on two workstations."""
+def duplicate_doses(
+    ward: Ward, pid: str, *, events: list[EventBase] | None = None
+) -> list[DuplicateDose]:
+    """Pairs of tocilizumab doses within the minimum interval recorded on two workstations.
+
+    Args:
+        ward: The open ward (its store knows which workstation wrote each event).
+        pid: The patient.
+        events: ``effective_events(ward.record(pid))`` if the caller already has it.
+    """
     record = ward.record(pid)
     protocol = ward.protocol_for(record)
     gap = timedelta(hours=protocol.tocilizumab.min_interval.value)
     prov = ward.store.provenance.get(pid, {})
-    doses = sorted(tocilizumab_doses(effective_events(record)), key=lambda d: d.effective_at)
+    evs = events if events is not None else effective_events(record)
+    doses = sorted(tocilizumab_doses(evs), key=lambda d: (d.effective_at, d.id))
     out: list[DuplicateDose] = []
     for i, a in enumerate(doses):
         for b in doses[i + 1 :]:
@@ -293,10 +304,84 @@ def duplicate_doses(ward: Ward, pid: str) -> list[DuplicateDose]:
     return out
 
 
+DUPLICATE_DOSE_KIND: Final = "duplicate_dose"
+"""The due-item kind of a possible duplicate dose (a critical alert)."""
+
+
+def duplicate_dose_items(
+    ward: Ward,
+    pid: str,
+    now: datetime,
+    *,
+    zone: tzinfo | None = None,
+    events: list[EventBase] | None = None,
+) -> list[DueItem]:
+    """Each possible duplicate dose of ``pid`` as a critical alert item (pure; nothing written).
+
+    Derived from the record and its journals' provenance at ``now`` (no ticks). The item's
+    identity is stable — key ``<patient>/duplicate_dose/<first id>+<second id>`` and
+    ``due_at`` the later dose's time — so an acknowledgement recorded on any workstation
+    (an ``alert`` event in its journal, replicated like every event) silences it on all of
+    them. It is due from the later dose on (never ``upcoming``: both doses are recorded),
+    critical, so it cannot be snoozed and its acknowledgement needs a reason.
+    """
+    dups = duplicate_doses(ward, pid, events=events)
+    if not dups:
+        return []
+    record = ward.record(pid)
+    protocol = ward.protocol_for(record)
+    rule = protocol.tocilizumab.min_interval
+    grace = timedelta(minutes=protocol.monitoring.due_grace_min.value)
+    out: list[DueItem] = []
+    for d in dups:
+        due_at = d.second.effective_at.astimezone(UTC)
+        state = due_state(due_at, now, grace)
+        anchor = f"{d.first.id}+{d.second.id}"
+        out.append(
+            DueItem(
+                key=f"{pid}/{DUPLICATE_DOSE_KIND}/{anchor}",
+                kind=DUPLICATE_DOSE_KIND,
+                patient_id=pid,
+                due_at=due_at,
+                state="due" if state == "upcoming" else state,
+                severity="critical",
+                message=(
+                    f"{d.message} (given {format_local(d.first.effective_at, zone)} on "
+                    f"{d.first_ws} and {format_local(d.second.effective_at, zone)} on "
+                    f"{d.second_ws}; minimum interval {rule.value:g} h)"
+                ),
+                rule="tocilizumab.min_interval",
+                source=tuple(k.strip() for k in rule.source.split(",") if k.strip()),
+                verified=bool(rule.verified),
+                anchor_id=anchor,
+            )
+        )
+    return out
+
+
+def with_duplicate_doses(
+    ward: Ward,
+    pid: str,
+    items: list[DueItem],
+    now: datetime,
+    *,
+    zone: tzinfo | None = None,
+    events: list[EventBase] | None = None,
+) -> list[DueItem]:
+    """``items`` (from ``derive_due``) with the patient's possible duplicate doses, most
+    urgent first. A ward without journals (no provenance) adds nothing."""
+    if not hasattr(ward, "store") or not hasattr(ward.store, "provenance"):
+        return items
+    extra = duplicate_dose_items(ward, pid, now, zone=zone, events=events)
+    return sort_due([*extra, *items]) if extra else items
+
+
 __all__ = [
+    "DUPLICATE_DOSE_KIND",
     "DuplicateDose",
     "Peer",
     "WardStatus",
+    "duplicate_dose_items",
     "duplicate_doses",
     "maybe_heartbeat",
     "open_store",
@@ -304,5 +389,6 @@ __all__ = [
     "refresh_patient",
     "refresh_ward",
     "ward_status",
+    "with_duplicate_doses",
     "write_heartbeat",
 ]

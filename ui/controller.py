@@ -363,7 +363,14 @@ class WardController(QObject):
         calls: list[alerts.AlarmCall] = []
         for pid, c in list(self._cache.items()):
             try:
-                c.due = escalations.derive_due(c.record, c.protocol, now, zone=zone)
+                c.due = wardsync.with_duplicate_doses(
+                    self.ward,
+                    pid,
+                    escalations.derive_due(c.record, c.protocol, now, zone=zone),
+                    now,
+                    zone=zone,
+                    events=c.events,
+                )
                 c.budget = self.ward.budget(pid, now)
                 views = _alert_views(c.record, c.due, now, c.events, c.protocol, calls)
             except Exception as exc:  # noqa: BLE001 - one record never takes down the ward
