@@ -1507,8 +1507,10 @@ def main(argv: list[str]) -> int:
     )
     ns = parser.parse_args(argv)
     root = resolve_data_dir(ns.data_dir)
-    if not (root / "patients").is_dir():
-        sys.stderr.write(f"error: {root} is not a Bedside data directory (no patients/ folder)\n")
+    from bedside.storage import is_data_dir, not_a_data_dir
+
+    if not is_data_dir(root):
+        sys.stderr.write(f"error: {not_a_data_dir(root)}\n")
         return 2
     clock = SystemClock()
     from bedside.paths import sweep_handover_tmp

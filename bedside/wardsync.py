@@ -21,7 +21,7 @@ import contextlib
 import logging
 import os
 import re
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from datetime import UTC, datetime, timedelta, tzinfo
 from typing import TYPE_CHECKING, Any, Final
 
@@ -126,13 +126,20 @@ def read_peers(store: JournalStore) -> dict[str, Peer]:
     """Every readable heartbeat in the ward folder, by workstation (own one included).
 
     Syncthing temp and conflict files never match ``<id>.json`` and are skipped; an
-    unreadable heartbeat is logged and skipped (its workstation then looks silent).
+    unreadable heartbeat is logged and skipped (see :func:`read_heartbeats`).
     """
+    return read_heartbeats(store)[0]
+
+
+def read_heartbeats(store: JournalStore) -> tuple[dict[str, Peer], set[str]]:
+    """Readable heartbeats by workstation, and the workstations whose heartbeat file exists
+    but cannot be read (damaged, half-copied, not ours): their last sync is unknown."""
     out: dict[str, Peer] = {}
+    unreadable: set[str] = set()
     try:
         names = os.listdir(store.workstations_dir)
     except FileNotFoundError:
-        return out
+        return out, unreadable
     for name in sorted(names):
         m = _HB_RE.fullmatch(name)
         if m is None:
@@ -150,7 +157,8 @@ def read_peers(store: JournalStore) -> dict[str, Peer]:
             )
         except (OSError, CorruptDataError, KeyError, ValueError, TypeError) as exc:
             logger.warning("heartbeat %s unreadable (%s)", name, type(exc).__name__)
-    return out
+            unreadable.add(m[1])
+    return out, unreadable
 
 
 def write_heartbeat(store: JournalStore) -> None:
@@ -209,11 +217,14 @@ class WardStatus:
     stale: list[str]
     clocks: list[str]
     peers: dict[str, Peer]
+    unknown: list[str] = field(default_factory=list)
+    """Workstations with journals here but no readable heartbeat: when they last synced is
+    unknown (never taken as "just now")."""
 
     @property
     def lines(self) -> list[str]:
-        """Every message, staleness first."""
-        return [*self.stale, *self.clocks]
+        """Every message, out of touch (stale or unknown) first."""
+        return [*self.stale, *self.unknown, *self.clocks]
 
 
 def ward_status(ward: Ward, protocol: Protocol | None = None) -> WardStatus:
@@ -223,10 +234,16 @@ def ward_status(ward: Ward, protocol: Protocol | None = None) -> WardStatus:
     now = ward.clock.now()
     stale_after = timedelta(minutes=protocol.monitoring.peer_stale_after_min.value)
     tol = timedelta(minutes=protocol.monitoring.peer_clock_tolerance_min.value)
-    peers = read_peers(store)
+    peers, unreadable = read_heartbeats(store)
     me = store.workstation
     stale: list[str] = []
     clocks: list[str] = []
+    unknown: list[str] = []
+    for ws in sorted((store.writers() | unreadable) - set(peers) - {me}):
+        why = "heartbeat unreadable" if ws in unreadable else "no heartbeat"
+        unknown.append(
+            f"{ws}: {why} — when it last synced is unknown; doses given there may be missing"
+        )
     for ws, peer in sorted(peers.items()):
         if ws == me:
             continue
@@ -253,7 +270,7 @@ def ward_status(ward: Ward, protocol: Protocol | None = None) -> WardStatus:
                 f"{ws}'s clock is at least {_ago(behind)} behind this workstation's "
                 "— check the clocks before trusting times from it"
             )
-    return WardStatus(stale, clocks, peers)
+    return WardStatus(stale, clocks, peers, unknown)
 
 
 @dataclass(frozen=True)
@@ -385,6 +402,7 @@ __all__ = [
     "duplicate_doses",
     "maybe_heartbeat",
     "open_store",
+    "read_heartbeats",
     "read_peers",
     "refresh_patient",
     "refresh_ward",
