@@ -11,8 +11,12 @@ these any workstation can say:
 * that two clocks disagree by more than the LOCAL ``monitoring.peer_clock_tolerance_min``
   (a heartbeat read before it was written, on our clock, is a lower bound of the other
   clock's lead), naming the workstation;
+* that a workstation has journals here but no readable heartbeat: when it last synced is
+  unknown ("4A-PC3: no heartbeat — …"), never taken as fresh;
 * that two tocilizumab doses for one patient, recorded on two workstations, lie within the
-  protocol's minimum interval: a critical "possible duplicate dose".
+  protocol's minimum interval: a critical "possible duplicate dose" alert
+  (:func:`duplicate_dose_items`, a due item with a stable identity, so the alert system's
+  states, alarm and acknowledgements apply to it as to every critical alert).
 """
 
 from __future__ import annotations
