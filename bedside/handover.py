@@ -632,7 +632,7 @@ def _sync_lines(ward: Any, pid: str | None) -> tuple[str, ...]:
         return ()
     lines = list(wardsync.ward_status(ward).lines)
     for p in [pid] if pid else sorted(ward.records):
-        lines = [d.message for d in wardsync.duplicate_doses(ward, p)] + lines
+        lines = [d.message for d in wardsync.unacknowledged_duplicates(ward, p)] + lines
     return tuple(lines)
 
 

@@ -36,7 +36,7 @@ from bedside.escalations import DueItem, due_state, sort_due
 from bedside.journal import JournalStore
 from bedside.jsonio import dumps_canonical, strict_loads
 from bedside.protocol import Protocol, load_default_protocol
-from bedside.record import EventBase, Medication, effective_events
+from bedside.record import AlertAck, EventBase, Medication, effective_events
 from bedside.storage import atomic_write, patient_hash
 from bedside.timeutil import format_local
 from bedside.workstation import host_name, this_workstation
@@ -329,6 +329,14 @@ DUPLICATE_DOSE_KIND: Final = "duplicate_dose"
 """The due-item kind of a possible duplicate dose (a critical alert)."""
 
 
+def _identity(pid: str, d: DuplicateDose) -> tuple[str, datetime]:
+    """The alert's (key, due_at): the two doses' event ids, due at the later dose."""
+    return (
+        f"{pid}/{DUPLICATE_DOSE_KIND}/{d.first.id}+{d.second.id}",
+        d.second.effective_at.astimezone(UTC),
+    )
+
+
 def duplicate_dose_items(
     ward: Ward,
     pid: str,
@@ -344,23 +352,30 @@ def duplicate_dose_items(
     ``due_at`` the later dose's time — so an acknowledgement recorded on any workstation
     (an ``alert`` event in its journal, replicated like every event) silences it on all of
     them. It is due from the later dose on (never ``upcoming``: both doses are recorded),
-    critical, so it cannot be snoozed and its acknowledgement needs a reason.
+    critical, so it cannot be snoozed and its acknowledgement needs a reason. Once
+    acknowledged it stays listed (acknowledged) until the later dose has left the protocol's
+    dose window (``tocilizumab.window_h``); never acknowledged, it never leaves.
     """
-    dups = duplicate_doses(ward, pid, events=events)
+    record = ward.record(pid)
+    evs = events if events is not None else effective_events(record)
+    dups = duplicate_doses(ward, pid, events=evs)
     if not dups:
         return []
-    record = ward.record(pid)
     protocol = ward.protocol_for(record)
     rule = protocol.tocilizumab.min_interval
     grace = timedelta(minutes=protocol.monitoring.due_grace_min.value)
+    window = timedelta(hours=protocol.tocilizumab.window_h.value)
+    acked = _acknowledged(evs)
     out: list[DueItem] = []
     for d in dups:
-        due_at = d.second.effective_at.astimezone(UTC)
+        key, due_at = _identity(pid, d)
         state = due_state(due_at, now, grace)
         anchor = f"{d.first.id}+{d.second.id}"
+        if (key, due_at) in acked and now - due_at >= window:
+            continue  # acknowledged, and both doses have left the 24-h window: history now
         out.append(
             DueItem(
-                key=f"{pid}/{DUPLICATE_DOSE_KIND}/{anchor}",
+                key=key,
                 kind=DUPLICATE_DOSE_KIND,
                 patient_id=pid,
                 due_at=due_at,
@@ -378,6 +393,25 @@ def duplicate_dose_items(
             )
         )
     return out
+
+
+def _acknowledged(events: list[EventBase]) -> set[tuple[str, datetime]]:
+    """(key, due_at) of every duplicate-dose alert acknowledged in ``events``."""
+    return {
+        (ev.alert_key, ev.due_at)
+        for ev in events
+        if isinstance(ev, AlertAck)
+        and ev.alert_kind == DUPLICATE_DOSE_KIND
+        and ev.action == "acknowledged"
+    }
+
+
+def unacknowledged_duplicates(ward: Ward, pid: str) -> list[DuplicateDose]:
+    """The possible duplicate doses of ``pid`` nobody has acknowledged yet (for the banners:
+    an acknowledged one is shown, with who acknowledged it, among the alerts instead)."""
+    evs = effective_events(ward.record(pid))
+    acked = _acknowledged(evs)
+    return [d for d in duplicate_doses(ward, pid, events=evs) if _identity(pid, d) not in acked]
 
 
 def with_duplicate_doses(
@@ -410,6 +444,7 @@ __all__ = [
     "read_peers",
     "refresh_patient",
     "refresh_ward",
+    "unacknowledged_duplicates",
     "ward_status",
     "with_duplicate_doses",
     "write_heartbeat",

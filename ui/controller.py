@@ -344,7 +344,9 @@ class WardController(QObject):
             lines = list(wardsync.ward_status(self.ward).lines)
             for p in [pid] if pid else list(self.ward.records):
                 if p in self.ward.records:
-                    lines = [d.message for d in wardsync.duplicate_doses(self.ward, p)] + lines
+                    lines = [
+                        d.message for d in wardsync.unacknowledged_duplicates(self.ward, p)
+                    ] + lines
         except (BedsideError, OSError):
             logger.exception("ward status could not be read")
             return ["The other workstations' status could not be read"]

@@ -21,6 +21,7 @@ from bedside.errors import InputError, LimitError
 from bedside.handover import build_handover
 from bedside.record import AlertAck, Medication, effective_events
 from bedside.service import Ward, open_ward
+from bedside.wardsync import unacknowledged_duplicates
 
 T0 = datetime(2026, 3, 1, 8, 0, tzinfo=UTC)
 H = timedelta(hours=1)
@@ -124,6 +125,32 @@ def test_duplicate_dose_is_a_critical_alert_on_both_and_an_ack_on_a_reaches_b(
     entries = [d for d in doc.patients[0].due if d.kind == "duplicate_dose"]
     assert len(entries) == 1 and entries[0].severity == "critical"
     assert "acknowledged" in entries[0].alert and "AB" in entries[0].alert
+    # Acknowledged: no longer in the danger banners; listed until the later dose leaves the
+    # dose window, then history (the doses and the acknowledgement stay in the record).
+    assert unacknowledged_duplicates(a, pid) == [] == unacknowledged_duplicates(b, pid)
+    assert not [line for line in doc.sync if "duplicate" in line]
+    window = timedelta(hours=a.protocol_for(a.record(pid)).tocilizumab.window_h.value)
+    clock.set(T0 + 2 * H + window - timedelta(minutes=1))
+    assert _duplicates(b, pid)[0].state == "acknowledged"
+    clock.advance(timedelta(minutes=1))
+    assert _duplicates(a, pid) == [] and _duplicates(b, pid) == []
+    acks = [e for e in effective_events(b.record(pid)) if isinstance(e, AlertAck)]
+    assert [(e.alert_key, e.action, e.recorded_by) for e in acks] == [(key, "acknowledged", "AB")]
+
+
+def test_an_unacknowledged_duplicate_never_leaves(
+    two: tuple[Ward, Ward], clock: FakeClock, tmp_path: Path
+) -> None:
+    a, b = two
+    pid = _doses_two_hours_apart(a, b, clock, tmp_path)
+    clock.advance(timedelta(days=10))
+    for ward in (a, b):
+        (st,) = _duplicates(ward, pid)
+        assert st.sounding and st.item.state == "overdue"
+        assert len(unacknowledged_duplicates(ward, pid)) == 1
+        assert any(
+            "Possible duplicate dose" in line for line in build_handover(ward, clock.now()).sync
+        )
 
 
 def test_doses_on_one_workstation_or_far_apart_raise_no_duplicate_alert(

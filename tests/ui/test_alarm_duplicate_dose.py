@@ -20,6 +20,7 @@ from bedside import alerts
 from bedside.service import open_ward
 from ui import dialogs
 from ui.alarm import Alarm
+from ui.forms import banner_text
 from ui.models.board import COL_NEXT
 
 
@@ -61,6 +62,8 @@ def test_duplicate_dose_from_another_workstation_rings_the_critical_alarm_until_
     model = session.window.board.model
     text = model.index(0, COL_NEXT).data(Qt.ItemDataRole.DisplayRole)
     assert "Possible duplicate dose" in text
+    sync = session.window.sync_banner
+    assert not sync.isHidden() and "Possible duplicate dose" in banner_text(sync).text()
     # It repeats at the critical interval while nobody deals with it.
     _step(sessions, session, 15, critical_s // 15)
     assert len(player.starts()) == before + 2
@@ -78,6 +81,7 @@ def test_duplicate_dose_from_another_workstation_rings_the_critical_alarm_until_
     assert len(player.starts()) == before + 2
     (acked,) = [r for r in c.due_rows() if r.item.key == row.item.key]
     assert acked.alert.state == "acknowledged" and acked.alert.by == "AB"
+    assert "Possible duplicate dose" not in banner_text(sync).text()  # shown acknowledged
     # Bay 2 merges this workstation's journal: acknowledged there too.
     shutil.copy(
         data_dir / "journals" / pid / f"{c.ward.workstation}.jsonl", cut_off / "journals" / pid
