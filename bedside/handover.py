@@ -569,7 +569,7 @@ def _ward_derive(
 
     def derive(record: Record, protocol: Protocol, now: datetime) -> tuple[list[Any], bool]:
         items = list(derive_due(record, protocol, now))
-        return list(wardsync.with_duplicate_doses(ward, pid, items, now)), True
+        return list(wardsync.with_duplicate_doses(ward, pid, items, now, record=record)), True
 
     return derive
 

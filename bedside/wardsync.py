@@ -36,7 +36,7 @@ from bedside.escalations import DueItem, due_state, sort_due
 from bedside.journal import JournalStore
 from bedside.jsonio import dumps_canonical, strict_loads
 from bedside.protocol import Protocol, load_default_protocol
-from bedside.record import AlertAck, EventBase, Medication, effective_events
+from bedside.record import AlertAck, EventBase, Medication, Record, effective_events
 from bedside.storage import atomic_write, patient_hash
 from bedside.timeutil import format_local
 from bedside.workstation import host_name, this_workstation
@@ -298,16 +298,21 @@ class DuplicateDose:
 
 
 def duplicate_doses(
-    ward: Ward, pid: str, *, events: list[EventBase] | None = None
+    ward: Ward,
+    pid: str,
+    *,
+    events: list[EventBase] | None = None,
+    record: Record | None = None,
 ) -> list[DuplicateDose]:
     """Pairs of tocilizumab doses within the minimum interval recorded on two workstations.
 
     Args:
         ward: The open ward (its store knows which workstation wrote each event).
         pid: The patient.
-        events: ``effective_events(ward.record(pid))`` if the caller already has it.
+        events: ``effective_events(record)`` if the caller already has it.
+        record: ``ward.record(pid)`` if the caller already has it.
     """
-    record = ward.record(pid)
+    record = record if record is not None else ward.record(pid)
     protocol = ward.protocol_for(record)
     gap = timedelta(hours=protocol.tocilizumab.min_interval.value)
     prov = ward.store.provenance.get(pid, {})
@@ -344,6 +349,7 @@ def duplicate_dose_items(
     *,
     zone: tzinfo | None = None,
     events: list[EventBase] | None = None,
+    record: Record | None = None,
 ) -> list[DueItem]:
     """Each possible duplicate dose of ``pid`` as a critical alert item (pure; nothing written).
 
@@ -356,9 +362,9 @@ def duplicate_dose_items(
     acknowledged it stays listed (acknowledged) until the later dose has left the protocol's
     dose window (``tocilizumab.window_h``); never acknowledged, it never leaves.
     """
-    record = ward.record(pid)
+    record = record if record is not None else ward.record(pid)
     evs = events if events is not None else effective_events(record)
-    dups = duplicate_doses(ward, pid, events=evs)
+    dups = duplicate_doses(ward, pid, events=evs, record=record)
     if not dups:
         return []
     protocol = ward.protocol_for(record)
@@ -422,12 +428,13 @@ def with_duplicate_doses(
     *,
     zone: tzinfo | None = None,
     events: list[EventBase] | None = None,
+    record: Record | None = None,
 ) -> list[DueItem]:
     """``items`` (from ``derive_due``) with the patient's possible duplicate doses, most
     urgent first. A ward without journals (no provenance) adds nothing."""
     if not hasattr(ward, "store") or not hasattr(ward.store, "provenance"):
         return items
-    extra = duplicate_dose_items(ward, pid, now, zone=zone, events=events)
+    extra = duplicate_dose_items(ward, pid, now, zone=zone, events=events, record=record)
     return sort_due([*extra, *items]) if extra else items
 
 

@@ -372,6 +372,7 @@ class WardController(QObject):
                     now,
                     zone=zone,
                     events=c.events,
+                    record=c.record,
                 )
                 c.budget = self.ward.budget(pid, now)
                 views = _alert_views(c.record, c.due, now, c.events, c.protocol, calls)
