@@ -37,9 +37,10 @@ import re
 from collections import OrderedDict
 from collections.abc import Iterable
 from dataclasses import dataclass
-from datetime import UTC, datetime, timedelta
+from datetime import UTC, datetime, timedelta, tzinfo
 from typing import TYPE_CHECKING, Literal
 
+from bedside import wardsync
 from bedside.errors import InputError, LimitError
 from bedside.escalations import DueItem, derive_due
 from bedside.record import (
@@ -211,12 +212,20 @@ def alert_states(
     return out
 
 
-def patient_alerts(ward: Ward, pid: str, now: datetime | None = None) -> list[AlertStatus]:
-    """Derive the due items of a patient and their alert states (nothing is written)."""
+def due_items(ward: Ward, pid: str, now: datetime, *, zone: tzinfo | None = None) -> list[DueItem]:
+    """Every alert item of a patient at ``now``: the record's due items
+    (:func:`~bedside.escalations.derive_due`) and the ward's possible duplicate doses
+    (:func:`~bedside.wardsync.duplicate_dose_items`), most urgent first (nothing is written)."""
     record = ward.record(pid)
+    items = derive_due(record, ward.protocol_for(record), now, zone=zone)
+    return wardsync.with_duplicate_doses(ward, pid, items, now, zone=zone)
+
+
+def patient_alerts(ward: Ward, pid: str, now: datetime | None = None) -> list[AlertStatus]:
+    """Derive the alert items of a patient and their alert states (nothing is written)."""
     now = now or ward.clock.now()
-    items = derive_due(record, ward.protocol_for(record), now)
-    return alert_states(record, items, now)
+    items = due_items(ward, pid, now)
+    return alert_states(ward.record(pid), items, now)
 
 
 # --------------------------------------------------------------------------- commands
@@ -235,9 +244,7 @@ def check_initials(initials: object, field: str = "initials") -> str:
 def _find(ward: Ward, pid: str, key: object, now: datetime) -> DueItem:
     if not isinstance(key, str) or not key:
         raise InputError("key: the alert key is required")
-    record = ward.record(pid)
-    items = derive_due(record, ward.protocol_for(record), now, zone=UTC)
-    for item in items:
+    for item in due_items(ward, pid, now, zone=UTC):
         if item.key == key:
             return item
     # The key embeds the patient id: never echo it (messages may be logged).
@@ -458,9 +465,8 @@ def record_raised(ward: Ward, pid: str, recorded_by: str) -> list[AlertAck]:
     """
     nurse = check_initials(recorded_by)
     now = ward.clock.now()
-    record = ward.record(pid)
-    items = derive_due(record, ward.protocol_for(record), now, zone=UTC)
-    seen = _alert_index(record)
+    items = due_items(ward, pid, now, zone=UTC)
+    seen = _alert_index(ward.record(pid))
     written: list[AlertAck] = []
     for item in items:
         if not item.active or (item.key, item.due_at) in seen:
@@ -478,6 +484,7 @@ __all__ = [
     "alarm_call",
     "alert_states",
     "check_initials",
+    "due_items",
     "inform_doctor",
     "patient_alerts",
     "record_raised",

@@ -51,6 +51,9 @@ Additional kinds (beyond the contract's six):
 * ``delayed_neurotox_check`` — cilta-cel: the daily handwriting / movement / facial-symmetry
   check, every ``monitoring.delayed_neurotox_check_interval_h`` from infusion (or from the
   last check) for ``monitoring.delayed_neurotox_check_days`` days.
+* ``duplicate_dose`` — not derived here (it needs to know which workstation wrote each
+  dose): :func:`bedside.wardsync.duplicate_dose_items` adds it, critical, when two
+  tocilizumab doses recorded on two workstations lie within the minimum interval.
 
 The case input accepts, besides the contract's fields, ``methylprednisolone`` and
 ``neuro_check`` events, an optional ``temperature_c`` on ``vitals`` and optional top-level
@@ -118,6 +121,7 @@ DueKind = Literal[
     "tls_labs",
     "checklist_open",
     "igg_check",
+    "duplicate_dose",
 ]
 DUE_KINDS: frozenset[str] = frozenset(DueKind.__args__)  # type: ignore[attr-defined]
 CONTRACT_KINDS: frozenset[str] = frozenset(
@@ -1142,6 +1146,11 @@ def derive_due(
     return derive_timeline(timeline_from_record(record), protocol, now, zone=zone)
 
 
+def sort_due(items: Iterable[DueItem]) -> list[DueItem]:
+    """Due items most urgent first (overdue, then due, then upcoming; by time, then severity)."""
+    return sorted(items, key=lambda i: (_STATE_RANK[i.state], i.due_at, _SEVERITY_RANK[i.severity]))
+
+
 def derive_ward(
     records: Iterable[Record],
     protocol_for: Callable[[Record], Protocol],
@@ -1409,6 +1418,7 @@ __all__ = [
     "derive_ward",
     "due_state",
     "ice_recheck_series",
+    "sort_due",
     "timeline_from_input",
     "timeline_from_record",
 ]

@@ -1025,8 +1025,10 @@ def main(argv: list[str]) -> int:
     parser.add_argument("--patient", help="one patient id (default: every patient)")
     ns = parser.parse_args(argv)
     root = resolve_data_dir(ns.data_dir)
-    if not (root / "patients").is_dir():
-        sys.stderr.write(f"error: {root} is not a Bedside data directory (no patients/ folder)\n")
+    from bedside.storage import is_data_dir, not_a_data_dir
+
+    if not is_data_dir(root):
+        sys.stderr.write(f"error: {not_a_data_dir(root)}\n")
         return 2
     if _inside(ns.out, root):
         sys.stderr.write("error: --out must not be inside the data directory\n")

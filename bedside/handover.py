@@ -564,6 +564,19 @@ def _ward_budget(ward: Any, pid: str, now: datetime) -> DoseBudget | None:
     return budget(pid, now) if callable(budget) else None
 
 
+def _ward_derive(
+    ward: Any, pid: str
+) -> Callable[[Record, Protocol, datetime], tuple[list[Any], bool]]:
+    """The escalation items plus the ward's possible duplicate doses (issue 15)."""
+    from bedside import wardsync
+
+    def derive(record: Record, protocol: Protocol, now: datetime) -> tuple[list[Any], bool]:
+        items = list(derive_due(record, protocol, now))
+        return list(wardsync.with_duplicate_doses(ward, pid, items, now, record=record)), True
+
+    return derive
+
+
 def build_handover(ward: Any, now: datetime, pid: str | None = None) -> HandoverDoc:
     """Build the handover of one patient (``pid``) or of every patient of ``ward``.
 
@@ -582,7 +595,11 @@ def build_handover(ward: Any, now: datetime, pid: str | None = None) -> Handover
     if pid is not None:
         record = ward.record(pid)
         ph = build_patient(
-            record, ward.protocol_for(record), now, budget=_ward_budget(ward, pid, now)
+            record,
+            ward.protocol_for(record),
+            now,
+            derive=_ward_derive(ward, pid),
+            budget=_ward_budget(ward, pid, now),
         )
         return HandoverDoc(
             "patient", now, (ph,), (), (ph.protocol_label,), sync=_sync_lines(ward, pid)
@@ -593,7 +610,11 @@ def build_handover(ward: Any, now: datetime, pid: str | None = None) -> Handover
         try:
             patients.append(
                 build_patient(
-                    record, ward.protocol_for(record), now, budget=_ward_budget(ward, p, now)
+                    record,
+                    ward.protocol_for(record),
+                    now,
+                    derive=_ward_derive(ward, p),
+                    budget=_ward_budget(ward, p, now),
                 )
             )
         except Exception as exc:  # noqa: BLE001 - one patient never stops the ward's handover
@@ -614,7 +635,7 @@ def _sync_lines(ward: Any, pid: str | None) -> tuple[str, ...]:
         return ()
     lines = list(wardsync.ward_status(ward).lines)
     for p in [pid] if pid else sorted(ward.records):
-        lines = [d.message for d in wardsync.duplicate_doses(ward, p)] + lines
+        lines = [d.message for d in wardsync.unacknowledged_duplicates(ward, p)] + lines
     return tuple(lines)
 
 
@@ -1185,8 +1206,10 @@ def main(argv: list[str], *, pdf_writer: PdfWriter | None = None) -> int:
         sys.stderr.write(f"error: {PDF_NEEDS_THE_APPLICATION}\n")
         return 2
     root = resolve_data_dir(ns.data_dir)
-    if not (root / "patients").is_dir():
-        sys.stderr.write(f"error: {root} is not a Bedside data directory (no patients/ folder)\n")
+    from bedside.storage import is_data_dir, not_a_data_dir
+
+    if not is_data_dir(root):
+        sys.stderr.write(f"error: {not_a_data_dir(root)}\n")
         return 2
     clock = SystemClock()
     from bedside.paths import sweep_handover_tmp

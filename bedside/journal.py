@@ -757,6 +757,21 @@ class JournalStore:
                     ids.add(entry.name)
         return sorted(ids)
 
+    def writers(self) -> set[str]:
+        """Every workstation with a journal in the ward folder (any patient), own included."""
+        out: set[str] = set()
+        with contextlib.suppress(FileNotFoundError):
+            for entry in os.scandir(self.journals_dir):
+                if not (_PATIENT_RE.fullmatch(entry.name) and entry.is_dir()):
+                    continue
+                with contextlib.suppress(OSError):
+                    out.update(
+                        n[: -len(JOURNAL_SUFFIX)]
+                        for n in os.listdir(entry.path)
+                        if is_journal_name(n)
+                    )
+        return out
+
     def signature(self, pid: str) -> tuple[tuple[str, int, int], ...]:
         """(name, size, mtime_ns) of every journal of ``pid``: changes when any grows."""
         out = []

@@ -154,6 +154,8 @@ __all__ = [
     "atomic_write",
     "check_data_dir",
     "encode_envelope",
+    "is_data_dir",
+    "not_a_data_dir",
     "patient_hash",
     "validate_patient_id",
 ]
@@ -486,6 +488,20 @@ _BEDSIDE_ENTRIES = frozenset(
         "locks",
     }
 )
+
+
+def is_data_dir(root: Path) -> bool:
+    """Whether ``root`` holds Bedside patients to read: old single files (``patients/``) or
+    a ward folder's journals and heartbeats (``journals/``, ``workstations/``) — including a
+    replicated ward folder this workstation has never opened (nothing of its own in it)."""
+    return any((Path(root) / d).is_dir() for d in ("patients", "journals", "workstations"))
+
+
+def not_a_data_dir(root: Path) -> str:
+    """The message of the read-only commands for a folder that is not a data directory."""
+    return (
+        f"{root} is not a Bedside data directory (no patients/, journals/ or workstations/ folder)"
+    )
 
 
 def check_data_dir(root: Path) -> None:

@@ -25,7 +25,7 @@ from bedside.record import (
     record_binding,
     validate_envelope,
 )
-from bedside.storage import DataDir
+from bedside.storage import DataDir, is_data_dir, not_a_data_dir
 
 logger = logging.getLogger(__name__)
 
@@ -56,11 +56,17 @@ def verify_dir(root: Path) -> tuple[bool, list[str]]:
     """Verify every patient file under ``root``; return (all sound, one line per file)."""
     lines: list[str] = []
     patients_dir = root / "patients"
-    if not patients_dir.is_dir():
-        return False, [f"{root}: not a Bedside data directory (no patients/ folder)"]
+    if not is_data_dir(root):
+        return False, [not_a_data_dir(root)]
     store = DataDir(root, clock=SystemClock(), read_only=True)
-    files = sorted(
-        p for p in patients_dir.iterdir() if p.suffix == ".json" and not p.name.startswith(".")
+    # A replicated ward folder this workstation never opened holds only the others'
+    # journals and heartbeats (no patients/ folder): verified all the same.
+    files = (
+        sorted(
+            p for p in patients_dir.iterdir() if p.suffix == ".json" and not p.name.startswith(".")
+        )
+        if patients_dir.is_dir()
+        else []
     )
     all_ok = True
     for path in files:
@@ -108,7 +114,7 @@ def verify_dir(root: Path) -> tuple[bool, list[str]]:
     all_ok = all_ok and journals_ok
     lines.extend(journal_lines)
     if not files and not journal_lines:
-        lines.append(f"{patients_dir}: no patient files")
+        lines.append(f"{root}: no patient files")
     return all_ok, lines
 
 

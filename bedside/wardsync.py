@@ -11,8 +11,12 @@ these any workstation can say:
 * that two clocks disagree by more than the LOCAL ``monitoring.peer_clock_tolerance_min``
   (a heartbeat read before it was written, on our clock, is a lower bound of the other
   clock's lead), naming the workstation;
+* that a workstation has journals here but no readable heartbeat: when it last synced is
+  unknown ("4A-PC3: no heartbeat — …"), never taken as fresh;
 * that two tocilizumab doses for one patient, recorded on two workstations, lie within the
-  protocol's minimum interval: a critical "possible duplicate dose".
+  protocol's minimum interval: a critical "possible duplicate dose" alert
+  (:func:`duplicate_dose_items`, a due item with a stable identity, so the alert system's
+  states, alarm and acknowledgements apply to it as to every critical alert).
 """
 
 from __future__ import annotations
@@ -21,18 +25,20 @@ import contextlib
 import logging
 import os
 import re
-from dataclasses import dataclass
-from datetime import UTC, datetime, timedelta
-from typing import TYPE_CHECKING, Any
+from dataclasses import dataclass, field
+from datetime import UTC, datetime, timedelta, tzinfo
+from typing import TYPE_CHECKING, Any, Final
 
 from bedside import __version__
 from bedside.doses import tocilizumab_doses
 from bedside.errors import CorruptDataError, StorageError
+from bedside.escalations import DueItem, due_state, sort_due
 from bedside.journal import JournalStore
 from bedside.jsonio import dumps_canonical, strict_loads
 from bedside.protocol import Protocol, load_default_protocol
-from bedside.record import Medication, effective_events
+from bedside.record import AlertAck, EventBase, Medication, Record, effective_events
 from bedside.storage import atomic_write, patient_hash
+from bedside.timeutil import format_local
 from bedside.workstation import host_name, this_workstation
 
 if TYPE_CHECKING:
@@ -124,13 +130,20 @@ def read_peers(store: JournalStore) -> dict[str, Peer]:
     """Every readable heartbeat in the ward folder, by workstation (own one included).
 
     Syncthing temp and conflict files never match ``<id>.json`` and are skipped; an
-    unreadable heartbeat is logged and skipped (its workstation then looks silent).
+    unreadable heartbeat is logged and skipped (see :func:`read_heartbeats`).
     """
+    return read_heartbeats(store)[0]
+
+
+def read_heartbeats(store: JournalStore) -> tuple[dict[str, Peer], set[str]]:
+    """Readable heartbeats by workstation, and the workstations whose heartbeat file exists
+    but cannot be read (damaged, half-copied, not ours): their last sync is unknown."""
     out: dict[str, Peer] = {}
+    unreadable: set[str] = set()
     try:
         names = os.listdir(store.workstations_dir)
     except FileNotFoundError:
-        return out
+        return out, unreadable
     for name in sorted(names):
         m = _HB_RE.fullmatch(name)
         if m is None:
@@ -148,7 +161,8 @@ def read_peers(store: JournalStore) -> dict[str, Peer]:
             )
         except (OSError, CorruptDataError, KeyError, ValueError, TypeError) as exc:
             logger.warning("heartbeat %s unreadable (%s)", name, type(exc).__name__)
-    return out
+            unreadable.add(m[1])
+    return out, unreadable
 
 
 def write_heartbeat(store: JournalStore) -> None:
@@ -207,11 +221,14 @@ class WardStatus:
     stale: list[str]
     clocks: list[str]
     peers: dict[str, Peer]
+    unknown: list[str] = field(default_factory=list)
+    """Workstations with journals here but no readable heartbeat: when they last synced is
+    unknown (never taken as "just now")."""
 
     @property
     def lines(self) -> list[str]:
-        """Every message, staleness first."""
-        return [*self.stale, *self.clocks]
+        """Every message, out of touch (stale or unknown) first."""
+        return [*self.stale, *self.unknown, *self.clocks]
 
 
 def ward_status(ward: Ward, protocol: Protocol | None = None) -> WardStatus:
@@ -221,10 +238,16 @@ def ward_status(ward: Ward, protocol: Protocol | None = None) -> WardStatus:
     now = ward.clock.now()
     stale_after = timedelta(minutes=protocol.monitoring.peer_stale_after_min.value)
     tol = timedelta(minutes=protocol.monitoring.peer_clock_tolerance_min.value)
-    peers = read_peers(store)
+    peers, unreadable = read_heartbeats(store)
     me = store.workstation
     stale: list[str] = []
     clocks: list[str] = []
+    unknown: list[str] = []
+    for ws in sorted((store.writers() | unreadable) - set(peers) - {me}):
+        why = "heartbeat unreadable" if ws in unreadable else "no heartbeat"
+        unknown.append(
+            f"{ws}: {why} — when it last synced is unknown; doses given there may be missing"
+        )
     for ws, peer in sorted(peers.items()):
         if ws == me:
             continue
@@ -251,7 +274,7 @@ def ward_status(ward: Ward, protocol: Protocol | None = None) -> WardStatus:
                 f"{ws}'s clock is at least {_ago(behind)} behind this workstation's "
                 "— check the clocks before trusting times from it"
             )
-    return WardStatus(stale, clocks, peers)
+    return WardStatus(stale, clocks, peers, unknown)
 
 
 @dataclass(frozen=True)
@@ -274,15 +297,29 @@ class DuplicateDose:
         )
 
 
-def duplicate_doses(ward: Ward, pid: str) -> list[DuplicateDose]:
-    """Pairs of tocilizumab doses within the minimum interval recorded on two workstations."""
-    record = ward.record(pid)
+def duplicate_doses(
+    ward: Ward,
+    pid: str,
+    *,
+    events: list[EventBase] | None = None,
+    record: Record | None = None,
+) -> list[DuplicateDose]:
+    """Pairs of tocilizumab doses within the minimum interval recorded on two workstations.
+
+    Args:
+        ward: The open ward (its store knows which workstation wrote each event).
+        pid: The patient.
+        events: ``effective_events(record)`` if the caller already has it.
+        record: ``ward.record(pid)`` if the caller already has it.
+    """
+    record = record if record is not None else ward.record(pid)
     protocol = ward.protocol_for(record)
     interval = protocol.tocilizumab.min_interval
     assert interval is not None  # required by the protocol model (Protocol._dose_limits_coherent)
     gap = timedelta(hours=interval.value)
     prov = ward.store.provenance.get(pid, {})
-    doses = sorted(tocilizumab_doses(effective_events(record)), key=lambda d: d.effective_at)
+    evs = events if events is not None else effective_events(record)
+    doses = sorted(tocilizumab_doses(evs), key=lambda d: (d.effective_at, d.id))
     out: list[DuplicateDose] = []
     for i, a in enumerate(doses):
         for b in doses[i + 1 :]:
@@ -295,16 +332,129 @@ def duplicate_doses(ward: Ward, pid: str) -> list[DuplicateDose]:
     return out
 
 
+DUPLICATE_DOSE_KIND: Final = "duplicate_dose"
+"""The due-item kind of a possible duplicate dose (a critical alert)."""
+
+
+def _identity(pid: str, d: DuplicateDose) -> tuple[str, datetime]:
+    """The alert's (key, due_at): the two doses' event ids, due at the later dose."""
+    return (
+        f"{pid}/{DUPLICATE_DOSE_KIND}/{d.first.id}+{d.second.id}",
+        d.second.effective_at.astimezone(UTC),
+    )
+
+
+def duplicate_dose_items(
+    ward: Ward,
+    pid: str,
+    now: datetime,
+    *,
+    zone: tzinfo | None = None,
+    events: list[EventBase] | None = None,
+    record: Record | None = None,
+) -> list[DueItem]:
+    """Each possible duplicate dose of ``pid`` as a critical alert item (pure; nothing written).
+
+    Derived from the record and its journals' provenance at ``now`` (no ticks). The item's
+    identity is stable — key ``<patient>/duplicate_dose/<first id>+<second id>`` and
+    ``due_at`` the later dose's time — so an acknowledgement recorded on any workstation
+    (an ``alert`` event in its journal, replicated like every event) silences it on all of
+    them. It is due from the later dose on (never ``upcoming``: both doses are recorded),
+    critical, so it cannot be snoozed and its acknowledgement needs a reason. Once
+    acknowledged it stays listed (acknowledged) until the later dose has left the protocol's
+    dose window (``tocilizumab.window_h``); never acknowledged, it never leaves.
+    """
+    record = record if record is not None else ward.record(pid)
+    evs = events if events is not None else effective_events(record)
+    dups = duplicate_doses(ward, pid, events=evs, record=record)
+    if not dups:
+        return []
+    protocol = ward.protocol_for(record)
+    rule = protocol.tocilizumab.min_interval
+    grace = timedelta(minutes=protocol.monitoring.due_grace_min.value)
+    window = timedelta(hours=protocol.tocilizumab.window_h.value)
+    acked = _acknowledged(evs)
+    out: list[DueItem] = []
+    for d in dups:
+        key, due_at = _identity(pid, d)
+        state = due_state(due_at, now, grace)
+        anchor = f"{d.first.id}+{d.second.id}"
+        if (key, due_at) in acked and now - due_at >= window:
+            continue  # acknowledged, and both doses have left the 24-h window: history now
+        out.append(
+            DueItem(
+                key=key,
+                kind=DUPLICATE_DOSE_KIND,
+                patient_id=pid,
+                due_at=due_at,
+                state="due" if state == "upcoming" else state,
+                severity="critical",
+                message=(
+                    f"{d.message} (given {format_local(d.first.effective_at, zone)} on "
+                    f"{d.first_ws} and {format_local(d.second.effective_at, zone)} on "
+                    f"{d.second_ws}; minimum interval {rule.value:g} h)"
+                ),
+                rule="tocilizumab.min_interval",
+                source=tuple(k.strip() for k in rule.source.split(",") if k.strip()),
+                verified=bool(rule.verified),
+                anchor_id=anchor,
+            )
+        )
+    return out
+
+
+def _acknowledged(events: list[EventBase]) -> set[tuple[str, datetime]]:
+    """(key, due_at) of every duplicate-dose alert acknowledged in ``events``."""
+    return {
+        (ev.alert_key, ev.due_at)
+        for ev in events
+        if isinstance(ev, AlertAck)
+        and ev.alert_kind == DUPLICATE_DOSE_KIND
+        and ev.action == "acknowledged"
+    }
+
+
+def unacknowledged_duplicates(ward: Ward, pid: str) -> list[DuplicateDose]:
+    """The possible duplicate doses of ``pid`` nobody has acknowledged yet (for the banners:
+    an acknowledged one is shown, with who acknowledged it, among the alerts instead)."""
+    evs = effective_events(ward.record(pid))
+    acked = _acknowledged(evs)
+    return [d for d in duplicate_doses(ward, pid, events=evs) if _identity(pid, d) not in acked]
+
+
+def with_duplicate_doses(
+    ward: Ward,
+    pid: str,
+    items: list[DueItem],
+    now: datetime,
+    *,
+    zone: tzinfo | None = None,
+    events: list[EventBase] | None = None,
+    record: Record | None = None,
+) -> list[DueItem]:
+    """``items`` (from ``derive_due``) with the patient's possible duplicate doses, most
+    urgent first. A ward without journals (no provenance) adds nothing."""
+    if not hasattr(ward, "store") or not hasattr(ward.store, "provenance"):
+        return items
+    extra = duplicate_dose_items(ward, pid, now, zone=zone, events=events, record=record)
+    return sort_due([*extra, *items]) if extra else items
+
+
 __all__ = [
+    "DUPLICATE_DOSE_KIND",
     "DuplicateDose",
     "Peer",
     "WardStatus",
+    "duplicate_dose_items",
     "duplicate_doses",
     "maybe_heartbeat",
     "open_store",
+    "read_heartbeats",
     "read_peers",
     "refresh_patient",
     "refresh_ward",
+    "unacknowledged_duplicates",
     "ward_status",
+    "with_duplicate_doses",
     "write_heartbeat",
 ]

@@ -344,7 +344,9 @@ class WardController(QObject):
             lines = list(wardsync.ward_status(self.ward).lines)
             for p in [pid] if pid else list(self.ward.records):
                 if p in self.ward.records:
-                    lines = [d.message for d in wardsync.duplicate_doses(self.ward, p)] + lines
+                    lines = [
+                        d.message for d in wardsync.unacknowledged_duplicates(self.ward, p)
+                    ] + lines
         except (BedsideError, OSError):
             logger.exception("ward status could not be read")
             return ["The other workstations' status could not be read"]
@@ -363,7 +365,15 @@ class WardController(QObject):
         calls: list[alerts.AlarmCall] = []
         for pid, c in list(self._cache.items()):
             try:
-                c.due = escalations.derive_due(c.record, c.protocol, now, zone=zone)
+                c.due = wardsync.with_duplicate_doses(
+                    self.ward,
+                    pid,
+                    escalations.derive_due(c.record, c.protocol, now, zone=zone),
+                    now,
+                    zone=zone,
+                    events=c.events,
+                    record=c.record,
+                )
                 c.budget = self.ward.budget(pid, now)
                 views = _alert_views(c.record, c.due, now, c.events, c.protocol, calls)
             except Exception as exc:  # noqa: BLE001 - one record never takes down the ward

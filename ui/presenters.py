@@ -95,6 +95,7 @@ TAB_FOR_KIND = {
     "tls_labs": "toxicity",
     "checklist_open": "toxicity",
     "igg_check": "toxicity",
+    "duplicate_dose": "crs",
 }
 """Which tab answers each kind of due item."""
 
@@ -120,6 +121,7 @@ DUE_KIND_LABELS = {
     "tls_labs": "tumour lysis labs",
     "checklist_open": "boxed-warning checklist",
     "igg_check": "serum IgG",
+    "duplicate_dose": "possible duplicate dose",
 }
 UNIT_LABELS = {"10^9/L": "×10⁹/L", "/uL": "cells/µL", "g/dL": "g/dL", "g/L": "g/L"}
 

@@ -18,6 +18,7 @@ from pathlib import Path
 import pytest
 from syncthing_harness import SYNCTHING, Instance
 
+from bedside import alerts
 from bedside.clock import FakeClock
 from bedside.journal import parse_journal
 from bedside.service import Ward, open_ward
@@ -109,6 +110,10 @@ def _journal_bytes(root: Path, pid: str) -> dict[str, bytes]:
     return {p.name: p.read_bytes() for p in sorted((root / "journals" / pid).glob("*.jsonl"))}
 
 
+def _duplicate_alerts(ward: Ward, pid: str) -> list[alerts.AlertStatus]:
+    return [s for s in alerts.patient_alerts(ward, pid) if s.item.kind == "duplicate_dose"]
+
+
 def test_dose_on_a_counts_on_b_and_partition_converges(pair: Pair) -> None:
     a, b, clock = pair.a, pair.b, pair.clock
     pid = _admit(a, clock)
@@ -157,6 +162,18 @@ def test_dose_on_a_counts_on_b_and_partition_converges(pair: Pair) -> None:
     for ward in (a, b):  # the doses given on both sides during the outage are flagged on both
         dups = duplicate_doses(ward, pid)
         assert [(d.first.id, d.second.id) for d in dups] == [(dose2.id, dose3.id)]
+    # ... as one critical alert with one identity; A's acknowledgement reaches B by Syncthing.
+    on_a, on_b = _duplicate_alerts(a, pid), _duplicate_alerts(b, pid)
+    assert len(on_a) == len(on_b) == 1 and on_a[0].item.key == on_b[0].item.key
+    assert on_b[0].item.severity == "critical" and on_b[0].sounding
+    alerts.acknowledge(a, pid, on_a[0].item.key, "AB", reason="checked both charts with B")
+
+    def acked_on_b() -> bool:
+        refresh_ward(b)
+        st = _duplicate_alerts(b, pid)
+        return len(st) == 1 and st[0].state == "acknowledged" and st[0].by == "AB"
+
+    wait_for("A's acknowledgement of the duplicate reaches B", acked_on_b, 30)
     wait_for("A's fresh heartbeat reaches B", lambda: not ward_status(b).stale, 30)
     assert not list(pair.dir_b.rglob("*.sync-conflict-*")), "one writer per file: no conflicts"
 
