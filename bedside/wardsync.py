@@ -30,7 +30,7 @@ from datetime import UTC, datetime, timedelta, tzinfo
 from typing import TYPE_CHECKING, Any, Final
 
 from bedside import __version__
-from bedside.doses import tocilizumab_doses
+from bedside.doses import limited_doses
 from bedside.errors import CorruptDataError, StorageError
 from bedside.escalations import DueItem, due_state, sort_due
 from bedside.journal import JournalStore
@@ -279,19 +279,26 @@ def ward_status(ward: Ward, protocol: Protocol | None = None) -> WardStatus:
 
 @dataclass(frozen=True)
 class DuplicateDose:
-    """Two tocilizumab doses of one patient from two workstations, closer than allowed."""
+    """Two doses of one dose-limited drug for one patient, from two workstations, closer
+    than the drug's minimum interval."""
 
     first: Medication
     second: Medication
     first_ws: str
     second_ws: str
+    drug: str
+    """The drug's key in the protocol's ``dose_limits``."""
+    label: str
+    """The drug's name as the nurse reads it."""
+    interval_h: float
+    """The drug's minimum interval, hours."""
 
     @property
     def message(self) -> str:
         """The critical alert text."""
         gap = self.second.effective_at - self.first.effective_at
         return (
-            "Possible duplicate dose: tocilizumab given on "
+            f"Possible duplicate dose: {self.label} given on "
             f"{self.first_ws} and on {self.second_ws} {_ago(gap)} apart — check both "
             "administrations before anything else is given"
         )
@@ -304,7 +311,8 @@ def duplicate_doses(
     events: list[EventBase] | None = None,
     record: Record | None = None,
 ) -> list[DuplicateDose]:
-    """Pairs of tocilizumab doses within the minimum interval recorded on two workstations.
+    """Pairs of doses of a dose-limited drug within its minimum interval, recorded on two
+    workstations (every drug of the protocol's ``dose_limits`` that has a minimum interval).
 
     Args:
         ward: The open ward (its store knows which workstation wrote each event).
@@ -314,21 +322,26 @@ def duplicate_doses(
     """
     record = record if record is not None else ward.record(pid)
     protocol = ward.protocol_for(record)
-    interval = protocol.tocilizumab.min_interval
-    assert interval is not None  # required by the protocol model (Protocol._dose_limits_coherent)
-    gap = timedelta(hours=interval.value)
     prov = ward.store.provenance.get(pid, {})
     evs = events if events is not None else effective_events(record)
-    doses = sorted(tocilizumab_doses(evs), key=lambda d: (d.effective_at, d.id))
     out: list[DuplicateDose] = []
-    for i, a in enumerate(doses):
-        for b in doses[i + 1 :]:
-            if b.effective_at - a.effective_at >= gap:
-                break
-            wa = prov.get(a.id, ("?", ""))[0]
-            wb = prov.get(b.id, ("?", ""))[0]
-            if wa != wb:
-                out.append(DuplicateDose(a, b, wa, wb))
+    for drug, limits in protocol.dose_limits.items():
+        if limits.min_interval is None:
+            continue
+        gap = timedelta(hours=limits.min_interval.value)
+        doses = sorted(limited_doses(evs, drug, protocol), key=lambda d: (d.effective_at, d.id))
+        for i, a in enumerate(doses):
+            for b in doses[i + 1 :]:
+                if b.effective_at - a.effective_at >= gap:
+                    break
+                wa = prov.get(a.id, ("?", ""))[0]
+                wb = prov.get(b.id, ("?", ""))[0]
+                if wa != wb:
+                    out.append(
+                        DuplicateDose(
+                            a, b, wa, wb, drug, limits.label, float(limits.min_interval.value)
+                        )
+                    )
     return out
 
 
@@ -362,7 +375,7 @@ def duplicate_dose_items(
     them. It is due from the later dose on (never ``upcoming``: both doses are recorded),
     critical, so it cannot be snoozed and its acknowledgement needs a reason. Once
     acknowledged it stays listed (acknowledged) until the later dose has left the protocol's
-    dose window (``tocilizumab.window_h``); never acknowledged, it never leaves.
+    dose window (the drug's ``window_h``); never acknowledged, it never leaves.
     """
     record = record if record is not None else ward.record(pid)
     evs = events if events is not None else effective_events(record)
@@ -370,17 +383,24 @@ def duplicate_dose_items(
     if not dups:
         return []
     protocol = ward.protocol_for(record)
-    rule = protocol.tocilizumab.min_interval
     grace = timedelta(minutes=protocol.monitoring.due_grace_min.value)
-    window = timedelta(hours=protocol.tocilizumab.window_h.value)
     acked = _acknowledged(evs)
     out: list[DueItem] = []
     for d in dups:
         key, due_at = _identity(pid, d)
         state = due_state(due_at, now, grace)
         anchor = f"{d.first.id}+{d.second.id}"
-        if (key, due_at) in acked and now - due_at >= window:
-            continue  # acknowledged, and both doses have left the 24-h window: history now
+        limits = protocol.dose_limits[d.drug]
+        rule = limits.min_interval
+        assert rule is not None  # duplicate_doses only pairs drugs with a minimum interval
+        # Acknowledged, and the later dose has left the drug's rolling window: history now.
+        # A drug with no window in the protocol keeps the acknowledged alert listed.
+        if (
+            (key, due_at) in acked
+            and limits.window_h is not None
+            and now - due_at >= timedelta(hours=limits.window_h.value)
+        ):
+            continue
         out.append(
             DueItem(
                 key=key,
@@ -394,7 +414,7 @@ def duplicate_dose_items(
                     f"{d.first_ws} and {format_local(d.second.effective_at, zone)} on "
                     f"{d.second_ws}; minimum interval {rule.value:g} h)"
                 ),
-                rule="tocilizumab.min_interval",
+                rule=f"dose_limits.{d.drug}.min_interval",
                 source=tuple(k.strip() for k in rule.source.split(",") if k.strip()),
                 verified=bool(rule.verified),
                 anchor_id=anchor,

@@ -88,7 +88,7 @@ def test_duplicate_dose_is_a_critical_alert_on_both_and_an_ack_on_a_reaches_b(
         assert st.state == "active" and st.sounding
         assert "Possible duplicate dose" in st.item.message
         assert "4A-PC1" in st.item.message and "4A-PC2" in st.item.message
-        assert st.item.rule == "tocilizumab.min_interval"
+        assert st.item.rule == "dose_limits.tocilizumab.min_interval"
     # One identity on both workstations, derived from the record: the same key and instant.
     assert on_a[0].item.key == on_b[0].item.key
     assert on_a[0].item.due_at == on_b[0].item.due_at == T0 + 2 * H
@@ -187,3 +187,34 @@ def test_voiding_one_of_the_two_doses_ends_the_alert(
         second_nurse="GH",
     )
     assert _duplicates(a, pid) == [] and _duplicates(b, pid) == []
+
+
+def test_a_second_limited_drug_is_checked_too(
+    two: tuple[Ward, Ward], clock: FakeClock, tmp_path: Path
+) -> None:
+    """Every drug of the protocol's dose_limits with a minimum interval (anakinra, q6h):
+    doses 2 h apart from two workstations are one critical alert naming the drug."""
+    a, b = two
+    pid = _admit(a, clock)
+    b.reload()
+    a.give_dose(pid, "anakinra", given_by="AB", checked_by="CD", route="SC")
+    a_journal = a.root / "journals" / pid / "4A-PC1.jsonl"
+    away = tmp_path / "away.jsonl"
+    shutil.move(str(a_journal), str(away))
+    a_journal.write_bytes(away.read_bytes().splitlines(keepends=True)[0])  # header only
+    clock.advance(2 * H)
+    b.give_dose(pid, "anakinra", given_by="EF", checked_by="GH", route="SC")
+    shutil.move(str(away), str(a_journal))
+    for ward in (a, b):
+        found = _duplicates(ward, pid)
+        assert len(found) == 1
+        item = found[0].item
+        assert item.severity == "critical" and found[0].sounding
+        assert "Anakinra" in item.message and "minimum interval 6 h" in item.message
+        assert item.rule == "dose_limits.anakinra.min_interval"
+    # Doses 7 h apart (beyond anakinra's 6 h) from two workstations raise nothing more.
+    clock.advance(7 * H)
+    a.reload()
+    a.give_dose(pid, "anakinra", given_by="AB", checked_by="CD", route="SC")
+    b.reload()
+    assert len(_duplicates(b, pid)) == 1
