@@ -19,6 +19,7 @@ commands:
   handover   write the SBAR handover (PDF) for the ward or one patient
   export     export patients as json, csv or fhir
   import     bring a patient file from another workstation
+  restore    list a patient's backups, or restore one when its file cannot be loaded
 
 Run 'python -m bedside <command> --help' for the options of a command.
 Every command also takes --workstation ID (default: this machine's workstation id).

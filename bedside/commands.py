@@ -18,6 +18,7 @@ MODULES: dict[str, str] = {
     "handover": "bedside.handover",
     "export": "bedside.export",
     "import": "bedside.transfer",
+    "restore": "bedside.restore",
 }
 """Command name -> module exposing ``main(argv) -> int``."""
 

@@ -1213,8 +1213,11 @@ class JournalStore:
         data = Path(backup).read_bytes()
         path = self.own_journal(pid)
         current = self._read(path)
-        if current and current != data:
-            self._quarantine_copy(pid, current, "replaced")
+        if current and current != data and self._quarantine_copy(pid, current, "replaced") is None:
+            # The journal being replaced is kept, never lost: no copy, no restore.
+            raise StorageError(
+                "the current journal could not be copied to quarantine; nothing was restored"
+            )
         atomic_write(path, data, ops=self._ops)
         with contextlib.suppress(FileNotFoundError):
             (self.quarantine_dir / f"{pid}.blocked").unlink()

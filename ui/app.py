@@ -35,7 +35,9 @@ EXIT_OK = 0
 EXIT_ERROR = 1
 EXIT_LOCKED = 2
 
-CORE_COMMANDS = frozenset({"validate", "demo", "verify", "export", "import", "handover"})
+CORE_COMMANDS = frozenset(
+    {"validate", "demo", "verify", "export", "import", "handover", "restore"}
+)
 """First arguments routed to ``bedside.cli`` (so the frozen executable runs them)."""
 
 
