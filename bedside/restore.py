@@ -239,33 +239,23 @@ def _initials(value: str) -> str:
     return text
 
 
-def restore(
+def choose(
     ward: Ward,
     pid: str,
     *,
     recorded_by: str,
     backup: str | None = None,
     set_aside: bool = False,
-) -> RestoreResult:
-    """Restore ``pid`` from the backup named ``backup`` (default: the newest verified one).
+) -> tuple[str, BackupChoice]:
+    """Every check :func:`restore` makes before writing, on a ward open read-only or not.
 
-    ``set_aside``: the screen could not display the patient although its file loaded (the
-    restore is then allowed for a patient the core itself holds as loaded).
+    Returns the normalised initials and the verified backup to restore. Writes nothing.
 
     Raises:
-        StorageError: The ward is read-only, or a write failed (then the message says
-            what is on disk).
-        InputError: Bad initials, unknown patient or backup name, or the patient loads
-            normally (a restore would drop everything charted since the backup).
+        InputError: Bad initials, unknown patient or backup name.
         RestoreRefused: The patient loads normally, or no backup exists or verifies.
-        CorruptDataError: The chosen backup does not verify (nothing written).
+        CorruptDataError: The chosen backup does not verify.
     """
-    if ward.read_only:
-        why = f" ({ward.read_only_reason})" if ward.read_only_reason else ""
-        raise StorageError(
-            f"this ward is open read-only{why}: nothing was restored. Restore from a "
-            "workstation that can save to the ward folder"
-        )
     initials = _initials(recorded_by)
     choices = list_backups(ward, pid)
     known = pid in ward.records or pid in ward.failures or bool(choices)
@@ -300,6 +290,38 @@ def restore(
         raise CorruptDataError(
             f"backup {chosen.name} does not verify ({chosen.problem}); nothing was restored"
         )
+    return initials, chosen
+
+
+def restore(
+    ward: Ward,
+    pid: str,
+    *,
+    recorded_by: str,
+    backup: str | None = None,
+    set_aside: bool = False,
+) -> RestoreResult:
+    """Restore ``pid`` from the backup named ``backup`` (default: the newest verified one).
+
+    ``set_aside``: the screen could not display the patient although its file loaded (the
+    restore is then allowed for a patient the core itself holds as loaded).
+
+    Raises:
+        StorageError: The ward is read-only, or a write failed (then the message says
+            what is on disk).
+        InputError: Bad initials, unknown patient or backup name.
+        RestoreRefused: The patient loads normally, or no backup exists or verifies.
+        CorruptDataError: The chosen backup does not verify (nothing written).
+    """
+    if ward.read_only:
+        why = f" ({ward.read_only_reason})" if ward.read_only_reason else ""
+        raise StorageError(
+            f"this ward is open read-only{why}: nothing was restored. Restore from a "
+            "workstation that can save to the ward folder"
+        )
+    initials, chosen = choose(
+        ward, pid, recorded_by=recorded_by, backup=backup, set_aside=set_aside
+    )
     store = ward.store
     store.restore_backup(pid, chosen.path, validate=validate_envelope)
     try:
@@ -376,8 +398,27 @@ def main(argv: list[str]) -> int:
         sys.stderr.write(f"error: {root} is not a Bedside data directory; nothing was changed\n")
         return EXIT_USAGE
     clock = SystemClock()
+    # Every check runs on a read-only ward first: a refusal writes nothing at all (a
+    # writable open would already write the heartbeat and quarantine the damaged file).
     try:
-        ward = open_ward(root, clock, read_only=bool(ns.list))
+        viewer = open_ward(root, clock, read_only=True)
+    except BedsideError as exc:
+        sys.stderr.write(f"error: cannot open the data directory: {exc}. Nothing was changed.\n")
+        return EXIT_USAGE
+    try:
+        if ns.list:
+            return _list(viewer, ns.patient_id)
+        choose(viewer, ns.patient_id, recorded_by=ns.by, backup=ns.backup)
+    except InputError as exc:
+        sys.stderr.write(f"refused: {exc}\n")
+        return EXIT_USAGE
+    except BedsideError as exc:
+        sys.stderr.write(f"refused: {exc}\n")
+        return EXIT_REFUSED
+    finally:
+        viewer.close()
+    try:
+        ward = open_ward(root, clock)
     except LockedError as exc:
         sys.stderr.write(
             f"refused: {exc}.\nClose Bedside on this workstation, or restore from the running "
@@ -388,46 +429,45 @@ def main(argv: list[str]) -> int:
         sys.stderr.write(f"error: cannot open the data directory: {exc}. Nothing was changed.\n")
         return EXIT_USAGE
     try:
-        if ns.list:
-            try:
-                choices = list_backups(ward, ns.patient_id)
-            except InputError as exc:
-                sys.stderr.write(f"error: {exc}\n")
-                return EXIT_USAGE
-            state = ward.failures.get(ns.patient_id)
-            if state is not None:
-                sys.stdout.write(f"{ns.patient_id}: set aside — {state}\n")
-            elif ns.patient_id in ward.records:
-                sys.stdout.write(f"{ns.patient_id}: loads normally (no restore needed)\n")
-            if not choices:
-                sys.stdout.write("no backups of this patient on this workstation\n")
-                return EXIT_REFUSED
-            sys.stdout.writelines(describe(c) + "\n" for c in choices)
-            return EXIT_OK
-        try:
-            result = restore(ward, ns.patient_id, recorded_by=ns.by, backup=ns.backup)
-        except InputError as exc:
-            sys.stderr.write(f"refused: {exc}\n")
-            return EXIT_USAGE
-        except BedsideError as exc:
-            sys.stderr.write(f"refused: {exc}\n")
-            return EXIT_REFUSED
-        sys.stdout.write(
-            f"restored {ns.patient_id} from {result.backup.name} "
-            f"({_when(result.backup.taken_at)}, {result.backup.events} events) by "
-            f"{result.event.recorded_by}. The dose history is marked incomplete: entries "
-            "charted after the backup may be missing — check the MAR and confirm the history. "
-            "The damaged file is kept in quarantine.\n"
-        )
-        return EXIT_OK
+        result = restore(ward, ns.patient_id, recorded_by=ns.by, backup=ns.backup)
+    except InputError as exc:
+        sys.stderr.write(f"refused: {exc}\n")
+        return EXIT_USAGE
+    except BedsideError as exc:
+        sys.stderr.write(f"refused: {exc}\n")
+        return EXIT_REFUSED
     finally:
         ward.close()
+    sys.stdout.write(
+        f"restored {ns.patient_id} from {result.backup.name} "
+        f"({_when(result.backup.taken_at)}, {result.backup.events} events) by "
+        f"{result.event.recorded_by}. The dose history is marked incomplete: entries "
+        "charted after the backup may be missing — check the MAR and confirm the history. "
+        "The damaged file is kept in quarantine.\n"
+    )
+    return EXIT_OK
+
+
+def _list(ward: Ward, pid: str) -> int:
+    """``--list``: the patient's state and one line per backup (exit 1 when there is none)."""
+    choices = list_backups(ward, pid)
+    state = ward.failures.get(pid)
+    if state is not None:
+        sys.stdout.write(f"{pid}: set aside — {state}\n")
+    elif pid in ward.records:
+        sys.stdout.write(f"{pid}: loads normally (no restore needed)\n")
+    if not choices:
+        sys.stdout.write("no backups of this patient on this workstation\n")
+        return EXIT_REFUSED
+    sys.stdout.writelines(describe(c) + "\n" for c in choices)
+    return EXIT_OK
 
 
 __all__ = [
     "BackupChoice",
     "RestoreRefused",
     "RestoreResult",
+    "choose",
     "describe",
     "list_backups",
     "needs_restore",

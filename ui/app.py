@@ -35,9 +35,7 @@ EXIT_OK = 0
 EXIT_ERROR = 1
 EXIT_LOCKED = 2
 
-CORE_COMMANDS = frozenset(
-    {"validate", "demo", "verify", "export", "import", "handover", "restore"}
-)
+CORE_COMMANDS = frozenset({"validate", "demo", "verify", "export", "import", "handover", "restore"})
 """First arguments routed to ``bedside.cli`` (so the frozen executable runs them)."""
 
 

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import json
 import shutil
+from collections.abc import Callable, Iterator
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
 
@@ -261,7 +262,90 @@ def test_old_single_file_backups_are_listed_and_restored(tmp_path: Path) -> None
         assert not w.budget("demo-02").history_complete
         kept = [p.read_bytes() for p in (root / "quarantine").glob("demo-02.*")]
         assert bad in kept  # the damaged old file is kept in quarantine
-        journal = parse_journal((root / "journals" / "demo-02" / f"{WS}.jsonl").read_bytes(), WS, "")
+        journal = parse_journal(
+            (root / "journals" / "demo-02" / f"{WS}.jsonl").read_bytes(), WS, ""
+        )
         assert not journal.problem
     finally:
         w.close()
+
+
+# ----------------------------------------------------------------------- command line
+
+
+def _run(cli: Callable[[list[str]], int], args: list[str]) -> int:
+    """The exit status, also when argparse exits on a usage error."""
+    try:
+        return cli(args)
+    except SystemExit as exc:
+        return int(exc.code or 0)
+
+
+@pytest.fixture
+def cli() -> Iterator[Callable[[list[str]], int]]:
+    """``python -m bedside`` in-process; the process-wide workstation id is reset after."""
+    from bedside import cli as cli_module
+    from bedside.workstation import set_workstation
+
+    yield cli_module.main
+    set_workstation(None)
+
+
+def test_cli_lists_backups_without_writing(
+    damaged: Path, cli: Callable[[list[str]], int], capsys: pytest.CaptureFixture[str]
+) -> None:
+    before = _tree(damaged)
+    args = ["restore", "--data-dir", str(damaged), "--workstation", WS, "p1", "--list"]
+    assert cli(args) == 0
+    out = capsys.readouterr().out
+    assert "p1: set aside" in out
+    lines = [line for line in out.splitlines() if line.startswith("bk-")]
+    assert len(lines) == 3 and all("verified: yes" in line for line in lines)
+    assert "3 events" in lines[0] and "2 events" in lines[1]
+    assert _tree(damaged) == before
+
+
+def test_cli_refusals_write_nothing_and_say_why(
+    damaged: Path, cli: Callable[[list[str]], int], capsys: pytest.CaptureFixture[str]
+) -> None:
+    base = ["restore", "--data-dir", str(damaged), "--workstation", WS]
+    name = sorted((damaged / "backups" / WS / "p1").glob("bk-*.jsonl"))[1].name
+    before = _tree(damaged)
+    cases = [
+        (["p1", "--backup", name], 2, "--by: give your initials"),
+        (["p1", "--backup", name, "--by", "7"], 2, "enter your initials"),
+        (["p1", "--backup", "bk-nope.jsonl", "--by", "AB"], 2, "no backup named"),
+        (["p2", "--backup", name, "--by", "AB"], 1, "loads normally"),
+        (["../p1", "--list"], 2, "patient_id must match"),
+        (["p1"], 2, "one of the arguments --list --backup is required"),
+    ]
+    for extra, code, words in cases:
+        got = _run(cli, base + extra)
+        err = capsys.readouterr().err
+        assert got == code, (extra, got, err)
+        assert words in err, (extra, err)
+    assert _tree(damaged) == before
+    # A backup that does not verify: refused (1), nothing written.
+    newest = sorted((damaged / "backups" / WS / "p1").glob("bk-*.jsonl"))[-1]
+    newest.write_bytes(newest.read_bytes().replace(b'"seq":1', b'"seq":9', 1))
+    before = _tree(damaged)
+    assert cli([*base, "p1", "--backup", newest.name, "--by", "AB"]) == 1
+    assert "does not verify" in capsys.readouterr().err
+    assert _tree(damaged) == before
+
+
+def test_cli_restores_and_says_what_may_be_missing(
+    damaged: Path,
+    clock: FakeClock,
+    cli: Callable[[list[str]], int],
+    capsys: pytest.CaptureFixture[str],
+) -> None:
+    name = sorted((damaged / "backups" / WS / "p1").glob("bk-*.jsonl"))[1].name
+    args = ["restore", "--data-dir", str(damaged), "--workstation", WS, "p1"]
+    assert cli([*args, "--backup", name, "--by", "ab"]) == 0
+    out = capsys.readouterr().out
+    assert f"restored p1 from {name}" in out and "history is marked incomplete" in out
+    w = open_ward(damaged, clock, read_only=True, workstation=WS)
+    assert "p1" not in w.failures
+    last = w.record("p1").events[-1]
+    assert isinstance(last, Restored) and last.backup_name == name and last.recorded_by == "AB"
