@@ -63,6 +63,15 @@ def _row(session: Any, pid: str) -> Any:
     return next(r for r in session.controller.due_rows() if r.pid == pid)
 
 
+def _set_aside(session: Any, pid: str) -> str:
+    """Damage the patient's journal on disk and reload: the patient is set aside."""
+    path = session.controller.ward.store.own_journal(pid)
+    path.write_bytes(path.read_bytes().replace(b'"sex":"female"', b'"sex":"male"', 1))
+    session.controller.reload()
+    assert pid in session.controller.failures()
+    return pid
+
+
 FACTORIES: dict[str, Factory] = {
     "AddPatientDialog": lambda s, pid, w: dialogs.AddPatientDialog(s.controller, "AB", w),
     "WeightDialog": lambda s, pid, w: dialogs.WeightDialog(s.controller, pid, "AB", w),
@@ -88,6 +97,9 @@ FACTORIES: dict[str, Factory] = {
         s.controller, _row(s, pid), "AB", w, mode="snooze"
     ),
     "ClockDialog": lambda s, pid, w: dialogs.ClockDialog(s.controller, "AB", w),
+    "RestoreDialog": lambda s, pid, w: dialogs.RestoreDialog(
+        s.controller, _set_aside(s, pid), "AB", w
+    ),
     # The walk needs only a due row: a row that is not an escalation review is refused by the
     # core and the dialog stays open with the reason (test_doctor_informed covers the review).
     "DoctorInformedDialog": lambda s, pid, w: dialogs.DoctorInformedDialog(
