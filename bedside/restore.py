@@ -364,9 +364,15 @@ def _when(dt: datetime | None) -> str:
 
 def describe(choice: BackupChoice) -> str:
     """One line for a backup: name, local time with zone, events, verified yes/no."""
-    events = "?" if choice.events is None else str(choice.events)
     verified = "verified: yes" if choice.verified else f"verified: NO — {choice.problem}"
-    return f"{choice.name}  {_when(choice.taken_at)}  {events} events  {verified}"
+    return f"{choice.name}  {_when(choice.taken_at)}  {events_text(choice)}  {verified}"
+
+
+def events_text(choice: BackupChoice) -> str:
+    """``12 events``, ``1 event`` or ``events unknown``."""
+    if choice.events is None:
+        return "events unknown"
+    return f"{choice.events} event{'' if choice.events == 1 else 's'}"
 
 
 def main(argv: list[str]) -> int:
@@ -469,6 +475,7 @@ __all__ = [
     "RestoreResult",
     "choose",
     "describe",
+    "events_text",
     "list_backups",
     "needs_restore",
     "restore",

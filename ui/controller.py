@@ -622,6 +622,13 @@ class WardController(QObject):
         self._saved(pid)
         return event
 
+    def read_only_text(self) -> str | None:
+        """Why nothing can be written (None when the ward is writable)."""
+        if not self.ward.read_only:
+            return None
+        why = f" ({self.ward.read_only_reason})" if self.ward.read_only_reason else ""
+        return f"this ward is open read-only{why}"
+
     def list_backups(self, pid: str) -> list[BackupChoice]:
         """The backups of a set-aside patient, newest first, each checked (nothing written)."""
         return restore.list_backups(self.ward, pid)

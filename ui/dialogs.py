@@ -47,6 +47,7 @@ from PySide6.QtWidgets import (
     QWidget,
 )
 
+from bedside import restore
 from bedside.dosecheck import shown_dose_mg, shown_volume_ml
 from bedside.errors import (
     BedsideError,
@@ -1931,6 +1932,16 @@ class RestoreDialog(FormDialog):
             self.choices = []
             self.header.addWidget(label(core_error_text(exc), "hint"))
         usable = [c for c in self.choices if c.verified]
+        read_only = controller.read_only_text()
+        if read_only:
+            self.header.addWidget(
+                banner(
+                    f"Nothing can be restored here: {read_only}. Restore from a workstation "
+                    "that can save to the ward folder, or ask IT.",
+                    "warning",
+                    icon_name="warning",
+                )
+            )
         if not usable:
             self.header.addWidget(
                 banner(
@@ -1944,7 +1955,7 @@ class RestoreDialog(FormDialog):
         self.backup = QComboBox()
         self.backup.setAccessibleName("Backup to restore")
         for c in self.choices:
-            events = "events unknown" if c.events is None else f"{c.events} events"
+            events = restore.events_text(c)
             verified = "verified: yes" if c.verified else "verified: NO — cannot be used"
             when = format_local(c.taken_at) if c.taken_at else "time unknown"
             self.backup.addItem(f"{when} · {events} · {verified}", c.name)
@@ -1970,7 +1981,7 @@ class RestoreDialog(FormDialog):
         self.form.finish()
         self.backup.currentIndexChanged.connect(self._sync)
         self._sync()
-        self.ok_button.setEnabled(bool(usable))
+        self.ok_button.setEnabled(bool(usable) and not read_only)
         self.resize(720, 480)
 
     def chosen(self) -> Any:

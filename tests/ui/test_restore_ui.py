@@ -11,6 +11,7 @@ from datetime import timedelta
 from pathlib import Path
 from typing import Any
 
+import pytest
 from PySide6.QtCore import Qt
 from PySide6.QtTest import QTest
 from PySide6.QtWidgets import QApplication, QDialog, QLabel, QWidget
@@ -18,7 +19,8 @@ from ui_helpers import DialogLog, Sessions, add_patient
 
 from bedside.commands import MODULES
 from bedside.record import Medication, Restored
-from ui import dialogs
+from bedside.service import Ward, open_ward
+from ui import app, dialogs
 from ui.app import CORE_COMMANDS
 from ui.models.board import COL_PATIENT, COL_TOCI
 
@@ -130,3 +132,46 @@ def test_corrupted_patient_restored_through_the_dialog_with_keys(
     assert window.saved_label.text().startswith("✓ Saved: restored from backup")
     kept = [p.read_bytes() for p in (data_dir / "quarantine").rglob(f"{pid}.*")]
     assert bad in kept  # the damaged journal is kept
+
+
+def test_read_only_ward_refuses_the_restore_clearly_and_writes_nothing(
+    sessions: Sessions,
+    data_dir: Path,
+    dialog_log: DialogLog,
+    clock: Any,
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    session = sessions.open(data_dir)
+    pid = add_patient(session, dialog_log, name="Read Only Patient", bed="4A-09")
+    bad = _corrupt(session, pid)
+    session.close()
+    sessions.opened.clear()
+
+    def read_only(root: Path, clk: Any) -> Ward:
+        ward = open_ward(root, clk, read_only=True)
+        ward.read_only_reason = "the disk is full"
+        return ward
+
+    monkeypatch.setattr(app, "open_ward_or_read_only", read_only)
+    session = sessions.open(data_dir)
+    window = session.window
+    assert pid in session.controller.failures()
+    before = {p: p.read_bytes() for p in data_dir.rglob("*") if p.is_file()}
+    refused: list[str] = []
+
+    def drive(dlg: dialogs.RestoreDialog) -> bool:
+        texts = " ".join(w.text() for w in dlg.findChildren(QLabel))
+        assert "Nothing can be restored here: this ward is open read-only" in texts
+        assert not dlg.ok_button.isEnabled()
+        dlg.confirm.setChecked(True)
+        dlg.by.setText("AB")
+        assert not dlg.submit()  # even if asked, the core refuses
+        refused.append(dlg.form.form_error.text())
+        return False
+
+    dialog_log.on(dialogs.RestoreDialog, drive)
+    window.restore_button.click()  # the banner's button: the one patient set aside
+    assert refused and "read-only" in refused[0] and "nothing was restored" in refused[0]
+    assert {p: p.read_bytes() for p in data_dir.rglob("*") if p.is_file()} == before
+    assert session.controller.ward.store.own_journal(pid).read_bytes() == bad
+    assert pid in session.controller.failures()
