@@ -617,34 +617,35 @@ class MainWindow(QMainWindow):
         if self.demo_launcher is not None:
             self.demo_launcher()
 
-    def restore_patient(self, pid: str | None = None) -> bool:
+    def restore_patient(self, pid: str | bool | None = None) -> bool:
         """Restore a set-aside patient from a verified backup (the row, banner or menu).
 
-        Without ``pid``: the selected board row if it is set aside, else the only patient
-        set aside. True when a backup was restored.
+        Without ``pid`` (a button's ``checked`` flag counts as none): the selected board
+        row if it is set aside, else the only patient set aside. True when restored.
         """
         failures = self.controller.failures()
-        if not pid:
+        target = pid if isinstance(pid, str) and pid else None
+        if target is None:
             selected = self.board.selected_pid()
             if selected in failures:
-                pid = selected
+                target = selected
             elif len(failures) == 1:
-                pid = next(iter(failures))
-        if not pid or pid not in failures:
+                target = next(iter(failures))
+        if target is None or target not in failures:
             _dialogs().inform(
                 self,
                 "Restore from backup",
-                "No patient is set aside, or several are: select the row of the patient "
-                "that cannot be displayed on the board first."
+                "Several patients are set aside: select the row of the one to restore on "
+                "the board first."
                 if failures
                 else "Every patient on this ward loads normally: there is nothing to restore.",
             )
             return False
-        dlg = _dialogs().RestoreDialog(self.controller, pid, self.initials(), self)
+        dlg = _dialogs().RestoreDialog(self.controller, target, self.initials(), self)
         if not _dialogs().exec_dialog(dlg):
             return False
         self.show_board()
-        self.board.select(pid)
+        self.board.select(target)
         return True
 
     def reload(self) -> None:
