@@ -175,3 +175,14 @@ def test_read_only_ward_refuses_the_restore_clearly_and_writes_nothing(
     assert {p: p.read_bytes() for p in data_dir.rglob("*") if p.is_file()} == before
     assert session.controller.ward.store.own_journal(pid).read_bytes() == bad
     assert pid in session.controller.failures()
+
+
+def test_the_application_entry_point_runs_the_restore_command(
+    tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    """The frozen executable's ``bedside restore …`` reaches the core command."""
+    empty = tmp_path / "not-a-ward"
+    empty.mkdir()
+    assert app.main(["restore", "--data-dir", str(empty), "p1", "--list"]) == 2
+    assert "not a Bedside data directory; nothing was changed" in capsys.readouterr().err
+    assert not any(empty.iterdir())
