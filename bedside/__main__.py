@@ -1,7 +1,8 @@
 """Command line of the Qt-free core: ``python -m bedside <command>``.
 
 Commands: ``validate`` (rules against case files), ``demo`` (write a demo ward),
-``verify`` (check every patient file), ``handover``, ``export`` and ``import``.
+``verify`` (check every patient file), ``handover``, ``export``, ``import`` and
+``restore`` (a patient from a verified backup).
 None of them imports Qt.
 """
 

@@ -73,6 +73,11 @@ COMMANDS: tuple[Command, ...] = (
     ),
     Command("export", "bedside.export:main", "export patients as json, csv or fhir"),
     Command("import", "bedside.transfer:main", "bring a patient file from another workstation"),
+    Command(
+        "restore",
+        "bedside.restore:main",
+        "list a patient's backups, or restore one when its file cannot be loaded",
+    ),
 )
 """Every sub-command, in the order of the usage text."""
 

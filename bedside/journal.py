@@ -885,12 +885,19 @@ class JournalStore:
         self.torn_seen[pid] = torn_from
         for j in journals:
             if j.problem:
-                copy = self._quarantine_copy(
-                    pid, self._read(self.journal_dir(pid) / f"{j.workstation}.jsonl"), "corrupt"
+                # Read-only access writes nothing, not even a quarantine copy (as DataDir).
+                copy = (
+                    None
+                    if self.read_only
+                    else self._quarantine_copy(
+                        pid, self._read(self.journal_dir(pid) / f"{j.workstation}.jsonl"), "corrupt"
+                    )
                 )
                 if j.workstation == self.workstation and not self.read_only:
                     self._block(pid, j.problem)
                 where = f"a copy is in quarantine ({copy.name})" if copy else "not quarantined"
+                if self.read_only:
+                    where = "it was not quarantined (read-only access)"
                 err = CorruptDataError(f"{j.problem}. The file was left unchanged; {where}.")
                 err.quarantine_path = copy
                 raise err
@@ -1342,8 +1349,11 @@ class JournalStore:
         data = Path(backup).read_bytes()
         path = self.own_journal(pid)
         current = self._read(path)
-        if current and current != data:
-            self._quarantine_copy(pid, current, "replaced")
+        if current and current != data and self._quarantine_copy(pid, current, "replaced") is None:
+            # The journal being replaced is kept, never lost: no copy, no restore.
+            raise StorageError(
+                "the current journal could not be copied to quarantine; nothing was restored"
+            )
         atomic_write(path, data, ops=self._ops)
         with contextlib.suppress(FileNotFoundError):
             (self.quarantine_dir / f"{pid}.blocked").unlink()

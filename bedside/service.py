@@ -236,30 +236,27 @@ class Ward:
         """The newest backup of ``pid`` that verifies (offered when its file failed to load)."""
         return self.store.newest_verified_backup(pid, validate=validate_envelope)
 
-    def restore_from_backup(self, pid: str, *, recorded_by: str) -> Path:
-        """Restore a quarantined patient from its newest verified backup.
+    def restore_from_backup(
+        self,
+        pid: str,
+        *,
+        recorded_by: str,
+        backup: str | None = None,
+        set_aside: bool = False,
+    ) -> Path:
+        """Restore a patient whose file cannot be loaded from a verified backup.
 
-        The damaged file stays in quarantine. A ``restored`` event is appended so the dose
-        budget reports the history as incomplete until someone confirms it (doses charted
-        after the backup was taken may be missing).
+        ``backup`` names one of :func:`bedside.restore.list_backups` (default: the newest
+        that verifies). The damaged file stays in quarantine. A ``restored`` event is
+        appended so the dose budget reports the history as incomplete until someone
+        confirms it (doses charted after the backup was taken may be missing). Nothing is
+        written when the ward is read-only or the backup does not verify. Returns the
+        backup used.
         """
-        backup = self.newest_backup(pid)
-        if backup is None:
-            raise StorageError("no verified backup exists for this patient; nothing restored")
-        self.store.restore_backup(pid, backup, validate=validate_envelope)
-        loaded = self.store.load(pid, validate=validate_envelope)
-        self.records[pid] = loaded.value
-        self.tokens[pid] = loaded.token
-        self._json_cache[pid] = list(loaded.raw["events"])
-        self.failures.pop(pid, None)
-        self._append(
-            pid,
-            "restored",
-            recorded_by=recorded_by,
-            backup_name=backup.name,
-        )
-        logger.warning("patient %s restored from a backup", patient_hash(pid))
-        return backup
+        from bedside.restore import restore  # (imports this module's types)
+
+        result = restore(self, pid, recorded_by=recorded_by, backup=backup, set_aside=set_aside)
+        return result.backup.path
 
     def storage_warning(self) -> str | None:
         """A banner text when the data directory is read-only, nearly full, or a save's

@@ -47,6 +47,8 @@ class BoardView(QWidget):
     open_patient = Signal(str)
     add_patient_requested = Signal()
     demo_requested = Signal()
+    restore_requested = Signal(str)
+    """A set-aside patient's row was opened: show why, offer its backups (patient id)."""
 
     def __init__(self, controller: WardController, parent: QWidget | None = None) -> None:
         super().__init__(parent)
@@ -167,11 +169,9 @@ class BoardView(QWidget):
         if pid in self.controller.patient_ids():
             self.open_patient.emit(pid)
             return
-        problem = self.controller.failures().get(pid)
-        if problem is not None:
-            from ui import dialogs
-
-            dialogs.show_error(self, "Cannot display this patient", f"{pid}: {problem}")
+        if pid in self.controller.failures():
+            # The restore dialog shows why the patient is set aside and offers its backups.
+            self.restore_requested.emit(pid)
 
     def focus_table(self) -> None:
         """Keyboard focus on the board (selecting the first row if none)."""

@@ -27,7 +27,7 @@ from typing import Any, TypedDict, Unpack
 
 from PySide6.QtCore import QObject, Signal
 
-from bedside import alerts, escalations, timesafety, wardsync
+from bedside import alerts, escalations, restore, timesafety, wardsync
 from bedside.clock import Clock
 from bedside.doses import DoseBudget
 from bedside.errors import BedsideError
@@ -43,6 +43,7 @@ from bedside.record import (
     day_post_infusion,
     effective_events,
 )
+from bedside.restore import BackupChoice
 from bedside.service import DosePlan, Ward
 from bedside.storage import patient_hash
 from bedside.timeutil import local_zone
@@ -640,6 +641,38 @@ class WardController(QObject):
         event = self.ward.correct(pid, target_id, **kwargs)
         self._saved(pid)
         return event
+
+    def read_only_text(self) -> str | None:
+        """Why nothing can be written (None when the ward is writable)."""
+        if not self.ward.read_only:
+            return None
+        why = f" ({self.ward.read_only_reason})" if self.ward.read_only_reason else ""
+        return f"this ward is open read-only{why}"
+
+    def list_backups(self, pid: str) -> list[BackupChoice]:
+        """The backups of a set-aside patient, newest first, each checked (nothing written)."""
+        return restore.list_backups(self.ward, pid)
+
+    def restore_from_backup(self, pid: str, backup: str, *, recorded_by: str) -> EventBase:
+        """Restore a set-aside patient from a verified backup; returns the ``restored`` event.
+
+        The core refuses (nothing written) a read-only ward, a patient that loads and
+        displays normally, bad initials and a backup that does not verify.
+        """
+        try:
+            result = restore.restore(
+                self.ward,
+                pid,
+                recorded_by=recorded_by,
+                backup=backup,
+                set_aside=pid in self._display_failures,
+            )
+        except BedsideError:
+            self.refresh(self.clock.now())  # the board shows what the core now says
+            raise
+        self._display_failures.pop(pid, None)
+        self._saved(pid)
+        return result.event
 
     def acknowledge(self, pid: str, key: str, initials: str, reason: str | None = None) -> None:
         """Acknowledge an alert (written to the record)."""

@@ -22,7 +22,7 @@ from datetime import date, datetime, timedelta
 from typing import Any
 
 from PySide6.QtCore import QDate, QEvent, QObject, Qt
-from PySide6.QtGui import QKeyEvent, QKeySequence
+from PySide6.QtGui import QKeyEvent, QKeySequence, QStandardItemModel
 from PySide6.QtWidgets import (
     QAbstractButton,
     QAbstractSpinBox,
@@ -47,6 +47,7 @@ from PySide6.QtWidgets import (
     QWidget,
 )
 
+from bedside import restore
 from bedside.dosecheck import shown_dose_mg, shown_volume_ml
 from bedside.errors import (
     BedsideError,
@@ -1970,6 +1971,130 @@ class ClockDialog(FormDialog):
         self.controller.confirm_clock(initials)
 
 
+# --------------------------------------------------------------------------- restore
+
+
+class RestoreDialog(FormDialog):
+    """Restore a patient set aside ("cannot display") from one of its verified backups.
+
+    Lists every backup (local time with zone, events, verified yes/no; one that does not
+    verify cannot be chosen), asks for the nurse's initials and a confirmation naming the
+    patient and what may be lost. The core checks everything again and writes nothing on
+    refusal; after the restore the board shows the patient with "history incomplete".
+    """
+
+    def __init__(
+        self,
+        controller: WardController,
+        pid: str,
+        initials: str = "",
+        parent: QWidget | None = None,
+    ) -> None:
+        super().__init__(controller, "Restore from backup", ok_text="Restore", parent=parent)
+        self.pid: str = pid
+        problem = controller.failures().get(pid) or "it is not set aside"
+        self.header.addWidget(
+            banner(
+                f"Patient {pid} cannot be displayed and is set aside: {problem}",
+                "danger",
+                icon_name="blocked",
+            )
+        )
+        try:
+            self.choices = controller.list_backups(pid)
+        except BedsideError as exc:
+            self.choices = []
+            self.header.addWidget(label(core_error_text(exc), "hint"))
+        usable = [c for c in self.choices if c.verified]
+        read_only = controller.read_only_text()
+        if read_only:
+            self.header.addWidget(
+                banner(
+                    f"Nothing can be restored here: {read_only}. Restore from a workstation "
+                    "that can save to the ward folder, or ask IT.",
+                    "warning",
+                    icon_name="warning",
+                )
+            )
+        if not usable:
+            self.header.addWidget(
+                banner(
+                    "No verified backup of this patient exists on this workstation: nothing "
+                    "can be restored here. Chart on paper and tell the ward manager; the "
+                    "damaged file is kept in quarantine.",
+                    "warning",
+                    icon_name="warning",
+                )
+            )
+        self.backup = QComboBox()
+        self.backup.setAccessibleName("Backup to restore")
+        for c in self.choices:
+            events = restore.events_text(c)
+            verified = "verified: yes" if c.verified else "verified: NO — cannot be used"
+            when = format_local(c.taken_at) if c.taken_at else "time unknown"
+            self.backup.addItem(f"{when} · {events} · {verified}", c.name)
+            index = self.backup.count() - 1
+            self.backup.setItemData(index, c.problem or c.name, Qt.ItemDataRole.ToolTipRole)
+            model = self.backup.model()
+            if not c.verified and isinstance(model, QStandardItemModel):  # listed, never chosen
+                entry = model.item(index)
+                if entry is not None:
+                    entry.setEnabled(False)
+        if usable:
+            self.backup.setCurrentIndex(self.choices.index(usable[0]))
+        self.form.add(
+            "backup", "&Backup:", self.backup, hint="newest first; time up to which it holds"
+        )
+        self.loss = label("", "hint")
+        self.form.add("loss", "What may be lost:", self.loss, expand=True)
+        self.confirm = QCheckBox()
+        self.confirm.setAccessibleName("Confirm the restore")
+        self.form.add("confirm", "Confirm:", self.confirm, expand=True)
+        self.by = self.form.add("recorded_by", "Your &initials:", InitialsEdit("Your initials"))
+        self.by.setText(initials)
+        self.form.finish()
+        self.backup.currentIndexChanged.connect(self._sync)
+        self._sync()
+        self.ok_button.setEnabled(bool(usable) and not read_only)
+        self.resize(720, 480)
+
+    def chosen(self) -> Any:
+        """The backup chosen (a :class:`bedside.restore.BackupChoice`), or None."""
+        name = self.backup.currentData()
+        return next((c for c in self.choices if c.name == name), None)
+
+    def _sync(self) -> None:
+        c = self.chosen()
+        if c is None:
+            self.loss.setText("")
+            self.confirm.setText("Nothing to restore")
+            return
+        when = format_local(c.taken_at) if c.taken_at else "the time of the backup"
+        who = f"{c.patient_name} ({self.pid})" if c.patient_name else self.pid
+        self.loss.setText(
+            f"Anything charted on this workstation for {who} after {when} may be missing, "
+            "doses included. The dose history will read “history incomplete” until it is "
+            "checked against the MAR. The damaged file is kept in quarantine."
+        )
+        self.confirm.setText(f"Restore {who} to the backup of {when}; entries after it may be lost")
+
+    def saved_what(self, result: Any) -> str:
+        """``restored from backup (history incomplete)``."""
+        return "restored from backup (history incomplete)"
+
+    def apply(self) -> EventBase:
+        """Restore the chosen backup through the core (which checks everything again)."""
+        c = self.chosen()
+        if c is None or not c.verified:
+            self.problem("backup", "choose a backup that is verified")
+        if not self.confirm.isChecked():
+            self.problem("confirm", "tick to confirm that entries after the backup may be lost")
+        initials = self.need("recorded_by", self.by.value(), "your initials")
+        self.check()
+        assert c is not None
+        return self.controller.restore_from_backup(self.pid, c.name, recorded_by=initials)
+
+
 # --------------------------------------------------------------------------- misc
 
 
@@ -2023,6 +2148,7 @@ __all__ = [
     "NoteDialog",
     "PriorDoseDialog",
     "Problems",
+    "RestoreDialog",
     "ShortcutsDialog",
     "VitalsDialog",
     "WeightDialog",

@@ -169,6 +169,11 @@ class MainWindow(QMainWindow):
         outer.addWidget(self.overdue_banner)
 
         self.failure_banner = banner("", "danger", icon_name="blocked")
+        self.failure_banner.setAccessibleName("Patients set aside")
+        self.restore_button = button(
+            "Restore from &backup…", name="Restore from backup", slot=self.restore_patient
+        )
+        self.failure_banner.row.addWidget(self.restore_button)
         self.failure_banner.setVisible(False)
         outer.addWidget(self.failure_banner)
 
@@ -212,6 +217,7 @@ class MainWindow(QMainWindow):
         self.board.open_patient.connect(self.open_patient)
         self.board.add_patient_requested.connect(self.add_patient)
         self.board.demo_requested.connect(self.open_demo)
+        self.board.restore_requested.connect(self.restore_patient)
         self.timers.open_patient.connect(self._open_from_timer)
         controller.refreshed.connect(self._on_refreshed)
         controller.record_saved.connect(self._on_saved)
@@ -283,6 +289,7 @@ class MainWindow(QMainWindow):
         self._action(
             patient, "Give &medication (steroids)…", self.give_medication, "F6", name="medication"
         )
+        self._action(patient, "Restore from &backup…", self.restore_patient, name="restore")
         patient.addSeparator()
         for i, key in enumerate(("eligibility", "crs", "neuro", "toxicity", "timeline"), start=1):
             title = {"crs": "CRS && tocilizumab", "neuro": "Neuro (ICE / ICANS)"}.get(
@@ -493,8 +500,8 @@ class MainWindow(QMainWindow):
                 self.failure_banner,
                 f"{len(failures)} patient(s) cannot be displayed and were set aside (their files "
                 "are never overwritten); the rest of the ward works normally. Their doses and "
-                "timers are NOT shown: double-click the row for details and tell the ward "
-                "manager; a verified backup can be restored.",
+                "timers are NOT shown: double-click the row for details and to restore it "
+                "from a verified backup, and tell the ward manager.",
             )
         self.failure_banner.setVisible(bool(failures))
         sync = c.sync_lines()
@@ -615,6 +622,37 @@ class MainWindow(QMainWindow):
         """Open the demo ward (in its own window/process)."""
         if self.demo_launcher is not None:
             self.demo_launcher()
+
+    def restore_patient(self, pid: str | bool | None = None) -> bool:
+        """Restore a set-aside patient from a verified backup (the row, banner or menu).
+
+        Without ``pid`` (a button's ``checked`` flag counts as none): the selected board
+        row if it is set aside, else the only patient set aside. True when restored.
+        """
+        failures = self.controller.failures()
+        target = pid if isinstance(pid, str) and pid else None
+        if target is None:
+            selected = self.board.selected_pid()
+            if selected in failures:
+                target = selected
+            elif len(failures) == 1:
+                target = next(iter(failures))
+        if target is None or target not in failures:
+            _dialogs().inform(
+                self,
+                "Restore from backup",
+                "Several patients are set aside: select the row of the one to restore on "
+                "the board first."
+                if failures
+                else "Every patient on this ward loads normally: there is nothing to restore.",
+            )
+            return False
+        dlg = _dialogs().RestoreDialog(self.controller, target, self.initials(), self)
+        if not _dialogs().exec_dialog(dlg):
+            return False
+        self.show_board()
+        self.board.select(target)
+        return True
 
     def reload(self) -> None:
         """Reload every patient file from disk."""

@@ -15,7 +15,9 @@ from __future__ import annotations
 
 import importlib
 import inspect
+import itertools
 import pkgutil
+import shutil
 from collections.abc import Callable
 from datetime import timedelta
 from pathlib import Path
@@ -63,6 +65,37 @@ def _row(session: Any, pid: str) -> Any:
     return next(r for r in session.controller.due_rows() if r.pid == pid)
 
 
+_ASIDE = itertools.count(1)
+
+
+def _set_aside(session: Any) -> str:
+    """A new patient with two backups whose journal is then damaged on disk: set aside.
+
+    A patient of its own, so the ward's other patient stays usable for the next dialogs.
+    """
+    c = session.controller
+    n = next(_ASIDE)
+    pid = c.add_patient(
+        recorded_by="AB",
+        patient_id=f"aside{n}",
+        mrn=f"MRN-ASIDE-{n}",
+        name=f"Aside Patient {n}",
+        date_of_birth=f"1950-01-{n:02d}",
+        sex="female",
+        weight_kg=70.0,
+        weight_measured_at=c.now,
+        product="ide-cel",
+    )
+    store = c.ward.store
+    (first,) = store.backups(pid)
+    shutil.copy(first, first.with_name(first.name.replace("bk-000001", "bk-000002")))
+    path = store.own_journal(pid)
+    path.write_bytes(path.read_bytes().replace(b'"sex":"female"', b'"sex":"male"', 1))
+    c.reload()
+    assert pid in c.failures()
+    return pid
+
+
 FACTORIES: dict[str, Factory] = {
     "AddPatientDialog": lambda s, pid, w: dialogs.AddPatientDialog(s.controller, "AB", w),
     "WeightDialog": lambda s, pid, w: dialogs.WeightDialog(s.controller, pid, "AB", w),
@@ -88,6 +121,7 @@ FACTORIES: dict[str, Factory] = {
         s.controller, _row(s, pid), "AB", w, mode="snooze"
     ),
     "ClockDialog": lambda s, pid, w: dialogs.ClockDialog(s.controller, "AB", w),
+    "RestoreDialog": lambda s, pid, w: dialogs.RestoreDialog(s.controller, _set_aside(s), "AB", w),
     # The walk needs only a due row: a row that is not an escalation review is refused by the
     # core and the dialog stays open with the reason (test_doctor_informed covers the review).
     "DoctorInformedDialog": lambda s, pid, w: dialogs.DoctorInformedDialog(

@@ -11,6 +11,7 @@ from pathlib import Path
 from typing import Any
 
 import pytest
+from PySide6.QtWidgets import QLabel
 from ui_helpers import DialogLog, Sessions
 
 from bedside.clock import FakeClock
@@ -86,10 +87,17 @@ def test_a_patient_whose_timers_fail_is_set_aside_and_the_ward_works(
     logged = "\n".join(r.getMessage() for r in caplog.records)
     assert "cannot be displayed" in logged
     assert SECRET_NAME not in logged and "'p2'" not in logged
-    # Double-clicking the row shows the details.
+    # Double-clicking the row shows the details (with the backups that can be restored).
+    shown: list[str] = []
+
+    def details(dlg: Any) -> bool:
+        shown.extend(w.text() for w in dlg.findChildren(QLabel))
+        return False
+
+    dialog_log.on(dialogs.RestoreDialog, details)
     row = next(i for i, t in enumerate(texts) if t == "Cannot display, details…")
     session.window.board._open_index(model.index(row, COL_PATIENT))
-    assert any("Cannot display this patient" in m[1] for m in dialog_log.messages)
+    assert any("cannot be displayed" in t and "could not be computed" in t for t in shown)
 
 
 def test_gui_import_shows_voided_local_doses_and_needs_initials(

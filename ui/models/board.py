@@ -117,6 +117,9 @@ class BoardModel(RowTableModel[BoardRow]):
             if row.budget is None:
                 return "—"
             counts, nxt = presenters.budget_lines(row.budget, now)
+            if not row.budget.history_complete:
+                # First on its line, so a narrow column never cuts it off (after a restore).
+                nxt = "history incomplete · " + nxt.replace(" (dose history incomplete)", "")
             return f"{counts}\n{nxt}"
         if column == COL_NEXT:
             if row.next_due is None:
