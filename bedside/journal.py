@@ -1355,12 +1355,31 @@ class JournalStore:
                 "the current journal could not be copied to quarantine; nothing was restored"
             )
         atomic_write(path, data, ops=self._ops)
+        self._set_aside_later_backups(pid, data)
         with contextlib.suppress(FileNotFoundError):
             (self.quarantine_dir / f"{pid}.blocked").unlink()
         self._blocked.discard(pid)
         self._dirty.add(pid)
         logger.warning("own journal of %s restored from a backup", patient_hash(pid))
         return _sha(data)
+
+    def _set_aside_later_backups(self, pid: str, restored: bytes) -> None:
+        """Move to quarantine the own backups that hold more than the restored journal.
+
+        Those are the lines the restore took back: they are kept (never deleted), but no
+        longer stand as this journal's history, which ``verify`` would otherwise report as
+        events VANISHED after every restore from an older backup. A backup that cannot be
+        copied stays where it is (``verify`` then names it): nothing is lost either way.
+        """
+        for b in sorted((self.backups_dir / pid).glob("bk-*.jsonl")):
+            data = self._read(b)
+            if restored.startswith(data):
+                continue  # already part of the restored journal: still its history
+            if self._quarantine_copy(pid, data, "after-restore-backup") is None:
+                continue
+            with contextlib.suppress(OSError):
+                b.unlink()
+            logger.warning("a later backup of %s set aside after a restore", patient_hash(pid))
 
     def quarantined_copies(self, pid: str) -> list[Path]:
         """Quarantined journal copies of ``pid``."""

@@ -148,7 +148,7 @@ def _journal_choice(ward: Ward, pid: str, path: Path) -> BackupChoice:
         data = path.read_bytes()
     except OSError as exc:
         return choice(None, f"cannot be read ({type(exc).__name__})")
-    backup = parse_journal(data, own_ws, path.name)
+    backup = parse_journal(data, own_ws, path.name, pid)
     if backup.problem:
         return choice(None, backup.problem)
     taken = _last_written(backup) or taken
@@ -159,7 +159,7 @@ def _journal_choice(ward: Ward, pid: str, path: Path) -> BackupChoice:
         if ws == own_ws:
             continue
         try:
-            peer = parse_journal(other.read_bytes(), ws, f"workstation {ws}'s journal")
+            peer = parse_journal(other.read_bytes(), ws, f"workstation {ws}'s journal", pid)
         except OSError as exc:
             return choice(events, f"workstation {ws}'s journal cannot be read ({exc.strerror})")
         if peer.problem:
@@ -170,7 +170,7 @@ def _journal_choice(ward: Ward, pid: str, path: Path) -> BackupChoice:
             )
         journals.append(peer)
     try:
-        merged = merge_journals(journals, path.name)
+        merged = merge_journals(journals, path.name, pid)
         if merged.header is None:
             return choice(events, "it does not hold the patient's admission")
         record = build_record(pid, merged, path.name)

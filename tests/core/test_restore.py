@@ -12,7 +12,7 @@ import pytest
 
 from bedside.clock import FakeClock
 from bedside.errors import CorruptDataError, InputError, StorageError
-from bedside.journal import parse_journal
+from bedside.journal import parse_journal, verify_ward_folder
 from bedside.record import Restored
 from bedside.restore import RestoreRefused, describe, list_backups, restore
 from bedside.service import Ward, open_ward
@@ -130,6 +130,18 @@ def test_restore_a_chosen_backup_marks_history_incomplete_and_keeps_the_damaged_
         assert not again.budget("p1").history_complete
     finally:
         again.close()
+    # The backup newer than the chosen one (it holds the dose the restore took back) is
+    # kept in quarantine, not read as the journal's history: verify passes after a restore.
+    kept_backups = [
+        p.read_bytes() for p in (damaged / "quarantine" / WS).glob("p1.after-restore-backup-*")
+    ]
+    assert len(kept_backups) == 1 and b'"tocilizumab"' in kept_backups[0]
+    assert [p.name[:9] for p in sorted((damaged / "backups" / WS / "p1").glob("bk-*"))][:2] == [
+        "bk-000001",
+        "bk-000002",
+    ]
+    ok, lines = verify_ward_folder(damaged)
+    assert ok, lines
 
 
 def test_nothing_written_when_the_chosen_backup_fails_verification(
@@ -263,7 +275,7 @@ def test_old_single_file_backups_are_listed_and_restored(tmp_path: Path) -> None
         kept = [p.read_bytes() for p in (root / "quarantine").glob("demo-02.*")]
         assert bad in kept  # the damaged old file is kept in quarantine
         journal = parse_journal(
-            (root / "journals" / "demo-02" / f"{WS}.jsonl").read_bytes(), WS, ""
+            (root / "journals" / "demo-02" / f"{WS}.jsonl").read_bytes(), WS, "", "demo-02"
         )
         assert not journal.problem
     finally:
