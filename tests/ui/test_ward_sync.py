@@ -54,7 +54,7 @@ def test_other_workstation_dose_staleness_and_duplicate_on_screen(
         sessions.advance(session, timedelta(seconds=1))
         text = banner_text(window.sync_banner).text()
         assert not window.sync_banner.isHidden()
-        assert "Possible duplicate dose: tocilizumab given on 4A-PC2 and on 4A-PC3" in text
+        assert "Possible duplicate dose: Tocilizumab given on 4A-PC2 and on 4A-PC3" in text
         budget = session.controller.budget(pid)
         assert budget is not None and budget.total == 2
     finally:
