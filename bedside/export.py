@@ -62,14 +62,13 @@ from bedside.record import (
     Restored,
     Toxicity,
     Vitals,
-    current_patient,
-    effective_events,
     event_to_json,
 )
 from bedside.storage import atomic_write
 from bedside.summary import EpisodeSummary, SyndromeSummary, drug_label, summarize
 from bedside.timeutil import iso_utc, local_zone
 from bedside.transfer import parse_patient_bytes
+from bedside.views import project
 
 logger = logging.getLogger(__name__)
 
@@ -349,7 +348,7 @@ def _syndrome_fields(prefix: str, sy: SyndromeSummary) -> dict[str, object]:
 
 def summary_row(record: Record, s: EpisodeSummary) -> dict[str, object]:
     """The episode summary of one patient as one CSV row."""
-    patient = current_patient(record)
+    patient = project(record).patient
     row: dict[str, object] = {
         "patient_id": s.patient_id,
         "mrn": patient.mrn,
@@ -431,14 +430,14 @@ class _FhirBuilder:
         self.record = record
         self.protocol = protocol
         self.now = now
-        self.patient = current_patient(record)
+        self.patient = project(record).patient
         self.patient_uuid = _fid("patient", self.patient.patient_id)
         self.subject = {"reference": f"urn:uuid:{self.patient_uuid}"}
         self.entries: list[dict[str, Any]] = []
         status = _statuses(record)
         self.voided = {k for k, v in status.items() if v == "voided"}
         self.amended = {k for k, v in status.items() if v == "amended"}
-        self.effective = {e.id: e for e in effective_events(record)}
+        self.effective = {e.id: e for e in project(record).events}
 
     def add(self, resource: dict[str, Any]) -> None:
         self.entries.append({"fullUrl": f"urn:uuid:{resource['id']}", "resource": resource})

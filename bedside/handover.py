@@ -55,12 +55,11 @@ from bedside.record import (
     Record,
     Toxicity,
     Vitals,
-    current_patient,
     day_post_infusion,
-    effective_events,
 )
 from bedside.summary import STEROIDS, EpisodeSummary, GradePoint, drug_label, summarize
 from bedside.timeutil import format_duration, format_local, local_zone
+from bedside.views import project
 
 logger = logging.getLogger(__name__)
 
@@ -439,8 +438,8 @@ def build_patient(
     Returns:
         The patient's handover.
     """
-    events = effective_events(record)
-    patient = current_patient(record)
+    projection = project(record)
+    events, patient = projection.events, projection.patient
     budget = budget or dose_budget(record, protocol, now)
     items, available = derive(record, protocol, now)
     alert_texts = _alert_texts(record, items, now, events)

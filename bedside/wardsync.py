@@ -26,13 +26,13 @@ from datetime import UTC, datetime, timedelta
 from typing import TYPE_CHECKING, Any
 
 from bedside import __version__
-from bedside.doses import tocilizumab_doses
 from bedside.errors import CorruptDataError, StorageError
 from bedside.journal import JournalStore
 from bedside.jsonio import dumps_canonical, strict_loads
 from bedside.protocol import Protocol, load_default_protocol
-from bedside.record import Medication, effective_events
+from bedside.record import Medication
 from bedside.storage import atomic_write, patient_hash
+from bedside.views import project
 from bedside.workstation import host_name, this_workstation
 
 if TYPE_CHECKING:
@@ -280,7 +280,7 @@ def duplicate_doses(ward: Ward, pid: str) -> list[DuplicateDose]:
     protocol = ward.protocol_for(record)
     gap = timedelta(hours=protocol.tocilizumab.min_interval.value)
     prov = ward.store.provenance.get(pid, {})
-    doses = sorted(tocilizumab_doses(effective_events(record)), key=lambda d: d.effective_at)
+    doses = list(project(record).doses)  # by time, from the read side
     out: list[DuplicateDose] = []
     for i, a in enumerate(doses):
         for b in doses[i + 1 :]:
