@@ -41,25 +41,16 @@ from bedside import __version__
 from bedside import fhir_codes as fc
 from bedside.errors import BedsideError
 from bedside.escalations import derive_due
-from bedside.handover import vitals_text
+from bedside.presenters import event_line
 from bedside.protocol import Protocol
 from bedside.record import (
-    AlertAck,
-    ChecklistCheck,
-    ClockAnomaly,
     Correction,
     CrsAssessment,
-    EligibilityScreen,
     EventBase,
-    HistoryConfirmation,
     IceAssessment,
     Lab,
     Medication,
-    NeuroCheck,
-    Note,
-    PatientUpdate,
     Record,
-    Restored,
     Toxicity,
     Vitals,
     event_to_json,
@@ -138,71 +129,9 @@ def _utc(dt: datetime | None) -> str:
 
 
 def describe_event(ev: EventBase) -> str:
-    """A one-line human description of any event (for the CSV and the timeline)."""
-    if isinstance(ev, Vitals):
-        return "Vitals: " + vitals_text(ev)
-    if isinstance(ev, CrsAssessment):
-        return f"CRS grade {ev.grade} (ASTCT): {ev.explanation}"
-    if isinstance(ev, IceAssessment):
-        ice = f"ICE {ev.ice_score}/10" if ev.ice_score is not None else "ICE not scorable"
-        return f"ICANS grade {ev.grade} (ASTCT), {ice}: {ev.explanation}"
-    if isinstance(ev, Medication):
-        text = f"{drug_label(ev)} {ev.dose:g} {ev.unit} {ev.route}"
-        if ev.every_h:
-            text += f" every {ev.every_h:g} h"
-        text += f", given by {ev.given_by}"
-        if ev.checked_by:
-            text += f", checked by {ev.checked_by}"
-        if ev.prior:
-            text += f"; given elsewhere ({ev.prior_source})"
-        if ev.override:
-            text += (
-                f"; OVERRIDE of {', '.join(ev.override.limits)}: {ev.override.reason} "
-                f"(second nurse {ev.override.second_nurse}"
-                + (f", ordered by {ev.override.prescriber}" if ev.override.prescriber else "")
-                + ")"
-            )
-        return text
-    if isinstance(ev, Lab):
-        grade = f", CTCAE grade {ev.ctcae_grade}" if ev.ctcae_grade is not None else ""
-        return f"Lab {ev.test} {ev.value:g} {ev.unit}{grade}"
-    if isinstance(ev, Toxicity):
-        grade = f", CTCAE grade {ev.ctcae_grade}" if ev.ctcae_grade is not None else ""
-        return f"Toxicity ({ev.category}, {ev.status}{grade}): {ev.description}"
-    if isinstance(ev, NeuroCheck):
-        flags = [f.replace("_", " ") for f in ev.positive]
-        return "Neuro check: " + (", ".join(flags) if flags else "no changes")
-    if isinstance(ev, EligibilityScreen):
-        unmet = f"; unmet: {'; '.join(ev.unmet)}" if ev.unmet else ""
-        old = (
-            f"; SUPERSEDED label version, reason: {ev.criteria_reason or 'not recorded'}"
-            if ev.superseded
-            else ""
-        )
-        return f"Eligibility {ev.status} ({ev.criteria}, {ev.product}){unmet}{old}"
-    if isinstance(ev, AlertAck):
-        return f"Alert {ev.action}: {ev.alert_kind} due {iso_utc(ev.due_at)}" + (
-            f" — {ev.reason}" if ev.reason else ""
-        )
-    if isinstance(ev, ClockAnomaly):
-        return f"Clock anomaly: {ev.anomaly} by {ev.delta_s:g} s"
-    if isinstance(ev, Note):
-        return f"Note: {ev.text}"
-    if isinstance(ev, ChecklistCheck):
-        state = "confirmed" if ev.done else "still open"
-        return f"Checklist {ev.item.replace('_', ' ')}: {state}" + (
-            f" — {ev.detail}" if ev.detail else ""
-        )
-    if isinstance(ev, Correction):
-        return f"Correction ({ev.action}) of event {ev.target_id}: {ev.reason}"
-    if isinstance(ev, PatientUpdate):
-        return "Patient update: " + ", ".join(f"{k}={v}" for k, v in sorted(ev.changes.items()))
-    if isinstance(ev, HistoryConfirmation):
-        state = "complete" if ev.complete else "incomplete"
-        return f"Dose history confirmed {state} against {ev.source}"
-    if isinstance(ev, Restored):
-        return f"Restored from backup {ev.backup_name}"
-    return str(getattr(ev, "kind", "event"))
+    """A one-line human description of any event (for the CSV): the kind and the same
+    line the timeline shows (:func:`bedside.presenters.event_line`)."""
+    return event_line(ev)
 
 
 def _safe_cell(value: object) -> object:
