@@ -61,10 +61,6 @@ class IceOptions(TypedDict, total=False):
     effective_at: datetime | None
 
 
-AlertView = AlertStatus
-"""How an item's alarm stands (:class:`bedside.alerts.AlertStatus`; kept name for the UI)."""
-
-
 @dataclass(frozen=True)
 class DueRow:
     """One line of the timers panel."""
@@ -260,15 +256,19 @@ class WardController(QObject):
 
         Logged with the error type only (never field values; the traceback can hold them).
         """
-        self._projections.pop(pid, None)
-        self._views.pop(pid, None)
-        self._display_failures[pid] = views.Failure(pid, step, exc).message
+        self._set_aside(views.Failure(pid, step, exc))
         logger.error(
             "patient %s cannot be displayed: %s failed (%s)",
             patient_hash(pid),
             step,
             type(exc).__name__,
         )
+
+    def _set_aside(self, failure: views.Failure) -> None:
+        """Stop showing a patient; the board shows the failure instead (already logged)."""
+        self._projections.pop(failure.pid, None)
+        self._views.pop(failure.pid, None)
+        self._display_failures[failure.pid] = failure.message
 
     def redaction_terms(self) -> list[str]:
         """Everything identifying a patient, for scrubbing logs."""
@@ -336,15 +336,23 @@ class WardController(QObject):
         due_rows: list[DueRow] = []
         board: list[BoardRow] = []
         calls: list[alerts.AlarmCall] = []
-        for pid, projection in list(self._projections.items()):
+        ward_view = views.ward_view(
+            [p.record for p in self._projections.values()],
+            self.ward.protocol_for,
+            now,
+            zone=zone,
+            budget=self.ward.budget_of,
+        )
+        for failure in ward_view.failures.values():
+            self._set_aside(failure)  # logged by the read side
+        for view in ward_view.patients:
+            pid, projection = view.pid, view.projection
             try:
-                view = projection.at(
-                    now, self.protocol_for(pid), zone=zone, budget=self.ward.budget_of
-                )
                 _alarm_calls(view, calls)
             except Exception as exc:  # noqa: BLE001 - one record never takes down the ward
-                self._isolate(pid, "timers", exc)
+                self._isolate(pid, "alarms", exc)
                 continue
+            self._projections[pid] = projection
             self._views[pid] = view
             patient = projection.patient
             rows = [
