@@ -199,13 +199,11 @@ def _derive_due(record: Record, protocol: Protocol, now: datetime) -> tuple[list
     return list(derive_due(record, protocol, now)), True
 
 
-def _alert_texts(
-    record: Record, items: Sequence[Any], now: datetime, events: list[EventBase]
-) -> dict[str, str]:
+def _alert_texts(record: Record, items: Sequence[Any], now: datetime) -> dict[str, str]:
     """What nurses did about each item: acknowledged / snoozed, by whom, when and why."""
     real = [i for i in items if isinstance(i, DueItem)]
     out: dict[str, str] = {}
-    for st in alert_states(record, real, now, events=events):
+    for st in alert_states(record, real, now):  # the projection's alert index
         last = st.last_action
         if last is None or (st.state == "active" and last.action != "snoozed"):
             continue
@@ -394,7 +392,7 @@ def build_patient(
     events, patient = projection.events, projection.patient
     budget = budget or dose_budget(record, protocol, now)
     items, available = derive(record, protocol, now)
-    alert_texts = _alert_texts(record, items, now, events)
+    alert_texts = _alert_texts(record, items, now)
     due = sorted(
         (_due_entry(i, alert_texts.get(getattr(i, "key", ""), "")) for i in items),
         key=_due_sort_key,
