@@ -1,7 +1,7 @@
 """The words for what the record says: plain values in, plain strings out (Qt-free).
 
 One function per concept a nurse reads about — the dose budget (:func:`budget_counts`,
-:func:`budget_lines`, :func:`budget_text`, :func:`toci_next_text`, :func:`voided_text`),
+:func:`budget_lines`, :func:`budget_text`, :func:`next_dose_text`, :func:`voided_text`),
 the day post-infusion (:func:`day_label`), event one-liners (:func:`summarize`), units
 (:data:`UNIT_LABELS`) and oxygen devices (``DEVICE_LABELS``) — for the screens, the
 handover and the exports alike, built on the read side (:mod:`bedside.views`).
@@ -238,25 +238,7 @@ def grade_text(event: EventBase | None) -> str:
 
 def budget_lines(budget: DoseBudget, now: datetime) -> tuple[str, str]:
     """(counts, next) lines of the tocilizumab budget, never showing unknown as zero."""
-    counts = budget_counts(budget)
-    if budget.course_complete:
-        nxt = "course maximum reached — no further doses"
-    elif budget.next_allowed_at is None:
-        nxt = "no further doses"
-    elif budget.total == 0 and budget.history_complete:
-        nxt = "none given"
-    elif budget.next_allowed_at <= now and not budget.history_complete:
-        nxt = "next dose: needs an override"
-    elif budget.next_allowed_at <= now:
-        nxt = "next dose: the limits allow one now"
-    else:
-        nxt = (
-            f"next dose from {format_local(budget.next_allowed_at)} "
-            f"({countdown(budget.next_allowed_at, now)})"
-        )
-    if not budget.history_complete:
-        nxt += " (dose history incomplete)"
-    return counts, nxt
+    return budget_counts(budget), next_dose_text(budget, now)
 
 
 def budget_counts(budget: DoseBudget, *, voided: bool = False) -> str:
@@ -272,23 +254,31 @@ def budget_counts(budget: DoseBudget, *, voided: bool = False) -> str:
     return text
 
 
-def toci_next_text(budget: DoseBudget, now: datetime) -> str:
-    """When the next tocilizumab dose may be given, in words (never 'allowed' if unsure)
-    — the handover's sentence."""
+def next_dose_text(budget: DoseBudget, now: datetime) -> str:
+    """When the next tocilizumab dose may be given: the one sentence of the board, the CRS
+    tab and the handover. "Allow" is said only when :attr:`DoseBudget.allowed_now` says so
+    (the limits allow a dose AND the dose history is complete)."""
+    nxt = budget.next_allowed_at
     if budget.course_complete:
-        return (
-            f"course maximum reached ({budget.total}/{budget.max_total}); no further dose "
+        text = (
+            f"course maximum reached ({budget.total}/{budget.max_total}): no further dose "
             "— escalate per protocol"
         )
-    caveat = (
-        "" if budget.history_complete else " — dose history incomplete: confirm prior doses first"
-    )
-    nxt = budget.next_allowed_at
-    if nxt is None:
-        return "no further dose allowed" + caveat
-    if budget.check.allowed:
-        return "limits allow a dose now" + caveat
-    return f"next dose allowed from {format_local(nxt)} (in {format_duration(nxt - now)}){caveat}"
+    elif budget.allowed_now:
+        text = "the limits allow a dose now"
+    elif budget.check.allowed or (nxt is not None and nxt <= now):
+        text = "a dose now needs an override (reason and a second nurse)"
+    elif nxt is None:
+        text = "no dose allowed now"
+    else:
+        text = f"next dose allowed from {format_local(nxt)} ({countdown(nxt, now)})"
+    if not budget.history_complete:
+        text += " — dose history incomplete: confirm prior doses first"
+    return text
+
+
+toci_next_text = next_dose_text
+"""The handover's name for :func:`next_dose_text` (the same function)."""
 
 
 def budget_text(budget: DoseBudget, *, short: bool = False) -> str:

@@ -5,10 +5,13 @@ exports alike; one definition of a CRS episode and of the day post-infusion."""
 from __future__ import annotations
 
 from datetime import UTC, datetime, timedelta, timezone
+from pathlib import Path
 
 from bedside import export, handover, presenters, summary
+from bedside.clock import FakeClock
 from bedside.escalations import grade_episodes
 from bedside.record import Note, Vitals, calendar_day, make_event
+from bedside.service import open_ward
 
 T0 = datetime(2026, 3, 28, 12, 0, tzinfo=UTC)
 
@@ -74,3 +77,38 @@ def test_one_day_post_infusion() -> None:
     assert calendar_day(infusion, infusion + timedelta(minutes=40), zone) == 1  # 00:10 next day
     assert calendar_day(infusion, infusion - timedelta(hours=30), zone) == -1
     assert presenters.day_label(0) == "Day 0 (infusion)" and presenters.day_label(3) == "Day +3"
+
+
+def test_the_next_dose_sentence_says_allow_only_when_the_budget_allows(tmp_path: Path) -> None:
+    clock = FakeClock(T0)
+    ward = open_ward(tmp_path / "data", clock)
+    try:
+        for pid, complete in (("p1", True), ("p2", False)):
+            ward.create_patient(
+                recorded_by="AB",
+                patient_id=pid,
+                mrn=f"MRN-{pid}",
+                name=f"Person {pid}",
+                date_of_birth="1960-05-01",
+                sex="female",
+                weight_kg=70.0,
+                weight_measured_at=T0,
+                product="ide-cel",
+                infusion_at=T0 - timedelta(hours=2),
+                dose_history_complete=complete,
+            )
+        full, unsure = ward.budget("p1"), ward.budget("p2")
+        assert full.allowed_now and not unsure.allowed_now and unsure.check.allowed
+        assert presenters.next_dose_text(full, T0) == "the limits allow a dose now"
+        text = presenters.next_dose_text(unsure, T0)
+        assert "allow" not in text and "needs an override" in text and "incomplete" in text
+        ward.give_tocilizumab("p1", given_by="AB", checked_by="CD")
+        clock.advance(timedelta(hours=1))
+        after = ward.budget("p1")
+        text = presenters.next_dose_text(after, clock.now())
+        assert not after.allowed_now and text.startswith("next dose allowed from")
+        assert "(in 7 h" in text
+        counts, nxt = presenters.budget_lines(after, clock.now())
+        assert counts == "1/3 in 24 h · 1/4 course" and nxt == text
+    finally:
+        ward.close()

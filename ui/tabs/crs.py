@@ -422,7 +422,7 @@ class CrsTab(PatientTab):
             return
         self.counts.setText("Tocilizumab " + presenters.budget_counts(budget, voided=True))
         self.counts.setToolTip(presenters.voided_text(budget))
-        _, nxt = presenters.budget_lines(budget, now)
+        nxt = presenters.next_dose_text(budget, now)
         self.next_line.setText(nxt[0].upper() + nxt[1:])
         check = budget.check
         if check.allowed and not budget.history_complete:
