@@ -34,13 +34,11 @@ from __future__ import annotations
 import logging
 import math
 import re
-from collections import OrderedDict
 from collections.abc import Iterable
 from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta, tzinfo
 from typing import TYPE_CHECKING, Literal
 
-from bedside import wardsync
 from bedside.errors import InputError, LimitError
 from bedside.escalations import DueItem, derive_due
 from bedside.record import (
@@ -48,7 +46,6 @@ from bedside.record import (
     DoctorInformed,
     EventBase,
     Record,
-    effective_events,
     make_event,
 )
 
@@ -90,6 +87,26 @@ class AlertStatus:
     def by(self) -> str | None:
         """Initials of the nurse who last acknowledged or snoozed it."""
         return self.last_action.recorded_by if self.last_action else None
+
+    @property
+    def silenced(self) -> bool:
+        """Acknowledged or snoozed: no sound."""
+        return self.state in {"acknowledged", "snoozed"}
+
+    @property
+    def at(self) -> datetime | None:
+        """When the latest acknowledgement or snooze took effect."""
+        return self.last_action.effective_at if self.last_action else None
+
+    @property
+    def until(self) -> datetime | None:
+        """End of the current snooze (only while snoozed)."""
+        return self.snoozed_until
+
+    @property
+    def reason(self) -> str | None:
+        """The reason given with the latest acknowledgement or snooze."""
+        return self.last_action.reason if self.last_action else None
 
 
 @dataclass(frozen=True, slots=True)
@@ -157,24 +174,15 @@ def _alert_events(events: Iterable[EventBase]) -> dict[tuple[str, datetime], lis
     return out
 
 
-_CACHE_SIZE = 512
-_indexes: OrderedDict[str, tuple[Record, dict[tuple[str, datetime], list[AlertAck]]]] = (
-    OrderedDict()
-)
+alert_index_of = _alert_events
+"""Alert events by (alert key, due time), oldest first (a part of :mod:`bedside.views`)."""
 
 
 def _alert_index(record: Record) -> dict[tuple[str, datetime], list[AlertAck]]:
-    """Alert events of a record by (key, due_at); cached for the latest record of a patient."""
-    key = record.patient.patient_id
-    hit = _indexes.get(key)
-    if hit is not None and hit[0] is record:
-        _indexes.move_to_end(key)
-        return hit[1]
-    index = _alert_events(effective_events(record))
-    _indexes[key] = (record, index)
-    if len(_indexes) > _CACHE_SIZE:
-        _indexes.popitem(last=False)
-    return index
+    """Alert events of a record by (key, due_at): a thin call into the read side."""
+    from bedside.views import project  # the read side sits above this module
+
+    return project(record).alert_index
 
 
 def alert_states(
@@ -196,6 +204,13 @@ def alert_states(
         One :class:`AlertStatus` per item.
     """
     by_alert = _alert_events(events) if events is not None else _alert_index(record)
+    return states_from_index(by_alert, items, now)
+
+
+def states_from_index(
+    by_alert: dict[tuple[str, datetime], list[AlertAck]], items: Iterable[DueItem], now: datetime
+) -> list[AlertStatus]:
+    """The alert state of each item at ``now`` from an alert index (same order as ``items``)."""
     out: list[AlertStatus] = []
     for item in items:
         actions = [a for a in by_alert.get((item.key, item.due_at), []) if a.action != "raised"]
@@ -216,6 +231,8 @@ def due_items(ward: Ward, pid: str, now: datetime, *, zone: tzinfo | None = None
     """Every alert item of a patient at ``now``: the record's due items
     (:func:`~bedside.escalations.derive_due`) and the ward's possible duplicate doses
     (:func:`~bedside.wardsync.duplicate_dose_items`), most urgent first (nothing is written)."""
+    from bedside import wardsync  # the ward's side of alerts (wardsync reads the read side)
+
     record = ward.record(pid)
     items = derive_due(record, ward.protocol_for(record), now, zone=zone)
     return wardsync.with_duplicate_doses(ward, pid, items, now, zone=zone)
@@ -450,7 +467,9 @@ def inform_doctor(
 
 def _review_anchor(ward: Ward, pid: str, item: DueItem) -> str:
     """The first-dose event a review counts from (also after earlier 'doctor informed')."""
-    for ev in effective_events(ward.record(pid)):
+    from bedside.views import project  # the read side sits above this module
+
+    for ev in project(ward.record(pid)).events:
         if isinstance(ev, DoctorInformed) and ev.id == item.anchor_id:
             return ev.review_of
     return item.anchor_id

@@ -33,11 +33,10 @@ from bedside.record import (
     Medication,
     Record,
     Vitals,
-    current_patient,
-    effective_events,
 )
 from bedside.rules import DEVICE_LABELS, CrsResult, hypoxia_rank
 from bedside.timeutil import format_local
+from bedside.views import project
 
 logger = logging.getLogger(__name__)
 
@@ -109,8 +108,8 @@ def fever_masking(
     vocabulary masks it once given at or after CRS onset (an antipyretic premedication
     before any CRS does not).
     """
-    events = effective_events(record)
-    patient = current_patient(record)
+    projection = project(record)
+    events, patient = projection.events, projection.patient
     since = patient.infusion_at
     onset = crs_onset(events, protocol)
     found: list[tuple[datetime, str, bool]] = []
@@ -146,7 +145,7 @@ def crs_prefill(
     record: Record, protocol: Protocol, now: datetime, zone: tzinfo | None = None
 ) -> CrsPrefill:
     """The CRS form's starting values: worst since the last assessment, carried forward."""
-    events = effective_events(record)
+    events = project(record).events
     last = last_assessment(events)
     start = now - WINDOW
     if last is not None and last.effective_at > start:
@@ -284,7 +283,7 @@ def crs_record_findings(
     masking = fever_masking(record, protocol, now, zone)
     if masking.masked and not inputs.get("fever_masked"):
         out.append(Finding("fever_masked", "fever_masked_off", masking.reason, hard=True))
-    last = last_assessment(effective_events(record))
+    last = last_assessment(project(record).events)
     if last is not None and result.grade < last.grade:
         out.append(
             Finding(

@@ -69,15 +69,13 @@ the zone abbreviation.
 from __future__ import annotations
 
 import logging
-from collections import OrderedDict
-from collections.abc import Callable, Iterable
+from collections.abc import Callable, Iterable, Sequence
 from dataclasses import dataclass, field
 from datetime import UTC, datetime, timedelta, tzinfo
-from typing import Annotated, Any, Literal
+from typing import Annotated, Any, Literal, TypeVar
 
 from pydantic import BaseModel, ConfigDict, Field, ValidationError
 
-from bedside.doses import history_complete
 from bedside.errors import InputError
 from bedside.protocol import Product, Protocol, Severity, format_validation_error
 from bedside.record import (
@@ -90,15 +88,17 @@ from bedside.record import (
     Medication,
     NeuroCheck,
     NeuroFinding,
+    Patient,
     Record,
     Vitals,
-    current_patient,
-    effective_events,
+    calendar_day,
 )
 from bedside.rules import DEVICE_LABELS, hypoxia_rank
 from bedside.timeutil import Instant, format_local, local_zone, parse_instant
 
 logger = logging.getLogger(__name__)
+
+P = TypeVar("P")
 
 DueKind = Literal[
     "tocilizumab_reassess",
@@ -249,32 +249,28 @@ def _order_key(ev: EventBase, index: int) -> tuple[datetime, datetime, int]:
     return (ev.effective_at, ev.recorded_at, index)
 
 
-_CACHE_SIZE = 512
-_timelines: OrderedDict[str, tuple[Record, Timeline]] = OrderedDict()
-
-
 def timeline_from_record(record: Record) -> Timeline:
     """The timeline of a record: effective events only (voids and amendments applied).
 
-    Records are immutable (the ward replaces the object on every change), so the timeline
-    of the latest record object of each patient is cached (checked by identity): a tick
-    re-derives the due items without re-reading the events, and a changed record is
-    simply rebuilt. At most one record per patient is held.
+    A thin call into the read side (:func:`bedside.views.project`), which builds it once
+    per record version and keeps it in its one bounded cache.
     """
-    key = record.patient.patient_id
-    hit = _timelines.get(key)
-    if hit is not None and hit[0] is record:
-        _timelines.move_to_end(key)
-        return hit[1]
-    timeline = _build_timeline(record)
-    _timelines[key] = (record, timeline)
-    if len(_timelines) > _CACHE_SIZE:
-        _timelines.popitem(last=False)
-    return timeline
+    from bedside.views import project  # the read side sits above this module
+
+    return project(record).timeline
 
 
-def _build_timeline(record: Record) -> Timeline:
-    events = effective_events(record)
+def build_timeline(
+    record: Record, events: list[EventBase], patient: Patient, complete: bool
+) -> Timeline:
+    """Build the timeline of ``record`` from its projected parts (see :mod:`bedside.views`).
+
+    Args:
+        record: The record (its id).
+        events: Its effective events, record order.
+        patient: Its current header.
+        complete: Whether the record holds the whole dose history.
+    """
     marks: list[tuple[tuple[datetime, datetime, int], Mark]] = []
     for index, ev in enumerate(events):
         mark: Mark | None = None
@@ -330,13 +326,12 @@ def _build_timeline(record: Record) -> Timeline:
         if mark is not None:
             marks.append((_order_key(ev, index), mark))
     marks.sort(key=lambda pair: pair[0])
-    patient = current_patient(record)
     return Timeline(
-        patient_id=patient.patient_id,
+        patient_id=record.patient.patient_id,
         marks=tuple(m for _, m in marks),
         product=patient.product,
         infusion_at=patient.infusion_at,
-        history_complete=history_complete(record, events),
+        history_complete=complete,
     )
 
 
@@ -415,6 +410,30 @@ class _Builder:
         )
 
 
+def grade_episodes(
+    points: Sequence[P], grade: Callable[[P], int]
+) -> list[tuple[list[P], P | None]]:
+    """Episodes of a syndrome from its graded points in time order (one definition for the
+    timers and the episode summary): an episode starts at the first point graded >= 1 and
+    ends at the next point graded 0.
+
+    Returns:
+        Each episode's points (all graded >= 1) and the grade-0 point that closed it
+        (None while the episode is still open).
+    """
+    out: list[tuple[list[P], P | None]] = []
+    run: list[P] = []
+    for p in points:
+        if grade(p) >= 1:
+            run.append(p)
+        elif run:
+            out.append((run, p))
+            run = []
+    if run:
+        out.append((run, None))
+    return out
+
+
 def _window_frees(doses: list[datetime], base: datetime, window: timedelta, limit: int) -> datetime:
     """Earliest instant >= ``base`` whose window (t - window, t] holds < ``limit`` doses."""
     candidates = sorted({base, *(d + window for d in doses if d + window > base)})
@@ -483,19 +502,11 @@ def derive_timeline(
     crs = by_kind.get("crs", [])
     doses = by_kind.get("tocilizumab", [])
 
-    # CRS episodes: start at the first grade >= 1, end at the next grade 0.
-    onset: Mark | None = None
-    episode_grades: list[int] = []
-    for m in crs:
-        grade = m.grade or 0
-        if grade >= 1:
-            if onset is None:
-                onset = m
-                episode_grades = []
-            episode_grades.append(grade)
-        else:
-            onset = None
-            episode_grades = []
+    # The current CRS episode (open: not yet closed by a grade 0).
+    runs = grade_episodes(crs, lambda m: m.grade or 0)
+    current = runs[-1][0] if runs and runs[-1][1] is None else []
+    onset: Mark | None = current[0] if current else None
+    episode_grades = [m.grade or 0 for m in current]
     latest_grade = crs[-1].grade if crs else None
     episode_doses = [d for d in doses if onset is not None and d.at >= onset.at]
     history_note = "" if timeline.history_complete else " (dose history incomplete: check the MAR)"
@@ -824,10 +835,6 @@ class _Combined:
         self.verified = all(bool(p.verified) for p in parts)
 
 
-def _calendar_day(infusion_at: datetime, at: datetime, zone: tzinfo) -> int:
-    return (at.astimezone(zone).date() - infusion_at.astimezone(zone).date()).days
-
-
 def _product_items(
     b: _Builder, by_kind: dict[str, list[Mark]], zone: tzinfo, when: Callable[[datetime], str]
 ) -> None:
@@ -839,7 +846,7 @@ def _product_items(
     if days is not None:
         end = infusion + timedelta(days=days.value)
         if now < end:
-            day = _calendar_day(infusion, now, zone)
+            day = calendar_day(infusion, now, zone)
             b.add(
                 "monitoring_day",
                 end,
@@ -861,7 +868,7 @@ def _product_items(
         anchor_at, anchor_id = (checks[-1].at, checks[-1].id) if checks else (infusion, "infusion")
         due = anchor_at + interval
         if due <= window_end:
-            day = _calendar_day(infusion, due, zone)
+            day = calendar_day(infusion, due, zone)
             last = f"last check {when(anchor_at)}" if checks else "no check yet since infusion"
             b.add(
                 "delayed_neurotox_check",

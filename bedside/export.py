@@ -41,35 +41,25 @@ from bedside import __version__
 from bedside import fhir_codes as fc
 from bedside.errors import BedsideError
 from bedside.escalations import derive_due
-from bedside.handover import vitals_text
+from bedside.presenters import event_line
 from bedside.protocol import Protocol
 from bedside.record import (
-    AlertAck,
-    ChecklistCheck,
-    ClockAnomaly,
     Correction,
     CrsAssessment,
-    EligibilityScreen,
     EventBase,
-    HistoryConfirmation,
     IceAssessment,
     Lab,
     Medication,
-    NeuroCheck,
-    Note,
-    PatientUpdate,
     Record,
-    Restored,
     Toxicity,
     Vitals,
-    current_patient,
-    effective_events,
     event_to_json,
 )
 from bedside.storage import atomic_write
 from bedside.summary import EpisodeSummary, SyndromeSummary, drug_label, summarize
 from bedside.timeutil import iso_utc, local_zone
 from bedside.transfer import parse_patient_bytes
+from bedside.views import project
 
 logger = logging.getLogger(__name__)
 
@@ -139,71 +129,9 @@ def _utc(dt: datetime | None) -> str:
 
 
 def describe_event(ev: EventBase) -> str:
-    """A one-line human description of any event (for the CSV and the timeline)."""
-    if isinstance(ev, Vitals):
-        return "Vitals: " + vitals_text(ev)
-    if isinstance(ev, CrsAssessment):
-        return f"CRS grade {ev.grade} (ASTCT): {ev.explanation}"
-    if isinstance(ev, IceAssessment):
-        ice = f"ICE {ev.ice_score}/10" if ev.ice_score is not None else "ICE not scorable"
-        return f"ICANS grade {ev.grade} (ASTCT), {ice}: {ev.explanation}"
-    if isinstance(ev, Medication):
-        text = f"{drug_label(ev)} {ev.dose:g} {ev.unit} {ev.route}"
-        if ev.every_h:
-            text += f" every {ev.every_h:g} h"
-        text += f", given by {ev.given_by}"
-        if ev.checked_by:
-            text += f", checked by {ev.checked_by}"
-        if ev.prior:
-            text += f"; given elsewhere ({ev.prior_source})"
-        if ev.override:
-            text += (
-                f"; OVERRIDE of {', '.join(ev.override.limits)}: {ev.override.reason} "
-                f"(second nurse {ev.override.second_nurse}"
-                + (f", ordered by {ev.override.prescriber}" if ev.override.prescriber else "")
-                + ")"
-            )
-        return text
-    if isinstance(ev, Lab):
-        grade = f", CTCAE grade {ev.ctcae_grade}" if ev.ctcae_grade is not None else ""
-        return f"Lab {ev.test} {ev.value:g} {ev.unit}{grade}"
-    if isinstance(ev, Toxicity):
-        grade = f", CTCAE grade {ev.ctcae_grade}" if ev.ctcae_grade is not None else ""
-        return f"Toxicity ({ev.category}, {ev.status}{grade}): {ev.description}"
-    if isinstance(ev, NeuroCheck):
-        flags = [f.replace("_", " ") for f in ev.positive]
-        return "Neuro check: " + (", ".join(flags) if flags else "no changes")
-    if isinstance(ev, EligibilityScreen):
-        unmet = f"; unmet: {'; '.join(ev.unmet)}" if ev.unmet else ""
-        old = (
-            f"; SUPERSEDED label version, reason: {ev.criteria_reason or 'not recorded'}"
-            if ev.superseded
-            else ""
-        )
-        return f"Eligibility {ev.status} ({ev.criteria}, {ev.product}){unmet}{old}"
-    if isinstance(ev, AlertAck):
-        return f"Alert {ev.action}: {ev.alert_kind} due {iso_utc(ev.due_at)}" + (
-            f" — {ev.reason}" if ev.reason else ""
-        )
-    if isinstance(ev, ClockAnomaly):
-        return f"Clock anomaly: {ev.anomaly} by {ev.delta_s:g} s"
-    if isinstance(ev, Note):
-        return f"Note: {ev.text}"
-    if isinstance(ev, ChecklistCheck):
-        state = "confirmed" if ev.done else "still open"
-        return f"Checklist {ev.item.replace('_', ' ')}: {state}" + (
-            f" — {ev.detail}" if ev.detail else ""
-        )
-    if isinstance(ev, Correction):
-        return f"Correction ({ev.action}) of event {ev.target_id}: {ev.reason}"
-    if isinstance(ev, PatientUpdate):
-        return "Patient update: " + ", ".join(f"{k}={v}" for k, v in sorted(ev.changes.items()))
-    if isinstance(ev, HistoryConfirmation):
-        state = "complete" if ev.complete else "incomplete"
-        return f"Dose history confirmed {state} against {ev.source}"
-    if isinstance(ev, Restored):
-        return f"Restored from backup {ev.backup_name}"
-    return str(getattr(ev, "kind", "event"))
+    """A one-line human description of any event (for the CSV): the kind and the same
+    line the timeline shows (:func:`bedside.presenters.event_line`)."""
+    return event_line(ev)
 
 
 def _safe_cell(value: object) -> object:
@@ -349,7 +277,7 @@ def _syndrome_fields(prefix: str, sy: SyndromeSummary) -> dict[str, object]:
 
 def summary_row(record: Record, s: EpisodeSummary) -> dict[str, object]:
     """The episode summary of one patient as one CSV row."""
-    patient = current_patient(record)
+    patient = project(record).patient
     row: dict[str, object] = {
         "patient_id": s.patient_id,
         "mrn": patient.mrn,
@@ -431,14 +359,14 @@ class _FhirBuilder:
         self.record = record
         self.protocol = protocol
         self.now = now
-        self.patient = current_patient(record)
+        self.patient = project(record).patient
         self.patient_uuid = _fid("patient", self.patient.patient_id)
         self.subject = {"reference": f"urn:uuid:{self.patient_uuid}"}
         self.entries: list[dict[str, Any]] = []
         status = _statuses(record)
         self.voided = {k for k, v in status.items() if v == "voided"}
         self.amended = {k for k, v in status.items() if v == "amended"}
-        self.effective = {e.id: e for e in effective_events(record)}
+        self.effective = {e.id: e for e in project(record).events}
 
     def add(self, resource: dict[str, Any]) -> None:
         self.entries.append({"fullUrl": f"urn:uuid:{resource['id']}", "resource": resource})

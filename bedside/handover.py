@@ -44,6 +44,7 @@ from bedside.doses import DoseBudget, dose_budget, tocilizumab_doses
 from bedside.errors import BedsideError
 from bedside.escalations import DueItem, derive_due
 from bedside.labels import LAB_TEST_LABELS
+from bedside.presenters import budget_text, toci_next_text, unit_text, vitals_text
 from bedside.protocol import RESOURCES, Protocol, Text
 from bedside.record import (
     EligibilityScreen,
@@ -56,12 +57,11 @@ from bedside.record import (
     Record,
     Toxicity,
     Vitals,
-    current_patient,
     day_post_infusion,
-    effective_events,
 )
 from bedside.summary import STEROIDS, EpisodeSummary, GradePoint, drug_label, summarize
 from bedside.timeutil import format_duration, format_local, local_zone
+from bedside.views import project
 
 if TYPE_CHECKING:
     import jinja2
@@ -202,13 +202,11 @@ def _derive_due(record: Record, protocol: Protocol, now: datetime) -> tuple[list
     return list(derive_due(record, protocol, now)), True
 
 
-def _alert_texts(
-    record: Record, items: Sequence[Any], now: datetime, events: list[EventBase]
-) -> dict[str, str]:
+def _alert_texts(record: Record, items: Sequence[Any], now: datetime) -> dict[str, str]:
     """What nurses did about each item: acknowledged / snoozed, by whom, when and why."""
     real = [i for i in items if isinstance(i, DueItem)]
     out: dict[str, str] = {}
-    for st in alert_states(record, real, now, events=events):
+    for st in alert_states(record, real, now):  # the projection's alert index
         last = st.last_action
         if last is None or (st.state == "active" and last.action != "snoozed"):
             continue
@@ -285,14 +283,6 @@ def _guidance(protocol: Protocol, syndrome: str, grade: int | None) -> Guidance 
         verified=text.verified,
         discrepancies=tuple(text.discrepancies),
     )
-
-
-_UNITS = {"10^9/L": "×10⁹/L", "/uL": "/µL"}
-
-
-def unit_text(unit: str) -> str:
-    """A unit as printed (``10^9/L`` as ``×10⁹/L``)."""
-    return _UNITS.get(unit, unit)
 
 
 def _labs(events: Sequence[EventBase], protocol: Protocol) -> tuple[LabEntry, ...]:
@@ -380,47 +370,6 @@ def _recommendations(
     return recs
 
 
-def toci_next_text(budget: DoseBudget, now: datetime) -> str:
-    """When the next tocilizumab dose may be given, in words (never 'allowed' if unsure)."""
-    if budget.course_complete:
-        return (
-            f"course maximum reached ({budget.total}/{budget.max_total}); no further dose "
-            "— escalate per protocol"
-        )
-    caveat = (
-        "" if budget.history_complete else " — dose history incomplete: confirm prior doses first"
-    )
-    nxt = budget.next_allowed_at
-    if nxt is None:
-        return "no further dose allowed" + caveat
-    if budget.check.allowed:
-        return "limits allow a dose now" + caveat
-    return f"next dose allowed from {format_local(nxt)} (in {format_duration(nxt - now)}){caveat}"
-
-
-def budget_text(budget: DoseBudget, *, short: bool = False) -> str:
-    """Doses in 24 h and in the course; says 'history incomplete' instead of bare counts.
-
-    Voided doses are named next to the count (they stay visible, never silently gone).
-    """
-    voided = f"; {len(budget.voided)} voided dose(s) not counted" if budget.voided else ""
-    return _budget_counts(budget, short=short) + voided
-
-
-def _budget_counts(budget: DoseBudget, *, short: bool) -> str:
-    if not budget.history_complete:
-        if short:
-            return f"history incomplete — dose count unknown ({budget.total} recorded here)"
-        return (
-            f"history incomplete — true dose count unknown ({budget.total} recorded here; "
-            f"limits {budget.max_per_24h} per 24 h, {budget.max_total} per course)"
-        )
-    return (
-        f"{budget.doses_last_24h}/{budget.max_per_24h} in 24 h, "
-        f"{budget.total}/{budget.max_total} in course"
-    )
-
-
 def build_patient(
     record: Record,
     protocol: Protocol,
@@ -442,11 +391,11 @@ def build_patient(
     Returns:
         The patient's handover.
     """
-    events = effective_events(record)
-    patient = current_patient(record)
+    projection = project(record)
+    events, patient = projection.events, projection.patient
     budget = budget or dose_budget(record, protocol, now)
     items, available = derive(record, protocol, now)
-    alert_texts = _alert_texts(record, items, now, events)
+    alert_texts = _alert_texts(record, items, now)
     due = sorted(
         (_due_entry(i, alert_texts.get(getattr(i, "key", ""), "")) for i in items),
         key=_due_sort_key,
@@ -646,37 +595,6 @@ TEMPLATE_DIR = RESOURCES / "templates" / "handover"
 
 KEY_WIDTH = 30
 """Width (%) of the key column of the key/value tables."""
-
-_DEVICE = {
-    "none": "room air",
-    "nasal_cannula": "nasal cannula",
-    "blow_by": "blow-by",
-    "high_flow_nasal_cannula": "high-flow nasal cannula",
-    "face_mask": "face mask",
-    "non_rebreather": "non-rebreather mask",
-    "venturi": "Venturi mask",
-    "cpap": "CPAP",
-    "bipap": "BiPAP",
-    "mechanical_ventilation": "mechanical ventilation",
-}
-
-
-def vitals_text(v: Vitals) -> str:
-    """One line of vital signs; a value not measured is shown as 'not measured'."""
-    nm = "not measured"
-    temp = f"{v.temperature_c:.1f} °C" if v.temperature_c is not None else nm
-    hr = f"{v.heart_rate}/min" if v.heart_rate is not None else nm
-    if v.systolic_mmhg is not None or v.diastolic_mmhg is not None:
-        bp = f"{v.systolic_mmhg or '?'}/{v.diastolic_mmhg or '?'} mmHg"
-    else:
-        bp = nm
-    spo2 = f"{v.spo2_pct} %" if v.spo2_pct is not None else nm
-    o2 = _DEVICE.get(v.oxygen_device, v.oxygen_device)
-    if v.oxygen_flow_l_min is not None:
-        o2 += f" {v.oxygen_flow_l_min:g} L/min"
-    rr = f"{v.respiratory_rate}/min" if v.respiratory_rate is not None else nm
-    vaso = ", ".join(v.vasopressors) if v.vasopressors else "none"
-    return f"T {temp} · HR {hr} · BP {bp} · SpO2 {spo2} on {o2} · RR {rr} · vasopressors: {vaso}"
 
 
 def _trajectory(points: Sequence[GradePoint], with_ice: bool) -> str:

@@ -898,8 +898,13 @@ def effective_events(record: Record) -> list[EventBase]:
 
 def current_patient(record: Record) -> Patient:
     """The header with every (non-voided) patient update applied in effective order."""
+    return header_from(record, effective_events(record))
+
+
+def header_from(record: Record, events: list[EventBase]) -> Patient:
+    """The current header of ``record`` from its effective ``events`` (already derived)."""
     data = record.patient.model_dump(mode="json")
-    updates = [e for e in effective_events(record) if isinstance(e, PatientUpdate)]
+    updates = [e for e in events if isinstance(e, PatientUpdate)]
     for upd in sorted(updates, key=lambda e: (e.effective_at, e.recorded_at)):
         data.update(upd.changes)
     return Patient.model_validate(data)
@@ -925,8 +930,14 @@ def day_post_infusion(patient: Patient, now: datetime, zone: tzinfo | None = Non
     """
     if patient.infusion_at is None:
         return None
+    return calendar_day(patient.infusion_at, now, zone)
+
+
+def calendar_day(infusion_at: datetime, at: datetime, zone: tzinfo | None = None) -> int:
+    """Calendar days from the infusion to ``at`` in the ward's zone (the one definition of
+    the day post-infusion: board, timers, handover, summary)."""
     tz = zone or local_zone()
-    return (now.astimezone(tz).date() - patient.infusion_at.astimezone(tz).date()).days
+    return (at.astimezone(tz).date() - infusion_at.astimezone(tz).date()).days
 
 
 __all__ = [
@@ -957,12 +968,14 @@ __all__ = [
     "Toxicity",
     "Vitals",
     "append",
+    "calendar_day",
     "chain_binding",
     "chain_genesis",
     "chain_problems",
     "current_patient",
     "effective_events",
     "foreign_chain_text",
+    "header_from",
     "iso_utc",
     "make_event",
     "new_record",

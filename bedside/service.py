@@ -63,8 +63,6 @@ from bedside.record import (
     Record,
     append,
     appended_validator,
-    current_patient,
-    effective_events,
     envelope_json,
     event_to_json,
     make_event,
@@ -91,6 +89,7 @@ from bedside.rules import (
     limits_check,
 )
 from bedside.storage import patient_hash, validate_patient_id
+from bedside.views import project
 
 logger = logging.getLogger(__name__)
 
@@ -292,7 +291,7 @@ class Ward:
 
     def patient(self, pid: str) -> Patient:
         """The current header of a patient (updates applied)."""
-        return current_patient(self.record(pid))
+        return project(self.record(pid)).patient
 
     def record(self, pid: str) -> Record:
         """The loaded record of a patient (re-merged first if another workstation's arrived)."""
@@ -308,7 +307,11 @@ class Ward:
     def budget(self, pid: str, at: datetime | None = None) -> DoseBudget:
         """The tocilizumab budget at ``at`` (default: now)."""
         rec = self.record(pid)
-        protocol = self.protocol_for(rec)
+        return self.budget_of(rec, self.protocol_for(rec), at)
+
+    def budget_of(self, rec: Record, protocol: Protocol, at: datetime | None = None) -> DoseBudget:
+        """The budget of a loaded record at ``at`` (default: now), clock-anomaly guard applied
+        (what :mod:`bedside.views` computes a patient's view with)."""
         now = self.clock.now()
         budget = dose_budget(rec, protocol, at or now)
         if self.time_guard is not None:
@@ -484,7 +487,7 @@ class Ward:
         when = Medication.model_validate(merged).effective_at  # validated by validate_amendment
         others = [
             d.effective_at
-            for d in limited_doses(effective_events(rec), key, protocol)
+            for d in limited_doses(project(rec).events, key, protocol)
             if d.id != target.id
         ]
         check = limits_check(limits, others, when, protocol)
@@ -514,7 +517,7 @@ class Ward:
         """Drug-library checks of a charted event (weights, doses, vitals)."""
         rec = self.record(pid)
         protocol = self.protocol_for(rec)
-        patient = current_patient(rec)
+        patient = project(rec).patient
         findings: list[Finding] = []
         if kind == "patient_update":
             changes = fields.get("changes")
@@ -794,7 +797,7 @@ class Ward:
         rec = self.record(pid)
         protocol = self.protocol_for(rec)
         limits = limits_of(protocol, drug)
-        patient = current_patient(rec)
+        patient = project(rec).patient
         at = at or self.clock.now()
         confirmations: list[Finding] = []
         stale = False
@@ -994,7 +997,7 @@ class Ward:
             None,
             float(dose_mg),
             "mg",
-            current_patient(rec).weight_kg,
+            project(rec).patient.weight_kg,
             self.protocol_for(rec),
         )
         confirmed = enforce(findings, confirmation)
@@ -1039,7 +1042,7 @@ class Ward:
         target = targets[0]
         if isinstance(target, Correction):
             raise InputError("target_id: a correction cannot itself be corrected; add a new one")
-        if target.id not in {e.id for e in effective_events(rec)}:
+        if target.id not in {e.id for e in project(rec).events}:
             raise InputError("target_id: this event is already voided")
         if action == "amend":
             validate_amendment(target, amended or {})

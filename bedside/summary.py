@@ -32,6 +32,7 @@ from datetime import datetime, timedelta
 from typing import Literal, Protocol
 
 from bedside.doses import history_complete, tocilizumab_doses
+from bedside.escalations import grade_episodes
 from bedside.labels import DRUG_LABELS
 from bedside.record import (
     AlertAck,
@@ -41,11 +42,10 @@ from bedside.record import (
     IceAssessment,
     Medication,
     Record,
-    current_patient,
+    calendar_day,
     day_post_infusion,
-    effective_events,
 )
-from bedside.timeutil import local_zone
+from bedside.views import project
 
 logger = logging.getLogger(__name__)
 
@@ -137,10 +137,7 @@ class SyndromeSummary:
         """Day post-infusion of the onset (calendar days in the ward's zone; day 0 = infusion)."""
         if self.onset_at is None or self.infusion_at is None:
             return None
-        zone = local_zone()
-        return (
-            self.onset_at.astimezone(zone).date() - self.infusion_at.astimezone(zone).date()
-        ).days
+        return calendar_day(self.infusion_at, self.onset_at)
 
     @property
     def max_grade(self) -> int | None:
@@ -244,20 +241,13 @@ class EpisodeSummary:
 
 
 def _episodes(points: Sequence[GradePoint]) -> tuple[Episode, ...]:
+    """Episodes as the timers see them (:func:`bedside.escalations.grade_episodes`), each
+    with its first highest grade."""
     episodes: list[Episode] = []
-    onset: GradePoint | None = None
-    top: GradePoint | None = None
-    for p in points:
-        if p.grade >= 1:
-            if onset is None:
-                onset, top = p, p
-            elif top is not None and p.grade > top.grade:
-                top = p
-        elif onset is not None and top is not None:
-            episodes.append(Episode(onset.at, top.grade, top.at, p.at))
-            onset = top = None
-    if onset is not None and top is not None:
-        episodes.append(Episode(onset.at, top.grade, top.at, None))
+    for run, closed_by in grade_episodes(points, lambda p: p.grade):
+        top = max(run, key=lambda p: p.grade)  # the first point of the highest grade
+        end = closed_by.at if closed_by is not None else None
+        episodes.append(Episode(run[0].at, top.grade, top.at, end))
     return tuple(episodes)
 
 
@@ -345,8 +335,9 @@ def summarize(
     Returns:
         The summary.
     """
-    evs = events if events is not None else effective_events(record)
-    patient = current_patient(record)
+    projection = project(record)
+    evs = events if events is not None else projection.events
+    patient = projection.patient
     infusion = patient.infusion_at
     meds = sorted(
         (e for e in evs if isinstance(e, Medication)), key=lambda m: (m.effective_at, m.id)
@@ -419,7 +410,7 @@ def day_of(record: Record, when: datetime | None) -> int | None:
     """Day post-infusion of ``when`` in the ward's zone (None when unknown)."""
     if when is None:
         return None
-    return day_post_infusion(current_patient(record), when)
+    return day_post_infusion(project(record).patient, when)
 
 
 __all__ = [

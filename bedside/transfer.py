@@ -65,7 +65,6 @@ from typing import Any
 
 from pydantic import ValidationError
 
-from bedside.doses import dose_budget, tocilizumab_doses
 from bedside.errors import (
     BedsideError,
     CorruptDataError,
@@ -88,7 +87,6 @@ from bedside.record import (
     Record,
     chain_genesis,
     current_patient,
-    effective_events,
     event_to_json,
     new_record,
     normalise_initials,
@@ -98,6 +96,7 @@ from bedside.record import (
 )
 from bedside.storage import decode_envelope, patient_hash
 from bedside.timeutil import format_local, iso_utc
+from bedside.views import project
 
 logger = logging.getLogger(__name__)
 
@@ -298,7 +297,8 @@ def _header_differences(local: Record, incoming: Record) -> list[str]:
 def _dose_warnings(ward: Any, record: Record, now: datetime) -> list[str]:
     protocol = ward.protocol_for(record)
     t = protocol.tocilizumab
-    doses = tocilizumab_doses(effective_events(record))
+    projection = project(record)
+    doses = projection.doses
     out: list[str] = []
     if len(doses) > t.max_total.value:
         out.append(
@@ -312,8 +312,7 @@ def _dose_warnings(ward: Any, record: Record, now: datetime) -> list[str]:
             f"{len(close)} pair(s) of tocilizumab doses less than {t.min_interval.value:g} h "
             "apart in the merged history: check none was charted twice"
         )
-    budget = dose_budget(record, protocol, now)
-    if not budget.history_complete:
+    if not projection.history_complete:
         out.append("the tocilizumab dose history is marked incomplete: confirm prior doses")
     return out
 

@@ -36,9 +36,10 @@ from bedside.escalations import DueItem, due_state, sort_due
 from bedside.journal import JournalStore
 from bedside.jsonio import dumps_canonical, strict_loads
 from bedside.protocol import Protocol, load_default_protocol
-from bedside.record import AlertAck, EventBase, Medication, Record, effective_events
+from bedside.record import AlertAck, EventBase, Medication, Record
 from bedside.storage import atomic_write, patient_hash
 from bedside.timeutil import format_local
+from bedside.views import project
 from bedside.workstation import host_name, this_workstation
 
 if TYPE_CHECKING:
@@ -323,7 +324,7 @@ def duplicate_doses(
     record = record if record is not None else ward.record(pid)
     protocol = ward.protocol_for(record)
     prov = ward.store.provenance.get(pid, {})
-    evs = events if events is not None else effective_events(record)
+    evs = events if events is not None else project(record).events
     out: list[DuplicateDose] = []
     for drug, limits in protocol.dose_limits.items():
         if limits.min_interval is None:
@@ -378,7 +379,7 @@ def duplicate_dose_items(
     dose window (the drug's ``window_h``); never acknowledged, it never leaves.
     """
     record = record if record is not None else ward.record(pid)
-    evs = events if events is not None else effective_events(record)
+    evs = events if events is not None else project(record).events
     dups = duplicate_doses(ward, pid, events=evs, record=record)
     if not dups:
         return []
@@ -437,7 +438,7 @@ def _acknowledged(events: list[EventBase]) -> set[tuple[str, datetime]]:
 def unacknowledged_duplicates(ward: Ward, pid: str) -> list[DuplicateDose]:
     """The possible duplicate doses of ``pid`` nobody has acknowledged yet (for the banners:
     an acknowledged one is shown, with who acknowledged it, among the alerts instead)."""
-    evs = effective_events(ward.record(pid))
+    evs = project(ward.record(pid)).events
     acked = _acknowledged(evs)
     return [d for d in duplicate_doses(ward, pid, events=evs) if _identity(pid, d) not in acked]
 

@@ -34,7 +34,7 @@ from zoneinfo import ZoneInfo
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 
-from bedside import escalations
+from bedside import views
 from bedside.alerts import alert_states
 from bedside.clock import FakeClock
 from bedside.escalations import derive_due
@@ -171,7 +171,7 @@ def report(name: str, records: list[Record], ticks: int, now: datetime) -> None:
         return total
 
     def derive_cold() -> int:
-        escalations._timelines.clear()  # as on the tick after every record changed
+        views._projections.clear()  # as on the tick after every record changed
         return derive_all()
 
     def reference() -> int:

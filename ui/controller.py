@@ -20,14 +20,15 @@ from __future__ import annotations
 import logging
 import time
 from collections.abc import Callable
-from dataclasses import dataclass, field
-from datetime import datetime, timedelta
+from dataclasses import dataclass, replace
+from datetime import datetime, timedelta, tzinfo
 from pathlib import Path
 from typing import Any, TypedDict, Unpack
 
 from PySide6.QtCore import QObject, Signal
 
-from bedside import alerts, escalations, restore, timesafety, wardsync
+from bedside import alerts, restore, timesafety, views, wardsync
+from bedside.alerts import AlertStatus
 from bedside.clock import Clock
 from bedside.doses import DoseBudget
 from bedside.errors import BedsideError
@@ -39,15 +40,12 @@ from bedside.record import (
     IceAssessment,
     Patient,
     Record,
-    current_patient,
-    day_post_infusion,
-    effective_events,
 )
 from bedside.restore import BackupChoice
 from bedside.service import DosePlan, Ward
 from bedside.storage import patient_hash
 from bedside.timeutil import local_zone
-from ui import presenters
+from bedside.views import PatientProjection, PatientView
 
 logger = logging.getLogger(__name__)
 
@@ -65,22 +63,6 @@ class IceOptions(TypedDict, total=False):
 
 
 @dataclass(frozen=True)
-class AlertView:
-    """How an item's alarm stands: active, acknowledged or snoozed (and by whom)."""
-
-    state: str = "active"  # active | acknowledged | snoozed
-    by: str | None = None
-    at: datetime | None = None
-    until: datetime | None = None
-    reason: str | None = None
-
-    @property
-    def silenced(self) -> bool:
-        """Acknowledged or snoozed: no sound."""
-        return self.state in {"acknowledged", "snoozed"}
-
-
-@dataclass(frozen=True)
 class DueRow:
     """One line of the timers panel."""
 
@@ -88,17 +70,12 @@ class DueRow:
     bed: str
     name: str
     item: DueItem
-    alert: AlertView
+    alert: AlertStatus
 
     @property
     def urgency(self) -> tuple[int, int, int, datetime]:
         """Sort key: unsilenced before silenced within a state, then severity, then time."""
-        return (
-            presenters.STATE_RANK[self.item.state],
-            1 if self.alert.silenced else 0,
-            presenters.SEVERITY_RANK[self.item.severity],
-            self.item.due_at,
-        )
+        return views.item_urgency(self.item, self.alert)
 
 
 @dataclass(frozen=True)
@@ -127,18 +104,6 @@ class BoardRow:
         if self.next_due is None:
             return (9, 9, 9, datetime.max.replace(tzinfo=local_zone()), self.bed)
         return (*self.next_due.urgency, self.bed)
-
-
-@dataclass
-class _PatientCache:
-    record: Record
-    patient: Patient
-    events: list[EventBase]
-    crs: CrsAssessment | None
-    icans: IceAssessment | None
-    protocol: Protocol
-    due: list[DueItem] = field(default_factory=list)
-    budget: DoseBudget | None = None
 
 
 class WardController(QObject):
@@ -175,7 +140,10 @@ class WardController(QObject):
         self.clock = clock
         self.protocol = load_default_protocol()
         self._demo_flag = demo
-        self._cache: dict[str, _PatientCache] = {}
+        self._projections: dict[str, PatientProjection] = {}
+        """The projection of each patient shown (from the read side, :mod:`bedside.views`)."""
+        self._views: dict[str, PatientView] = {}
+        """Each shown patient's view at the last refresh."""
         self.saves = 0
         """How many records this controller saved (a tab form knows it was saved)."""
         self._display_failures: dict[str, str] = {}
@@ -208,35 +176,50 @@ class WardController(QObject):
 
     def patient_ids(self) -> list[str]:
         """Every loaded patient id."""
-        return list(self._cache)
+        return list(self._projections)
+
+    def projection(self, pid: str) -> PatientProjection:
+        """What the patient's record says (one record version; :mod:`bedside.views`)."""
+        return self._projections[pid]
+
+    def view(self, pid: str) -> PatientView:
+        """The patient at the last refresh: due items, alert states, budget, day."""
+        view = self._views.get(pid)
+        projection = self._projections[pid]
+        if view is None or view.projection is not projection:
+            view = projection.at(
+                self.now, self.protocol_for(pid), zone=local_zone(), budget=self.ward.budget_of
+            )
+            self._views[pid] = view
+        return view
 
     def patient(self, pid: str) -> Patient:
         """The current header of a patient."""
-        return self._cache[pid].patient
+        return self._projections[pid].patient
 
     def record(self, pid: str) -> Record:
         """The loaded record."""
-        return self._cache[pid].record
+        return self._projections[pid].record
 
     def events(self, pid: str) -> list[EventBase]:
         """Effective events (voided removed, amendments applied)."""
-        return self._cache[pid].events
+        return self._projections[pid].events
 
     def protocol_for(self, pid: str) -> Protocol:
         """The protocol the patient is charted under."""
-        return self._cache[pid].protocol
+        return self.ward.protocol_for(self._projections[pid].record)
 
     def budget(self, pid: str) -> DoseBudget | None:
         """The tocilizumab budget at the last refresh."""
-        return self._cache[pid].budget
+        return self.view(pid).budget
 
     def due_items(self, pid: str) -> list[DueItem]:
         """The patient's due items at the last refresh."""
-        return self._cache[pid].due
+        return self.view(pid).due
 
     def day(self, pid: str) -> int | None:
         """Day post-infusion now."""
-        return day_post_infusion(self._cache[pid].patient, self.now)
+        return self.view(pid).day
 
     def board_rows(self) -> list[BoardRow]:
         """Ward board rows, most urgent first."""
@@ -274,12 +257,7 @@ class WardController(QObject):
 
         Logged with the error type only (never field values; the traceback can hold them).
         """
-        self._cache.pop(pid, None)
-        self._display_failures[pid] = (
-            f"cannot display: the {step} could not be computed ({type(exc).__name__}). "
-            "The file is kept unchanged; tell the ward manager (a verified backup can be "
-            "restored)."
-        )
+        self._set_aside(views.Failure(pid, step, exc))
         logger.error(
             "patient %s cannot be displayed: %s failed (%s)",
             patient_hash(pid),
@@ -287,10 +265,16 @@ class WardController(QObject):
             type(exc).__name__,
         )
 
+    def _set_aside(self, failure: views.Failure) -> None:
+        """Stop showing a patient; the board shows the failure instead (already logged)."""
+        self._projections.pop(failure.pid, None)
+        self._views.pop(failure.pid, None)
+        self._display_failures[failure.pid] = failure.message
+
     def redaction_terms(self) -> list[str]:
         """Everything identifying a patient, for scrubbing logs."""
         terms: list[str] = []
-        for c in self._cache.values():
+        for c in self._projections.values():
             p = c.patient
             terms += [p.name, p.mrn, p.patient_id, p.date_of_birth.isoformat()]
             terms += p.name.split()
@@ -299,21 +283,12 @@ class WardController(QObject):
     # ------------------------------------------------------------------ derived state
 
     def _rebuild(self, pid: str) -> None:
-        record = self.ward.records[pid]
-        events = effective_events(record)
-        crs = presenters.latest(events, CrsAssessment)
-        icans = presenters.latest(events, IceAssessment)
-        self._cache[pid] = _PatientCache(
-            record=record,
-            patient=current_patient(record),
-            events=events,
-            crs=crs if isinstance(crs, CrsAssessment) else None,
-            icans=icans if isinstance(icans, IceAssessment) else None,
-            protocol=self.ward.protocol_for(record),
-        )
+        """Take the patient's projection from the read side (built once per version)."""
+        self._projections[pid] = views.project(self.ward.records[pid])
 
     def _rebuild_all(self) -> None:
-        self._cache.clear()
+        self._projections.clear()
+        self._views.clear()
         self._display_failures.clear()
         for pid in sorted(self.ward.records):
             try:
@@ -353,6 +328,21 @@ class WardController(QObject):
             return ["The other workstations' status could not be read"]
         return lines
 
+    def _duplicate_doses(
+        self, projection: views.PatientProjection, now: datetime, zone: tzinfo
+    ) -> list[DueItem]:
+        """The ward's possible duplicate doses of one patient (critical alert items)."""
+        if not hasattr(self.ward.store, "provenance"):
+            return []  # no journals, no workstation of each event
+        return wardsync.duplicate_dose_items(
+            self.ward,
+            projection.pid,
+            now,
+            zone=zone,
+            events=projection.events,
+            record=projection.record,
+        )
+
     def refresh(self, now: datetime | None = None) -> None:
         """Recompute due items, budgets and board rows for ``now`` (the tick's slot)."""
         started = time.perf_counter()
@@ -364,41 +354,42 @@ class WardController(QObject):
         due_rows: list[DueRow] = []
         board: list[BoardRow] = []
         calls: list[alerts.AlarmCall] = []
-        for pid, c in list(self._cache.items()):
+        ward_view = views.ward_view(
+            [p.record for p in self._projections.values()],
+            self.ward.protocol_for,
+            now,
+            zone=zone,
+            budget=self.ward.budget_of,
+            extra_due=self._duplicate_doses,
+        )
+        for failure in ward_view.failures.values():
+            self._set_aside(failure)  # logged by the read side
+        for view in ward_view.patients:
+            pid, projection = view.pid, view.projection
             try:
-                c.due = wardsync.with_duplicate_doses(
-                    self.ward,
-                    pid,
-                    escalations.derive_due(c.record, c.protocol, now, zone=zone),
-                    now,
-                    zone=zone,
-                    events=c.events,
-                    record=c.record,
-                )
-                c.budget = self.ward.budget(pid, now)
-                views = _alert_views(c.record, c.due, now, c.events, c.protocol, calls)
+                _alarm_calls(view, calls)
             except Exception as exc:  # noqa: BLE001 - one record never takes down the ward
-                self._isolate(pid, "timers", exc)
+                self._isolate(pid, "alarms", exc)
                 continue
+            self._projections[pid] = projection
+            self._views[pid] = view
+            patient = projection.patient
             rows = [
-                DueRow(
-                    pid, c.patient.bed or "—", c.patient.name, item, views.get(item.key, _ACTIVE)
-                )
-                for item in c.due
+                DueRow(pid, patient.bed or "—", patient.name, item, alert)
+                for item, alert in view.items_by_urgency()
             ]
-            rows.sort(key=lambda r: r.urgency)
             due_rows.extend(rows)
             board.append(
                 BoardRow(
                     pid=pid,
-                    bed=c.patient.bed or "—",
-                    name=c.patient.name,
-                    mrn=c.patient.mrn,
-                    product=c.patient.product,
-                    day=day_post_infusion(c.patient, now, zone),
-                    crs=c.crs,
-                    icans=c.icans,
-                    budget=c.budget,
+                    bed=patient.bed or "—",
+                    name=patient.name,
+                    mrn=patient.mrn,
+                    product=patient.product,
+                    day=view.day,
+                    crs=projection.crs,
+                    icans=projection.icans,
+                    budget=view.budget,
                     next_due=rows[0] if rows else None,
                     due_count=sum(1 for r in rows if r.item.state == "due"),
                     overdue_count=sum(1 for r in rows if r.item.state == "overdue"),
@@ -476,7 +467,7 @@ class WardController(QObject):
             logger.error("clock check failed (%s)", type(exc).__name__)
             return
         if reports:
-            for pid in list(self._cache):
+            for pid in list(self._projections):
                 if pid in self.ward.records:
                     self._rebuild_or_isolate(pid)
             for r in reports:
@@ -492,10 +483,11 @@ class WardController(QObject):
             except Exception as exc:  # noqa: BLE001 - audit failure never stops the ward
                 logger.error("could not record that an alert was raised (%s)", type(exc).__name__)
                 continue
-            if written and pid in self._cache:
-                old = self._cache[pid]
-                if self._rebuild_or_isolate(pid):
-                    self._cache[pid].due, self._cache[pid].budget = old.due, old.budget
+            if written and pid in self._projections:
+                old = self._views.get(pid)
+                if self._rebuild_or_isolate(pid) and old is not None:
+                    # A "raised" event changes no due item, alert state or budget.
+                    self._views[pid] = replace(old, projection=self._projections[pid])
 
     @property
     def dosing_suspended(self) -> bool:
@@ -520,7 +512,7 @@ class WardController(QObject):
 
     def _saved(self, pid: str) -> None:
         self.saves += 1
-        new_patient = pid not in self._cache
+        new_patient = pid not in self._projections
         self._rebuild_or_isolate(pid)
         self.refresh(self.clock.now())
         if new_patient:
@@ -708,33 +700,12 @@ class WardController(QObject):
         self.ward.close()
 
 
-_ACTIVE = AlertView()
-
-
-def _alert_views(
-    record: Record,
-    items: list[DueItem],
-    now: datetime,
-    events: list[EventBase],
-    protocol: Protocol,
-    calls: list[alerts.AlarmCall],
-) -> dict[str, AlertView]:
-    """The alert state of each item (:func:`bedside.alerts.alert_states`); owed soundings
-    (:func:`bedside.alerts.alarm_call`) are appended to ``calls``."""
-    out: dict[str, AlertView] = {}
-    for st in alerts.alert_states(record, items, now, events=events):
-        call = alerts.alarm_call(st, now, protocol.monitoring)
+def _alarm_calls(view: PatientView, calls: list[alerts.AlarmCall]) -> None:
+    """Append the soundings owed now by the view's alerts (:func:`bedside.alerts.alarm_call`)."""
+    for status in view.alerts.values():
+        call = alerts.alarm_call(status, view.now, view.protocol.monitoring)
         if call is not None:
             calls.append(call)
-        last = st.last_action
-        out[st.item.key] = AlertView(
-            state=st.state,
-            by=st.by,
-            at=last.effective_at if last is not None else None,
-            until=st.snoozed_until,
-            reason=last.reason if last is not None else None,
-        )
-    return out
 
 
 def minutes(n: float) -> timedelta:

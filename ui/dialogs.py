@@ -47,7 +47,7 @@ from PySide6.QtWidgets import (
     QWidget,
 )
 
-from bedside import restore
+from bedside import presenters, restore
 from bedside.dosecheck import shown_dose_mg, shown_volume_ml
 from bedside.errors import (
     BedsideError,
@@ -62,7 +62,15 @@ from bedside.record import CORRECTION_REASONS, EventBase, Medication
 from bedside.rules import DEVICE_LABELS
 from bedside.service import DosePlan
 from bedside.timeutil import format_duration, format_local
-from ui import presenters, screens
+from bedside.wording import (
+    BAD_PATTERNS,
+    ISO_RE,
+    SNAKE_RE,
+    nurse_text,
+    sources_tooltip,
+    split_sources,
+)
+from ui import screens
 from ui.controller import DueRow, WardController
 from ui.forms import (
     UNSET,
@@ -80,14 +88,6 @@ from ui.forms import (
     repolish,
     set_banner,
     split_error,
-)
-from ui.wording import (
-    BAD_PATTERNS,
-    ISO_RE,
-    SNAKE_RE,
-    nurse_text,
-    sources_tooltip,
-    split_sources,
 )
 
 logger = logging.getLogger(__name__)

@@ -37,7 +37,7 @@ from PySide6.QtWidgets import (
 )
 
 from bedside.timeutil import local_zone
-from ui.wording import nurse_text, sources_tooltip, split_sources
+from bedside.wording import nurse_text, sources_tooltip, split_sources
 
 logger = logging.getLogger(__name__)
 

@@ -180,7 +180,7 @@ def test_csv_one_row_per_event_with_corrections(tmp_path: Path) -> None:
     assert "heart_rate" in json.loads(rows[0]["details_json"])
     assert rows[1]["description"].startswith("Note: =HYPERLINK")  # formula only inside text
     assert rows[2]["target_id"] == rows[0]["event_id"]
-    assert rows[0]["description"].startswith("Vitals: T 38.2 °C")
+    assert rows[0]["description"].startswith("Vital signs: T 38.2 °C")
     assert export_csv_text(record).count("\r\n") == 5  # header + 4 rows, CRLF for Excel
     assert csv_rows(record)[1]["kind"] == "note"
     summary = _read_csv((tmp_path / "all" / "episode-summary.csv").read_bytes())

@@ -14,14 +14,14 @@ import pytest
 from PySide6.QtWidgets import QLabel
 from ui_helpers import DialogLog, Sessions
 
+from bedside import escalations
 from bedside.clock import FakeClock
 from bedside.errors import StorageError
-from bedside.escalations import derive_due as real_derive_due
+from bedside.escalations import derive_timeline as real_derive_timeline
 from bedside.export import export_json_bytes
 from bedside.journal import JournalStore
 from bedside.record import Correction, Medication
 from bedside.service import Ward, open_ward
-from ui import controller as controller_module
 from ui import dialogs, transfer_actions
 from ui.models.board import COL_PATIENT
 
@@ -61,12 +61,13 @@ def test_a_patient_whose_timers_fail_is_set_aside_and_the_ward_works(
 ) -> None:
     _seed(data_dir, clock).close()
 
-    def derive_due(record: Any, *args: Any, **kwargs: Any) -> Any:
-        if record.patient.patient_id == "p2":
+    def derive_timeline(timeline: Any, *args: Any, **kwargs: Any) -> Any:
+        if timeline.patient_id == "p2":
             raise OverflowError("date value out of range")  # not a BedsideError
-        return real_derive_due(record, *args, **kwargs)
+        return real_derive_timeline(timeline, *args, **kwargs)
 
-    monkeypatch.setattr(controller_module.escalations, "derive_due", derive_due)
+    # The timers of p2 cannot be derived (the read side's view at an instant).
+    monkeypatch.setattr(escalations, "derive_timeline", derive_timeline)
     caplog.set_level(logging.INFO)
     session = sessions.open(data_dir)
     c = session.controller

@@ -8,9 +8,9 @@ from typing import Any
 from PySide6.QtCore import Qt
 from PySide6.QtGui import QColor, QFont
 
+from bedside.presenters import TimelineRow
 from bedside.timeutil import format_local
 from ui.models import RowTableModel, brush
-from ui.presenters import TimelineRow
 
 logger = logging.getLogger(__name__)
 

@@ -26,9 +26,9 @@ from PySide6.QtWidgets import (
 
 from bedside.errors import BedsideError
 from bedside.protocol import DiscrepancyArea, Protocol, Text
+from bedside.wording import sources_tooltip, split_sources
 from ui.controller import WardController
 from ui.forms import input_state, label, repolish
-from ui.wording import sources_tooltip, split_sources
 
 logger = logging.getLogger(__name__)
 

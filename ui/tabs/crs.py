@@ -26,13 +26,15 @@ from PySide6.QtWidgets import (
     QWidget,
 )
 
+from bedside import presenters
 from bedside.crsform import CrsPrefill, crs_prefill, crs_verdict
 from bedside.dosecheck import check_oxygen, check_temperature, enforce
 from bedside.errors import BedsideError, ConfirmationRequired, InputError
 from bedside.record import CrsAssessment, Medication, Vitals
 from bedside.rules import DEVICE_LABELS, CrsInput, crs_grade
 from bedside.timeutil import format_local
-from ui import dialogs, presenters
+from bedside.wording import nurse_text
+from ui import dialogs
 from ui.dialogs import VASOPRESSORS
 from ui.forms import (
     ElidedLabel,
@@ -59,7 +61,6 @@ from ui.tabs import (
     scrolling,
     table_view,
 )
-from ui.wording import nurse_text
 
 logger = logging.getLogger(__name__)
 
@@ -419,14 +420,9 @@ class CrsTab(PatientTab):
         if budget is None:
             self.counts.setText("Tocilizumab budget unavailable")
             return
-        prefix = "" if budget.history_complete else "≥ "
-        self.counts.setText(
-            f"Tocilizumab {prefix}{budget.doses_last_24h}/{budget.max_per_24h} in 24 h · "
-            f"{prefix}{budget.total}/{budget.max_total} in the course"
-            + (f" · {len(budget.voided)} voided (not counted)" if budget.voided else "")
-        )
+        self.counts.setText("Tocilizumab " + presenters.budget_counts(budget, voided=True))
         self.counts.setToolTip(presenters.voided_text(budget))
-        _, nxt = presenters.budget_lines(budget, now)
+        nxt = presenters.next_dose_text(budget, now)
         self.next_line.setText(nxt[0].upper() + nxt[1:])
         check = budget.check
         if check.allowed and not budget.history_complete:

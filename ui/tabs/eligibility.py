@@ -24,15 +24,16 @@ from PySide6.QtWidgets import (
     QWidget,
 )
 
+from bedside import presenters
 from bedside.errors import BedsideError, InputError
 from bedside.protocol import format_validation_error
 from bedside.record import EligibilityScreen
 from bedside.rules import EligibilityInput, eligibility
 from bedside.timeutil import format_local
-from ui import presenters, theme
+from bedside.wording import nurse_text, sources_tooltip
+from ui import theme
 from ui.forms import Form, InitialsEdit, banner, banner_text, button, label, set_banner
 from ui.tabs import Columns, DiscrepancyNotes, PatientTab, clean_after_save, scrolling
-from ui.wording import nurse_text, sources_tooltip
 
 logger = logging.getLogger(__name__)
 

@@ -28,12 +28,13 @@ from PySide6.QtWidgets import (
     QWidget,
 )
 
+from bedside import presenters
 from bedside.errors import BedsideError, InputError
+from bedside.presenters import LEGACY_EXTRA_SKIP
 from bedside.protocol import format_validation_error
 from bedside.record import IceAssessment, NeuroCheck
 from bedside.rules import IcansInput, icans_grade
 from bedside.timeutil import format_local
-from ui import presenters
 from ui.forms import (
     UNSET,
     ChoiceButtons,
@@ -45,7 +46,6 @@ from ui.forms import (
     set_banner,
 )
 from ui.models import ColumnModel
-from ui.presenters import LEGACY_EXTRA_SKIP
 from ui.tabs import (
     Columns,
     DiscrepancyNotes,

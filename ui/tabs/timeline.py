@@ -14,7 +14,8 @@ from typing import Any
 from PySide6.QtCore import QItemSelection, QSortFilterProxyModel, Qt
 from PySide6.QtWidgets import QComboBox, QHBoxLayout, QVBoxLayout, QWidget
 
-from ui import dialogs, presenters
+from bedside import presenters
+from ui import dialogs
 from ui.forms import button, label
 from ui.models import ROW_KEY_ROLE
 from ui.models.timeline import TimelineModel

@@ -27,13 +27,13 @@ from PySide6.QtWidgets import (
     QWidget,
 )
 
+from bedside import presenters
 from bedside.dosecheck import check_lab, enforce
 from bedside.errors import BedsideError, InputError
 from bedside.protocol import format_validation_error
 from bedside.record import ChecklistCheck, Lab, Toxicity, Vitals
 from bedside.rules import CtcaeInput, ctcae_grade
 from bedside.timeutil import format_local
-from ui import presenters
 from ui.chart import TrendChart, ctcae_bands
 from ui.forms import (
     Form,
@@ -67,7 +67,6 @@ UNITS = {
     "wbc": ["10^9/L", "/uL"],
     "hemoglobin": ["g/dL", "g/L"],
 }
-UNIT_LABELS = {"10^9/L": "× 10⁹/L", "/uL": "cells/µL (per mm³)", "g/dL": "g/dL", "g/L": "g/L"}
 
 
 class ToxicityTab(PatientTab):
@@ -181,7 +180,7 @@ class ToxicityTab(PatientTab):
             [
                 ("Taken", lambda e: format_local(e.effective_at)),
                 ("Test", lambda e: presenters.TEST_LABELS.get(e.test, e.test)),
-                ("Result", lambda e: f"{e.value:g} {UNIT_LABELS.get(e.unit, e.unit)}"),
+                ("Result", lambda e: f"{e.value:g} {presenters.unit_text(e.unit)}"),
                 ("CTCAE", lambda e: "—" if e.ctcae_grade is None else f"Grade {e.ctcae_grade}"),
             ],
             key=lambda e: e.id,
@@ -245,7 +244,7 @@ class ToxicityTab(PatientTab):
         self.unit.blockSignals(True)
         self.unit.clear()
         for u in self.units[test]:
-            self.unit.addItem(UNIT_LABELS.get(u, u), u)
+            self.unit.addItem(presenters.unit_text(u), u)
         self.lln.setEnabled(test in UNITS)
         self.unit.blockSignals(False)
         self.preview()

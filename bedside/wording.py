@@ -88,8 +88,8 @@ def _local(match: re.Match[str]) -> str:
 
 
 def _word(match: re.Match[str]) -> str:
+    from bedside import presenters
     from bedside.rules import DEVICE_LABELS
-    from ui import presenters
 
     name = match.group(0)
     for table in (presenters.FIELD_LABELS, DEVICE_LABELS, presenters.DUE_KIND_LABELS):

@@ -1,4 +1,10 @@
-"""Display text for records: plain values in, plain strings out (no Qt, no clinical rules).
+"""The words for what the record says: plain values in, plain strings out (Qt-free).
+
+One function per concept a nurse reads about — the dose budget (:func:`budget_counts`,
+:func:`budget_lines`, :func:`budget_text`, :func:`next_dose_text`, :func:`voided_text`),
+the day post-infusion (:func:`day_label`), event one-liners (:func:`summarize`), units
+(:data:`UNIT_LABELS`) and oxygen devices (``DEVICE_LABELS``) — for the screens, the
+handover and the exports alike, built on the read side (:mod:`bedside.views`).
 
 Everything here *describes* what the core decided (grades, budgets, due items); it
 never decides anything itself. Grades come from the recorded assessments, doses from
@@ -42,6 +48,9 @@ from bedside.record import (
 )
 from bedside.rules import DEVICE_LABELS
 from bedside.timeutil import format_duration, format_local, local_zone
+from bedside.views import SEVERITY_RANK as SEVERITY_RANK  # re-exported: the screens' sort order
+from bedside.views import STATE_RANK as STATE_RANK
+from bedside.views import latest as latest
 
 logger = logging.getLogger(__name__)
 
@@ -50,8 +59,6 @@ LEGACY_EXTRA_SKIP = frozenset({"handwriting", "movement", "facial_palsy", "perso
 
 STATE_LABELS = {"overdue": "OVERDUE", "due": "DUE NOW", "upcoming": "upcoming"}
 SEVERITY_LABELS = {"critical": "critical", "warning": "warning", "info": "routine"}
-STATE_RANK = {"overdue": 0, "due": 1, "upcoming": 2}
-SEVERITY_RANK = {"critical": 0, "warning": 1, "info": 2}
 TEST_LABELS = LAB_TEST_LABELS
 KIND_LABELS = EVENT_KIND_LABELS
 CONSCIOUSNESS_LABELS = {
@@ -124,6 +131,34 @@ DUE_KIND_LABELS = {
     "duplicate_dose": "possible duplicate dose",
 }
 UNIT_LABELS = {"10^9/L": "×10⁹/L", "/uL": "cells/µL", "g/dL": "g/dL", "g/L": "g/L"}
+"""Units as a nurse reads them (see :func:`unit_text`)."""
+
+
+def unit_text(unit: str) -> str:
+    """A unit as shown and printed (``10^9/L`` as ``×10⁹/L``)."""
+    return UNIT_LABELS.get(unit, unit)
+
+
+def device_text(device: str, flow_l_min: float | None = None) -> str:
+    """An oxygen device (and its flow) in words: ``nasal cannula 2 L/min``, ``room air``."""
+    text = DEVICE_LABELS.get(device, device)
+    return text if flow_l_min is None else f"{text} {flow_l_min:g} L/min"
+
+
+def vitals_text(v: Vitals) -> str:
+    """One line of vital signs (timeline, handover, exports); a value not measured says so."""
+    nm = "not measured"
+    temp = f"{v.temperature_c:.1f} °C" if v.temperature_c is not None else nm
+    hr = f"{v.heart_rate}/min" if v.heart_rate is not None else nm
+    if v.systolic_mmhg is not None or v.diastolic_mmhg is not None:
+        bp = f"{v.systolic_mmhg or '?'}/{v.diastolic_mmhg or '?'} mmHg"
+    else:
+        bp = nm
+    spo2 = f"{v.spo2_pct} %" if v.spo2_pct is not None else nm
+    o2 = device_text(v.oxygen_device, v.oxygen_flow_l_min)
+    rr = f"{v.respiratory_rate}/min" if v.respiratory_rate is not None else nm
+    vaso = ", ".join(v.vasopressors) if v.vasopressors else "none"
+    return f"T {temp} · HR {hr} · BP {bp} · SpO₂ {spo2} on {o2} · RR {rr} · vasopressors: {vaso}"
 
 
 def product_label(product: str) -> str:
@@ -195,12 +230,6 @@ def weight_text(patient: Patient, now: datetime) -> str:
     return f"{patient.weight_kg:g} kg (weighed {format_duration(age)} ago)"
 
 
-def latest(events: list[EventBase], kind: type[EventBase]) -> EventBase | None:
-    """The latest effective event of ``kind`` by effective time."""
-    found = [e for e in events if isinstance(e, kind)]
-    return max(found, key=lambda e: (e.effective_at, e.recorded_at)) if found else None
-
-
 def grade_text(event: EventBase | None) -> str:
     """``Grade 2`` from an assessment event, or ``not assessed``."""
     if event is None:
@@ -211,33 +240,69 @@ def grade_text(event: EventBase | None) -> str:
 
 def budget_lines(budget: DoseBudget, now: datetime) -> tuple[str, str]:
     """(counts, next) lines of the tocilizumab budget, never showing unknown as zero."""
-    counts = budget_counts(budget)
-    if budget.course_complete:
-        nxt = "course maximum reached — no further doses"
-    elif budget.next_allowed_at is None:
-        nxt = "no further doses"
-    elif budget.total == 0 and budget.history_complete:
-        nxt = "none given"
-    elif budget.next_allowed_at <= now and not budget.history_complete:
-        nxt = "next dose: needs an override"
-    elif budget.next_allowed_at <= now:
-        nxt = "next dose: the limits allow one now"
-    else:
-        nxt = (
-            f"next dose from {format_local(budget.next_allowed_at)} "
-            f"({countdown(budget.next_allowed_at, now)})"
-        )
-    if not budget.history_complete:
-        nxt += " (dose history incomplete)"
-    return counts, nxt
+    return budget_counts(budget), next_dose_text(budget, now)
 
 
-def budget_counts(budget: DoseBudget) -> str:
-    """``1/3 in 24 h · 1/4 course``; minimums (``≥``) when the history is incomplete."""
+def budget_counts(budget: DoseBudget, *, voided: bool = False) -> str:
+    """``1/3 in 24 h · 1/4 course``; minimums (``≥``) when the history is incomplete; with
+    ``voided``, the voided doses are named after the counts (never hidden)."""
     at_least = "" if budget.history_complete else "≥"
-    return (
+    text = (
         f"{at_least}{budget.doses_last_24h}/{budget.max_per_24h} in 24 h · "
         f"{at_least}{budget.total}/{budget.max_total} course"
+    )
+    if voided and budget.voided:
+        text += f" · {len(budget.voided)} voided (not counted)"
+    return text
+
+
+def next_dose_text(budget: DoseBudget, now: datetime) -> str:
+    """When the next tocilizumab dose may be given: the one sentence of the board, the CRS
+    tab and the handover. "Allow" is said only when :attr:`DoseBudget.allowed_now` says so
+    (the limits allow a dose AND the dose history is complete)."""
+    nxt = budget.next_allowed_at
+    if budget.course_complete:
+        text = (
+            f"course maximum reached ({budget.total}/{budget.max_total}): no further dose "
+            "— escalate per protocol"
+        )
+    elif budget.allowed_now:
+        text = "the limits allow a dose now"
+    elif budget.check.allowed or (nxt is not None and nxt <= now):
+        text = "a dose now needs an override (reason and a second nurse)"
+    elif nxt is None:
+        text = "no dose allowed now"
+    else:
+        text = f"next dose allowed from {format_local(nxt)} ({countdown(nxt, now)})"
+    if not budget.history_complete:
+        text += " — dose history incomplete: confirm prior doses first"
+    return text
+
+
+toci_next_text = next_dose_text
+"""The handover's name for :func:`next_dose_text` (the same function)."""
+
+
+def budget_text(budget: DoseBudget, *, short: bool = False) -> str:
+    """Doses in 24 h and in the course; says 'history incomplete' instead of bare counts.
+
+    Voided doses are named next to the count (they stay visible, never silently gone).
+    """
+    voided = f"; {len(budget.voided)} voided dose(s) not counted" if budget.voided else ""
+    return _budget_counts(budget, short=short) + voided
+
+
+def _budget_counts(budget: DoseBudget, *, short: bool) -> str:
+    if not budget.history_complete:
+        if short:
+            return f"history incomplete — dose count unknown ({budget.total} recorded here)"
+        return (
+            f"history incomplete — true dose count unknown ({budget.total} recorded here; "
+            f"limits {budget.max_per_24h} per 24 h, {budget.max_total} per course)"
+        )
+    return (
+        f"{budget.doses_last_24h}/{budget.max_per_24h} in 24 h, "
+        f"{budget.total}/{budget.max_total} in course"
     )
 
 
@@ -257,36 +322,23 @@ class TimelineRow:
     correctable: bool
 
 
-def _num(value: Any, unit: str) -> str:
-    return "—" if value is None else f"{value:g} {unit}"
-
-
 def summarize(event: EventBase) -> str:
-    """A one-line description of an event with units, in nurse words (no citation keys)."""
-    from ui.wording import nurse_text
+    """A one-line description of an event with units, in nurse words (no citation keys):
+    the one event line of the timeline, the tabs, the handover and the exports."""
+    from bedside.wording import nurse_text
 
     return nurse_text(_summarize(event))
 
 
+def event_line(event: EventBase) -> str:
+    """The kind of an event and its one-line description (``Vital signs: T 38.2 °C …``)."""
+    kind = getattr(event, "kind", "")
+    return f"{KIND_LABELS.get(kind, kind)}: {summarize(event)}"
+
+
 def _summarize(event: EventBase) -> str:
     if isinstance(event, Vitals):
-        parts = [f"T {_num(event.temperature_c, '°C')}"]
-        if event.heart_rate is not None:
-            parts.append(f"HR {event.heart_rate} /min")
-        if event.systolic_mmhg is not None:
-            dia = event.diastolic_mmhg if event.diastolic_mmhg is not None else "—"
-            parts.append(f"BP {event.systolic_mmhg}/{dia} mmHg")
-        if event.spo2_pct is not None:
-            parts.append(f"SpO₂ {event.spo2_pct} %")
-        if event.respiratory_rate is not None:
-            parts.append(f"RR {event.respiratory_rate} /min")
-        o2 = DEVICE_LABELS.get(event.oxygen_device, event.oxygen_device)
-        if event.oxygen_flow_l_min is not None:
-            o2 += f" {event.oxygen_flow_l_min:g} L/min"
-        parts.append(o2)
-        if event.vasopressors:
-            parts.append("vasopressors: " + ", ".join(event.vasopressors))
-        return ", ".join(parts)
+        return vitals_text(event)
     if isinstance(event, CrsAssessment):
         return f"CRS grade {event.grade} — {event.explanation}"
     if isinstance(event, IceAssessment):
@@ -314,7 +366,7 @@ def _summarize(event: EventBase) -> str:
         return text
     if isinstance(event, Lab):
         label = TEST_LABELS.get(event.test, event.test)
-        text = f"{label} {event.value:g} {UNIT_LABELS.get(event.unit, event.unit)}"
+        text = f"{label} {event.value:g} {unit_text(event.unit)}"
         if event.ctcae_grade is not None:
             text += f" — CTCAE grade {event.ctcae_grade}"
         return text
