@@ -699,7 +699,7 @@ class JournalStore:
             failed=lambda why: StorageError(f"cannot take the workstation lock: {why}"),
         )
         logger.info("workstation lock acquired")
-        from bedside.wardsync import write_heartbeat
+        from bedside.heartbeat import write_heartbeat
 
         write_heartbeat(self)
 
