@@ -76,6 +76,7 @@ from bedside.errors import (
     StorageError,
 )
 from bedside.jsonio import dumps_canonical, dumps_compact, strict_loads
+from bedside.logsafe import patient_hash
 
 logger = logging.getLogger(__name__)
 
@@ -220,11 +221,6 @@ def validate_patient_id(patient_id: str) -> str:
     if patient_id.upper() in WINDOWS_RESERVED_NAMES:
         raise InputError("patient_id: a Windows device name (CON, NUL, COM1…) cannot be an id")
     return patient_id
-
-
-def patient_hash(patient_id: str) -> str:
-    """Return ``id#`` + the first 8 hex digits of SHA-256 of the id: safe to log."""
-    return "id#" + hashlib.sha256(patient_id.encode("utf-8")).hexdigest()[:8]
 
 
 def _sha256(data: bytes) -> str:

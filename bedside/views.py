@@ -28,8 +28,8 @@ from dataclasses import dataclass, field
 from datetime import datetime, tzinfo
 from typing import Any
 
-from bedside import alerts, escalations
-from bedside.alerts import AlertAck, AlertStatus
+from bedside import alertstate, escalations
+from bedside.alertstate import AlertStatus
 from bedside.doses import (
     DoseBudget,
     dose_budget,
@@ -38,8 +38,10 @@ from bedside.doses import (
     voided_doses,
 )
 from bedside.escalations import DueItem, Timeline
+from bedside.logsafe import patient_hash
 from bedside.protocol import Protocol
 from bedside.record import (
+    AlertAck,
     CrsAssessment,
     EventBase,
     IceAssessment,
@@ -50,7 +52,6 @@ from bedside.record import (
     effective_events,
     header_from,
 )
-from bedside.storage import patient_hash
 from bedside.timeutil import local_zone
 
 logger = logging.getLogger(__name__)
@@ -144,7 +145,7 @@ class PatientProjection:
             extra = extra_due(self, now, zone)
             if extra:
                 due = escalations.sort_due([*extra, *due])
-        states = alerts.states_from_index(self.alert_index, due, now)
+        states = alertstate.states_from_index(self.alert_index, due, now)
         return PatientView(
             projection=self,
             now=now,
@@ -163,7 +164,7 @@ def _build(record: Record) -> PatientProjection:
     patient = header_from(record, events)
     complete = history_complete(record, events)
     timeline = escalations.build_timeline(record, events, patient, complete)
-    index = alerts.alert_index_of(events)
+    index = alertstate.alert_index_of(events)
     voided = voided_doses(record, events)
     crs = latest(events, CrsAssessment)
     icans = latest(events, IceAssessment)

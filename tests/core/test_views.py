@@ -19,7 +19,7 @@ from typing import Any
 
 import pytest
 
-from bedside import alerts, escalations, handover, summary, views, wardsync
+from bedside import alerts, alertstate, escalations, handover, summary, views, wardsync
 from bedside.clock import FakeClock
 from bedside.doses import dose_budget
 from bedside.record import current_patient, effective_events
@@ -60,7 +60,9 @@ def builds(monkeypatch: pytest.MonkeyPatch) -> Counter[str]:
     monkeypatch.setattr(
         escalations, "build_timeline", counted("timeline", escalations.build_timeline)
     )
-    monkeypatch.setattr(alerts, "alert_index_of", counted("alert_index", alerts.alert_index_of))
+    monkeypatch.setattr(
+        alertstate, "alert_index_of", counted("alert_index", alertstate.alert_index_of)
+    )
     monkeypatch.setattr(views, "voided_doses", counted("doses", views.voided_doses))
     return counts
 

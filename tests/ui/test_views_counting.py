@@ -14,7 +14,7 @@ import pytest
 from PySide6.QtGui import QAction
 from ui_helpers import DialogLog, Sessions
 
-from bedside import alerts, demo, escalations, service, views
+from bedside import alertstate, demo, escalations, service, views
 from ui import dialogs
 
 PARTS = ("events", "header", "timeline", "alert_index", "doses")
@@ -36,7 +36,9 @@ def builds(monkeypatch: pytest.MonkeyPatch) -> Counter[str]:
     monkeypatch.setattr(
         escalations, "build_timeline", counted("timeline", escalations.build_timeline)
     )
-    monkeypatch.setattr(alerts, "alert_index_of", counted("alert_index", alerts.alert_index_of))
+    monkeypatch.setattr(
+        alertstate, "alert_index_of", counted("alert_index", alertstate.alert_index_of)
+    )
     monkeypatch.setattr(views, "voided_doses", counted("doses", views.voided_doses))
     monkeypatch.setattr(service, "dose_budget", counted("budget", service.dose_budget))
     return counts
