@@ -67,9 +67,15 @@ def normalise_initials(value: object) -> object:
 
 
 class Strict(BaseModel):
-    """Base of every persisted model."""
+    """Base of every persisted model.
 
-    model_config = ConfigDict(extra="forbid", strict=True, frozen=True, allow_inf_nan=False)
+    ``defer_build``: a model's validator is built when it first validates, not at import
+    (start-up builds none for a ward loaded from the record cache).
+    """
+
+    model_config = ConfigDict(
+        extra="forbid", strict=True, frozen=True, allow_inf_nan=False, defer_build=True
+    )
 
 
 # --------------------------------------------------------------------------- patient
@@ -513,7 +519,7 @@ Event = Annotated[
     | DoctorInformed,
     Field(discriminator="kind"),
 ]
-EVENT_ADAPTER: TypeAdapter[Event] = TypeAdapter(Event)
+EVENT_ADAPTER: TypeAdapter[Event] = TypeAdapter(Event, config=ConfigDict(defer_build=True))
 EVENT_TYPES: dict[str, type[EventBase]] = {
     t.model_fields["kind"].default: t
     for t in (

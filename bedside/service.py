@@ -207,7 +207,7 @@ class Ward:
                 continue
             self.records[pid] = loaded.value
             self.tokens[pid] = loaded.token
-            self._json_cache[pid] = list(loaded.raw["events"])
+            self._keep_events_json(pid, loaded.raw["events"])
 
     def _underivable(self, record: Record) -> str | None:
         """Why ``record`` cannot be derived for display (None when it can)."""
@@ -235,7 +235,7 @@ class Ward:
         loaded = self.store.load(pid, validate=validate_envelope)
         self.records[pid] = loaded.value
         self.tokens[pid] = loaded.token
-        self._json_cache[pid] = list(loaded.raw["events"])
+        self._keep_events_json(pid, loaded.raw["events"])
         self.failures.pop(pid, None)
         self._append(
             pid,
@@ -371,6 +371,14 @@ class Ward:
             "NOT SAVED as typed: only part of the entry reached the journal; reload before "
             "charting again"
         ) from exc
+
+    def _keep_events_json(self, pid: str, events: list[dict[str, Any]] | None) -> None:
+        """Keep the loaded events' JSON (``None``: the load did not decode it; rebuilt from
+        the record on the first save, see :meth:`_events_json`)."""
+        if events is None:
+            self._json_cache.pop(pid, None)
+        else:
+            self._json_cache[pid] = list(events)
 
     def _events_json(self, pid: str) -> list[dict[str, Any]]:
         """The JSON of the saved events of ``pid`` (immutable, so cached after load/save)."""
