@@ -799,8 +799,10 @@ def effective_events(record: Record) -> list[EventBase]:
 
 def current_patient(record: Record) -> Patient:
     """The header with every (non-voided) patient update applied in effective order."""
-    data = record.patient.model_dump(mode="json")
     updates = [e for e in effective_events(record) if isinstance(e, PatientUpdate)]
+    if not updates:
+        return record.patient  # the validated header itself (immutable): nothing to apply
+    data = record.patient.model_dump(mode="json")
     for upd in sorted(updates, key=lambda e: (e.effective_at, e.recorded_at)):
         data.update(upd.changes)
     return Patient.model_validate(data)

@@ -156,9 +156,11 @@ class Session:
     crash: Any = None
     server: Any = None
     cleanup: list[Callable[[], None]] = field(default_factory=list)
+    closed: bool = False
 
     def close(self) -> None:
         """Stop ticking, close the window, release the ward and run cleanups."""
+        self.closed = True
         self.ticker.stop()
         if self.server is not None:
             self.server.close()
@@ -215,8 +217,7 @@ def build_session(
     from ui.controller import WardController
     from ui.crash import CrashHandler, redactor_for
     from ui.main_window import MainWindow
-    from ui.single_instance import InstanceServer
-    from ui.ticker import Ticker
+    from ui.ticker import Ticker, after_first_paint
 
     ward = open_ward_or_read_only(root, clock)
     try:
@@ -244,10 +245,19 @@ def build_session(
         crash.install()
         session.crash = crash
     if listen:
-        server = InstanceServer(root, window)
-        if server.listen():
-            server.raise_requested.connect(lambda: _bring_to_front(window))
-        session.server = server
+        # The raise-request socket (QtNetwork) is not needed for the first paint; the lock
+        # that keeps a second copy out is already held.
+        def start_listening() -> None:
+            if session.closed:
+                return
+            from ui.single_instance import InstanceServer
+
+            server = InstanceServer(root, window)
+            if server.listen():
+                server.raise_requested.connect(lambda: _bring_to_front(window))
+            session.server = server
+
+        after_first_paint(window, start_listening)
     return session
 
 
@@ -377,7 +387,6 @@ def main(argv: list[str] | None = None) -> int:
     from bedside.clock import SystemClock
     from bedside.errors import BedsideError, LockedError
     from ui.crash import install_qt_message_handler
-    from ui.single_instance import ask_running_instance_to_raise, refusal_text
 
     app = create_application(sys.argv[0] if sys.argv else "bedside")
     if not args.smoke_test:
@@ -400,6 +409,8 @@ def main(argv: list[str] | None = None) -> int:
                 root, cleanup = copy_for_smoke_test(root)
         session = build_session(root, clock, demo=args.demo, show_error_dialogs=show_dialogs)
     except LockedError as exc:
+        from ui.single_instance import ask_running_instance_to_raise, refusal_text
+
         raised = ask_running_instance_to_raise(resolve_data_dir(args.data_dir))
         text = refusal_text(str(exc), raised)
         sys.stderr.write(text + "\n")

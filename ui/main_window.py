@@ -14,7 +14,7 @@ from collections.abc import Callable
 from datetime import datetime
 from typing import TYPE_CHECKING, Any
 
-from PySide6.QtCore import QByteArray, QEvent, QObject, Qt, QTimer, Signal, Slot
+from PySide6.QtCore import QByteArray, Qt, QTimer, Signal, Slot
 from PySide6.QtGui import QAction, QCloseEvent, QKeySequence, QResizeEvent, QShowEvent
 from PySide6.QtWidgets import (
     QApplication,
@@ -40,7 +40,7 @@ from ui.board_view import BoardView
 from ui.controller import DueRow, WardController
 from ui.forms import ElidedLabel, InitialsEdit, banner, banner_text, button, label, set_banner
 from ui.resources import icon
-from ui.ticker import Ticker, single_shot
+from ui.ticker import Ticker, after_first_paint
 from ui.timers_panel import TimersPanel
 
 if TYPE_CHECKING:
@@ -71,23 +71,6 @@ SHORTCUTS: list[tuple[str, str]] = [
     ("Ctrl+I", "Type your initials (charting as)"),
     ("F1", "This list"),
 ]
-
-
-class _AfterFirstPaint(QObject):
-    """Calls ``then`` from the event loop once ``widget`` has painted for the first time."""
-
-    def __init__(self, widget: QWidget, then: Callable[[], None]) -> None:
-        super().__init__(widget)
-        self._widget = widget
-        self._then = then
-        widget.installEventFilter(self)
-
-    def eventFilter(self, watched: QObject, event: QEvent) -> bool:
-        """On the first paint: stop watching and schedule ``then`` (the paint goes on)."""
-        if watched is self._widget and event.type() == QEvent.Type.Paint:
-            self._widget.removeEventFilter(self)
-            single_shot(0, self._widget, self._then)
-        return False
 
 
 class MainWindow(QMainWindow):
@@ -245,18 +228,10 @@ class MainWindow(QMainWindow):
             self._on_clock_warning(report.message)
         # Asking the sound system runs the player's probe (child processes): after the
         # first paint, and at the latest after 2 s (a window that is never painted).
-        self._sound_checked = False
-        self._first_paint = _AfterFirstPaint(self, self._check_sound)
-        single_shot(2000, self, self._check_sound)
+        after_first_paint(self, self._check_sound)
 
     def _check_sound(self) -> None:
-        """Show whether alarms can be heard; sound what was already due when Bedside started.
-
-        Runs once (after the first paint or the fallback timer, whichever comes first).
-        """
-        if self._sound_checked:
-            return
-        self._sound_checked = True
+        """Show whether alarms can be heard; sound what was already due when Bedside started."""
         self.timers.set_sound_available(self.alarm.check(), self.alarm.reason)
         tone = self.controller.sounding_tone()
         if tone:
