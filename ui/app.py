@@ -17,6 +17,7 @@ alarm once through the real output; exit 0, or 3 printing why there is no sound)
 from __future__ import annotations
 
 import argparse
+import gc
 import logging
 import logging.handlers
 import os
@@ -352,6 +353,25 @@ def copy_for_smoke_test(root: Path) -> tuple[Path, Callable[[], None]]:
 
 def main(argv: list[str] | None = None) -> int:
     """Run Bedside; returns the process exit status."""
+    try:
+        return _main(argv)
+    finally:
+        _resume_gc()  # a safety net: normally resumed just after the first paint
+
+
+def _pause_gc() -> None:
+    """No cyclic-garbage passes until the first paint (start-up allocates much, frees little)."""
+    gc.disable()
+
+
+def _resume_gc() -> None:
+    """Resume cyclic garbage collection; what start-up built is kept out of later passes."""
+    if not gc.isenabled():
+        gc.freeze()
+        gc.enable()
+
+
+def _main(argv: list[str] | None) -> int:
     started = time.monotonic()
     arguments = list(sys.argv[1:] if argv is None else argv)
     if arguments and arguments[0] in CORE_COMMANDS:  # the frozen `bedside validate ...`
@@ -374,6 +394,7 @@ def main(argv: list[str] | None = None) -> int:
 
         return alarm_test()
 
+    _pause_gc()
     from bedside.paths import log_dir, resolve_data_dir
 
     configure_logging(log_dir())
@@ -447,11 +468,13 @@ def main(argv: list[str] | None = None) -> int:
         return code
     if args.quit_after_show:
         _quit_after_first_paint(app, window, started)
+    from ui.ticker import after_first_paint, single_shot
+
+    after_first_paint(window, _resume_gc)
     window.show()
     # The window was computed for "now" when it was built; the first tick comes 1 s later
     # (ticking now would only delay the first paint).
     session.ticker.start(tick_now=False)
-    from ui.ticker import single_shot
 
     single_shot(300, window, warm_up)
     try:
