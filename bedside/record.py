@@ -774,14 +774,16 @@ def effective_events(record: Record) -> list[EventBase]:
     view the rules and timers use. An amendment is re-validated; one that no longer
     validates is ignored (and logged) rather than silently coerced.
     """
+    corrections = [ev for ev in record.events if isinstance(ev, Correction)]
+    if not corrections:
+        return list(record.events)  # nothing voided or amended (most records, most of the time)
     voided: set[str] = set()
     amended: dict[str, dict[str, Any]] = {}
-    for ev in record.events:
-        if isinstance(ev, Correction):
-            if ev.action == "void":
-                voided.add(ev.target_id)
-            elif ev.amended:
-                amended.setdefault(ev.target_id, {}).update(ev.amended)
+    for fix in corrections:
+        if fix.action == "void":
+            voided.add(fix.target_id)
+        elif fix.amended:
+            amended.setdefault(fix.target_id, {}).update(fix.amended)
     out: list[EventBase] = []
     for ev in record.events:
         if isinstance(ev, Correction) or ev.id in voided:
