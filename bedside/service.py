@@ -11,6 +11,7 @@ was, so what the UI shows is always what is on disk.
 
 from __future__ import annotations
 
+import gc
 import logging
 from collections.abc import Callable
 from dataclasses import dataclass, field
@@ -181,7 +182,20 @@ class Ward:
         return self
 
     def reload(self) -> None:
-        """(Re)load every patient file; files that fail are listed in ``failures``."""
+        """(Re)load every patient file; files that fail are listed in ``failures``.
+
+        No cyclic-garbage pass runs meanwhile: a load builds many long-lived, acyclic
+        objects, and a full pass over them between two patients costs more than the load.
+        """
+        paused = gc.isenabled()
+        gc.disable()
+        try:
+            self._reload()
+        finally:
+            if paused:
+                gc.enable()
+
+    def _reload(self) -> None:
         self.records.clear()
         self.tokens.clear()
         self._json_cache.clear()
