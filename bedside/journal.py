@@ -57,9 +57,10 @@ from datetime import UTC, datetime, timedelta
 from pathlib import Path
 from typing import Any, TypeVar
 
-from pydantic import TypeAdapter, ValidationError
+from pydantic import ConfigDict, TypeAdapter, ValidationError
 
 from bedside import APP_NAME, __version__
+from bedside import record as _record_module
 from bedside.clock import Clock
 from bedside.errors import (
     ConcurrentModificationError,
@@ -67,7 +68,7 @@ from bedside.errors import (
     LockedError,
     StorageError,
 )
-from bedside.journalcache import RecordCache
+from bedside.journalcache import TAIL_MAX, Checked, RecordCache
 from bedside.jsonio import dumps_canonical, dumps_compact
 from bedside.record import (
     GENESIS_HASH,
@@ -120,7 +121,12 @@ _PATIENT_RE = re.compile(r"[A-Za-z0-9_-]{1,64}")
 _BACKUP_RE = re.compile(r"bk-(\d{6,})-(\d{8}T\d{6}Z)\.jsonl")
 _STAMP = "%Y%m%dT%H%M%SZ"
 _IS_POSIX = os.name == "posix"
-_EVENTS_ADAPTER: TypeAdapter[list[Event]] = TypeAdapter(list[Event])
+_EVENTS_ADAPTER: TypeAdapter[list[Event]] = TypeAdapter(
+    list[Event], config=ConfigDict(defer_build=True)
+)
+
+_CACHE_CODE = (__file__, _record_module.__file__)
+"""The code a cached record depends on (the record models and this loader)."""
 
 DEFAULT_BACKUP_INTERVAL = timedelta(minutes=10)
 DEFAULT_BACKUP_KEEP = 20
@@ -203,11 +209,12 @@ def _first_link(data: bytes) -> str | None:
 
 
 def _binding_problem(
-    lines: list[dict[str, Any]], genesis_kind: str, patient_id: str, source: str
+    lines: list[dict[str, Any]], genesis_kind: str, patient_id: str, source: str, first: int = 1
 ) -> tuple[str, str]:
-    """(binding, problem) of sound lines: header and bind lines must name ``patient_id``."""
+    """(binding, problem) of sound lines (``first``: the number of the first of them):
+    header and bind lines must name ``patient_id``."""
     binding = genesis_kind
-    for n, body in enumerate(lines, start=1):
+    for n, body in enumerate(lines, start=first):
         kind = body.get("t")
         if kind == "header" and body["patient"].get("patient_id") != patient_id:
             return binding, _foreign_journal(f"{source} line {n}", patient_id)
@@ -219,7 +226,15 @@ def _binding_problem(
 
 
 def parse_journal(
-    data: bytes, workstation: str, source: str, patient_id: str | None = None
+    data: bytes,
+    workstation: str,
+    source: str,
+    patient_id: str | None = None,
+    *,
+    start: int = 0,
+    prev: str = GENESIS_HASH,
+    seq: int = 0,
+    binding: str = "",
 ) -> Journal:
     """Check every line of a journal's bytes (never raises for bad content).
 
@@ -230,28 +245,34 @@ def parse_journal(
     format), and every header or ``bind`` line must name the patient; a journal sealed for
     another patient or workstation is refused. Without it only an older-format journal
     (from 64 zeros) reads: a bound one cannot be checked without knowing its patient.
+    ``start``, ``prev``, ``seq`` and ``binding`` continue after an already checked prefix
+    (its byte length, the ``h`` of its last line, its line count and its binding): only
+    the lines after it are checked and returned, chained to ``prev``.
     """
     out = Journal(workstation=workstation)
-    end = data.rfind(b"\n") + 1
+    end = max(data.rfind(b"\n") + 1, start)
     out.torn = data[end:]
-    first = _first_link(data) if end else None
-    genesis_kind = ""
-    prev = GENESIS_HASH
-    if first is not None and patient_id is not None:
-        if first == journal_genesis(patient_id, workstation):
-            prev, genesis_kind = first, "bound"
-        elif first == GENESIS_HASH:
-            genesis_kind = "legacy"
-        else:
-            out.problem = _foreign_journal(f"{source} line 1", patient_id)
-            return out
-    pos = 0
-    seq = 0
-    fast = _parse_fast(data, end, workstation, prev)
+    genesis_kind = binding
+    first_no = seq + 1  # the number of the first line checked here
+    if start == 0:
+        first = _first_link(data) if end else None
+        prev = GENESIS_HASH
+        if first is not None and patient_id is not None:
+            if first == journal_genesis(patient_id, workstation):
+                prev, genesis_kind = first, "bound"
+            elif first == GENESIS_HASH:
+                genesis_kind = "legacy"
+            else:
+                out.problem = _foreign_journal(f"{source} line 1", patient_id)
+                return out
+    pos = start
+    fast = _parse_fast(data, end, workstation, start=start, prev=prev, seq=seq)
     if fast is not None:
         out.lines, out.head, out.valid_length = fast
         if patient_id is not None:
-            out.binding, out.problem = _binding_problem(out.lines, genesis_kind, patient_id, source)
+            out.binding, out.problem = _binding_problem(
+                out.lines, genesis_kind, patient_id, source, first_no
+            )
         return out
     while pos < end:
         nl = data.index(b"\n", pos)
@@ -293,10 +314,12 @@ def parse_journal(
         prev = digest
         pos = nl + 1
         seq += 1
-    out.head = prev if out.lines else GENESIS_HASH
+    out.head = prev if out.lines or start else GENESIS_HASH
     out.valid_length = end
     if patient_id is not None:
-        out.binding, out.problem = _binding_problem(out.lines, genesis_kind, patient_id, source)
+        out.binding, out.problem = _binding_problem(
+            out.lines, genesis_kind, patient_id, source, first_no
+        )
     return out
 
 
@@ -314,15 +337,15 @@ _DECODER = json.JSONDecoder(parse_constant=_no_constant)
 
 
 def _parse_fast(
-    data: bytes, end: int, workstation: str, genesis: str
+    data: bytes, end: int, workstation: str, *, start: int, prev: str, seq: int
 ) -> tuple[list[dict[str, Any]], str, int] | None:
     """The whole sound journal in one pass and one JSON decode, or ``None`` on any doubt.
 
     ``None`` sends the caller to the line-by-line path, which names the first bad line.
     """
-    prev = genesis
+    first = seq
     bodies: list[bytes] = []
-    for line in data[:end].split(b"\n")[:-1]:
+    for line in data[start:end].split(b"\n")[:-1]:
         if (
             len(line) < _B0 + 2
             or not line.startswith(_PREFIX)
@@ -342,7 +365,7 @@ def _parse_fast(
         parsed = _DECODER.decode("[" + b",".join(bodies).decode("utf-8") + "]")
     except (ValueError, UnicodeDecodeError):
         return None
-    for seq, body in enumerate(parsed):
+    for seq, body in enumerate(parsed, start=first):
         if (
             not isinstance(body, dict)
             or body.get("seq") != seq
@@ -350,7 +373,7 @@ def _parse_fast(
             or not _sound_body(body)
         ):
             return None
-    return parsed, (prev if parsed else GENESIS_HASH), end
+    return parsed, (prev if parsed or start else GENESIS_HASH), end
 
 
 def is_journal_name(name: str) -> bool:
@@ -521,6 +544,26 @@ def pending(record: Record) -> list[Correction]:
 # --------------------------------------------------------------------------- store
 
 
+def _complete_end(data: bytes, start: int) -> int:
+    """End of the last complete line of ``data`` (at least ``start``)."""
+    return max(data.rfind(b"\n") + 1, start)
+
+
+def _with_events(record: Record, events: list[Event], saved_at: str) -> Record:
+    """``record`` with already checked and validated ``events`` appended."""
+    all_events = [*record.events, *events]
+    if not events:
+        return record
+    return Record.model_construct(
+        schema_version=record.schema_version,
+        app_version=__version__,
+        saved_at=datetime.fromisoformat(saved_at or record.patient.admitted_at.isoformat()),
+        patient=record.patient,
+        events=all_events,
+        head=ChainHead(count=len(all_events), hash=all_events[-1].hash),
+    )
+
+
 @dataclass
 class _Own:
     """What this workstation knows of its own journal of one patient."""
@@ -603,7 +646,7 @@ class JournalStore:
         self.torn_seen: dict[str, list[str]] = {}
         self._writer = WriterLock(self.lock_path, self.lock_info_path, self._ops)
         self.observed: dict[str, dict[str, str]] = {}
-        self._cache = RecordCache(self.root, self.workstation)
+        self._cache = RecordCache(self.root, self.workstation, code=_CACHE_CODE)
         self._last_backup: dict[str, datetime] = {}
         self.last_heartbeat: datetime | None = None
         if read_only:
@@ -864,17 +907,10 @@ class JournalStore:
         signature = self.signature(pid)
         self._signatures[pid] = signature  # a failed load is retried only after a change
         datas = [(p.name, self._read(p)) for p in self.journal_files(pid)]
-        cache_key = self._cache.key(datas) if legacy_header is None and datas else None
-        hit = self._cache.get(pid, cache_key) if cache_key else None
-        if hit is not None:
-            record, header, events, provenance, own_state, torn_from = hit
-            self.torn_seen[pid] = torn_from
-            self._own[pid] = own_state
-            self._known[pid] = {e["id"] for e in events}
-            self.provenance[pid] = provenance
-            self._dirty.discard(pid)
-            raw = {"patient": header, "events": events}
-            return Loaded(value=record, raw=raw, token=own_state.head, migrated_from=None)
+        if legacy_header is None and datas:
+            cached = self._load_cached(pid, datas)
+            if cached is not None:
+                return cached
         journals = [
             parse_journal(data, name[: -len(JOURNAL_SUFFIX)], self._source(pid, name), pid)
             for name, data in datas
@@ -922,20 +958,148 @@ class JournalStore:
         self._signatures[pid] = signature
         self._dirty.discard(pid)
         raw = {"patient": merged.header, "events": merged.events}
-        if cache_key and not self.read_only:
+        # An older-format (unbound) journal is never cached: its owner binds it on the next
+        # append, which the full load's state knows (see _Own.legacy).
+        if (
+            legacy_header is None
+            and not self.read_only
+            and all(j.binding != "legacy" for j in journals)
+        ):
+            checked = [
+                Checked(
+                    name=f"{j.workstation}{JOURNAL_SUFFIX}",
+                    length=j.valid_length,
+                    digest=hashlib.sha256(memoryview(data)[: j.valid_length]).digest(),
+                    head=j.head,
+                    lines=len(j.lines),
+                )
+                for j, (_name, data) in zip(journals, datas, strict=True)
+            ]
             self._cache.put(
                 pid,
-                cache_key,
-                (
-                    record,
-                    merged.header,
-                    merged.events,
-                    merged.provenance,
-                    self._own[pid],
-                    torn_from,
-                ),
+                checked,
+                merged.header,
+                merged.header_at,
+                merged.newest_at,
+                record,
+                merged.provenance,
             )
         return Loaded(value=record, raw=raw, token=self._own[pid].head, migrated_from=None)
+
+    def _load_cached(self, pid: str, datas: list[tuple[str, bytes]]) -> Loaded[Any] | None:
+        """The record from the cache when every journal's checked prefix is unchanged.
+
+        Lines appended since to a patient's only journal are checked and validated here and
+        appended to the cached record; anything else returns ``None`` (the full load).
+        See :mod:`bedside.journalcache`.
+        """
+        entry = self._cache.get(pid)
+        if entry is None or [c.name for c in entry.journals] != [n for n, _ in datas]:
+            return None
+        digests = []
+        for checked, (_name, data) in zip(entry.journals, datas, strict=True):
+            if len(data) < checked.length:
+                return None
+            digest = hashlib.sha256(memoryview(data)[: checked.length])
+            if digest.digest() != checked.digest:
+                return None
+            digests.append(digest)
+        record, provenance = entry.value()
+        journals = list(entry.journals)
+        newest_at = entry.newest_at
+        added: list[Event] = []  # events beyond the entry: its tail, then new lines
+        if len(journals) == 1:
+            tail = self._cache.get_tail(pid, entry)
+            data = datas[0][1]
+            if tail is not None and journals[0].length <= tail.journal.length <= len(data):
+                digest = digests[0].copy()
+                digest.update(memoryview(data)[journals[0].length : tail.journal.length])
+                if digest.digest() == tail.journal.digest:
+                    events, more = tail.value()
+                    newest_at = tail.newest_at
+                    record = _with_events(record, events, newest_at or entry.header_at)
+                    provenance = {**provenance, **more}
+                    journals[0], digests[0], added = tail.journal, digest, list(events)
+        pairs = list(zip(journals, (d for _, d in datas), strict=True))
+        if any(_complete_end(data, c.length) > c.length for c, data in pairs):
+            if len(journals) != 1:
+                return None  # several journals: the merge decides the order (full load)
+            appended = self._check_appended(pid, record, journals[0], datas[0][1])
+            if appended is None:
+                return None
+            new, models = appended
+            digests[0].update(memoryview(datas[0][1])[journals[0].length : new.valid_length])
+            newest_at = max(
+                [newest_at, *(str(b["event"].get("recorded_at", "")) for b in new.lines)]
+            )
+            record = _with_events(record, models, newest_at or entry.header_at)
+            provenance = dict(provenance)
+            for b in new.lines:
+                provenance[b["event"]["id"]] = (str(b["ws"]), str(b.get("user", "")))
+            lines = journals[0].lines + len(new.lines)
+            journals[0] = Checked(
+                journals[0].name, new.valid_length, digests[0].digest(), new.head, lines
+            )
+            added += models
+            if not self.read_only:
+                if len(added) > TAIL_MAX:
+                    self._cache.put(
+                        pid, journals, entry.header, entry.header_at, newest_at, record, provenance
+                    )
+                else:
+                    more = {e.id: provenance[e.id] for e in added}
+                    self._cache.put_tail(pid, entry, journals[0], newest_at, added, more)
+        torn_from: list[str] = []
+        own_state = _Own()
+        for checked, (_name, data) in zip(journals, datas, strict=True):
+            ws = checked.name[: -len(JOURNAL_SUFFIX)]
+            torn = data[_complete_end(data, checked.length) :]
+            if torn:
+                torn_from.append(ws)
+            if ws == self.workstation:
+                own_state = _Own(checked.head, checked.lines, checked.length, True, torn)
+        self.torn_seen[pid] = torn_from
+        self._own[pid] = own_state
+        self._known[pid] = {e.id for e in record.events}
+        self.provenance[pid] = provenance
+        self._dirty.discard(pid)
+        raw = {"patient": entry.header, "events": None}  # event JSON rebuilt when needed
+        return Loaded(value=record, raw=raw, token=own_state.head, migrated_from=None)
+
+    def _check_appended(
+        self, pid: str, record: Record, checked: Checked, data: bytes
+    ) -> tuple[Journal, list[Event]] | None:
+        """Check and validate the lines appended after ``checked``: (them, their events).
+
+        ``None`` on any doubt (a header line, a bad line, an event id seen before, a chain
+        that does not continue the record's, an event that fails validation): the full
+        load then runs and reports what is wrong exactly as it always does.
+        """
+        ws = checked.name[: -len(JOURNAL_SUFFIX)]
+        new = parse_journal(
+            data,
+            ws,
+            self._source(pid, ws),
+            start=checked.length,
+            prev=checked.head,
+            seq=checked.lines,
+        )
+        if new.problem or any(b["t"] != "event" for b in new.lines):
+            return None
+        events = [b["event"] for b in new.lines]
+        ids = {e.id for e in record.events}
+        prev = record.events[-1].hash if record.events else GENESIS_HASH
+        for ev in events:
+            eid = ev.get("id")
+            if not isinstance(eid, str) or eid in ids or ev.get("prev_hash") != prev:
+                return None
+            ids.add(eid)
+            prev = ev.get("hash")
+        try:
+            models = _EVENTS_ADAPTER.validate_python(events)
+        except ValidationError:
+            return None
+        return new, models
 
     def _build(self, pid: str, merged: Merged) -> Record:
         return build_record(pid, merged, self._source(pid))

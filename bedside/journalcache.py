@@ -1,15 +1,23 @@
 """A local, signed cache of merged and validated records, so a restart need not re-validate.
 
-Journals only grow and every line is checksummed, so a patient whose journals are byte for
-byte what they were at the last full load has the same merged record. The cache is keyed by
-the SHA-256 of every journal's exact bytes (plus the app version and this format), so any
-change anywhere — a new line, a replicated peer journal, a flipped bit — misses and the full
-load (every line checked, every event validated) runs again. ``verify`` never uses it.
+Journals only grow and every line is checksummed and chained, so the bytes of a patient's
+journals that were checked at the last full load still mean the same record. For each
+patient the cache keeps, per journal, the length of the checked prefix, the SHA-256 of those
+exact bytes, the chain head and the line count, beside the record built from them. A load
+uses it only when every journal's prefix hashes to what was checked:
 
-The cache lives in the user cache directory (never in the replicated ward folder), is signed
-with HMAC-SHA256 under a random per-user key kept in the user config directory (mode 0600), and
-is only unpickled after the signature checks. Anything unexpected (missing, short, bad
-signature, unpickling error) is a miss, logged at debug level: the cache can only save time.
+* nothing appended since: the cached record is the record;
+* lines appended to the only journal (this workstation's own saves, typically): only the new
+  lines are checked (checksum, chain from the cached head, sequence, writer) and validated,
+  then appended to the cached record; they are kept in a small :class:`Tail` beside the
+  entry (re-pickling the whole record at each start would cost more than it saves);
+* anything else (a journal removed, added, shortened or changed inside its checked prefix,
+  lines appended while several journals exist, a new line in doubt): the full load runs
+  (every line of every journal checked, every event validated, journals merged).
+
+The cache lives in the user cache directory (never in the replicated ward folder), is
+signed with this user's key (:mod:`bedside.signedcache`) and keyed by the code that built
+it. Anything unexpected is a miss: the cache can only save time. ``verify`` never uses it.
 """
 
 from __future__ import annotations
@@ -17,106 +25,149 @@ from __future__ import annotations
 import contextlib
 import gc
 import hashlib
-import hmac
 import logging
-import os
 import pickle
+from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
-import platformdirs
-
-from bedside import APP_NAME, __version__
+from bedside.signedcache import SignedPickles, code_fingerprint, user_cache_path
 
 logger = logging.getLogger(__name__)
 
-CACHE_FORMAT = b"bedside-journal-cache-2"  # 2: chains bound to the patient
-_KEY_NAME = "journal-cache.key"
+CACHE_FORMAT = b"bedside-journal-cache-3"  # 3: bound chains and the signed cache
 
 
-def _secret() -> bytes | None:
-    path = Path(platformdirs.user_config_dir(APP_NAME, appauthor=False)) / _KEY_NAME
-    try:
-        data = path.read_bytes()
-        if len(data) == 32:
-            return data
-    except OSError:
-        pass
-    try:
-        path.parent.mkdir(parents=True, exist_ok=True)
-        fd = os.open(path, os.O_WRONLY | os.O_CREAT | os.O_TRUNC, 0o600)
-        try:
-            secret = os.urandom(32)
-            os.write(fd, secret)
-        finally:
-            os.close(fd)
-        return secret
-    except OSError as exc:
-        logger.debug("no cache key (%s); cache disabled", type(exc).__name__)
-        return None
+@dataclass(frozen=True)
+class Checked:
+    """What was checked of one journal when the cached record was built."""
+
+    name: str
+    length: int
+    """Bytes of the checked prefix (complete lines only)."""
+    digest: bytes
+    """SHA-256 of exactly those bytes."""
+    head: str
+    """Hash ``h`` of the last checked line."""
+    lines: int
+    """Number of checked lines (the next line's ``seq``)."""
 
 
-class RecordCache:
-    """Signed pickles of loaded records for one ward folder as one workstation."""
+@dataclass(frozen=True)
+class Entry:
+    """One patient's cache entry (the record itself is unpickled only when it is used)."""
 
-    def __init__(self, root: Path, workstation: str) -> None:
-        """Cache for ward folder ``root`` seen as ``workstation``."""
-        ident = hashlib.sha256(f"{Path(root).resolve()}\0{workstation}".encode()).hexdigest()
-        base = Path(platformdirs.user_cache_dir(APP_NAME, appauthor=False))
-        self.dir = base / "journals" / ident[:20]
-        self._secret = _secret()
+    journals: tuple[Checked, ...]
+    header: dict[str, Any] | None
+    header_at: str
+    newest_at: str
+    payload: bytes
+    """Pickle of ``(record, provenance)``."""
 
-    @staticmethod
-    def key(journals: list[tuple[str, bytes]]) -> bytes:
-        """The cache key of a patient's journals (their names and exact bytes)."""
-        h = hashlib.sha256(CACHE_FORMAT + b"\0" + __version__.encode())
-        for name, data in journals:
-            h.update(b"\0" + name.encode() + b"\0" + hashlib.sha256(data).digest())
-        return h.digest()
-
-    def _path(self, pid: str) -> Path:
-        return self.dir / f"{pid}.bin"
-
-    def get(self, pid: str, key: bytes) -> Any | None:
-        """The cached value for ``key``, or ``None`` (a miss)."""
-        if self._secret is None:
-            return None
-        try:
-            data = self._path(pid).read_bytes()
-        except OSError:
-            return None
-        if len(data) < 64 or data[32:64] != key:
-            return None
-        tag = hmac.new(self._secret, data[32:], hashlib.sha256).digest()
-        if not hmac.compare_digest(tag, data[:32]):
-            logger.warning("a record cache file failed its signature; ignored")
-            return None
+    def value(self) -> tuple[Any, dict[str, tuple[str, str]]]:
+        """The cached ``(record, provenance)``."""
         enabled = gc.isenabled()
         gc.disable()  # unpickling builds many acyclic objects: no collection passes meanwhile
         try:
-            return pickle.loads(data[64:])  # signed with this user's key, checked above
-        except Exception:  # noqa: BLE001 - any unpickling problem is a miss
-            logger.debug("record cache unreadable; full load")
-            return None
+            record, provenance = pickle.loads(self.payload)  # inside the signed entry
         finally:
             if enabled:
                 gc.enable()
+        return record, provenance
 
-    def put(self, pid: str, key: bytes, value: Any) -> None:
-        """Store ``value`` for ``key`` (best effort: failures are logged, never raised)."""
-        if self._secret is None:
-            return
+
+@dataclass(frozen=True)
+class Tail:
+    """Events appended to a patient's only journal since its :class:`Entry` was written.
+
+    Rewriting the whole entry after each start with a few new lines would cost more than the
+    load it saves, so the new events go into this small companion, bound to the entry it
+    extends (its key includes the entry's digest). It is folded into a new entry when it
+    grows past :data:`TAIL_MAX` events.
+    """
+
+    journal: Checked
+    """The only journal as checked up to the end of these events."""
+    newest_at: str
+    payload: bytes
+    """Pickle of ``(events, provenance of those events)``."""
+
+    def value(self) -> tuple[list[Any], dict[str, tuple[str, str]]]:
+        """The cached ``(events, provenance)``."""
+        events, provenance = pickle.loads(self.payload)  # inside the signed entry
+        return events, provenance
+
+
+TAIL_MAX = 500
+"""Events a :class:`Tail` may hold before the record is written as a new :class:`Entry`."""
+
+
+class RecordCache:
+    """Signed cache entries of loaded records for one ward folder as one workstation."""
+
+    def __init__(self, root: Path, workstation: str, code: tuple[str, ...] = ()) -> None:
+        """Cache for ward folder ``root`` seen as ``workstation``, built by the ``code`` files."""
+        ident = hashlib.sha256(f"{Path(root).resolve()}\0{workstation}".encode()).hexdigest()
+        self._store = SignedPickles(user_cache_path("journals", ident[:20]))
+        self.dir = self._store.dir
+        self._code = CACHE_FORMAT + b"\0" + code_fingerprint(__file__, *code)
+
+    def _key(self, pid: str) -> bytes:
+        return hashlib.sha256(self._code + b"\0" + pid.encode()).digest()
+
+    def get(self, pid: str, key: bytes | None = None) -> Entry | None:
+        """The entry of ``pid`` made by this code (``key`` overrides), or ``None`` (a miss)."""
+        entry = self._store.get(pid, key if key is not None else self._key(pid))
+        return entry if isinstance(entry, Entry) else None
+
+    def put(
+        self,
+        pid: str,
+        journals: list[Checked],
+        header: dict[str, Any] | None,
+        header_at: str,
+        newest_at: str,
+        record: Any,
+        provenance: dict[str, tuple[str, str]],
+    ) -> None:
+        """Store the entry of ``pid`` (best effort: failures are logged, never raised)."""
         try:
-            body = key + pickle.dumps(value, protocol=pickle.HIGHEST_PROTOCOL)
-            tag = hmac.new(self._secret, body, hashlib.sha256).digest()
-            self.dir.mkdir(parents=True, exist_ok=True, mode=0o700)
-            tmp = self.dir / f".{pid}.{os.getpid()}.tmp"
-            tmp.write_bytes(tag + body)
-            os.replace(tmp, self._path(pid))
-        except Exception:  # noqa: BLE001 - the cache can only save time, never fail a load
-            logger.debug("record cache not written")
-            with contextlib.suppress(OSError):
-                tmp.unlink()
+            payload = pickle.dumps((record, provenance), protocol=pickle.HIGHEST_PROTOCOL)
+        except Exception:  # noqa: BLE001 - the cache can only save time
+            logger.debug("record cache not written (cannot pickle)")
+            return
+        entry = Entry(tuple(journals), header, header_at, newest_at, payload)
+        self._store.put(pid, self._key(pid), entry)
+        with contextlib.suppress(OSError):
+            self._store.path(f"{pid}.tail").unlink()
+
+    def _tail_key(self, pid: str, entry: Entry) -> bytes:
+        bound = b"".join(c.digest for c in entry.journals)
+        return hashlib.sha256(self._key(pid) + b"\0tail\0" + bound).digest()
+
+    def get_tail(self, pid: str, entry: Entry) -> Tail | None:
+        """The tail extending ``entry`` of ``pid``, or ``None``."""
+        tail = self._store.get(f"{pid}.tail", self._tail_key(pid, entry))
+        return tail if isinstance(tail, Tail) else None
+
+    def put_tail(
+        self,
+        pid: str,
+        entry: Entry,
+        journal: Checked,
+        newest_at: str,
+        events: list[Any],
+        provenance: dict[str, tuple[str, str]],
+    ) -> None:
+        """Store the events appended since ``entry`` (best effort, like :meth:`put`)."""
+        try:
+            payload = pickle.dumps((events, provenance), protocol=pickle.HIGHEST_PROTOCOL)
+        except Exception:  # noqa: BLE001 - the cache can only save time
+            logger.debug("record cache tail not written (cannot pickle)")
+            return
+        self._store.put(
+            f"{pid}.tail", self._tail_key(pid, entry), Tail(journal, newest_at, payload)
+        )
 
 
-__all__ = ["RecordCache"]
+__all__ = ["CACHE_FORMAT", "TAIL_MAX", "Checked", "Entry", "RecordCache", "Tail"]

@@ -9,15 +9,19 @@ whose message names the offending field.
 
 from __future__ import annotations
 
+import hashlib
 import logging
 from datetime import date, datetime
 from functools import lru_cache
 from pathlib import Path
-from typing import Literal
+from typing import TYPE_CHECKING, Literal
 
 from pydantic import BaseModel, ConfigDict, Field, ValidationError, model_validator
 
 from bedside.errors import BedsideError, ProtocolError
+
+if TYPE_CHECKING:
+    from bedside.signedcache import SignedPickles
 
 logger = logging.getLogger(__name__)
 
@@ -32,7 +36,9 @@ Enforcement = Literal["hard", "soft"]
 
 
 class _Model(BaseModel):
-    model_config = ConfigDict(extra="forbid", strict=True, frozen=True, allow_inf_nan=False)
+    model_config = ConfigDict(
+        extra="forbid", strict=True, frozen=True, allow_inf_nan=False, defer_build=True
+    )
 
 
 class Sourced(_Model):
@@ -753,6 +759,12 @@ def load_protocol(path: Path) -> Protocol:
         raw = path.read_bytes()
     except OSError as exc:
         raise ProtocolError(f"{path.name}: cannot read protocol ({exc.strerror})") from None
+    cache, name, key = _protocol_cache(path, raw)
+    cached = cache.get(name, key)
+    if isinstance(cached, Protocol):
+        # These exact bytes passed every check below before (signed, same code).
+        logger.info("loaded protocol %s (validated before)", cached.label)
+        return cached
     from bedside.jsonio import strict_loads  # the one strict JSON reader (no cycle at import)
 
     try:
@@ -764,7 +776,25 @@ def load_protocol(path: Path) -> Protocol:
         raise ProtocolError(f"{path.name}: a protocol must be a JSON object")
     protocol = parse_protocol(text, what=path.name)
     logger.info("loaded protocol %s", protocol.label)
+    cache.put(name, key, protocol)
     return protocol
+
+
+def _protocol_cache(path: Path, raw: bytes) -> tuple[SignedPickles, str, bytes]:
+    """Where the validated protocol of these exact bytes is kept: (cache, name, key).
+
+    Validating the protocol builds the validators of every protocol model (the largest
+    part of start-up before the first paint); a start with an unchanged protocol file
+    unpickles the object validated the first time instead. The key covers the file's
+    exact bytes and the code (this module, Bedside and pydantic-core versions).
+    """
+    from bedside.signedcache import SignedPickles, code_fingerprint, user_cache_path
+
+    name = hashlib.sha256(str(path.resolve()).encode("utf-8")).hexdigest()[:20]
+    key = hashlib.sha256(
+        b"bedside-protocol-cache-1\0" + code_fingerprint(__file__) + hashlib.sha256(raw).digest()
+    ).digest()
+    return SignedPickles(user_cache_path("protocols")), name, key
 
 
 @lru_cache(maxsize=1)

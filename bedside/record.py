@@ -91,9 +91,15 @@ def normalise_initials(value: object) -> object:
 
 
 class Strict(BaseModel):
-    """Base of every persisted model."""
+    """Base of every persisted model.
 
-    model_config = ConfigDict(extra="forbid", strict=True, frozen=True, allow_inf_nan=False)
+    ``defer_build``: a model's validator is built when it first validates, not at import
+    (start-up builds none for a ward loaded from the record cache).
+    """
+
+    model_config = ConfigDict(
+        extra="forbid", strict=True, frozen=True, allow_inf_nan=False, defer_build=True
+    )
 
 
 # --------------------------------------------------------------------------- patient
@@ -537,7 +543,7 @@ Event = Annotated[
     | DoctorInformed,
     Field(discriminator="kind"),
 ]
-EVENT_ADAPTER: TypeAdapter[Event] = TypeAdapter(Event)
+EVENT_ADAPTER: TypeAdapter[Event] = TypeAdapter(Event, config=ConfigDict(defer_build=True))
 EVENT_TYPES: dict[str, type[EventBase]] = {
     t.model_fields["kind"].default: t
     for t in (
@@ -873,14 +879,16 @@ def effective_events(record: Record) -> list[EventBase]:
     view the rules and timers use. An amendment is re-validated; one that no longer
     validates is ignored (and logged) rather than silently coerced.
     """
+    corrections = [ev for ev in record.events if isinstance(ev, Correction)]
+    if not corrections:
+        return list(record.events)  # nothing voided or amended (most records, most of the time)
     voided: set[str] = set()
     amended: dict[str, dict[str, Any]] = {}
-    for ev in record.events:
-        if isinstance(ev, Correction):
-            if ev.action == "void":
-                voided.add(ev.target_id)
-            elif ev.amended:
-                amended.setdefault(ev.target_id, {}).update(ev.amended)
+    for fix in corrections:
+        if fix.action == "void":
+            voided.add(fix.target_id)
+        elif fix.amended:
+            amended.setdefault(fix.target_id, {}).update(fix.amended)
     out: list[EventBase] = []
     for ev in record.events:
         if isinstance(ev, Correction) or ev.id in voided:
@@ -903,8 +911,10 @@ def current_patient(record: Record) -> Patient:
 
 def header_from(record: Record, events: list[EventBase]) -> Patient:
     """The current header of ``record`` from its effective ``events`` (already derived)."""
-    data = record.patient.model_dump(mode="json")
     updates = [e for e in events if isinstance(e, PatientUpdate)]
+    if not updates:
+        return record.patient  # the validated header itself (immutable): nothing to apply
+    data = record.patient.model_dump(mode="json")
     for upd in sorted(updates, key=lambda e: (e.effective_at, e.recorded_at)):
         data.update(upd.changes)
     return Patient.model_validate(data)

@@ -331,7 +331,7 @@ def restore(
         raise
     ward.records[pid] = loaded.value
     ward.tokens[pid] = loaded.token
-    ward._json_cache[pid] = list(loaded.raw["events"])
+    ward._keep_events_json(pid, loaded.raw["events"])
     ward.failures.pop(pid, None)
     try:
         event = ward._append(pid, "restored", recorded_by=initials, backup_name=chosen.name)

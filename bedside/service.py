@@ -11,6 +11,7 @@ was, so what the UI shows is always what is on disk.
 
 from __future__ import annotations
 
+import gc
 import logging
 from collections.abc import Callable
 from dataclasses import dataclass, field
@@ -195,7 +196,20 @@ class Ward:
         return self
 
     def reload(self) -> None:
-        """(Re)load every patient file; files that fail are listed in ``failures``."""
+        """(Re)load every patient file; files that fail are listed in ``failures``.
+
+        No cyclic-garbage pass runs meanwhile: a load builds many long-lived, acyclic
+        objects, and a full pass over them between two patients costs more than the load.
+        """
+        paused = gc.isenabled()
+        gc.disable()
+        try:
+            self._reload()
+        finally:
+            if paused:
+                gc.enable()
+
+    def _reload(self) -> None:
         self.records.clear()
         self.tokens.clear()
         self._json_cache.clear()
@@ -221,7 +235,7 @@ class Ward:
                 continue
             self.records[pid] = loaded.value
             self.tokens[pid] = loaded.token
-            self._json_cache[pid] = list(loaded.raw["events"])
+            self._keep_events_json(pid, loaded.raw["events"])
 
     def _underivable(self, record: Record) -> str | None:
         """Why ``record`` cannot be derived for display (None when it can)."""
@@ -386,6 +400,14 @@ class Ward:
             "NOT SAVED as typed: only part of the entry reached the journal; reload before "
             "charting again"
         ) from exc
+
+    def _keep_events_json(self, pid: str, events: list[dict[str, Any]] | None) -> None:
+        """Keep the loaded events' JSON (``None``: the load did not decode it; rebuilt from
+        the record on the first save, see :meth:`_events_json`)."""
+        if events is None:
+            self._json_cache.pop(pid, None)
+        else:
+            self._json_cache[pid] = list(events)
 
     def _events_json(self, pid: str) -> list[dict[str, Any]]:
         """The JSON of the saved events of ``pid`` (immutable, so cached after load/save)."""

@@ -74,7 +74,7 @@ def refresh_patient(ward: Ward, pid: str) -> None:
         return
     ward.records[pid] = loaded.value
     ward.tokens[pid] = loaded.token
-    ward._json_cache[pid] = list(loaded.raw["events"])
+    ward._keep_events_json(pid, loaded.raw["events"])
     ward.failures.pop(pid, None)
     logger.info("patient %s re-merged after a replication", patient_hash(pid))
 
@@ -102,7 +102,7 @@ def refresh_ward(ward: Ward) -> list[str]:
             continue
         ward.records[pid] = loaded.value
         ward.tokens[pid] = loaded.token
-        ward._json_cache[pid] = list(loaded.raw["events"])
+        ward._keep_events_json(pid, loaded.raw["events"])
         ward.failures.pop(pid, None)
         added.append(pid)
     return added

@@ -269,10 +269,23 @@ class Alarm(QObject):
     def __init__(self, parent: QObject | None = None, *, player: Player | None = None) -> None:
         super().__init__(parent)
         self.muted = False
-        self.player: Player = player if player is not None else default_player()
+        # The platform's player is found when first needed (finding it may run the sound
+        # system's probe as a child process): after the first paint, not before it.
+        self._player: Player | None = player
         self.reason = ""
         self.last_tone = ""
         self._checked = False
+
+    @property
+    def player(self) -> Player:
+        """The player (the platform's, found on first use, unless one was given)."""
+        if self._player is None:
+            self._player = default_player()
+        return self._player
+
+    @player.setter
+    def player(self, player: Player) -> None:
+        self._player = player
 
     def check(self) -> bool:
         """Ask the player whether a device is there now (emits :attr:`device_changed`)."""

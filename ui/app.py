@@ -17,6 +17,7 @@ alarm once through the real output; exit 0, or 3 printing why there is no sound)
 from __future__ import annotations
 
 import argparse
+import gc
 import logging
 import logging.handlers
 import os
@@ -169,9 +170,11 @@ class Session:
     crash: Any = None
     server: Any = None
     cleanup: list[Callable[[], None]] = field(default_factory=list)
+    closed: bool = False
 
     def close(self) -> None:
         """Stop ticking, close the window, release the ward and run cleanups."""
+        self.closed = True
         self.ticker.stop()
         if self.server is not None:
             self.server.close()
@@ -228,8 +231,7 @@ def build_session(
     from ui.controller import WardController
     from ui.crash import CrashHandler, redactor_for
     from ui.main_window import MainWindow
-    from ui.single_instance import InstanceServer
-    from ui.ticker import Ticker
+    from ui.ticker import Ticker, after_first_paint
 
     ward = open_ward_or_read_only(root, clock)
     try:
@@ -257,10 +259,19 @@ def build_session(
         crash.install()
         session.crash = crash
     if listen:
-        server = InstanceServer(root, window)
-        if server.listen():
-            server.raise_requested.connect(lambda: _bring_to_front(window))
-        session.server = server
+        # The raise-request socket (QtNetwork) is not needed for the first paint; the lock
+        # that keeps a second copy out is already held.
+        def start_listening() -> None:
+            if session.closed:
+                return
+            from ui.single_instance import InstanceServer
+
+            server = InstanceServer(root, window)
+            if server.listen():
+                server.raise_requested.connect(lambda: _bring_to_front(window))
+            session.server = server
+
+        after_first_paint(window, start_listening)
     return session
 
 
@@ -355,6 +366,25 @@ def copy_for_smoke_test(root: Path) -> tuple[Path, Callable[[], None]]:
 
 def main(argv: list[str] | None = None) -> int:
     """Run Bedside; returns the process exit status."""
+    try:
+        return _main(argv)
+    finally:
+        _resume_gc()  # a safety net: normally resumed just after the first paint
+
+
+def _pause_gc() -> None:
+    """No cyclic-garbage passes until the first paint (start-up allocates much, frees little)."""
+    gc.disable()
+
+
+def _resume_gc() -> None:
+    """Resume cyclic garbage collection; what start-up built is kept out of later passes."""
+    if not gc.isenabled():
+        gc.freeze()
+        gc.enable()
+
+
+def _main(argv: list[str] | None) -> int:
     started = time.monotonic()
     arguments = list(sys.argv[1:] if argv is None else argv)
     if arguments and arguments[0] in CORE_COMMANDS:  # `bedside handover ...`, `python -m ui ...`
@@ -373,14 +403,20 @@ def main(argv: list[str] | None = None) -> int:
 
         return alarm_test()
 
+    _pause_gc()
     from bedside.paths import log_dir, resolve_data_dir
 
     configure_logging(log_dir())
 
+    # The Qt-free core before PySide6: shiboken inspects the source of every module imported
+    # after it (its __feature__ hook), which costs ~0.1 ms per module for nothing.
+    import bedside.alerts
+    import bedside.service
+    import bedside.timesafety
+    import bedside.wardsync  # noqa: F401
     from bedside.clock import SystemClock
     from bedside.errors import BedsideError, LockedError
     from ui.crash import install_qt_message_handler
-    from ui.single_instance import ask_running_instance_to_raise, refusal_text
 
     app = create_application(sys.argv[0] if sys.argv else "bedside")
     if not args.smoke_test:
@@ -403,6 +439,8 @@ def main(argv: list[str] | None = None) -> int:
                 root, cleanup = copy_for_smoke_test(root)
         session = build_session(root, clock, demo=args.demo, show_error_dialogs=show_dialogs)
     except LockedError as exc:
+        from ui.single_instance import ask_running_instance_to_raise, refusal_text
+
         raised = ask_running_instance_to_raise(resolve_data_dir(args.data_dir))
         text = refusal_text(str(exc), raised)
         sys.stderr.write(text + "\n")
@@ -439,11 +477,13 @@ def main(argv: list[str] | None = None) -> int:
         return code
     if args.quit_after_show:
         _quit_after_first_paint(app, window, started)
+    from ui.ticker import after_first_paint, single_shot
+
+    after_first_paint(window, _resume_gc)
     window.show()
     # The window was computed for "now" when it was built; the first tick comes 1 s later
     # (ticking now would only delay the first paint).
     session.ticker.start(tick_now=False)
-    from ui.ticker import single_shot
 
     single_shot(300, window, warm_up)
     try:

@@ -40,7 +40,7 @@ from ui.board_view import BoardView
 from ui.controller import DueRow, WardController
 from ui.forms import ElidedLabel, InitialsEdit, banner, banner_text, button, label, set_banner
 from ui.resources import icon
-from ui.ticker import Ticker, single_shot
+from ui.ticker import Ticker, after_first_paint
 from ui.timers_panel import TimersPanel
 
 if TYPE_CHECKING:
@@ -232,8 +232,9 @@ class MainWindow(QMainWindow):
         self._on_refreshed()
         for report in controller.start_reports:
             self._on_clock_warning(report.message)
-        # Asking the sound system takes a few ms: after the first paint.
-        single_shot(0, self, self._check_sound)
+        # Asking the sound system runs the player's probe (child processes): after the
+        # first paint, and at the latest after 2 s (a window that is never painted).
+        after_first_paint(self, self._check_sound)
 
     def _check_sound(self) -> None:
         """Show whether alarms can be heard; sound what was already due when Bedside started."""

@@ -16,8 +16,9 @@ from collections.abc import Callable
 from datetime import datetime
 from typing import Any, Protocol
 
-from PySide6.QtCore import QObject, Qt, QTimer, Signal, Slot
+from PySide6.QtCore import QEvent, QObject, Qt, QTimer, Signal, Slot
 from PySide6.QtGui import QGuiApplication
+from PySide6.QtWidgets import QWidget
 
 from bedside.clock import Clock
 
@@ -108,3 +109,38 @@ class Ticker(QObject):
 def single_shot(msec: int, receiver: QObject, func: Callable[[], None]) -> None:
     """Run ``func`` once after ``msec`` ms, tied to ``receiver``'s lifetime."""
     QTimer.singleShot(msec, receiver, func)
+
+
+class _AfterFirstPaint(QObject):
+    """Runs ``then`` once: from the event loop after ``widget``'s first paint, or after
+    ``fallback_ms`` if it has not painted by then (a window started minimised)."""
+
+    def __init__(self, widget: QWidget, then: Callable[[], None], fallback_ms: int) -> None:
+        super().__init__(widget)
+        self._widget = widget
+        self._then = then
+        self._done = False
+        widget.installEventFilter(self)
+        QTimer.singleShot(fallback_ms, self, self._run)
+
+    def eventFilter(self, watched: QObject, event: QEvent) -> bool:
+        """On the first paint: schedule ``then`` (the paint itself goes on)."""
+        if watched is self._widget and event.type() == QEvent.Type.Paint:
+            self._widget.removeEventFilter(self)
+            QTimer.singleShot(0, self, self._run)
+        return False
+
+    def _run(self) -> None:
+        if self._done:
+            return
+        self._done = True
+        self._widget.removeEventFilter(self)
+        self._then()
+
+
+def after_first_paint(
+    widget: QWidget, then: Callable[[], None], *, fallback_ms: int = 2000
+) -> QObject:
+    """Run ``then`` once, just after ``widget`` first paints (start-up work that the first
+    paint does not need), or after ``fallback_ms`` at the latest. Returns the watcher."""
+    return _AfterFirstPaint(widget, then, fallback_ms)

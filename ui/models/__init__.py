@@ -128,7 +128,9 @@ def brush(color: QColor) -> QBrush:
     """A solid brush in the current theme's twin of ``color`` (View ▸ Night)."""
     from ui import theme
 
-    return QBrush(theme.colour(color))
+    # The style given explicitly: QBrush(QColor) alone makes PySide6 try the QGradient.Preset
+    # overload first, which builds that 169-member enum (several ms at start-up).
+    return QBrush(theme.colour(color), Qt.BrushStyle.SolidPattern)
 
 
 class ColumnModel(RowTableModel[Any]):
