@@ -1088,7 +1088,7 @@ class JournalStore:
             return None
         events = [b["event"] for b in new.lines]
         ids = {e.id for e in record.events}
-        prev = record.events[-1].hash if record.events else GENESIS_HASH
+        prev = record.events[-1].hash if record.events else chain_genesis(pid)
         for ev in events:
             eid = ev.get("id")
             if not isinstance(eid, str) or eid in ids or ev.get("prev_hash") != prev:

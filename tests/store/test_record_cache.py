@@ -32,9 +32,11 @@ def parsed(monkeypatch: pytest.MonkeyPatch) -> list[tuple[str, int]]:
     calls: list[tuple[str, int]] = []
     real = journal.parse_journal
 
-    def spy(data: bytes, workstation: str, source: str, **kw: object) -> journal.Journal:
+    def spy(
+        data: bytes, workstation: str, source: str, *args: object, **kw: object
+    ) -> journal.Journal:
         calls.append((workstation, int(kw.get("start", 0))))  # type: ignore[call-overload]
-        return real(data, workstation, source, **kw)  # type: ignore[arg-type]
+        return real(data, workstation, source, *args, **kw)  # type: ignore[arg-type]
 
     monkeypatch.setattr(journal, "parse_journal", spy)
     return calls
