@@ -10,7 +10,7 @@ from __future__ import annotations
 
 import sys
 
-from bedside.cli import main
+from bedside.tools.cli import main
 
 if __name__ == "__main__":
     sys.exit(main())

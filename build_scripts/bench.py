@@ -243,7 +243,7 @@ def validate_throughput(repeats: int = 5) -> tuple[float, float, int]:
     """(cases/s of the rules over the shipped cases, cases/s of json.loads of them, cases)."""
     import json
 
-    from bedside.validation import run_files, shipped_case_files
+    from bedside.tools.validation import run_files, shipped_case_files
 
     files = shipped_case_files()
     report = run_files(files)  # warm-up (imports, protocol)
@@ -344,8 +344,8 @@ def main(argv: list[str] | None = None) -> int:
     rows: list[Row] = []
     notes: list[str] = []
 
-    from bedside.clock import SystemClock
-    from bedside.demo import write_demo_ward
+    from bedside.common.clock import SystemClock
+    from bedside.tools.demo import write_demo_ward
 
     tmp = Path(tempfile.mkdtemp(prefix="bedside-bench-"))
     try:

@@ -31,17 +31,17 @@ from pathlib import Path
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 
-from bedside.clock import FakeClock
-from bedside.journalcache import RecordCache
-from bedside.record import make_event, record_to_json
-from bedside.service import Ward, open_ward
+from bedside.clinical.record import make_event, record_to_json
+from bedside.common.clock import FakeClock
+from bedside.store.journalcache import RecordCache
+from bedside.ward.service import Ward, open_ward
 
 START = datetime(2026, 3, 1, 8, 0, tzinfo=UTC)
 
 
 def _thirty_day_record(ward: Ward, clock: FakeClock, pid: str, n_events: int) -> None:
     """Fill a record with ~n_events realistic events over 30 days, appended in memory."""
-    from bedside.record import append
+    from bedside.clinical.record import append
 
     ward.create_patient(
         recorded_by="AB",

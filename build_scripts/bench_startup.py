@@ -98,7 +98,7 @@ def bench_tick(data_dir: Path, ticks: int) -> dict[str, list[float]]:
     os.environ.setdefault("QT_QPA_PLATFORM", "offscreen")
     from PySide6.QtWidgets import QApplication
 
-    from bedside.clock import SystemClock
+    from bedside.common.clock import SystemClock
     from ui.app import build_session, create_application
 
     create_application("bench")
@@ -171,8 +171,8 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--runs", type=int, default=7)
     parser.add_argument("--ticks", type=int, default=300)
     ns = parser.parse_args(argv)
-    from bedside.clock import SystemClock
-    from bedside.demo import write_demo_ward
+    from bedside.common.clock import SystemClock
+    from bedside.tools.demo import write_demo_ward
 
     tmp = Path(tempfile.mkdtemp(prefix="bedside-bench-"))
     try:

@@ -29,8 +29,8 @@ from typing import Any
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 
-from bedside.clock import FakeClock
-from bedside.storage import DataDir
+from bedside.common.clock import FakeClock
+from bedside.store.storage import DataDir
 
 T0 = datetime(2026, 3, 29, 0, 30, tzinfo=UTC)
 

@@ -9,8 +9,8 @@ Two wards are measured:
 * **heavy** — ``--patients`` synthetic records of ``--events`` events each (a month of
   four-hourly vitals, ICE, CRS assessments, doses, steroids), the worst case of a long stay.
 
-One tick = :func:`bedside.escalations.derive_due` for every patient (what the timers
-panel does each second), and separately that plus :func:`bedside.alerts.alert_states`.
+One tick = :func:`bedside.clinical.escalations.derive_due` for every patient (what the timers
+panel does each second), and separately that plus :func:`bedside.ward.alerts.alert_states`.
 Timelines are cached per (immutable) record object, so a steady tick only re-derives;
 the "no cached timeline" figure is the tick right after every record changed.
 The reference, measured in the same run on the same records, is ``json.dumps`` of
@@ -34,13 +34,13 @@ from zoneinfo import ZoneInfo
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 
-from bedside import views
-from bedside.alerts import alert_states
-from bedside.clock import FakeClock
-from bedside.escalations import derive_due
-from bedside.protocol import load_default_protocol
-from bedside.record import Record, append, make_event, new_record, record_to_json
-from bedside.service import open_ward
+from bedside.clinical import views
+from bedside.clinical.escalations import derive_due
+from bedside.clinical.protocol import load_default_protocol
+from bedside.clinical.record import Record, append, make_event, new_record, record_to_json
+from bedside.common.clock import FakeClock
+from bedside.ward.alerts import alert_states
+from bedside.ward.service import open_ward
 
 ZONE = ZoneInfo("Europe/London")
 
@@ -48,9 +48,9 @@ ZONE = ZoneInfo("Europe/London")
 def demo_records(n: int, now: datetime) -> tuple[list[Record], str]:
     """The demo ward's records, repeated under new ids up to ``n``."""
     try:
-        from bedside.demo import write_demo_ward
+        from bedside.tools.demo import write_demo_ward
     except ImportError:
-        return [], "bedside.demo not available"
+        return [], "bedside.tools.demo not available"
     with tempfile.TemporaryDirectory() as tmp:
         root = Path(tmp) / "demo"
         write_demo_ward(root, FakeClock(now))
@@ -71,7 +71,7 @@ def demo_records(n: int, now: datetime) -> tuple[list[Record], str]:
 def heavy_record(pid: str, n_events: int, now: datetime) -> Record:
     """A synthetic record of ~n_events events over the 30 days before ``now`` (in memory)."""
     start = now - timedelta(days=30)
-    from bedside.record import Patient
+    from bedside.clinical.record import Patient
 
     patient = Patient(
         patient_id=pid,

@@ -73,9 +73,9 @@ def main(argv: list[str] | None = None) -> int:
 
     from PySide6.QtWidgets import QWidget
 
-    from bedside.clock import FakeClock, SystemClock
-    from bedside.demo import write_demo_ward
-    from bedside.storage import DataDir
+    from bedside.common.clock import FakeClock, SystemClock
+    from bedside.store.storage import DataDir
+    from bedside.tools.demo import write_demo_ward
     from ui import dialogs
     from ui.app import build_session, create_application
 

@@ -4,7 +4,7 @@
   out for local debugging).
 * An autouse fixture points ``HOME``, the XDG directories, ``APPDATA``/``LOCALAPPDATA``
   and ``BEDSIDE_DATA_DIR`` at the test's ``tmp_path``, so platformdirs (and therefore
-  ``bedside.paths``) resolve inside it.
+  ``bedside.store.paths``) resolve inside it.
 * Tests under ``tests/ui`` are marked ``gui``.
 * ``BEDSIDE_SOUND=off``: alarms beep (and emit their signal) instead of playing.
 """

@@ -132,9 +132,14 @@ def test_spec_linux_onedir_with_resources(tmp_path: Path, monkeypatch: pytest.Mo
     assert args[0] == [str(ROOT / "ui" / "__main__.py")]
     assert kw["datas"] == [(str(ROOT / "resources"), "resources")]
     assert kw["pathex"] == [str(ROOT)]
-    from bedside.commands import COMMANDS
+    from bedside.tools.commands import COMMANDS
 
-    for needed in ("bedside.transfer", "bedside.export", "bedside.verify", "ui.printing"):
+    for needed in (
+        "bedside.ward.transfer",
+        "bedside.reports.export",
+        "bedside.tools.verify",
+        "ui.printing",
+    ):
         assert needed in kw["hiddenimports"]
     assert {c.module for c in COMMANDS} <= set(kw["hiddenimports"])  # the one registry
     excludes = set(kw["excludes"])
@@ -495,8 +500,8 @@ def test_app_routes_core_commands(capsys: pytest.CaptureFixture[str]) -> None:
 def test_app_routes_every_registry_command_with_its_pdf_writer(
     monkeypatch: pytest.MonkeyPatch,
 ) -> None:
-    import bedside.cli
-    from bedside.commands import NAMES
+    import bedside.tools.cli
+    from bedside.tools.commands import NAMES
     from ui import app
 
     assert app.CORE_COMMANDS == NAMES  # derived from the registry, not a second list
@@ -506,7 +511,7 @@ def test_app_routes_every_registry_command_with_its_pdf_writer(
         seen.append((argv, pdf_writer))
         return 7
 
-    monkeypatch.setattr(bedside.cli, "main", fake_cli)
+    monkeypatch.setattr(bedside.tools.cli, "main", fake_cli)
     for name in sorted(NAMES):
         assert app.main([name, "--x"]) == 7
     assert [a for a, _ in seen] == [[n, "--x"] for n in sorted(NAMES)]

@@ -1,10 +1,10 @@
 """The composition root: ``bedside`` / ``python -m ui`` start here.
 
 :func:`main` parses the command line, configures logging (never patient data), creates
-the QApplication, resolves the data directory (:mod:`bedside.paths`), opens the ward —
+the QApplication, resolves the data directory (:mod:`bedside.store.paths`), opens the ward —
 which takes the one writer lock; a second launch on the same directory is refused with
 the holder's pid and host and exit status 2 — installs the global exception hook and
-builds the window over a :class:`~bedside.clock.SystemClock`.
+builds the window over a :class:`~bedside.common.clock.SystemClock`.
 
 Options: ``--data-dir DIR``, ``--demo`` (a temporary demo ward, bannered DEMO DATA),
 ``--smoke-test`` (build the window, render every screen, round-trip a save, exit 0),
@@ -30,7 +30,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
-from bedside.commands import NAMES as command_names
+from bedside.tools.commands import NAMES as command_names
 
 logger = logging.getLogger(__name__)
 
@@ -39,8 +39,8 @@ EXIT_ERROR = 1
 EXIT_LOCKED = 2
 
 CORE_COMMANDS: frozenset[str] = command_names
-"""First arguments routed to ``bedside.cli`` (so the frozen executable runs them): the
-names of the core's command registry, :mod:`bedside.commands`."""
+"""First arguments routed to ``bedside.tools.cli`` (so the frozen executable runs them): the
+names of the core's command registry, :mod:`bedside.tools.commands`."""
 
 
 def print_pdf(html_text: str, out: Path) -> int:
@@ -283,9 +283,9 @@ def open_ward_or_read_only(root: Path, clock: Any) -> Any:
         LockedError: Another Bedside holds the ward (never opened twice).
         StorageError: The folder is refused outright, or cannot even be read.
     """
-    from bedside.errors import LockedError, StorageError
-    from bedside.service import open_ward
-    from bedside.storage import DataDirRefusedError
+    from bedside.common.errors import LockedError, StorageError
+    from bedside.store.storage import DataDirRefusedError
+    from bedside.ward.service import open_ward
 
     try:
         return open_ward(root, clock)
@@ -321,7 +321,7 @@ def launch_demo_process() -> None:
 
 def make_demo_dir(data_dir: Path | None, clock: Any) -> tuple[Path, Callable[[], None] | None]:
     """Write the demo ward (into ``data_dir`` or a new temporary directory)."""
-    from bedside.demo import write_demo_ward
+    from bedside.tools.demo import write_demo_ward
 
     cleanup: Callable[[], None] | None = None
     if data_dir is None:
@@ -343,7 +343,7 @@ def copy_for_smoke_test(root: Path) -> tuple[Path, Callable[[], None]]:
     The smoke test opens a window, ticks the clock guard and writes audit events; on the
     copy, none of that reaches the nurses' records.
     """
-    from bedside.errors import StorageError
+    from bedside.common.errors import StorageError
 
     scratch = Path(tempfile.mkdtemp(prefix="bedside-smoke-ward-"))
 
@@ -388,13 +388,13 @@ def _main(argv: list[str] | None) -> int:
     started = time.monotonic()
     arguments = list(sys.argv[1:] if argv is None else argv)
     if arguments and arguments[0] in CORE_COMMANDS:  # `bedside handover ...`, `python -m ui ...`
-        from bedside.cli import main as cli_main
+        from bedside.tools.cli import main as cli_main
 
         return cli_main(arguments, pdf_writer=print_pdf)
     args = parse_args(arguments)
     if args.version:
         from bedside import __version__
-        from bedside.protocol import load_default_protocol
+        from bedside.clinical.protocol import load_default_protocol
 
         print(f"bedside {__version__} (protocol {load_default_protocol().label})")  # noqa: T201
         return EXIT_OK
@@ -404,18 +404,18 @@ def _main(argv: list[str] | None) -> int:
         return alarm_test()
 
     _pause_gc()
-    from bedside.paths import log_dir, resolve_data_dir
+    from bedside.store.paths import log_dir, resolve_data_dir
 
     configure_logging(log_dir())
 
     # The Qt-free core before PySide6: shiboken inspects the source of every module imported
     # after it (its __feature__ hook), which costs ~0.1 ms per module for nothing.
-    import bedside.alerts
-    import bedside.service
-    import bedside.timesafety
-    import bedside.wardsync  # noqa: F401
-    from bedside.clock import SystemClock
-    from bedside.errors import BedsideError, LockedError
+    import bedside.ward.alerts
+    import bedside.ward.service
+    import bedside.ward.timesafety
+    import bedside.ward.wardsync  # noqa: F401
+    from bedside.common.clock import SystemClock
+    from bedside.common.errors import BedsideError, LockedError
     from ui.crash import install_qt_message_handler
 
     app = create_application(sys.argv[0] if sys.argv else "bedside")
@@ -426,7 +426,7 @@ def _main(argv: list[str] | None) -> int:
     install_qt_message_handler()
     show_dialogs = not args.no_error_dialog and not args.smoke_test
     clock = SystemClock()
-    from bedside.paths import sweep_handover_tmp
+    from bedside.store.paths import sweep_handover_tmp
 
     sweep_handover_tmp(clock.now())
     cleanup: Callable[[], None] | None = None
@@ -537,7 +537,7 @@ def _smoke_print(session: Session) -> list[str]:
     """Print the handover through Qt's printing module (a PDF-file printer, no dialog)."""
     from PySide6.QtPrintSupport import QPrinter
 
-    from bedside.handover import build_handover, render_html
+    from bedside.reports.handover import build_handover, render_html
     from ui.printing import print_document
 
     ward = session.controller.ward
@@ -560,8 +560,8 @@ def smoke_test(session: Session) -> int:
     """Render every screen offscreen, load every icon, round-trip a save; 0 when all pass."""
     from PySide6.QtWidgets import QApplication
 
-    from bedside.clock import SystemClock
-    from bedside.service import open_ward
+    from bedside.common.clock import SystemClock
+    from bedside.ward.service import open_ward
     from ui import resources
 
     problems: list[str] = []

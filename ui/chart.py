@@ -17,7 +17,7 @@ from PySide6.QtCore import QPointF, QRectF, QSize, Qt
 from PySide6.QtGui import QColor, QFont, QFontMetrics, QPainter, QPainterPath, QPaintEvent, QPen
 from PySide6.QtWidgets import QSizePolicy, QWidget
 
-from bedside.timeutil import format_local, local_zone
+from bedside.common.timeutil import format_local, local_zone
 from ui import theme
 
 logger = logging.getLogger(__name__)

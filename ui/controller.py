@@ -9,7 +9,7 @@ records with the injected clock (``due = f(record, protocol, now)``) and emits
 :attr:`WardController.refreshed`; items that have just become due (and are neither
 acknowledged nor snoozed) are announced with :attr:`WardController.alarm_raised`.
 What the loudspeaker owes is :attr:`WardController.alarm_sound` (a tone, again at each
-protocol interval while an alert is left unattended, from :func:`bedside.alerts.alarm_call`)
+protocol interval while an alert is left unattended, from :func:`bedside.ward.alerts.alarm_call`)
 and :attr:`WardController.alarm_silenced` (nothing is sounding any more: stop at once).
 
 No clinical rule lives here: grades, budgets and timers all come from ``bedside``.
@@ -27,25 +27,26 @@ from typing import Any, TypedDict, Unpack
 
 from PySide6.QtCore import QObject, Signal
 
-from bedside import alerts, restore, timesafety, views, wardsync
-from bedside.alerts import AlertStatus
-from bedside.clock import Clock
-from bedside.doses import DoseBudget
-from bedside.errors import BedsideError
-from bedside.escalations import DueItem
-from bedside.protocol import Protocol, load_default_protocol
-from bedside.record import (
+from bedside.clinical import views
+from bedside.clinical.doses import DoseBudget
+from bedside.clinical.escalations import DueItem
+from bedside.clinical.protocol import Protocol, load_default_protocol
+from bedside.clinical.record import (
     CrsAssessment,
     EventBase,
     IceAssessment,
     Patient,
     Record,
 )
-from bedside.restore import BackupChoice
-from bedside.service import DosePlan, Ward
-from bedside.storage import patient_hash
-from bedside.timeutil import local_zone
-from bedside.views import PatientProjection, PatientView
+from bedside.clinical.views import PatientProjection, PatientView
+from bedside.common.clock import Clock
+from bedside.common.errors import BedsideError
+from bedside.common.timeutil import local_zone
+from bedside.store.storage import patient_hash
+from bedside.ward import alerts, restore, timesafety, wardsync
+from bedside.ward.alerts import AlertStatus
+from bedside.ward.restore import BackupChoice
+from bedside.ward.service import DosePlan, Ward
 
 logger = logging.getLogger(__name__)
 
@@ -141,7 +142,7 @@ class WardController(QObject):
         self.protocol = load_default_protocol()
         self._demo_flag = demo
         self._projections: dict[str, PatientProjection] = {}
-        """The projection of each patient shown (from the read side, :mod:`bedside.views`)."""
+        """The projection of each patient shown (the read side, :mod:`bedside.clinical.views`)."""
         self._views: dict[str, PatientView] = {}
         """Each shown patient's view at the last refresh."""
         self.saves = 0
@@ -179,7 +180,7 @@ class WardController(QObject):
         return list(self._projections)
 
     def projection(self, pid: str) -> PatientProjection:
-        """What the patient's record says (one record version; :mod:`bedside.views`)."""
+        """What the patient's record says (one record version; :mod:`bedside.clinical.views`)."""
         return self._projections[pid]
 
     def view(self, pid: str) -> PatientView:
@@ -701,7 +702,8 @@ class WardController(QObject):
 
 
 def _alarm_calls(view: PatientView, calls: list[alerts.AlarmCall]) -> None:
-    """Append the soundings owed now by the view's alerts (:func:`bedside.alerts.alarm_call`)."""
+    """Append the soundings owed now by the view's alerts
+    (:func:`bedside.ward.alerts.alarm_call`)."""
     for status in view.alerts.values():
         call = alerts.alarm_call(status, view.now, view.protocol.monitoring)
         if call is not None:

@@ -47,9 +47,11 @@ from PySide6.QtWidgets import (
     QWidget,
 )
 
-from bedside import presenters, restore
-from bedside.dosecheck import shown_dose_mg, shown_volume_ml
-from bedside.errors import (
+from bedside.clinical.dosecheck import shown_dose_mg, shown_volume_ml
+from bedside.clinical.integrity import PossibleDuplicateError
+from bedside.clinical.record import CORRECTION_REASONS, EventBase, Medication
+from bedside.clinical.rules import DEVICE_LABELS
+from bedside.common.errors import (
     BedsideError,
     ConcurrentModificationError,
     ConfirmationRequired,
@@ -57,12 +59,9 @@ from bedside.errors import (
     LimitError,
     StorageError,
 )
-from bedside.integrity import PossibleDuplicateError
-from bedside.record import CORRECTION_REASONS, EventBase, Medication
-from bedside.rules import DEVICE_LABELS
-from bedside.service import DosePlan
-from bedside.timeutil import format_duration, format_local
-from bedside.wording import (
+from bedside.common.timeutil import format_duration, format_local
+from bedside.reports import presenters
+from bedside.reports.wording import (
     BAD_PATTERNS,
     ISO_RE,
     SNAKE_RE,
@@ -70,6 +69,8 @@ from bedside.wording import (
     sources_tooltip,
     split_sources,
 )
+from bedside.ward import restore
+from bedside.ward.service import DosePlan
 from ui import screens
 from ui.controller import DueRow, WardController
 from ui.forms import (
@@ -2059,7 +2060,7 @@ class RestoreDialog(FormDialog):
         self.resize(720, 480)
 
     def chosen(self) -> Any:
-        """The backup chosen (a :class:`bedside.restore.BackupChoice`), or None."""
+        """The backup chosen (a :class:`bedside.ward.restore.BackupChoice`), or None."""
         name = self.backup.currentData()
         return next((c for c in self.choices if c.name == name), None)
 

@@ -1,6 +1,6 @@
 """Form building blocks: labelled fields with units and the error shown next to the field.
 
-The core rejects bad input with :class:`~bedside.errors.InputError` whose message starts
+The core rejects bad input with :class:`~bedside.common.errors.InputError` whose message starts
 with the field name (``temperature_c: 50 °C is outside ...`` or ``vitals:
 temperature_c: Input should be ...``). :meth:`Form.show_error` finds that field and
 puts the reason right under it; anything it cannot place goes to the form's own error
@@ -36,8 +36,8 @@ from PySide6.QtWidgets import (
     QWidget,
 )
 
-from bedside.timeutil import local_zone
-from bedside.wording import nurse_text, sources_tooltip, split_sources
+from bedside.common.timeutil import local_zone
+from bedside.reports.wording import nurse_text, sources_tooltip, split_sources
 
 logger = logging.getLogger(__name__)
 

@@ -1,6 +1,6 @@
 """The Handover tab: the SBAR handover, with "Print…" (print dialog) and "Print to PDF…".
 
-Shows :func:`bedside.handover.render_html` for one patient (``pid``) or the whole ward
+Shows :func:`bedside.reports.handover.render_html` for one patient (``pid``) or the whole ward
 (``pid=None``) in a read-only text browser, recomputed for the clock's current time on
 :meth:`HandoverView.refresh` (the main window calls it when the tab is shown or a record
 is saved). "Print to PDF…" asks for a file (through
@@ -28,10 +28,10 @@ from PySide6.QtWidgets import (
     QWidget,
 )
 
-from bedside.clock import Clock
-from bedside.errors import BedsideError
-from bedside.handover import HandoverDoc, build_handover, render_html
-from bedside.timeutil import local_zone
+from bedside.common.clock import Clock
+from bedside.common.errors import BedsideError
+from bedside.common.timeutil import local_zone
+from bedside.reports.handover import HandoverDoc, build_handover, render_html
 from ui import printing, theme, transfer_actions
 
 logger = logging.getLogger(__name__)

@@ -31,9 +31,10 @@ from PySide6.QtWidgets import (
     QWidget,
 )
 
-from bedside import __version__, presenters
-from bedside.timesafety import SYSTEM_INITIALS
-from bedside.timeutil import format_local
+from bedside import __version__
+from bedside.common.timeutil import format_local
+from bedside.reports import presenters
+from bedside.ward.timesafety import SYSTEM_INITIALS
 from ui import screens, theme
 from ui.alarm import NO_DEVICE_ADVICE, Alarm
 from ui.board_view import BoardView

@@ -1,6 +1,6 @@
 """Print Bedside HTML documents (the handover) to PDF or a printer: running header, page numbers.
 
-The HTML comes from :func:`bedside.handover.render_html`. It is split at the section
+The HTML comes from :func:`bedside.reports.handover.render_html`. It is split at the section
 markers (``<!--BEDSIDE-SECTION:{json}-->``): each section starts on a new page and its
 ``header`` (the patient's bed, name, MRN and date of birth) is printed at the top of
 every one of its pages; the ``footer`` (what, when, protocol) and ``Page n of N`` at the

@@ -1,8 +1,8 @@
 """One Bedside per data directory.
 
-The writer lock itself lives in the core (:meth:`bedside.storage.DataDir.acquire_writer_lock`,
+The writer lock itself lives in the core (:meth:`bedside.store.storage.DataDir.acquire_writer_lock`,
 an OS lock released by the OS however the process dies). A second start on the same
-directory gets :class:`~bedside.errors.LockedError` naming the holder; :mod:`ui.app`
+directory gets :class:`~bedside.common.errors.LockedError` naming the holder; :mod:`ui.app`
 then asks the running instance to come to the front through a :class:`QLocalSocket`
 (a nicety: nothing depends on it), tells the nurse who holds the directory, and exits
 with status 2.

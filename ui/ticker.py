@@ -20,7 +20,7 @@ from PySide6.QtCore import QEvent, QObject, Qt, QTimer, Signal, Slot
 from PySide6.QtGui import QGuiApplication
 from PySide6.QtWidgets import QWidget
 
-from bedside.clock import Clock
+from bedside.common.clock import Clock
 
 logger = logging.getLogger(__name__)
 

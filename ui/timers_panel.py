@@ -1,7 +1,7 @@
 """The always-visible timers panel: every due item of every patient, most urgent first.
 
 Each row says its state in words (OVERDUE / DUE NOW / upcoming) with an icon, and the
-colour only reinforces it. Acknowledge and snooze go through :mod:`bedside.alerts`
+colour only reinforces it. Acknowledge and snooze go through :mod:`bedside.ward.alerts`
 (via the controller) and are written to the patient's record.
 """
 
@@ -12,7 +12,7 @@ import logging
 from PySide6.QtCore import QItemSelection, Signal
 from PySide6.QtWidgets import QCheckBox, QGridLayout, QHeaderView, QVBoxLayout, QWidget
 
-from bedside import alerts
+from bedside.ward import alerts
 from ui.controller import DueRow, WardController
 from ui.delegates import StateKeepingDelegate
 from ui.forms import banner, banner_text, button, label, set_banner

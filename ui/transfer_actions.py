@@ -3,8 +3,8 @@
 The main window wires two actions to :func:`export_dialog_flow` and
 :func:`import_dialog_flow`. Every question goes through the small ``ask_*`` functions
 and every message through :mod:`ui.dialogs`, so tests monkeypatch them and never open
-a real dialog. The work itself is done by :mod:`bedside.export` and
-:mod:`bedside.transfer` on the running application's :class:`~bedside.service.Ward`
+a real dialog. The work itself is done by :mod:`bedside.reports.export` and
+:mod:`bedside.ward.transfer` on the running application's :class:`~bedside.ward.service.Ward`
 (which holds the writer lock, so importing from the menu works while the app runs).
 
 After an import the caller must reload its derived state (``WardController.reload()``)
@@ -20,9 +20,9 @@ from typing import Any
 
 from PySide6.QtWidgets import QFileDialog, QInputDialog, QWidget
 
-from bedside.errors import BedsideError
-from bedside.export import export_patient, export_ward
-from bedside.transfer import (
+from bedside.common.errors import BedsideError
+from bedside.reports.export import export_patient, export_ward
+from bedside.ward.transfer import (
     ImportPlan,
     ImportReport,
     merge_into_ward,

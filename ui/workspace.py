@@ -24,9 +24,9 @@ from PySide6.QtWidgets import (
     QWidget,
 )
 
-from bedside import presenters
-from bedside.record import IceAssessment
-from bedside.timeutil import format_local
+from bedside.clinical.record import IceAssessment
+from bedside.common.timeutil import format_local
+from bedside.reports import presenters
 from ui.controller import WardController
 from ui.forms import ElidedLabel, button, label
 from ui.tabs import PatientTab

@@ -7,7 +7,11 @@ from pathlib import Path
 
 import pytest
 
-from bedside.alerts import (
+from bedside.clinical.escalations import derive_due
+from bedside.clinical.record import AlertAck, effective_events
+from bedside.common.clock import FakeClock
+from bedside.common.errors import InputError, LimitError
+from bedside.ward.alerts import (
     AlertStatus,
     acknowledge,
     alarm_call,
@@ -17,11 +21,7 @@ from bedside.alerts import (
     record_raised,
     snooze,
 )
-from bedside.clock import FakeClock
-from bedside.errors import InputError, LimitError
-from bedside.escalations import derive_due
-from bedside.record import AlertAck, effective_events
-from bedside.service import Ward, open_ward
+from bedside.ward.service import Ward, open_ward
 
 T0 = datetime(2026, 6, 10, 8, 0, tzinfo=UTC)
 H = timedelta(hours=1)

@@ -14,12 +14,7 @@ from typing import Any
 
 import pytest
 
-from bedside.clock import FakeClock
-from bedside.demo import write_demo_ward
-from bedside.errors import InputError
-from bedside.export import export_json_bytes
-from bedside.journal import encode_line, journal_genesis, parse_journal
-from bedside.record import (
+from bedside.clinical.record import (
     GENESIS_HASH,
     ForeignChainError,
     chain_binding,
@@ -28,9 +23,15 @@ from bedside.record import (
     record_binding,
     validate_envelope,
 )
-from bedside.service import Ward, open_ward
-from bedside.storage import encode_envelope
-from bedside.transfer import (
+from bedside.common.clock import FakeClock
+from bedside.common.errors import InputError
+from bedside.reports.export import export_json_bytes
+from bedside.store.journal import encode_line, journal_genesis, parse_journal
+from bedside.store.storage import encode_envelope
+from bedside.tools.demo import write_demo_ward
+from bedside.tools.verify import verify_dir
+from bedside.ward.service import Ward, open_ward
+from bedside.ward.transfer import (
     ImportHeld,
     TransferError,
     import_file,
@@ -38,7 +39,6 @@ from bedside.transfer import (
     parse_patient_bytes,
     read_patient_file,
 )
-from bedside.verify import verify_dir
 
 ROOT = Path(__file__).resolve().parents[2]
 GOLDEN = ROOT / "tests" / "data" / "legacy-v1"

@@ -1,4 +1,5 @@
-"""The one registry of CLI commands (bedside/commands.py) and the handover's injected PDF writer."""
+"""The one registry of CLI commands (bedside/tools/commands.py) and the handover's injected
+PDF writer."""
 
 from __future__ import annotations
 
@@ -8,10 +9,10 @@ from pathlib import Path
 
 import pytest
 
-from bedside import cli, commands
-from bedside.clock import FakeClock
-from bedside.commands import COMMANDS, Command
-from bedside.demo import write_demo_ward
+from bedside.common.clock import FakeClock
+from bedside.tools import cli, commands
+from bedside.tools.commands import COMMANDS, Command
+from bedside.tools.demo import write_demo_ward
 
 NOW = datetime(2026, 3, 12, 14, 0, tzinfo=UTC)
 

@@ -7,13 +7,13 @@ from pathlib import Path
 
 import pytest
 
-from bedside.clock import FakeClock
-from bedside.crsform import crs_prefill, crs_verdict, fever_masking
-from bedside.errors import ConfirmationRequired
-from bedside.protocol import load_default_protocol
-from bedside.record import CrsAssessment
-from bedside.rules import CrsInput, crs_grade
-from bedside.service import Ward, open_ward
+from bedside.clinical.crsform import crs_prefill, crs_verdict, fever_masking
+from bedside.clinical.protocol import load_default_protocol
+from bedside.clinical.record import CrsAssessment
+from bedside.clinical.rules import CrsInput, crs_grade
+from bedside.common.clock import FakeClock
+from bedside.common.errors import ConfirmationRequired
+from bedside.ward.service import Ward, open_ward
 
 T0 = datetime(2026, 3, 28, 12, 0, tzinfo=UTC)
 H = timedelta(hours=1)
@@ -224,7 +224,7 @@ def test_grade_0_with_hypotension_without_fever_is_a_warning() -> None:
 
 
 def grade_now(ward: Ward, pid: str):  # type: ignore[no-untyped-def]
-    from bedside.escalations import derive_due
+    from bedside.clinical.escalations import derive_due
 
     items = derive_due(ward.record(pid), P, ward.clock.now(), zone=UTC)
     return [i for i in items if i.kind == "crs_grade_now"]
@@ -280,7 +280,7 @@ def test_fever_before_infusion_does_not_prompt(ward: Ward, clock: FakeClock) -> 
 
 
 def test_contract_escalations_still_hold_with_the_new_kind() -> None:
-    from bedside.escalations import compare_escalations, contract_escalations
+    from bedside.clinical.escalations import compare_escalations, contract_escalations
 
     got = contract_escalations(
         {

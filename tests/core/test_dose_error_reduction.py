@@ -8,8 +8,7 @@ from pathlib import Path
 
 import pytest
 
-from bedside.clock import FakeClock
-from bedside.dosecheck import (
+from bedside.clinical.dosecheck import (
     check_dose,
     check_lab,
     check_oxygen,
@@ -18,11 +17,12 @@ from bedside.dosecheck import (
     round_to,
     shown_volume_ml,
 )
-from bedside.errors import ConfirmationRequired, InputError
-from bedside.protocol import DEFAULT_PROTOCOL, load_default_protocol, parse_protocol
-from bedside.record import Medication, PatientUpdate, Vitals
-from bedside.rules import TocilizumabDoseInput, tocilizumab_dose
-from bedside.service import Ward, open_ward
+from bedside.clinical.protocol import DEFAULT_PROTOCOL, load_default_protocol, parse_protocol
+from bedside.clinical.record import Medication, PatientUpdate, Vitals
+from bedside.clinical.rules import TocilizumabDoseInput, tocilizumab_dose
+from bedside.common.clock import FakeClock
+from bedside.common.errors import ConfirmationRequired, InputError
+from bedside.ward.service import Ward, open_ward
 
 T0 = datetime(2026, 3, 28, 12, 0, tzinfo=UTC)
 P = load_default_protocol()
@@ -278,7 +278,7 @@ def test_vitals_and_labs_refused_with_unit_hints(ward: Ward, clock: FakeClock) -
 
 def test_old_files_stay_byte_identical() -> None:
     """An event without a confirmation serialises without the key (hashes of old files hold)."""
-    from bedside.record import event_to_json, make_event
+    from bedside.clinical.record import event_to_json, make_event
 
     ev = make_event(
         "medication",

@@ -2,7 +2,7 @@
 
 * the protocol's ``dose_limits`` blocks (tocilizumab's numbers unchanged; anakinra only
   with its sourced 100 mg q6h, everything else LOCAL/unverified or absent);
-* the generic check (:func:`bedside.rules.limits_check`) against a brute-force oracle for
+* the generic check (:func:`bedside.clinical.rules.limits_check`) against a brute-force oracle for
   each drug's numbers, and table cases for interval, 24 h, course, cap and mg/kg;
 * the ward refuses a limited drug outside the dose path, and refuses a dose past a hard
   limit for any limited drug;
@@ -23,20 +23,20 @@ import pytest
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
-import bedside.protocol as protocol_module
-from bedside.clock import FakeClock
-from bedside.doses import dose_budget, limits_of
-from bedside.errors import InputError, LimitError, ProtocolError
-from bedside.protocol import (
+import bedside.clinical.protocol as protocol_module
+from bedside.clinical.doses import dose_budget, limits_of
+from bedside.clinical.protocol import (
     DEFAULT_PROTOCOL,
     DoseLimits,
     load_default_protocol,
     load_protocol,
     parse_protocol,
 )
-from bedside.record import CORRECTION_REASONS, Medication
-from bedside.rules import limited_dose, limits_check
-from bedside.service import Ward, open_ward
+from bedside.clinical.record import CORRECTION_REASONS, Medication
+from bedside.clinical.rules import limited_dose, limits_check
+from bedside.common.clock import FakeClock
+from bedside.common.errors import InputError, LimitError, ProtocolError
+from bedside.ward.service import Ward, open_ward
 
 P = load_default_protocol()
 BASE: dict[str, Any] = json.loads(DEFAULT_PROTOCOL.read_text("utf-8"))

@@ -15,10 +15,8 @@ from zoneinfo import ZoneInfo
 
 import pytest
 
-from bedside.clock import FakeClock
-from bedside.crsform import last_assessment
-from bedside.errors import InputError
-from bedside.escalations import (
+from bedside.clinical.crsform import last_assessment
+from bedside.clinical.escalations import (
     DUE_KINDS,
     DueItem,
     compare_escalations,
@@ -27,9 +25,11 @@ from bedside.escalations import (
     derive_ward,
     due_state,
 )
-from bedside.protocol import load_default_protocol
-from bedside.record import effective_events
-from bedside.service import Ward, open_ward
+from bedside.clinical.protocol import load_default_protocol
+from bedside.clinical.record import effective_events
+from bedside.common.clock import FakeClock
+from bedside.common.errors import InputError
+from bedside.ward.service import Ward, open_ward
 
 T0 = datetime(2026, 6, 10, 8, 0, tzinfo=UTC)
 H = timedelta(hours=1)

@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from bedside.record import events_lost_since
+from bedside.clinical.record import events_lost_since
 
 
 def _ev(i: str, kind: str, **fields: object) -> dict[str, object]:

@@ -22,9 +22,8 @@ import pytest
 from fhir.resources.R4B.bundle import Bundle
 from pydantic import ValidationError
 
-from bedside.clock import FakeClock
-from bedside.demo import write_demo_ward
-from bedside.export import (
+from bedside.common.clock import FakeClock
+from bedside.reports.export import (
     CSV_COLUMNS,
     SUMMARY_COLUMNS,
     csv_rows,
@@ -33,7 +32,8 @@ from bedside.export import (
     export_json_bytes,
     export_ward,
 )
-from bedside.service import Ward, open_ward
+from bedside.tools.demo import write_demo_ward
+from bedside.ward.service import Ward, open_ward
 
 ROOT = Path(__file__).resolve().parents[2]
 NOW = datetime(2026, 3, 12, 14, 0, tzinfo=UTC)
@@ -189,7 +189,7 @@ def test_csv_one_row_per_event_with_corrections(tmp_path: Path) -> None:
 
 
 def test_csv_formula_cells_are_prefixed() -> None:
-    from bedside.export import _csv_text
+    from bedside.reports.export import _csv_text
 
     text = _csv_text(("a", "b"), [{"a": "=1+1", "b": -5}, {"a": "@SUM(A1)", "b": "ok"}])
     rows = list(csv.DictReader(io.StringIO(text)))

@@ -9,11 +9,11 @@ from pathlib import Path
 
 import pytest
 
-from bedside.clock import FakeClock
-from bedside.errors import LimitError
-from bedside.record import SCHEMA_VERSION, Record, validate_envelope
-from bedside.service import open_ward
-from bedside.storage import CURRENT_SCHEMA, DataDir
+from bedside.clinical.record import SCHEMA_VERSION, Record, validate_envelope
+from bedside.common.clock import FakeClock
+from bedside.common.errors import LimitError
+from bedside.store.storage import CURRENT_SCHEMA, DataDir
+from bedside.ward.service import open_ward
 
 DATA = Path(__file__).resolve().parents[1] / "data"
 

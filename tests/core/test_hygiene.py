@@ -10,12 +10,12 @@ from pathlib import Path
 
 import pytest
 
-from bedside.clock import FakeClock
-from bedside.errors import BedsideError, InputError
-from bedside.export import export_patient, export_ward
-from bedside.paths import handover_tmp_dir, resolve_data_dir, sweep_handover_tmp
-from bedside.service import Ward, open_ward
-from bedside.storage import validate_patient_id
+from bedside.common.clock import FakeClock
+from bedside.common.errors import BedsideError, InputError
+from bedside.reports.export import export_patient, export_ward
+from bedside.store.paths import handover_tmp_dir, resolve_data_dir, sweep_handover_tmp
+from bedside.store.storage import validate_patient_id
+from bedside.ward.service import Ward, open_ward
 
 T0 = datetime(2026, 6, 10, 12, 0, tzinfo=UTC)
 posix_only = pytest.mark.skipif(os.name != "posix", reason="POSIX permissions")
@@ -77,15 +77,15 @@ def test_windows_device_names_are_not_ids() -> None:
 
 def test_empty_data_dir_is_never_the_current_folder() -> None:
     assert resolve_data_dir("") == Path(".")  # then refused by the store, never used
-    from bedside.errors import StorageError
-    from bedside.storage import DataDir
+    from bedside.common.errors import StorageError
+    from bedside.store.storage import DataDir
 
     with pytest.raises(StorageError, match="empty"):
         DataDir(resolve_data_dir(""), clock=FakeClock(T0))
 
 
 def test_handover_cli_refuses_a_missing_out_folder(ward: Ward, tmp_path: Path) -> None:
-    from bedside.handover import main
+    from bedside.reports.handover import main
 
     ward.close()
     out = tmp_path / "nowhere" / "h.html"

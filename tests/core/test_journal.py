@@ -12,10 +12,7 @@ from pathlib import Path
 
 import pytest
 
-from bedside.clock import FakeClock
-from bedside.errors import LimitError, LockedError
-from bedside.journal import encode_line, is_journal_name, merge_journals, parse_journal, pending
-from bedside.record import (
+from bedside.clinical.record import (
     GENESIS_HASH,
     Medication,
     chain_genesis,
@@ -23,8 +20,17 @@ from bedside.record import (
     raw_chain_problems,
     record_binding,
 )
-from bedside.service import Ward, open_ward
-from bedside.wardsync import duplicate_doses, ward_status, write_heartbeat
+from bedside.common.clock import FakeClock
+from bedside.common.errors import LimitError, LockedError
+from bedside.store.journal import (
+    encode_line,
+    is_journal_name,
+    merge_journals,
+    parse_journal,
+    pending,
+)
+from bedside.ward.service import Ward, open_ward
+from bedside.ward.wardsync import duplicate_doses, ward_status, write_heartbeat
 
 ROOT = Path(__file__).resolve().parents[2]
 GOLDEN = ROOT / "tests" / "data" / "legacy-v1"
@@ -318,7 +324,7 @@ def test_old_single_files_migrate_on_first_open_and_are_kept(tmp_path: Path) -> 
 def test_migration_that_does_not_verify_keeps_the_old_file(
     tmp_path: Path, monkeypatch: pytest.MonkeyPatch
 ) -> None:
-    import bedside.journal as journal
+    import bedside.store.journal as journal
 
     root = _golden_ward(tmp_path)
     data = (root / "patients" / "demo-02.json").read_bytes()
@@ -380,7 +386,7 @@ def test_every_command_takes_workstation(tmp_path: Path) -> None:
 
 
 def test_handover_says_when_another_workstation_was_last_heard_from(tmp_path: Path) -> None:
-    from bedside.handover import build_handover, render_html
+    from bedside.reports.handover import build_handover, render_html
 
     clock = FakeClock(T0)
     a = open_ward(tmp_path / "w", clock, workstation="4A-PC1")
@@ -425,8 +431,8 @@ def test_a_damaged_old_file_is_restored_from_its_old_backup_then_migrated(tmp_pa
 def test_an_event_imported_by_file_and_replicated_from_its_author_is_kept_once(
     two: tuple[Ward, Ward], clock: FakeClock, tmp_path: Path
 ) -> None:
-    from bedside.export import export_json_bytes
-    from bedside.transfer import import_file
+    from bedside.reports.export import export_json_bytes
+    from bedside.ward.transfer import import_file
 
     a, b = two
     pid = _admit(a, clock)
@@ -452,7 +458,7 @@ def test_an_event_imported_by_file_and_replicated_from_its_author_is_kept_once(
 def test_restart_uses_the_signed_cache_and_any_change_misses_it(
     tmp_path: Path, clock: FakeClock, monkeypatch: pytest.MonkeyPatch
 ) -> None:
-    import bedside.journal as journal
+    import bedside.store.journal as journal
 
     w = open_ward(tmp_path / "w", clock, workstation="pc1")
     pid = _admit(w, clock)

@@ -11,8 +11,13 @@ from typing import Any
 
 import pytest
 
-from bedside.errors import ProtocolError
-from bedside.protocol import DEFAULT_PROTOCOL, Protocol, load_default_protocol, load_protocol
+from bedside.clinical.protocol import (
+    DEFAULT_PROTOCOL,
+    Protocol,
+    load_default_protocol,
+    load_protocol,
+)
+from bedside.common.errors import ProtocolError
 
 ROOT = Path(__file__).resolve().parents[2]
 BASE: dict[str, Any] = json.loads(DEFAULT_PROTOCOL.read_text("utf-8"))

@@ -11,10 +11,10 @@ from pathlib import Path
 
 import pytest
 
-import bedside.protocol as protocol_module
-from bedside.errors import ProtocolError
-from bedside.protocol import DEFAULT_PROTOCOL, Protocol, load_protocol
-from bedside.signedcache import user_cache_path
+import bedside.clinical.protocol as protocol_module
+from bedside.clinical.protocol import DEFAULT_PROTOCOL, Protocol, load_protocol
+from bedside.common.errors import ProtocolError
+from bedside.common.signedcache import user_cache_path
 
 
 @pytest.fixture

@@ -8,16 +8,16 @@ from pathlib import Path
 
 import pytest
 
-from bedside.clock import FakeClock
-from bedside.errors import ConfirmationRequired, InputError, LimitError, LockedError
-from bedside.record import (
+from bedside.clinical.record import (
     Medication,
     chain_problems,
     current_patient,
     effective_events,
     make_event,
 )
-from bedside.service import Ward, open_ward
+from bedside.common.clock import FakeClock
+from bedside.common.errors import ConfirmationRequired, InputError, LimitError, LockedError
+from bedside.ward.service import Ward, open_ward
 
 T0 = datetime(2026, 3, 28, 12, 0, tzinfo=UTC)
 

@@ -10,12 +10,12 @@ from pathlib import Path
 
 import pytest
 
-from bedside.clock import FakeClock
-from bedside.errors import CorruptDataError, InputError, StorageError
-from bedside.journal import parse_journal, verify_ward_folder
-from bedside.record import Restored
-from bedside.restore import RestoreRefused, describe, list_backups, restore
-from bedside.service import Ward, open_ward
+from bedside.clinical.record import Restored
+from bedside.common.clock import FakeClock
+from bedside.common.errors import CorruptDataError, InputError, StorageError
+from bedside.store.journal import parse_journal, verify_ward_folder
+from bedside.ward.restore import RestoreRefused, describe, list_backups, restore
+from bedside.ward.service import Ward, open_ward
 
 ROOT = Path(__file__).resolve().parents[2]
 GOLDEN = ROOT / "tests" / "data" / "legacy-v1"
@@ -296,8 +296,8 @@ def _run(cli: Callable[[list[str]], int], args: list[str]) -> int:
 @pytest.fixture
 def cli() -> Iterator[Callable[[list[str]], int]]:
     """``python -m bedside`` in-process; the process-wide workstation id is reset after."""
-    from bedside import cli as cli_module
-    from bedside.workstation import set_workstation
+    from bedside.store.workstation import set_workstation
+    from bedside.tools import cli as cli_module
 
     yield cli_module.main
     set_workstation(None)

@@ -15,9 +15,8 @@ from typing import Any
 import pytest
 from pydantic import BaseModel, ValidationError
 
-from bedside.errors import InputError
-from bedside.protocol import load_default_protocol
-from bedside.rules import (
+from bedside.clinical.protocol import load_default_protocol
+from bedside.clinical.rules import (
     CrsInput,
     CtcaeInput,
     EligibilityInput,
@@ -33,6 +32,7 @@ from bedside.rules import (
     tocilizumab_check,
     tocilizumab_dose,
 )
+from bedside.common.errors import InputError
 
 PROTOCOL = load_default_protocol()
 

@@ -12,9 +12,10 @@ from pathlib import Path
 
 import pytest
 
-from bedside.clock import FakeClock
-from bedside.demo import write_demo_ward
-from bedside.handover import (
+from bedside.clinical.protocol import load_default_protocol
+from bedside.clinical.record import make_event
+from bedside.common.clock import FakeClock
+from bedside.reports.handover import (
     SECTION_MARK,
     budget_text,
     build_handover,
@@ -22,10 +23,9 @@ from bedside.handover import (
     render_html,
     unverified_rules,
 )
-from bedside.protocol import load_default_protocol
-from bedside.record import make_event
-from bedside.service import Ward, open_ward
-from bedside.summary import summarize
+from bedside.reports.summary import summarize
+from bedside.tools.demo import write_demo_ward
+from bedside.ward.service import Ward, open_ward
 
 ROOT = Path(__file__).resolve().parents[2]
 T0 = datetime(2026, 3, 10, 8, 0, tzinfo=UTC)
@@ -368,7 +368,7 @@ def test_handover_templates_fail_loudly_on_a_missing_value() -> None:
     """StrictUndefined: a value the template needs and the code did not give is an error."""
     import jinja2
 
-    from bedside.handover import _templates
+    from bedside.reports.handover import _templates
 
     with pytest.raises(jinja2.UndefinedError):
         _templates().get_template("sync.html").render({})
@@ -395,7 +395,7 @@ def test_handover_command_writes_html_without_qt(tmp_path: Path) -> None:
         "import sys\n"
         "for name in ('PySide6', 'shiboken6', 'ui'):\n"
         "    sys.modules[name] = None\n"
-        "from bedside.cli import main\n"
+        "from bedside.tools.cli import main\n"
         f"sys.exit(main(['handover', '--data-dir', {str(root)!r}, '--out', {str(out)!r}]))\n"
     )
     proc = subprocess.run(

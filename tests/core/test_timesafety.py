@@ -9,12 +9,12 @@ from pathlib import Path
 
 import pytest
 
-from bedside.clock import FakeClock
-from bedside.errors import InputError, LimitError
-from bedside.escalations import derive_due
-from bedside.record import ClockAnomaly
-from bedside.service import Ward, open_ward
-from bedside.timesafety import CLOCK_FILE, ClockGuard, attach, suspend_aware_monotonic
+from bedside.clinical.escalations import derive_due
+from bedside.clinical.record import ClockAnomaly
+from bedside.common.clock import FakeClock
+from bedside.common.errors import InputError, LimitError
+from bedside.ward.service import Ward, open_ward
+from bedside.ward.timesafety import CLOCK_FILE, ClockGuard, attach, suspend_aware_monotonic
 
 T0 = datetime(2026, 6, 10, 8, 0, tzinfo=UTC)
 H = timedelta(hours=1)

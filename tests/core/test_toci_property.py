@@ -1,4 +1,4 @@
-"""Property tests of ``bedside.rules.tocilizumab_check`` against a brute-force oracle.
+"""Property tests of ``bedside.clinical.rules.tocilizumab_check`` against a brute-force oracle.
 
 The oracle is deliberately simple and independent of the engine: it sorts all doses
 (the recorded ones plus the proposed one) as UTC instants and checks the three rules of
@@ -21,8 +21,8 @@ import pytest
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
-from bedside.protocol import load_default_protocol
-from bedside.rules import TocilizumabCheckInput, tocilizumab_check
+from bedside.clinical.protocol import load_default_protocol
+from bedside.clinical.rules import TocilizumabCheckInput, tocilizumab_check
 
 MIN_GAP = timedelta(hours=8)
 WINDOW = timedelta(hours=24)

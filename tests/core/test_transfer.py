@@ -12,13 +12,8 @@ from pathlib import Path
 
 import pytest
 
-from bedside.clock import FakeClock
-from bedside.demo import write_demo_ward
-from bedside.doses import dose_budget
-from bedside.errors import InputError
-from bedside.export import export_json_bytes
-from bedside.jsonio import strict_loads
-from bedside.record import (
+from bedside.clinical.doses import dose_budget
+from bedside.clinical.record import (
     Note,
     Record,
     chain_genesis,
@@ -26,15 +21,20 @@ from bedside.record import (
     record_to_json,
     seal,
 )
-from bedside.service import Ward, open_ward
-from bedside.storage import CHECKSUM_KEY, encode_envelope
-from bedside.transfer import (
+from bedside.common.clock import FakeClock
+from bedside.common.errors import InputError
+from bedside.common.jsonio import strict_loads
+from bedside.reports.export import export_json_bytes
+from bedside.store.storage import CHECKSUM_KEY, encode_envelope
+from bedside.tools.demo import write_demo_ward
+from bedside.tools.verify import verify_dir
+from bedside.ward.service import Ward, open_ward
+from bedside.ward.transfer import (
     TransferError,
     event_content,
     import_file,
     parse_patient_bytes,
 )
-from bedside.verify import verify_dir
 
 ROOT = Path(__file__).resolve().parents[2]
 NOW = datetime(2026, 3, 12, 14, 0, tzinfo=UTC)

@@ -1,6 +1,6 @@
 """The read side (issue 14, item 1): projections built once per record version.
 
-The projection builders of :mod:`bedside.views` are wrapped with counters (monkeypatched,
+The projection builders of :mod:`bedside.clinical.views` are wrapped with counters (monkeypatched,
 so the count is of real calls, whoever triggers them). Every reader a screen uses is run
 after each write, as the ward does on a save and on a tick:
 
@@ -19,11 +19,13 @@ from typing import Any
 
 import pytest
 
-from bedside import alerts, alertstate, escalations, handover, summary, views, wardsync
-from bedside.clock import FakeClock
-from bedside.doses import dose_budget
-from bedside.record import current_patient, effective_events
-from bedside.service import Ward, open_ward
+from bedside.clinical import alertstate, escalations, views
+from bedside.clinical.doses import dose_budget
+from bedside.clinical.record import current_patient, effective_events
+from bedside.common.clock import FakeClock
+from bedside.reports import handover, summary
+from bedside.ward import alerts, wardsync
+from bedside.ward.service import Ward, open_ward
 
 T0 = datetime(2026, 3, 28, 12, 0, tzinfo=UTC)
 PARTS = ("events", "header", "timeline", "alert_index", "doses")

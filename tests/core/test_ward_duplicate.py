@@ -15,13 +15,13 @@ from pathlib import Path
 
 import pytest
 
-from bedside import alerts
-from bedside.clock import FakeClock
-from bedside.errors import InputError, LimitError
-from bedside.handover import build_handover
-from bedside.record import AlertAck, Medication, effective_events
-from bedside.service import Ward, open_ward
-from bedside.wardsync import unacknowledged_duplicates
+from bedside.clinical.record import AlertAck, Medication, effective_events
+from bedside.common.clock import FakeClock
+from bedside.common.errors import InputError, LimitError
+from bedside.reports.handover import build_handover
+from bedside.ward import alerts
+from bedside.ward.service import Ward, open_ward
+from bedside.ward.wardsync import unacknowledged_duplicates
 
 T0 = datetime(2026, 3, 1, 8, 0, tzinfo=UTC)
 H = timedelta(hours=1)

@@ -18,11 +18,11 @@ from pathlib import Path
 import pytest
 from markupsafe import escape
 
-from bedside.clock import FakeClock
-from bedside.handover import build_handover, render_html
-from bedside.protocol import load_default_protocol
-from bedside.service import Ward, open_ward
-from bedside.wardsync import ward_status, write_heartbeat
+from bedside.clinical.protocol import load_default_protocol
+from bedside.common.clock import FakeClock
+from bedside.reports.handover import build_handover, render_html
+from bedside.ward.service import Ward, open_ward
+from bedside.ward.wardsync import ward_status, write_heartbeat
 
 ROOT = Path(__file__).resolve().parents[2]
 T0 = datetime(2026, 3, 1, 8, 0, tzinfo=UTC)

@@ -1,5 +1,5 @@
 """One place for the words (issue 14, item 2): each concept a nurse reads about is worded by
-one function of :mod:`bedside.presenters`, used by the screens, the handover and the
+one function of :mod:`bedside.reports.presenters`, used by the screens, the handover and the
 exports alike; one definition of a CRS episode and of the day post-infusion."""
 
 from __future__ import annotations
@@ -7,11 +7,11 @@ from __future__ import annotations
 from datetime import UTC, datetime, timedelta, timezone
 from pathlib import Path
 
-from bedside import export, handover, presenters, summary
-from bedside.clock import FakeClock
-from bedside.escalations import grade_episodes
-from bedside.record import Note, Vitals, calendar_day, make_event
-from bedside.service import open_ward
+from bedside.clinical.escalations import grade_episodes
+from bedside.clinical.record import Note, Vitals, calendar_day, make_event
+from bedside.common.clock import FakeClock
+from bedside.reports import export, handover, presenters, summary
+from bedside.ward.service import open_ward
 
 T0 = datetime(2026, 3, 28, 12, 0, tzinfo=UTC)
 

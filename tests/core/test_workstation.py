@@ -7,9 +7,9 @@ from pathlib import Path
 
 import pytest
 
-from bedside.errors import InputError
-from bedside.paths import resolve_data_dir
-from bedside.workstation import (
+from bedside.common.errors import InputError
+from bedside.store.paths import resolve_data_dir
+from bedside.store.workstation import (
     set_workstation,
     site_config_file,
     take_workstation_option,

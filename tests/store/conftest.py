@@ -8,8 +8,8 @@ from pathlib import Path
 import pytest
 from store_helpers import T0
 
-from bedside.clock import FakeClock
-from bedside.storage import DataDir
+from bedside.common.clock import FakeClock
+from bedside.store.storage import DataDir
 
 
 @pytest.fixture

@@ -27,17 +27,17 @@ from datetime import UTC, datetime, timedelta
 from pathlib import Path
 from typing import Any
 
-from bedside.clock import FakeClock
-from bedside.errors import BedsideError, StorageError
-from bedside.escalations import derive_due
-from bedside.handover import build_handover
-from bedside.integrity import derivation_problem
-from bedside.journal import encode_line, journal_genesis, parse_journal
-from bedside.record import GENESIS_HASH, chain_genesis, event_hash, new_event_id
-from bedside.service import Ward, open_ward
-from bedside.storage import DataDir, encode_envelope
-from bedside.transfer import ImportHeld, import_file
-from bedside.verify import verify_dir
+from bedside.clinical.escalations import derive_due
+from bedside.clinical.integrity import derivation_problem
+from bedside.clinical.record import GENESIS_HASH, chain_genesis, event_hash, new_event_id
+from bedside.common.clock import FakeClock
+from bedside.common.errors import BedsideError, StorageError
+from bedside.reports.handover import build_handover
+from bedside.store.journal import encode_line, journal_genesis, parse_journal
+from bedside.store.storage import DataDir, encode_envelope
+from bedside.tools.verify import verify_dir
+from bedside.ward.service import Ward, open_ward
+from bedside.ward.transfer import ImportHeld, import_file
 
 T0 = datetime(2026, 6, 10, 12, 0, tzinfo=UTC)
 H = timedelta(hours=1)

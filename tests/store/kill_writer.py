@@ -24,9 +24,9 @@ from pathlib import Path
 
 from store_helpers import make_envelope, make_event, validate_events
 
-from bedside.clock import SystemClock
-from bedside.errors import LockedError
-from bedside.storage import DataDir, PatientNotFoundError
+from bedside.common.clock import SystemClock
+from bedside.common.errors import LockedError
+from bedside.store.storage import DataDir, PatientNotFoundError
 
 
 def _say(line: str) -> None:
@@ -70,7 +70,7 @@ def run_ward_writer(root: Path, run: str, patient_id: str) -> None:
     """The child, through the real application service: chart notes and ack each one."""
     from datetime import UTC, datetime
 
-    from bedside.service import open_ward
+    from bedside.ward.service import open_ward
 
     deadline = time.monotonic() + 10
     while True:

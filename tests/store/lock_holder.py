@@ -10,9 +10,9 @@ import os
 import sys
 from pathlib import Path
 
-from bedside.clock import SystemClock
-from bedside.errors import LockedError
-from bedside.storage import DataDir
+from bedside.common.clock import SystemClock
+from bedside.common.errors import LockedError
+from bedside.store.storage import DataDir
 
 
 def main() -> int:

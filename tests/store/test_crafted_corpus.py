@@ -25,8 +25,8 @@ from crafted_corpus import (
     with_events,
 )
 
-from bedside.record import Correction
-from bedside.transfer import ImportHeld, import_file
+from bedside.clinical.record import Correction
+from bedside.ward.transfer import ImportHeld, import_file
 
 _results: dict[str, Result] = {}
 
@@ -90,7 +90,7 @@ def test_held_void_applies_only_with_a_nurses_initials(tmp_path: Path) -> None:
         plan = held.value.plan
         assert plan.voided_doses and "would be VOIDED" in plan.voided_doses[0]
         assert ctx.a.budget("p1").total == 1
-        from bedside.transfer import merge_into_ward, read_patient_file
+        from bedside.ward.transfer import merge_into_ward, read_patient_file
 
         with pytest.raises(Exception, match="confirmed_by"):
             merge_into_ward(ctx.a, read_patient_file(path), source="x", confirmed_by="1")

@@ -1,6 +1,6 @@
 """Issue 12's data-directory guarantees on the journal store (issue 15's ward folder).
 
-The ward folder opens through :class:`bedside.journal.JournalStore` (``open_ward``): the
+The ward folder opens through :class:`bedside.store.journal.JournalStore` (``open_ward``): the
 same refusals as the old single-file store, private modes whatever the umask, no chmod of a
 folder Bedside did not create, no writing through a symbolic link, nothing touched when
 read-only, the low-space warning, and the on-disk token an ambiguous save is settled by.
@@ -16,11 +16,11 @@ from pathlib import Path
 import pytest
 from store_helpers import T0
 
-from bedside.clock import FakeClock
-from bedside.errors import StorageError
-from bedside.journal import JournalStore
-from bedside.service import open_ward
-from bedside.storage import DataDirRefusedError
+from bedside.common.clock import FakeClock
+from bedside.common.errors import StorageError
+from bedside.store.journal import JournalStore
+from bedside.store.storage import DataDirRefusedError
+from bedside.ward.service import open_ward
 
 WS = "4A-PC1"
 posix_only = pytest.mark.skipif(os.name != "posix", reason="POSIX modes and symlinks")
@@ -145,7 +145,7 @@ def test_low_space_warns_on_the_journal_ward(
         assert ward.storage_warning() is None or "LOW DISK" in ward.storage_warning()
         usage = shutil.disk_usage(root)
         monkeypatch.setattr(
-            "bedside.storage.shutil.disk_usage",
+            "bedside.store.storage.shutil.disk_usage",
             lambda _p: type(usage)(usage.total, usage.total - 50 * 2**20, 50 * 2**20),
         )
         text = ward.storage_warning()

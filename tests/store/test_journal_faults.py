@@ -8,11 +8,11 @@ from pathlib import Path
 
 import pytest
 
-from bedside.clock import FakeClock
-from bedside.errors import StorageError
-from bedside.journal import parse_journal
-from bedside.service import Ward, open_ward
-from bedside.storage import FileOps
+from bedside.common.clock import FakeClock
+from bedside.common.errors import StorageError
+from bedside.store.journal import parse_journal
+from bedside.store.storage import FileOps
+from bedside.ward.service import Ward, open_ward
 
 T0 = datetime(2026, 3, 1, 8, 0, tzinfo=UTC)
 

@@ -12,10 +12,10 @@ from pathlib import Path
 
 import pytest
 
-import bedside.journal as journal
-from bedside.clock import FakeClock
-from bedside.journalcache import TAIL_MAX, RecordCache
-from bedside.service import Ward, open_ward
+import bedside.store.journal as journal
+from bedside.common.clock import FakeClock
+from bedside.store.journalcache import TAIL_MAX, RecordCache
+from bedside.ward.service import Ward, open_ward
 
 T0 = datetime(2026, 3, 1, 8, 0, tzinfo=UTC)
 H = timedelta(hours=1)

@@ -17,9 +17,9 @@ from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 from store_helpers import CANARY, make_envelope, validate_events
 
-from bedside.errors import CorruptDataError, SchemaTooNewError, StorageError
-from bedside.jsonio import dumps_canonical, strict_loads
-from bedside.storage import CHECKSUM_KEY, DataDir, QuarantinedError, encode_envelope
+from bedside.common.errors import CorruptDataError, SchemaTooNewError, StorageError
+from bedside.common.jsonio import dumps_canonical, strict_loads
+from bedside.store.storage import CHECKSUM_KEY, DataDir, QuarantinedError, encode_envelope
 
 SECRET_ID = "SECRETPATIENT42"
 

@@ -15,16 +15,16 @@ from pathlib import Path
 import pytest
 from store_helpers import CANARY, T0, make_envelope, make_event, temp_files, validate_events
 
-from bedside import storage
-from bedside.clock import FakeClock
-from bedside.errors import (
+from bedside.common.clock import FakeClock
+from bedside.common.errors import (
     ConcurrentModificationError,
     CorruptDataError,
     InputError,
     MigrationError,
     StorageError,
 )
-from bedside.storage import (
+from bedside.store import storage
+from bedside.store.storage import (
     DataDir,
     FileOps,
     PatientNotFoundError,

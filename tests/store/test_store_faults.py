@@ -22,16 +22,16 @@ from pathlib import Path
 import pytest
 from store_helpers import T0, make_envelope, make_event, temp_files, validate_events
 
-from bedside.clock import FakeClock
-from bedside.errors import StorageError
-from bedside.service import Ward
-from bedside.storage import (
+from bedside.common.clock import FakeClock
+from bedside.common.errors import StorageError
+from bedside.store.storage import (
     REPLACE_ATTEMPTS,
     AmbiguousWriteError,
     DataDir,
     FileOps,
     atomic_write,
 )
+from bedside.ward.service import Ward
 
 STEPS = ["open", "write", "fsync", "close", "replace", "fsync_dir"]
 ERRNOS = [errno.ENOSPC, errno.EIO, errno.EACCES]
@@ -327,9 +327,9 @@ def test_ambiguous_ward_save_reads_back_and_never_blocks_the_next(tmp_path: Path
     import errno as _errno
     from datetime import UTC, datetime
 
-    from bedside.clock import FakeClock
-    from bedside.service import open_ward
-    from bedside.storage import FileOps
+    from bedside.common.clock import FakeClock
+    from bedside.store.storage import FileOps
+    from bedside.ward.service import open_ward
 
     class FailDirSync(FileOps):
         failures = 0  # how many directory fsyncs still fail (a persistently sick disk)
@@ -377,7 +377,7 @@ def test_ambiguous_ward_save_reads_back_and_never_blocks_the_next(tmp_path: Path
 def _fresh_ward(tmp_path: Path) -> tuple[FakeClock, Ward, str]:
     from datetime import UTC, datetime
 
-    from bedside.service import open_ward
+    from bedside.ward.service import open_ward
 
     clock = FakeClock(datetime(2026, 6, 10, 12, 0, tzinfo=UTC))
     ward = open_ward(tmp_path / "w", clock)
@@ -400,7 +400,7 @@ def test_failed_journal_append_is_reported_not_saved_and_never_blocks_the_next(
     """The append fails after writing nothing (or part of a line): the journal is read
     back, the nurse is told NOT SAVED, nothing half-written is shown, and the next save
     goes through (a torn tail is cut and kept in quarantine)."""
-    from bedside.service import open_ward
+    from bedside.ward.service import open_ward
 
     class FailWrite(FileOps):
         armed = False
@@ -435,9 +435,9 @@ def test_partly_landed_append_asks_for_a_reload_and_never_blocks_the_next(tmp_pa
     """Two entries saved at once (an import) and only the first line lands: the nurse is
     told NOT SAVED as typed and to reload; after the reload the landed entry is shown and
     the next save goes through."""
-    from bedside.errors import ConcurrentModificationError
-    from bedside.record import append, make_event
-    from bedside.service import open_ward
+    from bedside.clinical.record import append, make_event
+    from bedside.common.errors import ConcurrentModificationError
+    from bedside.ward.service import open_ward
 
     class FailLastByte(FileOps):
         armed = False

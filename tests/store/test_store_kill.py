@@ -20,8 +20,8 @@ from pathlib import Path
 import pytest
 from store_helpers import HERE, subprocess_env, temp_files, validate_events
 
-from bedside.clock import SystemClock
-from bedside.storage import DataDir
+from bedside.common.clock import SystemClock
+from bedside.store.storage import DataDir
 
 pytestmark = [
     pytest.mark.slow,
@@ -171,8 +171,8 @@ def test_sigkill_during_saves_loses_nothing(tmp_path: Path) -> None:
 
 def _ward_startup_check(root: Path, acked: dict[str, list[str]]) -> int:
     """Open the ward as the application does (lock, sweep, load, full validation)."""
-    from bedside.journal import parse_journal
-    from bedside.service import open_ward
+    from bedside.store.journal import parse_journal
+    from bedside.ward.service import open_ward
 
     ward = open_ward(root, SystemClock())
     torn = 0

@@ -11,9 +11,9 @@ from pathlib import Path
 import pytest
 from store_helpers import HERE, T0, make_envelope, subprocess_env, validate_events
 
-from bedside.clock import FakeClock, SystemClock
-from bedside.errors import LockedError, StorageError
-from bedside.storage import DataDir
+from bedside.common.clock import FakeClock, SystemClock
+from bedside.common.errors import LockedError, StorageError
+from bedside.store.storage import DataDir
 
 
 def _start_holder(root: Path, *extra: str) -> subprocess.Popen[str]:

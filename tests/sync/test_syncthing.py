@@ -18,11 +18,11 @@ from pathlib import Path
 import pytest
 from syncthing_harness import SYNCTHING, Instance
 
-from bedside import alerts
-from bedside.clock import FakeClock
-from bedside.journal import parse_journal
-from bedside.service import Ward, open_ward
-from bedside.wardsync import duplicate_doses, refresh_ward, ward_status, write_heartbeat
+from bedside.common.clock import FakeClock
+from bedside.store.journal import parse_journal
+from bedside.ward import alerts
+from bedside.ward.service import Ward, open_ward
+from bedside.ward.wardsync import duplicate_doses, refresh_ward, ward_status, write_heartbeat
 
 pytestmark = [
     pytest.mark.slow,

@@ -15,7 +15,7 @@ from typing import Any
 import pytest
 from ui_helpers import T0, DialogLog, Sessions
 
-from bedside.clock import FakeClock
+from bedside.common.clock import FakeClock
 from ui import dialogs
 
 

@@ -16,8 +16,8 @@ from PySide6.QtCore import Qt
 from test_alarm_repeat import RecordingPlayer, _step
 from ui_helpers import DialogLog, Sessions, add_patient
 
-from bedside import alerts
-from bedside.service import open_ward
+from bedside.ward import alerts
+from bedside.ward.service import open_ward
 from ui import dialogs
 from ui.alarm import Alarm
 from ui.forms import banner_text

@@ -13,7 +13,7 @@ from PySide6.QtGui import QAction
 from PySide6.QtWidgets import QLabel, QMenu
 from ui_helpers import DialogLog, Sessions, add_patient
 
-from bedside.record import Vitals
+from bedside.clinical.record import Vitals
 from ui import dialogs
 from ui.alarm import Alarm
 

@@ -8,7 +8,7 @@ from pathlib import Path
 from PySide6.QtWidgets import QLabel
 from ui_helpers import DialogLog, Sessions, add_patient
 
-from bedside.record import AlertAck, Correction, Vitals
+from bedside.clinical.record import AlertAck, Correction, Vitals
 from ui import dialogs
 from ui.models import ROW_KEY_ROLE
 

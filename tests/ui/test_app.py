@@ -21,7 +21,7 @@ from PySide6.QtWidgets import (
 )
 from ui_helpers import DialogLog, Sessions, add_patient
 
-from bedside.errors import LockedError
+from bedside.common.errors import LockedError
 from ui import app as ui_app
 from ui import dialogs
 from ui.chart import TrendChart, ctcae_bands
@@ -164,7 +164,7 @@ def test_empty_ward_explains_and_offers_demo(
 
 
 def test_demo_ward_is_bannered(sessions: Sessions, data_dir: Path, clock) -> None:
-    from bedside.demo import write_demo_ward
+    from bedside.tools.demo import write_demo_ward
 
     write_demo_ward(data_dir, clock)
     session = sessions.open(data_dir)

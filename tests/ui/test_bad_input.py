@@ -7,7 +7,7 @@ from pathlib import Path
 
 from ui_helpers import DialogLog, Sessions, add_patient
 
-from bedside.record import IceAssessment, Lab, Medication, Vitals
+from bedside.clinical.record import IceAssessment, Lab, Medication, Vitals
 from ui import dialogs
 from ui.forms import UNSET, split_error
 

@@ -8,7 +8,7 @@ from pathlib import Path
 import pytest
 from ui_helpers import DialogLog, Sessions, add_patient
 
-from bedside.record import CrsAssessment, Medication, PatientUpdate
+from bedside.clinical.record import CrsAssessment, Medication, PatientUpdate
 from ui import dialogs
 
 

@@ -39,7 +39,7 @@ from PySide6.QtWidgets import (
 from ui_helpers import DialogLog, Sessions, add_patient
 
 import ui
-from bedside.record import Vitals
+from bedside.clinical.record import Vitals
 from ui import dialogs
 
 DISPLAY_ONLY = {"ShortcutsDialog"}
@@ -343,7 +343,7 @@ def test_dose_saved_with_enter_and_confirmed(ward: tuple[Any, str], qtbot: Any) 
 
 def test_enter_records_the_tab_forms_too(ward: tuple[Any, str], qtbot: Any) -> None:
     """Labs and ICE live in tabs, not dialogs: Enter in their fields records them as well."""
-    from bedside.record import IceAssessment, Lab
+    from bedside.clinical.record import IceAssessment, Lab
 
     session, pid = ward
     window = session.window

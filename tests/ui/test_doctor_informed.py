@@ -8,8 +8,8 @@ from pathlib import Path
 from PySide6.QtWidgets import QApplication
 from ui_helpers import DialogLog, Sessions, add_patient
 
-from bedside.record import AlertAck, DoctorInformed
-from bedside.timeutil import local_zone
+from bedside.clinical.record import AlertAck, DoctorInformed
+from bedside.common.timeutil import local_zone
 from ui import dialogs
 from ui.models import OVERDUE_BG
 from ui.models.board import COL_NEXT

@@ -19,10 +19,10 @@ import pytest
 from PySide6.QtCore import Qt
 from PySide6.QtGui import QImage
 
-from bedside.clock import FakeClock
-from bedside.demo import write_demo_ward
-from bedside.handover import budget_text, build_handover, render_html
-from bedside.service import Ward, open_ward
+from bedside.common.clock import FakeClock
+from bedside.reports.handover import budget_text, build_handover, render_html
+from bedside.tools.demo import write_demo_ward
+from bedside.ward.service import Ward, open_ward
 from ui import printing, transfer_actions
 from ui.handover_view import HandoverView
 

@@ -8,7 +8,7 @@ from pathlib import Path
 from PySide6.QtWidgets import QLabel
 from ui_helpers import DialogLog, Sessions, add_patient
 
-from bedside.record import Medication
+from bedside.clinical.record import Medication
 from ui import dialogs
 
 

@@ -4,7 +4,7 @@ Every bad-input test (``test_bad_input.py``) and the dialog walk
 (``test_dialog_safety.py``) is run again with a recorder on every text a widget is
 given (labels, buttons, check boxes, tooltips) and on every message box, and each
 text must be free of validation-library phrases, record field names, ISO timestamps,
-citation keys, UUIDs and software words (:data:`bedside.wording.BAD_PATTERNS`).
+citation keys, UUIDs and software words (:data:`bedside.reports.wording.BAD_PATTERNS`).
 """
 
 from __future__ import annotations
@@ -18,7 +18,7 @@ import test_bad_input
 import test_dialog_safety
 from PySide6.QtWidgets import QAbstractButton, QLabel, QWidget
 
-from bedside.wording import nurse_text, problems
+from bedside.reports.wording import nurse_text, problems
 
 ward = test_dialog_safety.ward  # the fixture the dialog walk needs
 

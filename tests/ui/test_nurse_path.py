@@ -16,7 +16,7 @@ from PySide6.QtGui import QAction
 from PySide6.QtWidgets import QLabel
 from ui_helpers import T0, DialogLog, Sessions, add_patient
 
-from bedside.record import CrsAssessment, EligibilityScreen, Medication
+from bedside.clinical.record import CrsAssessment, EligibilityScreen, Medication
 from ui import dialogs
 from ui.models.board import COL_CRS, COL_NEXT, COL_TOCI
 

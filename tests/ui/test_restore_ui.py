@@ -17,9 +17,9 @@ from PySide6.QtTest import QTest
 from PySide6.QtWidgets import QApplication, QDialog, QLabel, QWidget
 from ui_helpers import DialogLog, Sessions, add_patient
 
-from bedside.commands import NAMES
-from bedside.record import Medication, Restored
-from bedside.service import Ward, open_ward
+from bedside.clinical.record import Medication, Restored
+from bedside.tools.commands import NAMES
+from bedside.ward.service import Ward, open_ward
 from ui import app, dialogs
 from ui.app import CORE_COMMANDS
 from ui.models.board import COL_PATIENT, COL_TOCI

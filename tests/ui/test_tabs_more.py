@@ -8,7 +8,7 @@ from pathlib import Path
 from PySide6.QtCore import Qt
 from ui_helpers import DialogLog, Sessions, add_patient
 
-from bedside.record import ChecklistCheck, HistoryConfirmation, Medication, NeuroCheck
+from bedside.clinical.record import ChecklistCheck, HistoryConfirmation, Medication, NeuroCheck
 from ui import dialogs
 
 

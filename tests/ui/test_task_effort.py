@@ -28,7 +28,7 @@ from PySide6.QtTest import QTest
 from PySide6.QtWidgets import QApplication, QDialog, QWidget
 from ui_helpers import DialogLog, Sessions, add_patient
 
-from bedside.record import AlertAck, IceAssessment, Medication, Vitals
+from bedside.clinical.record import AlertAck, IceAssessment, Medication, Vitals
 from ui import dialogs
 
 Step = tuple[str, Callable[[Any], QWidget], str]

@@ -14,7 +14,9 @@ import pytest
 from PySide6.QtGui import QAction
 from ui_helpers import DialogLog, Sessions
 
-from bedside import alertstate, demo, escalations, service, views
+from bedside.clinical import alertstate, escalations, views
+from bedside.tools import demo
+from bedside.ward import service
 from ui import dialogs
 
 PARTS = ("events", "header", "timeline", "alert_index", "doses")

@@ -7,9 +7,9 @@ from pathlib import Path
 
 from ui_helpers import DialogLog, Sessions, add_patient
 
-from bedside.clock import FakeClock
-from bedside.service import open_ward
-from bedside.wardsync import write_heartbeat
+from bedside.common.clock import FakeClock
+from bedside.ward.service import open_ward
+from bedside.ward.wardsync import write_heartbeat
 from ui import dialogs
 from ui.forms import banner_text
 

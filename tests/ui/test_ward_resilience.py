@@ -14,14 +14,14 @@ import pytest
 from PySide6.QtWidgets import QLabel
 from ui_helpers import DialogLog, Sessions
 
-from bedside import escalations
-from bedside.clock import FakeClock
-from bedside.errors import StorageError
-from bedside.escalations import derive_timeline as real_derive_timeline
-from bedside.export import export_json_bytes
-from bedside.journal import JournalStore
-from bedside.record import Correction, Medication
-from bedside.service import Ward, open_ward
+from bedside.clinical import escalations
+from bedside.clinical.escalations import derive_timeline as real_derive_timeline
+from bedside.clinical.record import Correction, Medication
+from bedside.common.clock import FakeClock
+from bedside.common.errors import StorageError
+from bedside.reports.export import export_json_bytes
+from bedside.store.journal import JournalStore
+from bedside.ward.service import Ward, open_ward
 from ui import dialogs, transfer_actions
 from ui.models.board import COL_PATIENT
 
@@ -183,7 +183,7 @@ def test_low_free_space_shows_a_warning(
     _seed(data_dir, clock).close()
     usage = shutil.disk_usage(data_dir)
     monkeypatch.setattr(
-        "bedside.storage.shutil.disk_usage",
+        "bedside.store.storage.shutil.disk_usage",
         lambda _p: type(usage)(usage.total, usage.total - 50 * 2**20, 50 * 2**20),
     )
     session = sessions.open(data_dir)

@@ -8,8 +8,8 @@ from pathlib import Path
 
 from ui_helpers import DialogLog, Sessions, add_patient
 
-from bedside.service import open_ward
-from bedside.wardsync import write_heartbeat
+from bedside.ward.service import open_ward
+from bedside.ward.wardsync import write_heartbeat
 from ui import dialogs
 from ui.forms import banner_text
 

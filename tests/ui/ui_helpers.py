@@ -13,7 +13,7 @@ import pytest
 from PySide6.QtCore import QObject, Signal
 from PySide6.QtWidgets import QDialog
 
-from bedside.clock import FakeClock
+from bedside.common.clock import FakeClock
 from ui import dialogs
 from ui.app import Session, build_session, create_application
 

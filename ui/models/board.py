@@ -8,8 +8,8 @@ from typing import Any
 
 from PySide6.QtCore import Qt
 
-from bedside import presenters
-from bedside.timeutil import format_local
+from bedside.common.timeutil import format_local
+from bedside.reports import presenters
 from ui.controller import BoardRow
 from ui.models import (
     BOLD,

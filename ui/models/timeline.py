@@ -8,8 +8,8 @@ from typing import Any
 from PySide6.QtCore import Qt
 from PySide6.QtGui import QColor, QFont
 
-from bedside.presenters import TimelineRow
-from bedside.timeutil import format_local
+from bedside.common.timeutil import format_local
+from bedside.reports.presenters import TimelineRow
 from ui.models import RowTableModel, brush
 
 logger = logging.getLogger(__name__)

@@ -8,8 +8,8 @@ from typing import Any
 
 from PySide6.QtCore import Qt
 
-from bedside import presenters
-from bedside.timeutil import local_zone
+from bedside.common.timeutil import local_zone
+from bedside.reports import presenters
 from ui.controller import DueRow
 from ui.models import (
     BOLD,

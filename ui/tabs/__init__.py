@@ -24,9 +24,9 @@ from PySide6.QtWidgets import (
     QWidget,
 )
 
-from bedside.errors import BedsideError
-from bedside.protocol import DiscrepancyArea, Protocol, Text
-from bedside.wording import sources_tooltip, split_sources
+from bedside.clinical.protocol import DiscrepancyArea, Protocol, Text
+from bedside.common.errors import BedsideError
+from bedside.reports.wording import sources_tooltip, split_sources
 from ui.controller import WardController
 from ui.forms import input_state, label, repolish
 

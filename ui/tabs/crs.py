@@ -1,9 +1,9 @@
 """CRS & tocilizumab tab: live ASTCT grade, protocol guidance, dose budget and doses.
 
-The form previews the grade with :func:`bedside.rules.crs_grade` as the nurse types
+The form previews the grade with :func:`bedside.clinical.rules.crs_grade` as the nurse types
 (preview only); "Record CRS assessment" sends the same inputs through
 :meth:`Ward.assess_crs`, which grades again and saves. The form starts from the patient's
-real state computed by :func:`bedside.crsform.crs_prefill` (highest temperature since the
+real state computed by :func:`bedside.clinical.crsform.crs_prefill` (highest temperature since the
 last assessment, hypotension/pressors/oxygen carried forward, fever masking from the
 record); the recorded grade is shown next to the preview, and a lower grade needs the
 nurse's "improved" confirmation.
@@ -26,14 +26,14 @@ from PySide6.QtWidgets import (
     QWidget,
 )
 
-from bedside import presenters
-from bedside.crsform import CrsPrefill, crs_prefill, crs_verdict
-from bedside.dosecheck import check_oxygen, check_temperature, enforce
-from bedside.errors import BedsideError, ConfirmationRequired, InputError
-from bedside.record import CrsAssessment, Medication, Vitals
-from bedside.rules import DEVICE_LABELS, CrsInput, crs_grade
-from bedside.timeutil import format_local
-from bedside.wording import nurse_text
+from bedside.clinical.crsform import CrsPrefill, crs_prefill, crs_verdict
+from bedside.clinical.dosecheck import check_oxygen, check_temperature, enforce
+from bedside.clinical.record import CrsAssessment, Medication, Vitals
+from bedside.clinical.rules import DEVICE_LABELS, CrsInput, crs_grade
+from bedside.common.errors import BedsideError, ConfirmationRequired, InputError
+from bedside.common.timeutil import format_local
+from bedside.reports import presenters
+from bedside.reports.wording import nurse_text
 from ui import dialogs
 from ui.dialogs import VASOPRESSORS
 from ui.forms import (
@@ -355,7 +355,7 @@ class CrsTab(PatientTab):
             self._grade_text("Grade: — (fix the field marked in red)", "warning")
             return
         except ValueError as exc:  # pydantic validation of the preview input
-            from bedside.protocol import format_validation_error
+            from bedside.clinical.protocol import format_validation_error
 
             if isinstance(exc, ValidationError):
                 msg = format_validation_error(exc, what="crs")

@@ -1,6 +1,6 @@
 """Eligibility tab: the screening checklist for a product and label version, live verdict.
 
-The verdict and each line of the checklist come from :func:`bedside.rules.eligibility`
+The verdict and each line of the checklist come from :func:`bedside.clinical.rules.eligibility`
 (preview); "Save screening" records it through :meth:`Ward.screen_eligibility`. Every
 line names its source and says when the rule is not verified.
 """
@@ -24,13 +24,13 @@ from PySide6.QtWidgets import (
     QWidget,
 )
 
-from bedside import presenters
-from bedside.errors import BedsideError, InputError
-from bedside.protocol import format_validation_error
-from bedside.record import EligibilityScreen
-from bedside.rules import EligibilityInput, eligibility
-from bedside.timeutil import format_local
-from bedside.wording import nurse_text, sources_tooltip
+from bedside.clinical.protocol import format_validation_error
+from bedside.clinical.record import EligibilityScreen
+from bedside.clinical.rules import EligibilityInput, eligibility
+from bedside.common.errors import BedsideError, InputError
+from bedside.common.timeutil import format_local
+from bedside.reports import presenters
+from bedside.reports.wording import nurse_text, sources_tooltip
 from ui import theme
 from ui.forms import Form, InitialsEdit, banner, banner_text, button, label, set_banner
 from ui.tabs import Columns, DiscrepancyNotes, PatientTab, clean_after_save, scrolling

@@ -28,13 +28,13 @@ from PySide6.QtWidgets import (
     QWidget,
 )
 
-from bedside import presenters
-from bedside.errors import BedsideError, InputError
-from bedside.presenters import LEGACY_EXTRA_SKIP
-from bedside.protocol import format_validation_error
-from bedside.record import IceAssessment, NeuroCheck
-from bedside.rules import IcansInput, icans_grade
-from bedside.timeutil import format_local
+from bedside.clinical.protocol import format_validation_error
+from bedside.clinical.record import IceAssessment, NeuroCheck
+from bedside.clinical.rules import IcansInput, icans_grade
+from bedside.common.errors import BedsideError, InputError
+from bedside.common.timeutil import format_local
+from bedside.reports import presenters
+from bedside.reports.presenters import LEGACY_EXTRA_SKIP
 from ui.forms import (
     UNSET,
     ChoiceButtons,

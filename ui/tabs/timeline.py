@@ -14,7 +14,7 @@ from typing import Any
 from PySide6.QtCore import QItemSelection, QSortFilterProxyModel, Qt
 from PySide6.QtWidgets import QComboBox, QHBoxLayout, QVBoxLayout, QWidget
 
-from bedside import presenters
+from bedside.reports import presenters
 from ui import dialogs
 from ui.forms import button, label
 from ui.models import ROW_KEY_ROLE

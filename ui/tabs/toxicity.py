@@ -1,7 +1,7 @@
 """Toxicity tab: labs with their CTCAE grade, trend charts with grade bands, toxicity events.
 
 Lab values may be typed in either unit system (10^9/L or /µL for counts, g/dL or g/L
-for haemoglobin); the CTCAE grade is previewed with :func:`bedside.rules.ctcae_grade`
+for haemoglobin); the CTCAE grade is previewed with :func:`bedside.clinical.rules.ctcae_grade`
 and recorded by :meth:`Ward.record_lab`. The charts convert to the protocol's canonical
 unit with the protocol's own factors.
 """
@@ -27,13 +27,13 @@ from PySide6.QtWidgets import (
     QWidget,
 )
 
-from bedside import presenters
-from bedside.dosecheck import check_lab, enforce
-from bedside.errors import BedsideError, InputError
-from bedside.protocol import format_validation_error
-from bedside.record import ChecklistCheck, Lab, Toxicity, Vitals
-from bedside.rules import CtcaeInput, ctcae_grade
-from bedside.timeutil import format_local
+from bedside.clinical.dosecheck import check_lab, enforce
+from bedside.clinical.protocol import format_validation_error
+from bedside.clinical.record import ChecklistCheck, Lab, Toxicity, Vitals
+from bedside.clinical.rules import CtcaeInput, ctcae_grade
+from bedside.common.errors import BedsideError, InputError
+from bedside.common.timeutil import format_local
+from bedside.reports import presenters
 from ui.chart import TrendChart, ctcae_bands
 from ui.forms import (
     Form,

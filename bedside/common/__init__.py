@@ -1,0 +1,1 @@
+"""Foundation: errors, time helpers, the injected clock and the one strict JSON reader."""

@@ -1,0 +1,1 @@
+"""Storage: crash-safe files, per-workstation journals, data-directory paths."""

@@ -1,0 +1,1 @@
+"""Command-line tools: the CLI registry, demo, validate and verify."""

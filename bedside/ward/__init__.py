@@ -1,0 +1,1 @@
+"""The ward service (write side), alerts, time safety, ward sync and file transfer."""
