@@ -1096,7 +1096,12 @@ class DoseDialog(FormDialog):
             [("", "— choose —"), ("IV", "IV"), ("PO", "PO (oral)"), ("SC", "SC"), ("IM", "IM")],
             "Route",
         )
-        f.add("route", "&Route:", self.route, hint="as ordered, when the protocol gives none")
+        f.add(
+            "route",
+            "&Route:",
+            self.route,
+            hint="set by the protocol when it names one; otherwise the route as ordered",
+        )
         self.given_by = f.add("given_by", "Given &by:", InitialsEdit("Given by, initials"))
         self.given_by.setText(initials)
         self.checked_by = f.add(
@@ -1170,10 +1175,12 @@ class DoseDialog(FormDialog):
         self.dose_calc.setText(nurse_text(calc))
         self.dose_calc.setToolTip(sources_tooltip(keys, protocol.sources))
         conc = limits.concentration_mg_per_ml
+        # The volume and concentration are in the calculation line above; this line only
+        # says how to prepare it.
         self.volume.setText(
-            f"Volume: {ml} of {conc.value:g} mg/mL concentrate (dilute as per pharmacy)"
+            "Dilute as per pharmacy."
             if conc is not None and ml is not None
-            else "No concentration in the protocol: prepare as per pharmacy"
+            else "No concentration in the protocol: prepare as per pharmacy."
         )
         if plan.weight_kg is not None and plan.weight_measured_at is not None:
             self.weight_line.setText(
