@@ -79,7 +79,7 @@ def test_dose_dialog_switches_drug_without_losing_input(
     pid = add_patient(session, dialog_log)
     dlg = dialogs.DoseDialog(session.controller, pid, "AB")
     assert dlg.plan is not None and dlg.plan.drug == "tocilizumab"
-    assert "20 mg/mL" in dlg.volume.text() and not dlg.route.isEnabled()
+    assert "20 mg/mL" in dlg.dose_calc.text() and not dlg.route.isEnabled()  # from the protocol
     dlg.checked_by.setText("CD")
     dlg.drug_box.setCurrentIndex(dlg.drug_box.findData("anakinra"))
     assert dlg.plan is not None and dlg.plan.drug == "anakinra"
