@@ -1221,40 +1221,7 @@ class DoseDialog(FormDialog):
             set_banner(self.stale_banner, "OLD WEIGHT: " + stale[0].message)
         b = plan.budget
         at = self.when.instant()
-        prefix = "" if b.history_complete else "at least "
-        if b.next_allowed_at is None:
-            next_text = "no further doses"
-        elif b.next_allowed_at <= at:
-            next_text = "now"
-        else:
-            next_text = (
-                f"{format_local(b.next_allowed_at)} ({presenters.countdown(b.next_allowed_at, at)})"
-            )
-        frees = (
-            f" The 24 h window frees at {format_local(b.check.window_frees_at)}."
-            if b.check.window_frees_at
-            else ""
-        )
-        course = (
-            f"This would be dose {prefix}{b.total + 1} of at most {b.max_total} in the course."
-            if b.max_total is not None
-            else f"This would be dose {prefix}{b.total + 1} (the protocol sets no course maximum)."
-        )
-        per_day = (
-            f"Doses in the 24 h before: {prefix}{b.doses_last_24h} of at most {b.max_per_24h}."
-            if b.max_per_24h is not None
-            else f"Doses in the 24 h before: {prefix}{b.doses_last_24h} (no 24 h maximum)."
-        )
-        if b.allowed_now:
-            verdict = "Allowed now by every limit."
-        elif b.hard_block:
-            verdict = "Not allowed: a hard limit."
-        else:
-            verdict = "Not allowed without an override."
-        self.budget_line.setText(
-            f"{verdict} {course} {per_day}\nNext dose allowed by the limits: {next_text}.{frees}"
-            + (f"\n{presenters.voided_text(b)}" if b.voided else "")
-        )
+        self.budget_line.setText(presenters.dose_limits_text(b, at))
         self.history_banner.setVisible(not b.history_complete)
         soft = [r for r in b.needs_override if r != "history_incomplete"]
         self.limit_banner.setVisible(bool(soft) and not b.hard_block)

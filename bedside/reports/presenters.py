@@ -534,3 +534,41 @@ def voided_text(budget: Any) -> str:
         return ""
     times = ", ".join(format_local(d.effective_at) for d in voided)
     return f"Voided (not counted): {len(voided)} dose(s), charted for {times}."
+
+
+def dose_limits_text(b: DoseBudget, at: datetime) -> str:
+    """What the dose dialog says about the limits for a dose at ``at``: the budget's own
+    verdict (:attr:`DoseBudget.allowed_now`, never decided again here), the course and 24 h
+    counts (minimums when the history is incomplete), the next allowed time and voided doses.
+    """
+    prefix = "" if b.history_complete else "at least "
+    if b.next_allowed_at is None:
+        next_text = "no further doses"
+    elif b.next_allowed_at <= at:
+        next_text = "now"
+    else:
+        next_text = f"{format_local(b.next_allowed_at)} ({countdown(b.next_allowed_at, at)})"
+    frees = (
+        f" The 24 h window frees at {format_local(b.check.window_frees_at)}."
+        if b.check.window_frees_at
+        else ""
+    )
+    course = (
+        f"This would be dose {prefix}{b.total + 1} of at most {b.max_total} in the course."
+        if b.max_total is not None
+        else f"This would be dose {prefix}{b.total + 1} (the protocol sets no course maximum)."
+    )
+    per_day = (
+        f"Doses in the 24 h before: {prefix}{b.doses_last_24h} of at most {b.max_per_24h}."
+        if b.max_per_24h is not None
+        else f"Doses in the 24 h before: {prefix}{b.doses_last_24h} (no 24 h maximum)."
+    )
+    if b.allowed_now:
+        verdict = "Allowed now by every limit."
+    elif b.hard_block:
+        verdict = "Not allowed: a hard limit."
+    else:
+        verdict = "Not allowed without an override."
+    return f"{verdict} {course} {per_day}\nNext dose allowed by the limits: {next_text}.{frees}" + (
+        f"\n{voided_text(b)}" if b.voided else ""
+    )

@@ -110,5 +110,13 @@ def test_the_next_dose_sentence_says_allow_only_when_the_budget_allows(tmp_path:
         assert "(in 7 h" in text
         counts, nxt = presenters.budget_lines(after, clock.now())
         assert counts == "1/3 in 24 h · 1/4 course" and nxt == text
+        # The dose dialog's limits text states the budget's own verdict (never re-decided).
+        assert presenters.dose_limits_text(full, T0).startswith("Allowed now by every limit.")
+        worded = presenters.dose_limits_text(unsure, T0)
+        assert worded.startswith("Not allowed without an override.")
+        assert "This would be dose at least 1 of at most 4" in worded
+        worded = presenters.dose_limits_text(after, clock.now())
+        assert worded.startswith("Not allowed without an override.")
+        assert "This would be dose 2 of at most 4" in worded and "(in 7 h" in worded
     finally:
         ward.close()
