@@ -59,7 +59,13 @@ from bedside.clinical.record import (
 from bedside.clinical.views import project
 from bedside.common.errors import BedsideError
 from bedside.common.timeutil import format_duration, format_local, local_zone
-from bedside.reports.presenters import budget_text, toci_next_text, unit_text, vitals_text
+from bedside.reports.presenters import (
+    budget_text,
+    day_label,
+    toci_next_text,
+    unit_text,
+    vitals_text,
+)
 from bedside.reports.summary import STEROIDS, EpisodeSummary, GradePoint, drug_label, summarize
 from bedside.ward.alerts import alert_states
 
@@ -612,12 +618,6 @@ def _age(dob: date, now: datetime) -> int:
     return today.year - dob.year - ((today.month, today.day) < (dob.month, dob.day))
 
 
-def _day_text(ph: PatientHandover) -> str:
-    if ph.day is None:
-        return "not yet infused"
-    return f"day +{ph.day}" if ph.day >= 0 else f"day {ph.day}"
-
-
 def date_text(d: date) -> str:
     """A calendar date as the application shows it (``30 Sep 1961``)."""
     return f"{d.day:02d} {d:%b %Y}"
@@ -689,7 +689,7 @@ def _overview_view(doc: HandoverDoc) -> View:
                 "bed": ph.patient.bed or "—",
                 "name": ph.patient.name,
                 "product": ph.patient.product,
-                "day": _day_text(ph),
+                "day": day_label(ph.day),
                 "crs": crs.grade if crs else None,
                 "icans": icans.grade if icans else None,
                 "ice": icans.ice_score if icans else None,
@@ -730,7 +730,7 @@ def _patient_view(ph: PatientHandover, sync: Sequence[str]) -> View:
             "age": _age(p.date_of_birth, ph.now),
             "sex": p.sex,
             "product": p.product,
-            "day": _day_text(ph),
+            "day": day_label(ph.day),
             "protocol": ph.protocol_label,
             "signed_off": ph.protocol_signed_off,
             "at": _t(ph.now),
