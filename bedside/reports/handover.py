@@ -62,6 +62,7 @@ from bedside.common.timeutil import format_duration, format_local, local_zone
 from bedside.reports.presenters import (
     budget_text,
     day_label,
+    eligibility_items_text,
     toci_next_text,
     unit_text,
     vitals_text,
@@ -758,8 +759,8 @@ def _patient_view(ph: PatientHandover, sync: Sequence[str]) -> View:
             "status": el.status.replace("_", " "),
             "criteria": el.criteria,
             "at": _t(el.effective_at),
-            "unmet": "; ".join(el.unmet),
-            "cautions": "; ".join(el.cautions),
+            "unmet": eligibility_items_text(el.unmet),
+            "cautions": eligibility_items_text(el.cautions),
             "superseded": el.superseded,
             "reason": el.criteria_reason or "",
         },

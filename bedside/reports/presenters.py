@@ -527,6 +527,27 @@ def timeline_rows(events: list[EventBase]) -> list[TimelineRow]:
     return rows
 
 
+ELIGIBILITY_ITEM_LABELS: dict[str, str] = {
+    "prior_lines": "prior lines of therapy",
+    "imid": "prior immunomodulatory drug (IMiD)",
+    "pi": "prior proteasome inhibitor",
+    "anti_cd38": "prior anti-CD38 antibody",
+    "lenalidomide_refractory": "lenalidomide-refractory",
+    "active_infection": "active infection or inflammatory disorder",
+    "ecog": "ECOG performance status ≥ 2",
+    "cns_involvement": "CNS involvement by myeloma",
+    "prior_bcma_therapy": "prior BCMA-directed therapy",
+    "rapid_progression": "rapidly progressing disease",
+}
+"""Unmet criteria and cautions of an eligibility screening, in words (the record keeps keys)."""
+
+
+def eligibility_items_text(keys: list[str]) -> str:
+    """``rapidly progressing disease; prior BCMA-directed therapy`` (a key no table names is
+    shown with spaces, never dropped)."""
+    return "; ".join(ELIGIBILITY_ITEM_LABELS.get(k, k.replace("_", " ")) for k in keys)
+
+
 def voided_text(budget: Any) -> str:
     """Voided tocilizumab doses, shown next to the count (never hidden): "" when none."""
     voided = getattr(budget, "voided", ())

@@ -120,3 +120,21 @@ def test_the_next_dose_sentence_says_allow_only_when_the_budget_allows(tmp_path:
         assert "This would be dose 2 of at most 4" in worded and "(in 7 h" in worded
     finally:
         ward.close()
+
+
+def test_eligibility_keys_are_worded_in_the_handover(tmp_path: Path) -> None:
+    """The record keeps criterion and caution keys; the handover shows words, never a key."""
+    assert presenters.eligibility_items_text(["rapid_progression", "anti_cd38"]) == (
+        "rapidly progressing disease; prior anti-CD38 antibody"
+    )
+    assert presenters.eligibility_items_text(["new_key"]) == "new key"  # never dropped
+    root = tmp_path / "ward"
+    from bedside.tools.demo import main as demo_main
+
+    assert demo_main(["--data-dir", str(root)]) == 0
+    ward = open_ward(root, FakeClock(T0), read_only=True)
+    try:
+        html = handover.render_html(handover.build_handover(ward, T0))
+    finally:
+        ward.close()
+    assert "rapid_progression" not in html and "prior_bcma" not in html
