@@ -75,7 +75,9 @@ def history_complete(record: Record, events: list[EventBase] | None = None) -> b
     """
     complete = record.patient.dose_history_complete
     evs = events if events is not None else effective_events(record)
-    for ev in sorted(evs, key=lambda e: e.recorded_at):
+    # Only these two kinds matter; filtering before the (stable) sort keeps their order.
+    relevant = [e for e in evs if isinstance(e, (Restored, HistoryConfirmation))]
+    for ev in sorted(relevant, key=lambda e: e.recorded_at):
         if isinstance(ev, Restored):
             complete = False
         elif isinstance(ev, HistoryConfirmation):
