@@ -72,6 +72,7 @@ import logging
 from collections.abc import Callable, Iterable, Sequence
 from dataclasses import dataclass, field
 from datetime import UTC, datetime, timedelta, tzinfo
+from operator import itemgetter
 from typing import Annotated, Any, Literal, NamedTuple, TypeVar
 
 from pydantic import BaseModel, ConfigDict, Field, ValidationError
@@ -326,7 +327,7 @@ def build_timeline(
             )
         if mark is not None:
             marks.append(((ev.effective_at, ev.recorded_at, index), mark))  # time, then record
-    marks.sort(key=lambda pair: pair[0])
+    marks.sort(key=itemgetter(0))
     return Timeline(
         patient_id=record.patient.patient_id,
         marks=tuple(m for _, m in marks),

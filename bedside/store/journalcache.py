@@ -17,9 +17,10 @@ uses it only when every journal's prefix hashes to what was checked:
 
 Events are stored as ``(class, field values, field-name set)`` rows rather than pickled
 models: restoring a row sets those three slots directly (what pydantic's own unpickling
-does, without a Python ``__setstate__`` call per event), and one field-name set is shared
-by the events of a class with the same fields (they are frozen models: the set is never
-changed). A model with extra or private values is pickled whole, as before.
+does, without a Python ``__setstate__`` call per event); one field-name set is shared by
+the events of a class with the same fields (they are frozen models: the set is never
+changed), and equal strings are stored once. A model with extra or private values is
+pickled whole, as before.
 
 The cache lives in the user cache directory (never in the replicated ward folder), is
 signed with this user's key (:mod:`bedside.common.signedcache`) and keyed by the code that built
@@ -53,6 +54,7 @@ _new = object.__new__
 def _rows(models: list[Any]) -> list[Any]:
     """``models`` as rows for :func:`_models` (see the module); any other object as itself."""
     pool: dict[tuple[type, frozenset[str]], set[str]] = {}
+    strings: dict[str, str] = {}  # equal strings pickled once (a chain's hashes, initials...)
     out: list[Any] = []
     for m in models:
         if (
@@ -62,7 +64,10 @@ def _rows(models: list[Any]) -> list[Any]:
         ):
             names = m.__pydantic_fields_set__
             shared = pool.setdefault((type(m), frozenset(names)), set(names))
-            out.append((type(m), m.__dict__, shared))
+            values = {
+                k: strings.setdefault(v, v) if type(v) is str else v for k, v in m.__dict__.items()
+            }
+            out.append((type(m), values, shared))
         else:
             out.append(m)
     return out
