@@ -217,6 +217,15 @@ def parse_record(out: str) -> dict[str, tuple[float, float, float]]:
         )
         if m:
             rows[key] = (float(m.group(1)), float(m.group(2)), float(m.group(3)))
+            if key in LOAD_LINES:  # its parts, on the lines below it
+                part = re.search(
+                    r"^\s+records read and checked \(store\), ms\s+([\d.]+)"
+                    r".*?^\s+\+ first board view = ready to display, ms\s+([\d.]+)",
+                    out[m.end() :],
+                    re.MULTILINE | re.DOTALL,
+                )
+                if part:
+                    rows[f"{key}/parts"] = (float(part.group(1)), float(part.group(2)), 0.0)
     m = re.search(r"^record: (\d+) events, (\d+) KiB on disk; ward: (\d+)", out, re.MULTILINE)
     if m:
         rows["_record"] = (float(m.group(1)), float(m.group(2)), float(m.group(3)))
@@ -402,6 +411,27 @@ def main(argv: list[str] | None = None) -> int:
                         f"{q:.1f}x",
                         target,
                         verdict(v < 300) if target.startswith("<") else "",
+                    )
+                )
+            parts = rec.get(f"{key}/parts")
+            if parts and key != LOAD_LINES[-1]:
+                store, ready, _ = parts
+                rows.append(
+                    Row(
+                        f"  of which the store (records read and checked), {label}",
+                        f"{store:.0f} ms",
+                        "",
+                        "",
+                        "(information)",
+                    )
+                )
+                rows.append(
+                    Row(
+                        f"  load + first board view (ready to display), {label}",
+                        f"{ready:.0f} ms",
+                        f"{r:.0f} ms json.loads",
+                        f"{ready / r:.1f}x",
+                        "(information)",
                     )
                 )
         if "save p95" in rec:

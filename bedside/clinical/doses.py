@@ -75,7 +75,9 @@ def history_complete(record: Record, events: list[EventBase] | None = None) -> b
     """
     complete = record.patient.dose_history_complete
     evs = events if events is not None else effective_events(record)
-    for ev in sorted(evs, key=lambda e: e.recorded_at):
+    # Only these two kinds matter; filtering before the (stable) sort keeps their order.
+    relevant = [e for e in evs if isinstance(e, (Restored, HistoryConfirmation))]
+    for ev in sorted(relevant, key=lambda e: e.recorded_at):
         if isinstance(ev, Restored):
             complete = False
         elif isinstance(ev, HistoryConfirmation):
@@ -263,16 +265,17 @@ def voided_doses(
     protocol: Protocol | None = None,
 ) -> list[Medication]:
     """Doses of ``drug`` in the record that a correction voided (by time)."""
-    live = {e.id for e in (events if events is not None else effective_events(record))}
 
     def is_drug(e: Medication) -> bool:
         if protocol is None:
             return e.drug == drug
         return protocol.limited_drug(e.drug, e.drug_name) == drug
 
-    gone = [
-        e for e in record.events if isinstance(e, Medication) and is_drug(e) and e.id not in live
-    ]
+    charted = [e for e in record.events if isinstance(e, Medication) and is_drug(e)]
+    if not charted:
+        return []  # no dose of the drug charted: none voided (no need to derive the rest)
+    live = {e.id for e in (events if events is not None else effective_events(record))}
+    gone = [e for e in charted if e.id not in live]
     return sorted(gone, key=lambda e: e.effective_at)
 
 

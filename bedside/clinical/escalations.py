@@ -72,7 +72,8 @@ import logging
 from collections.abc import Callable, Iterable, Sequence
 from dataclasses import dataclass, field
 from datetime import UTC, datetime, timedelta, tzinfo
-from typing import Annotated, Any, Literal, TypeVar
+from operator import itemgetter
+from typing import Annotated, Any, Literal, NamedTuple, TypeVar
 
 from pydantic import BaseModel, ConfigDict, Field, ValidationError
 
@@ -156,9 +157,12 @@ _RAISE = {"info": "warning", "warning": "warning", "critical": "critical"}
 # --------------------------------------------------------------------------- data
 
 
-@dataclass(frozen=True, slots=True)
-class Mark:
-    """One event of the timeline, reduced to what the timers need."""
+class Mark(NamedTuple):
+    """One event of the timeline, reduced to what the timers need.
+
+    A named tuple rather than a frozen dataclass: equally immutable, and built several
+    times faster (a 30-day record has ~1,500 marks, a ward's load builds them all).
+    """
 
     kind: MarkKind
     at: datetime
@@ -245,10 +249,6 @@ class DueItem:
 # --------------------------------------------------------------------------- timelines
 
 
-def _order_key(ev: EventBase, index: int) -> tuple[datetime, datetime, int]:
-    return (ev.effective_at, ev.recorded_at, index)
-
-
 def timeline_from_record(record: Record) -> Timeline:
     """The timeline of a record: effective events only (voids and amendments applied).
 
@@ -275,7 +275,22 @@ def build_timeline(
     marks: list[tuple[tuple[datetime, datetime, int], Mark]] = []
     for index, ev in enumerate(events):
         mark: Mark | None = None
-        if isinstance(ev, CrsAssessment):
+        # The kinds are disjoint classes: the most frequent are tested first.
+        if isinstance(ev, Vitals):
+            mark = Mark(
+                "vitals",
+                ev.effective_at,
+                ev.id,
+                temperature_c=ev.temperature_c,
+                systolic_mmhg=ev.systolic_mmhg,
+                hypotension=bool(ev.vasopressors),
+                oxygen_device=ev.oxygen_device,
+                oxygen_flow_l_min=ev.oxygen_flow_l_min,
+                heart_rate=ev.heart_rate,
+            )
+        elif isinstance(ev, Lab):
+            mark = Mark("lab", ev.effective_at, ev.id, test=ev.test, value=ev.value, unit=ev.unit)
+        elif isinstance(ev, CrsAssessment):
             mark = Mark(
                 "crs",
                 ev.effective_at,
@@ -296,22 +311,8 @@ def build_timeline(
                 )
         elif isinstance(ev, IceAssessment):
             mark = Mark("ice", ev.effective_at, ev.id, score=ev.ice_score)
-        elif isinstance(ev, Vitals):
-            mark = Mark(
-                "vitals",
-                ev.effective_at,
-                ev.id,
-                temperature_c=ev.temperature_c,
-                systolic_mmhg=ev.systolic_mmhg,
-                hypotension=bool(ev.vasopressors),
-                oxygen_device=ev.oxygen_device,
-                oxygen_flow_l_min=ev.oxygen_flow_l_min,
-                heart_rate=ev.heart_rate,
-            )
         elif isinstance(ev, NeuroCheck):
             mark = Mark("neuro_check", ev.effective_at, ev.id, findings=tuple(ev.positive))
-        elif isinstance(ev, Lab):
-            mark = Mark("lab", ev.effective_at, ev.id, test=ev.test, value=ev.value, unit=ev.unit)
         elif isinstance(ev, ChecklistCheck):
             mark = Mark("checklist", ev.effective_at, ev.id, label=ev.item, value=float(ev.done))
         elif isinstance(ev, DoctorInformed):
@@ -325,8 +326,8 @@ def build_timeline(
                 note=ev.plan,
             )
         if mark is not None:
-            marks.append((_order_key(ev, index), mark))
-    marks.sort(key=lambda pair: pair[0])
+            marks.append(((ev.effective_at, ev.recorded_at, index), mark))  # time, then record
+    marks.sort(key=itemgetter(0))
     return Timeline(
         patient_id=record.patient.patient_id,
         marks=tuple(m for _, m in marks),

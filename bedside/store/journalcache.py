@@ -15,6 +15,13 @@ uses it only when every journal's prefix hashes to what was checked:
   lines appended while several journals exist, a new line in doubt): the full load runs
   (every line of every journal checked, every event validated, journals merged).
 
+Events are stored as ``(class, field values, field-name set)`` rows rather than pickled
+models: restoring a row sets those three slots directly (what pydantic's own unpickling
+does, without a Python ``__setstate__`` call per event); one field-name set is shared by
+the events of a class with the same fields (they are frozen models: the set is never
+changed), and equal strings are stored once. A model with extra or private values is
+pickled whole, as before.
+
 The cache lives in the user cache directory (never in the replicated ward folder), is
 signed with this user's key (:mod:`bedside.common.signedcache`) and keyed by the code that built
 it. Anything unexpected is a miss: the cache can only save time. ``verify`` never uses it.
@@ -31,11 +38,94 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
+from pydantic import BaseModel
+
 from bedside.common.signedcache import SignedPickles, code_fingerprint, user_cache_path
 
 logger = logging.getLogger(__name__)
 
-CACHE_FORMAT = b"bedside-journal-cache-3"  # 3: bound chains and the signed cache
+CACHE_FORMAT = b"bedside-journal-cache-4"  # 4: events as rows (3: bound chains, signed cache)
+
+
+_setattr = object.__setattr__
+_new = object.__new__
+
+
+def _rows(models: list[Any]) -> list[Any]:
+    """``models`` as rows for :func:`_models` (see the module); any other object as itself."""
+    pool: dict[tuple[type, frozenset[str]], set[str]] = {}
+    strings: dict[str, str] = {}  # equal strings pickled once (a chain's hashes, initials...)
+    out: list[Any] = []
+    for m in models:
+        if (
+            isinstance(m, BaseModel)
+            and m.__pydantic_extra__ is None
+            and m.__pydantic_private__ is None
+        ):
+            names = m.__pydantic_fields_set__
+            shared = pool.setdefault((type(m), frozenset(names)), set(names))
+            values = {
+                k: strings.setdefault(v, v) if type(v) is str else v for k, v in m.__dict__.items()
+            }
+            out.append((type(m), values, shared))
+        else:
+            out.append(m)
+    return out
+
+
+def _models(rows: list[Any]) -> list[Any]:
+    """The models of :func:`_rows` (rows read from a signed entry: validated when written)."""
+    out: list[Any] = []
+    append = out.append
+    for row in rows:
+        if type(row) is not tuple:
+            append(row)
+            continue
+        cls, values, names = row
+        m = _new(cls)
+        _setattr(m, "__dict__", values)
+        _setattr(m, "__pydantic_fields_set__", names)
+        _setattr(m, "__pydantic_extra__", None)
+        _setattr(m, "__pydantic_private__", None)
+        append(m)
+    return out
+
+
+def _shared_provenance(provenance: dict[str, tuple[str, str]]) -> dict[str, tuple[str, str]]:
+    """``provenance`` with equal ``(workstation, user)`` pairs as one object (pickled once)."""
+    pool: dict[tuple[str, str], tuple[str, str]] = {}
+    return {eid: pool.setdefault(pair, pair) for eid, pair in provenance.items()}
+
+
+def _dump_record(record: Any, provenance: dict[str, tuple[str, str]]) -> bytes:
+    """Pickle of a record (its events as rows) and its provenance."""
+    if (
+        isinstance(record, BaseModel)
+        and record.__pydantic_extra__ is None
+        and record.__pydantic_private__ is None
+        and isinstance(record.__dict__.get("events"), list)
+    ):
+        state = dict(record.__dict__)
+        events = _rows(state.pop("events"))
+        body: Any = (type(record), state, set(record.__pydantic_fields_set__), events)
+    else:
+        body = record
+    return pickle.dumps((body, _shared_provenance(provenance)), protocol=pickle.HIGHEST_PROTOCOL)
+
+
+def _load_record(payload: bytes) -> tuple[Any, dict[str, tuple[str, str]]]:
+    """The ``(record, provenance)`` of :func:`_dump_record`."""
+    body, provenance = pickle.loads(payload)  # inside the signed entry
+    if type(body) is tuple:
+        cls, state, names, rows = body
+        state["events"] = _models(rows)
+        record = _new(cls)
+        _setattr(record, "__dict__", state)
+        _setattr(record, "__pydantic_fields_set__", names)
+        _setattr(record, "__pydantic_extra__", None)
+        _setattr(record, "__pydantic_private__", None)
+        body = record
+    return body, provenance
 
 
 @dataclass(frozen=True)
@@ -69,11 +159,10 @@ class Entry:
         enabled = gc.isenabled()
         gc.disable()  # unpickling builds many acyclic objects: no collection passes meanwhile
         try:
-            record, provenance = pickle.loads(self.payload)  # inside the signed entry
+            return _load_record(self.payload)
         finally:
             if enabled:
                 gc.enable()
-        return record, provenance
 
 
 @dataclass(frozen=True)
@@ -94,8 +183,8 @@ class Tail:
 
     def value(self) -> tuple[list[Any], dict[str, tuple[str, str]]]:
         """The cached ``(events, provenance)``."""
-        events, provenance = pickle.loads(self.payload)  # inside the signed entry
-        return events, provenance
+        rows, provenance = pickle.loads(self.payload)  # inside the signed entry
+        return _models(rows), provenance
 
 
 TAIL_MAX = 500
@@ -132,7 +221,7 @@ class RecordCache:
     ) -> None:
         """Store the entry of ``pid`` (best effort: failures are logged, never raised)."""
         try:
-            payload = pickle.dumps((record, provenance), protocol=pickle.HIGHEST_PROTOCOL)
+            payload = _dump_record(record, provenance)
         except Exception:  # noqa: BLE001 - the cache can only save time
             logger.debug("record cache not written (cannot pickle)")
             return
@@ -161,7 +250,9 @@ class RecordCache:
     ) -> None:
         """Store the events appended since ``entry`` (best effort, like :meth:`put`)."""
         try:
-            payload = pickle.dumps((events, provenance), protocol=pickle.HIGHEST_PROTOCOL)
+            payload = pickle.dumps(
+                (_rows(events), _shared_provenance(provenance)), protocol=pickle.HIGHEST_PROTOCOL
+            )
         except Exception:  # noqa: BLE001 - the cache can only save time
             logger.debug("record cache tail not written (cannot pickle)")
             return

@@ -11,8 +11,10 @@ from datetime import UTC, datetime, timedelta
 from pathlib import Path
 
 import pytest
+from pydantic import ValidationError
 
 import bedside.store.journal as journal
+from bedside.clinical.record import record_to_json
 from bedside.common.clock import FakeClock
 from bedside.store.journalcache import TAIL_MAX, RecordCache
 from bedside.ward.service import Ward, open_ward
@@ -227,3 +229,51 @@ def test_a_tampered_tail_is_ignored(tmp_path: Path, clock: FakeClock) -> None:
     again = open_ward(root, clock, workstation="pc1")
     assert not again.failures and len(again.records[pid].events) == 2
     again.close()
+
+
+def test_a_record_served_from_the_cache_is_the_full_load_field_for_field(
+    tmp_path: Path, clock: FakeClock, parsed: list[tuple[str, int]]
+) -> None:
+    """Events come back from the cache's rows as the same frozen models: same values, same
+    set fields, same JSON, still frozen; the field-name sets are shared, never mutated."""
+    root = tmp_path / "w"
+    w = open_ward(root, clock, workstation="pc1")
+    pid = _admit(w, clock)
+    clock.advance(H)
+    w.chart(
+        pid,
+        "vitals",
+        recorded_by="AB",
+        temperature_c=38.4,
+        heart_rate=101,
+        systolic_mmhg=118,
+        diastolic_mmhg=70,
+        spo2_pct=96,
+        respiratory_rate=20,
+    )
+    w.chart(pid, "note", recorded_by="AB", text="febrile")
+    w.give_tocilizumab(pid, given_by="AB", checked_by="CD")
+    noted = w.chart(pid, "note", recorded_by="AB", text="charted in error")
+    w.correct(pid, noted.id, action="void", reason="wrong patient", recorded_by="AB")
+    w.close()
+    full, failures = _full_load(root, clock, pid)  # writes the cache
+    assert not failures and full is not None
+    parsed.clear()
+    again = open_ward(root, clock, workstation="pc1")
+    cached = again.records[pid]
+    budget = again.budget(pid)
+    again.close()
+    assert parsed == []  # nothing re-parsed: the whole record came from the cache
+    assert record_to_json(cached) == record_to_json(full)  # type: ignore[arg-type]
+    assert cached == full
+    assert len(cached.events) == len(full.events) == 5  # type: ignore[attr-defined]
+    for mine, theirs in zip(cached.events, full.events, strict=True):  # type: ignore[attr-defined]
+        assert type(mine) is type(theirs)
+        assert mine.model_fields_set == theirs.model_fields_set
+        assert mine.model_dump(exclude_unset=True) == theirs.model_dump(exclude_unset=True)
+        with pytest.raises(ValidationError):
+            mine.recorded_by = "ZZ"  # still frozen
+    assert budget.total == 1
+    notes = [e for e in cached.events if e.kind == "note"]
+    assert notes[0].model_fields_set is notes[1].model_fields_set  # one shared set
+    assert cached.patient == full.patient  # type: ignore[attr-defined]
