@@ -2051,7 +2051,9 @@ class RestoreDialog(FormDialog):
             "doses included. The dose history will read “history incomplete” until it is "
             "checked against the MAR. The damaged file is kept in quarantine."
         )
-        self.confirm.setText(f"Restore {who} to the backup of {when}; entries after it may be lost")
+        # Short: a check box does not wrap, so a long text would widen the dialog beyond a
+        # scaled ward screen; what may be lost is said in full (wrapped) just above.
+        self.confirm.setText(f"Yes, restore {who} to this backup")
 
     def saved_what(self, result: Any) -> str:
         """``restored from backup (history incomplete)``."""
