@@ -757,7 +757,7 @@ class MainWindow(QMainWindow):
                 # Held back by the minimum size of the arrangement just left: try again
                 # once the layouts have taken the compact arrangement into account.
                 self._fit_retries += 1
-                QTimer.singleShot(0, self.fit_to_screen)
+                QTimer.singleShot(0, self, self.fit_to_screen)  # cancelled with the window
                 return
         self._fit_retries = 0
         frame = self.frameGeometry()
@@ -774,7 +774,7 @@ class MainWindow(QMainWindow):
             self._placed = True
             self.fit_to_screen()
             # The window manager adds its frame after the first show: check again then.
-            QTimer.singleShot(300, self.fit_to_screen)
+            QTimer.singleShot(300, self, self.fit_to_screen)  # cancelled with the window
 
     def resizeEvent(self, event: QResizeEvent) -> None:
         """Switch to the compact arrangement on small logical screens."""

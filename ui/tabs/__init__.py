@@ -110,7 +110,9 @@ class PatientTab(QWidget):
                 area.verticalScrollBar().setValue(max(top - 6, 0))
 
             scroll()
-            QTimer.singleShot(0, scroll)  # again once a new width has rearranged the columns
+            QTimer.singleShot(
+                0, self, scroll
+            )  # again once the columns rearranged (cancelled with the tab)
         focusable = [
             w
             for w in target.findChildren(QWidget)
