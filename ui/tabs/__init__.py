@@ -110,9 +110,9 @@ class PatientTab(QWidget):
                 area.verticalScrollBar().setValue(max(top - 6, 0))
 
             scroll()
-            QTimer.singleShot(
-                0, self, scroll
-            )  # again once the columns rearranged (cancelled with the tab)
+            # Again once the new width has rearranged the columns (tied to the tab: cancelled
+            # if it closes first).
+            QTimer.singleShot(0, self, scroll)
         focusable = [
             w
             for w in target.findChildren(QWidget)
