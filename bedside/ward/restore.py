@@ -126,6 +126,27 @@ def _displayable(ward: Ward, record: Record) -> str:
     return f"the record it gives cannot be displayed either ({problem})" if problem else ""
 
 
+def _choice(
+    path: Path,
+    kind: Literal["journal", "single file"],
+    taken: datetime | None,
+    events: int | None,
+    problem: str,
+    name: str,
+) -> BackupChoice:
+    """One listed backup: verified exactly when no problem was found."""
+    return BackupChoice(
+        name=path.name,
+        path=path,
+        kind=kind,
+        taken_at=taken,
+        events=events,
+        verified=not problem,
+        problem=problem,
+        patient_name=name,
+    )
+
+
 def _journal_choice(ward: Ward, pid: str, path: Path) -> BackupChoice:
     """Check a journal backup as the own journal merged with the other workstations'."""
     store = ward.store
@@ -133,16 +154,7 @@ def _journal_choice(ward: Ward, pid: str, path: Path) -> BackupChoice:
     taken = _stamp_of(path.name, _JOURNAL_BACKUP_RE)
 
     def choice(events: int | None, problem: str = "", name: str = "") -> BackupChoice:
-        return BackupChoice(
-            name=path.name,
-            path=path,
-            kind="journal",
-            taken_at=taken,
-            events=events,
-            verified=not problem,
-            problem=problem,
-            patient_name=name,
-        )
+        return _choice(path, "journal", taken, events, problem, name)
 
     try:
         data = path.read_bytes()
@@ -184,16 +196,7 @@ def _file_choice(ward: Ward, path: Path) -> BackupChoice:
     taken = _stamp_of(path.name, _FILE_BACKUP_RE)
 
     def choice(events: int | None, problem: str = "", name: str = "") -> BackupChoice:
-        return BackupChoice(
-            name=path.name,
-            path=path,
-            kind="single file",
-            taken_at=taken,
-            events=events,
-            verified=not problem,
-            problem=problem,
-            patient_name=name,
-        )
+        return _choice(path, "single file", taken, events, problem, name)
 
     try:
         data = path.read_bytes()

@@ -231,12 +231,17 @@ def duplicate_doses(
     protocol = ward.protocol_for(record)
     prov = ward.store.provenance.get(pid, {})
     evs = events if events is not None else project(record).events
+    # Called for every patient at every tick: scan the record once for administrations,
+    # then each limited drug looks only at those.
+    meds: list[EventBase] = [e for e in evs if isinstance(e, Medication)]
     out: list[DuplicateDose] = []
+    if len(meds) < 2:
+        return out
     for drug, limits in protocol.dose_limits.items():
         if limits.min_interval is None:
             continue
         gap = timedelta(hours=limits.min_interval.value)
-        doses = sorted(limited_doses(evs, drug, protocol), key=lambda d: (d.effective_at, d.id))
+        doses = sorted(limited_doses(meds, drug, protocol), key=lambda d: (d.effective_at, d.id))
         for i, a in enumerate(doses):
             for b in doses[i + 1 :]:
                 if b.effective_at - a.effective_at >= gap:
